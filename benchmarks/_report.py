@@ -1,0 +1,89 @@
+"""Shared helpers for benchmark scripts: timing in subprocesses, machine facts, BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+
+
+def run_step(code: str, repeats: int) -> dict:
+    """Run ``code`` in a fresh interpreter ``repeats`` times.
+
+    The code must set ``elapsed`` (seconds) and may set ``extra`` (a dict). Peak resident
+    memory is the child's ``ru_maxrss``, so each step's peak is its own.
+    """
+    wrapper = (
+        "import json, resource, time\n"
+        "extra = {}\n"
+        f"{code}\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print('RESULT ' + json.dumps({'elapsed': elapsed, 'peak_mib': peak, 'extra': extra}))\n"
+    )
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
+                              check=False, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark step failed:\n{proc.stderr}")
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        runs.append(json.loads(line[len("RESULT "):]))
+    times = [r["elapsed"] for r in runs]
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "peak_mib": max(r["peak_mib"] for r in runs),
+        "extra": runs[-1]["extra"],
+        "n": len(times),
+    }
+
+
+def machine() -> str:
+    """One paragraph on the machine and the versions that produced the figures."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines()
+                      if x.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        pass
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}" for p in ("numpy", "pandas", "pyarrow", "scikit-learn")
+    )
+    return (f"{os.cpu_count()} cores ({cpu}){mem}; Python {platform.python_version()} on "
+            f"{platform.system()}; {versions}")
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace this script's section of BENCHMARKS.md (between markers), keeping the rest."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
+        "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says "
+        "the machine and the command that produced it. Medians over repeated runs, each in a "
+        "fresh process; peak memory is the process's maximum resident set.\n"
+    )
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS_MD.write_text(text)

@@ -1,0 +1,227 @@
+"""Configuration as data: packaged presets and experiment YAML, validated on load.
+
+An experiment file overrides only what it changes; it is deep-merged onto the packaged
+``default`` experiment. Every problem in a file is reported at once in a
+:class:`~segments.exceptions.ConfigError`. Tracking URIs and secrets never come from YAML:
+they come from the environment.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segments.exceptions import ConfigError, Violation
+from segments.schema import PanelConfig
+
+__all__ = [
+    "ExperimentConfig",
+    "TiersConfig",
+    "available_presets",
+    "load_config",
+    "load_preset",
+    "load_yaml",
+]
+
+_PRESET_KINDS = ("ladders", "hysteresis")
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not valid YAML, or does not hold a mapping.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([Violation(str(path), "file does not exist")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([Violation(str(path), f"is not valid YAML: {exc}")]) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [Violation(str(path), f"must hold a mapping, got {type(data).__name__}")]
+        )
+    return data
+
+
+def available_presets(kind: str) -> list[str]:
+    """Names of the packaged presets of one kind (``"ladders"`` or ``"hysteresis"``)."""
+    folder = resources.files("segments") / "presets" / kind
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(kind: str, name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a packaged preset by name, or a user's YAML file by path.
+
+    Parameters
+    ----------
+    kind : {"ladders", "hysteresis"}
+        The preset family.
+    name_or_path : str or path
+        A packaged name such as ``"cmb"``, or a path to a ``.yaml`` file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the known presets when neither a preset nor a file matches.
+    """
+    if kind not in _PRESET_KINDS:
+        raise ConfigError([Violation("preset kind", f"is {kind!r}; expected {_PRESET_KINDS}")])
+    text = str(name_or_path)
+    if text in available_presets(kind):
+        resource = resources.files("segments") / "presets" / kind / f"{text}.yaml"
+        with resources.as_file(resource) as path:
+            return load_yaml(path)
+    if Path(text).suffix.lower() in (".yaml", ".yml") or Path(text).exists():
+        return load_yaml(text)
+    raise ConfigError(
+        [
+            Violation(
+                kind.rstrip("s"),
+                f"{text!r} is neither a packaged preset nor a YAML file",
+                hint=f"packaged: {', '.join(available_presets(kind))}",
+            )
+        ]
+    )
+
+
+#: ``hysteresis`` left at this value means "what the ladder says".
+FROM_LADDER = "ladder"
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    """How tiers are assigned.
+
+    Parameters
+    ----------
+    ladder : str or mapping, default "cmb"
+        A packaged ladder name, a path to a ladder YAML, or the ladder inline.
+    basis_window : int or None, default None
+        Months averaged for the AUM basis; None keeps the ladder's own.
+    hysteresis : str, mapping or None, default "ladder"
+        ``"ladder"`` keeps the ladder's rule, None or ``"off"`` turns it off, a preset name
+        (``"ccb"``) or an inline mapping sets one.
+    """
+
+    ladder: str | Mapping[str, Any] = "cmb"
+    basis_window: int | None = None
+    hysteresis: str | Mapping[str, Any] | None = FROM_LADDER
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated experiment configuration.
+
+    Attributes
+    ----------
+    name : str
+        The experiment's name (its MLflow experiment is named after it).
+    panel : PanelConfig
+        Column map and validation policies.
+    tiers : TiersConfig
+        Ladder, basis and hysteresis.
+    raw : dict
+        The merged configuration as plain data (for logging).
+    """
+
+    name: str = "default"
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    tiers: TiersConfig = field(default_factory=TiersConfig)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+_SECTIONS: dict[str, type] = {"panel": PanelConfig, "tiers": TiersConfig}
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key != "column_map":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _default_raw() -> dict[str, Any]:
+    resource = resources.files("segments") / "presets" / "default.yaml"
+    with resources.as_file(resource) as path:
+        return load_yaml(path)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Load an experiment YAML merged onto the packaged defaults, and validate it.
+
+    Parameters
+    ----------
+    path : str or path, optional
+        An experiment YAML; omitted, the packaged defaults are used. The experiment is
+        named after the file (``experiments/near_gold.yaml`` -> ``near_gold``) unless the
+        file sets ``name``.
+    overrides : mapping, optional
+        Applied last, e.g. from command-line options.
+
+    Returns
+    -------
+    ExperimentConfig
+
+    Raises
+    ------
+    ConfigError
+        Listing every unknown key and invalid value at once.
+    """
+    raw = _default_raw()
+    if path is not None:
+        user = load_yaml(path)
+        user.setdefault("name", Path(path).stem)
+        raw = _deep_merge(raw, user)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    problems: list[Violation] = []
+    known = {"name", *_SECTIONS}
+    for key in raw:
+        if key not in known:
+            problems.append(
+                Violation(str(key), "is not a known section", hint=f"known: {sorted(known)}")
+            )
+    sections: dict[str, Any] = {}
+    for key, cls in _SECTIONS.items():
+        values = raw.get(key) or {}
+        if not isinstance(values, Mapping):
+            problems.append(Violation(key, f"must be a mapping, got {type(values).__name__}"))
+            continue
+        allowed = set(cls.__dataclass_fields__)
+        unknown = [k for k in values if k not in allowed]
+        for k in unknown:
+            problems.append(
+                Violation(f"{key}.{k}", "is not a known option", hint=f"known: {sorted(allowed)}")
+            )
+        try:
+            sections[key] = cls(**{k: v for k, v in values.items() if k in allowed})
+        except ConfigError as exc:
+            problems.extend(exc.violations)
+        except TypeError as exc:
+            problems.append(Violation(key, str(exc)))
+    name = raw.get("name", "default")
+    if not isinstance(name, str) or not name:
+        problems.append(Violation("name", f"must be a non-empty string, got {name!r}"))
+    if problems:
+        raise ConfigError(problems, source=str(path) if path else "")
+    return ExperimentConfig(name=name, raw=raw, **sections)

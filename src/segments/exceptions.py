@@ -1,0 +1,115 @@
+"""Exceptions and warnings raised by segments.
+
+Every error a user can cause (bad input, bad configuration, a refused action) is a
+:class:`SegmentsError`. Each subclass also inherits the built-in exception it
+specialises, so ``except ValueError`` keeps working for callers that do not know
+segments. The command-line interface prints one line for a ``SegmentsError`` and exits 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConfigError",
+    "PanelValidationError",
+    "SegmentsError",
+    "SegmentsWarning",
+    "Violation",
+]
+
+#: How many example customer ids a violation quotes.
+N_EXAMPLES = 5
+
+
+class SegmentsError(Exception):
+    """Base class of every error segments raises on purpose."""
+
+
+class SegmentsWarning(UserWarning):
+    """A problem worth a user's attention that does not stop the work."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of a data contract or a configuration.
+
+    Parameters
+    ----------
+    column : str
+        The column (or configuration key) at fault.
+    problem : str
+        What is wrong, phrased so that it reads after the column name.
+    n_rows : int, default 0
+        How many rows break the rule (0 when the rule is not about rows).
+    examples : tuple of str, default ()
+        Up to five example customer ids (or values) that break it.
+    severity : {"error", "warning"}, default "error"
+        Errors stop the work; warnings are reported and the work goes on.
+    hint : str, default ""
+        How to fix it.
+    """
+
+    column: str
+    problem: str
+    n_rows: int = 0
+    examples: tuple[str, ...] = field(default_factory=tuple)
+    severity: str = "error"
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"column `{self.column}`: {self.problem}"
+        if self.n_rows:
+            text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''}"
+            if self.examples:
+                text += "; e.g. customers " + ", ".join(self.examples)
+            text += ")"
+        elif self.examples:
+            text += " (e.g. " + ", ".join(self.examples) + ")"
+        if self.hint:
+            text += f"; {self.hint}"
+        return text
+
+
+class _ViolationsError(SegmentsError):
+    """An error that carries every violation found, so all are reported at once."""
+
+    what = "input"
+
+    def __init__(self, violations: Sequence[Violation] | str, *, source: str = "") -> None:
+        if isinstance(violations, str):
+            violations = [Violation(column="-", problem=violations)]
+        self.violations: list[Violation] = [v for v in violations if v.severity == "error"]
+        self.warnings: list[Violation] = [v for v in violations if v.severity != "error"]
+        self.source = source
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f" {self.source}" if self.source else ""
+        n = len(self.violations)
+        head = f"{self.what}{where} has {n} problem{'s' if n != 1 else ''}"
+        if n == 1:
+            return f"{head}: {self.violations[0]}"
+        return head + ":\n" + "\n".join(f"  - {v}" for v in self.violations)
+
+
+class PanelValidationError(_ViolationsError, ValueError):
+    """The customer panel breaks the data contract.
+
+    Attributes
+    ----------
+    violations : list of Violation
+        Every error found, in the order the checks ran.
+    warnings : list of Violation
+        Problems found that were configured as warnings.
+    """
+
+    what = "panel"
+
+
+class ConfigError(_ViolationsError, ValueError):
+    """A configuration (YAML file, ladder, column map or option) is invalid."""
+
+    what = "configuration"
