@@ -7,6 +7,10 @@ The public API, in the order of the flow (see DESIGN.md):
 * the synthetic bank: :func:`make_bank`, :func:`write_bank`;
 * tiers: :func:`load_ladder`, :func:`assign_tiers`, :func:`migration_matrix`,
   :func:`migration_summary`;
+* features: :func:`build_features`, :data:`FEATURE_CATALOGUE`;
+* strategic groups: :class:`StrategicGroups`, :func:`profile_groups`,
+  :func:`suggest_names`, :func:`tier_group_matrix`, :func:`group_migration`,
+  :func:`train_groups`;
 * configuration: :func:`load_config`;
 * errors: :class:`SegmentsError` and its subclasses.
 """
@@ -19,7 +23,16 @@ from segments.exceptions import (
     SegmentsWarning,
     Violation,
 )
+from segments.features import FEATURE_CATALOGUE, build_features, catalogue_frame
+from segments.profiling import (
+    group_migration,
+    persona_cards,
+    profile_groups,
+    suggest_names,
+    tier_group_matrix,
+)
 from segments.schema import PanelConfig, PanelReport, check_panel, read_panel, validate_panel
+from segments.segmentation import StrategicGroups
 from segments.synthetic import make_bank, write_bank
 from segments.tiers import (
     Ladder,
@@ -31,26 +44,39 @@ from segments.tiers import (
 
 __version__ = "0.1.0"
 
+from segments.training import GroupsResult, train_groups
+
 __all__ = [
+    "FEATURE_CATALOGUE",
     "ConfigError",
     "ExperimentConfig",
+    "GroupsResult",
     "Ladder",
     "PanelConfig",
     "PanelReport",
     "PanelValidationError",
     "SegmentsError",
     "SegmentsWarning",
+    "StrategicGroups",
     "TiersConfig",
     "Violation",
     "__version__",
     "assign_tiers",
+    "build_features",
+    "catalogue_frame",
     "check_panel",
+    "group_migration",
     "load_config",
     "load_ladder",
     "make_bank",
     "migration_matrix",
     "migration_summary",
+    "persona_cards",
+    "profile_groups",
     "read_panel",
+    "suggest_names",
+    "tier_group_matrix",
+    "train_groups",
     "validate_panel",
     "write_bank",
 ]

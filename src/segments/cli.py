@@ -216,6 +216,80 @@ def tiers(
         out.print(f"wrote {out_path} ({len(table):,} customer-months)")
 
 
+train_app = typer.Typer(help="Train models (tracked in MLflow).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _validated(panel: Path, cfg) -> pd.DataFrame:
+    raw = read_panel(panel, cfg.panel)
+    report = check_panel(raw, cfg.panel)
+    for w in report.warnings:
+        err.print(f"warning: {w}", markup=False)
+    if not report.ok:
+        raise PanelValidationError(report.errors, source=str(panel))
+    assert report.frame is not None
+    return report.frame
+
+
+def _print_frame(df: pd.DataFrame, title: str, fmt: Callable[[Any], str] = str) -> None:
+    t = Table(title=title)
+    t.add_column(str(df.index.name or ""))
+    for c in df.columns:
+        t.add_column(str(c), justify="right")
+    for idx, row in df.iterrows():
+        t.add_row(str(idx), *[fmt(v) for v in row])
+    out.print(t)
+
+
+@train_app.command("groups")
+@_handles_errors
+def train_groups_cmd(
+    panel: Annotated[Path, typer.Option(help="Panel file: .parquet or .csv(.gz).")],
+    config: Annotated[Path | None, typer.Option(help="Experiment YAML (experiments/NAME.yaml); "
+                                                "the MLflow experiment is named after it.")]
+    = None,
+    as_of: Annotated[str | None, typer.Option(help="As-of month YYYY-MM (default: the "
+                                              "panel's last month).")] = None,
+) -> None:
+    """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
+    from segments.tracking import tracking_uri
+    from segments.training import train_groups
+
+    cfg = load_config(config)
+    frame = _validated(panel, cfg)
+    result = train_groups(frame, cfg, as_of=as_of)
+    model = result.model
+    rep = model.k_selection_report_
+    out.print(f"strategic groups as of {result.as_of}: {len(result.features):,} customers, "
+              f"{model.n_groups_} groups ({model.algorithm})")
+    out.print(f"  k rule: {rep['rule']}")
+    if model.k_selection_ is not None:
+        ks = model.k_selection_.set_index("k")
+        _print_frame(ks, "k selection", lambda v: f"{v:.3f}" if isinstance(v, float) else str(v))
+        if rep["criteria_disagree"]:
+            best = rep["best_k_by_criterion"]
+            out.print("  criteria disagree: " + ", ".join(
+                f"{c} prefers k={best[c]}" for c in rep["criteria_disagree"]))
+    st = model.stability_
+    out.print(f"  stability: bootstrap ARI mean {st['ari_mean']:.3f} (min {st['ari_min']:.3f}), "
+              f"smallest group Jaccard {min(st['jaccard'].values()):.3f}")
+    summary = result.profile["summary"].join(result.names)
+    groups = Table(title="Groups")
+    for c in ("id", "name", "名称", "customers", "share", "AUM share", "median AUM"):
+        groups.add_column(c, justify="left" if c in ("name", "名称") else "right")
+    for g, r in summary.iterrows():
+        groups.add_row(str(g), r["name_en"], r["name_zh"], f"{int(r['customers']):,}",
+                       f"{r['share']:.1%}", f"{r.get('aum_share', float('nan')):.1%}",
+                       _money(r.get("aum_median", float("nan"))))
+    out.print(groups)
+    counts = result.tier_group["counts"]
+    _print_frame(counts, f"Tier x group: customers ({result.as_of})", lambda v: f"{int(v):,}")
+    near = result.tier_group["near_tier"]
+    _print_frame(near, "Tier x group: near-tier customers", lambda v: f"{int(v):,}")
+    out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
+    out.print(f"model: {result.model_uri}")
+
+
 @app.command()
 @_handles_errors
 def ladders(

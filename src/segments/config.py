@@ -23,6 +23,8 @@ from segments.schema import PanelConfig
 
 __all__ = [
     "ExperimentConfig",
+    "FeaturesConfig",
+    "GroupsConfig",
     "TiersConfig",
     "available_presets",
     "load_config",
@@ -123,6 +125,73 @@ class TiersConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """How behavioural features are built.
+
+    Parameters
+    ----------
+    windows : list of int, default [3, 6, 12]
+        Windows in months for the windowed features.
+    """
+
+    windows: tuple[int, ...] = (3, 6, 12)
+
+    def __post_init__(self) -> None:
+        ws = self.windows
+        if not isinstance(ws, list | tuple) or not ws or any(
+            not isinstance(w, int) or isinstance(w, bool) or w < 2 for w in ws
+        ):
+            raise ConfigError([Violation("features.windows",
+                                         f"is {ws!r}; expected a list of whole numbers >= 2")])
+        object.__setattr__(self, "windows", tuple(ws))
+
+
+@dataclass(frozen=True)
+class GroupsConfig:
+    """How strategic groups are trained (the parameters of :class:`StrategicGroups`).
+
+    ``as_of`` (YYYY-MM, default the panel's last month) is the month features are built
+    at; ``names_file`` a YAML that overrides suggested names; the rest are estimator
+    parameters (see :class:`segments.StrategicGroups`).
+    """
+
+    as_of: str | None = None
+    n_groups: int | str = "auto"
+    features: tuple[str, ...] | None = None
+    algorithm: str = "kmeans"
+    k_min: int = 3
+    k_max: int = 10
+    max_groups: int = 10
+    min_group_share: float = 0.01
+    min_stability: float = 0.8
+    selection_size: int = 50_000
+    silhouette_size: int = 5_000
+    n_bootstrap: int = 5
+    n_init: int = 10
+    winsor: float = 0.01
+    random_state: int = 0
+    names_file: str | None = None
+
+    def estimator_params(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`segments.StrategicGroups`."""
+        return {
+            "n_groups": self.n_groups,
+            "features": list(self.features) if self.features else None,
+            "algorithm": self.algorithm,
+            "k_range": (self.k_min, self.k_max),
+            "max_groups": self.max_groups,
+            "min_group_share": self.min_group_share,
+            "min_stability": self.min_stability,
+            "selection_size": self.selection_size,
+            "silhouette_size": self.silhouette_size,
+            "n_bootstrap": self.n_bootstrap,
+            "n_init": self.n_init,
+            "winsor": self.winsor,
+            "random_state": self.random_state,
+        }
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment configuration.
 
@@ -134,6 +203,10 @@ class ExperimentConfig:
         Column map and validation policies.
     tiers : TiersConfig
         Ladder, basis and hysteresis.
+    features : FeaturesConfig
+        Feature windows.
+    groups : GroupsConfig
+        Strategic-group training.
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -141,10 +214,17 @@ class ExperimentConfig:
     name: str = "default"
     panel: PanelConfig = field(default_factory=PanelConfig)
     tiers: TiersConfig = field(default_factory=TiersConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-_SECTIONS: dict[str, type] = {"panel": PanelConfig, "tiers": TiersConfig}
+_SECTIONS: dict[str, type] = {
+    "panel": PanelConfig,
+    "tiers": TiersConfig,
+    "features": FeaturesConfig,
+    "groups": GroupsConfig,
+}
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,236 @@
+"""Training jobs: from a validated panel and a config to fitted, profiled, tracked models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segments import __version__
+from segments.config import ExperimentConfig, load_config
+from segments.features import build_features
+from segments.profiling import (
+    load_names,
+    persona_cards,
+    profile_groups,
+    suggest_names,
+    tier_group_matrix,
+)
+from segments.schema import ID, MONTH
+from segments.segmentation import StrategicGroups
+from segments.tiers import assign_tiers, load_ladder
+
+__all__ = ["GroupsResult", "train_groups"]
+
+
+@dataclass
+class GroupsResult:
+    """Everything a strategic-group training produced.
+
+    Attributes
+    ----------
+    model : StrategicGroups
+    as_of : str
+    features : DataFrame
+        The feature table (one row per customer) the model was fitted on.
+    groups : Series
+        Group id per customer.
+    profile : dict of DataFrame
+        See :func:`segments.profiling.profile_groups`.
+    names : DataFrame
+        ``name_en``, ``name_zh`` per group id.
+    cards : dict
+        Persona card (Markdown) per group id.
+    tier_group : dict of DataFrame
+        See :func:`segments.profiling.tier_group_matrix`.
+    run_id, model_uri : str or None
+        The MLflow run and logged model, when tracked.
+    """
+
+    model: StrategicGroups
+    as_of: str
+    features: pd.DataFrame
+    groups: pd.Series
+    profile: dict[str, pd.DataFrame]
+    names: pd.DataFrame
+    cards: dict[Any, str]
+    tier_group: dict[str, pd.DataFrame]
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    model_uri: str | None = None
+
+
+def _metrics(model: StrategicGroups, summary: pd.DataFrame) -> dict[str, float]:
+    m: dict[str, float] = {"n_groups": float(model.n_groups_),
+                           "stability_ari_mean": model.stability_["ari_mean"],
+                           "stability_ari_min": model.stability_["ari_min"]}
+    jac = model.stability_["jaccard"]
+    if jac:
+        m["stability_jaccard_min"] = float(min(jac.values()))
+        m.update({f"stability_jaccard_group_{g}": float(v) for g, v in jac.items()})
+    m.update({f"share_group_{g}": float(v) for g, v in summary["share"].items()})
+    m["smallest_group_share"] = float(summary["share"].min())
+    if model.k_selection_ is not None:
+        chosen = model.k_selection_.set_index("k").loc[model.n_groups_]
+        for c in ("silhouette", "calinski_harabasz", "davies_bouldin", "stability", "bic"):
+            if c in chosen and pd.notna(chosen[c]):
+                m[f"chosen_{c}"] = float(chosen[c])
+    return m
+
+
+def train_groups(
+    panel: pd.DataFrame,
+    config: ExperimentConfig | None = None,
+    *,
+    as_of: str | None = None,
+    previous: StrategicGroups | None = None,
+    track: bool = True,
+) -> GroupsResult:
+    """Build features, fit the strategic groups, profile and name them, and track the run.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        A validated panel.
+    config : ExperimentConfig, optional
+        Default: the packaged defaults.
+    as_of : str, optional
+        Overrides ``config.groups.as_of`` (default: the panel's last month).
+    previous : StrategicGroups, optional
+        A previous model whose ids matching groups keep.
+    track : bool, default True
+        Log the run to MLflow (params, data digest, metrics, plots, tables, model).
+
+    Returns
+    -------
+    GroupsResult
+    """
+    cfg = config or load_config()
+    month = pd.Period(as_of or cfg.groups.as_of or panel[MONTH].max(), "M")
+    X = build_features(panel, month, windows=cfg.features.windows)
+    model = StrategicGroups(**cfg.groups.estimator_params()).fit(X, previous=previous)
+    groups = pd.Series(model.labels_, index=X.index, name="group_id")
+    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
+                         hysteresis=cfg.tiers.hysteresis)
+    tiers = assign_tiers(panel, ladder)
+    tiers_now = tiers[tiers[MONTH] == month]
+    profile = profile_groups(X, model.labels_, tiers=tiers_now)
+    names = suggest_names(profile["z"])
+    if cfg.groups.names_file:
+        names = load_names(cfg.groups.names_file, names)
+    cards = persona_cards(profile, names, X, model.labels_)
+    tg = tier_group_matrix(tiers_now, groups)
+    result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg,
+                          _metrics(model, profile["summary"]))
+    if track:
+        _track_groups(result, panel, cfg, ladder.name)
+    return result
+
+
+def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig,
+                  ladder: str) -> None:
+    from segments import plots
+    from segments.tracking import (
+        _mlflow,
+        data_digest,
+        flatten,
+        log_frame,
+        log_groups_model,
+        start_run,
+    )
+
+    mlflow = _mlflow()
+    model = result.model
+    digest = data_digest(panel)
+    tags = {
+        "segments.model_kind": "groups",
+        "segments.ladder": ladder,
+        "segments.as_of": result.as_of,
+        "segments.data_digest": digest,
+        "segments.code_version": __version__,
+        "segments.algorithm": model.algorithm,
+    }
+    with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
+        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        mlflow.log_params({"as_of": result.as_of, "n_customers": len(result.features),
+                           "panel_rows": len(panel),
+                           "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}"})
+        with _quiet():
+            ds = mlflow.data.from_pandas(result.features.reset_index(), name="features",
+                                         digest=data_digest(result.features)[:32])
+            mlflow.log_input(ds, context="training")
+        mlflow.log_metrics(result.metrics)
+        if model.k_selection_ is not None:
+            for _, row in model.k_selection_.iterrows():
+                for c in ("silhouette", "calinski_harabasz", "davies_bouldin", "stability",
+                          "bic", "min_share"):
+                    if c in row and pd.notna(row[c]):
+                        mlflow.log_metric(f"k_{c}", float(row[c]), step=int(row["k"]))
+            log_frame(model.k_selection_, "k_selection/criteria.csv", index=False)
+            mlflow.log_dict(model.k_selection_report_, "k_selection/report.json")
+            mlflow.log_figure(plots.k_selection(model.k_selection_, model.n_groups_),
+                              "plots/k_selection.png")
+        mlflow.log_dict({"stability": {"ari_mean": model.stability_["ari_mean"],
+                                       "ari_min": model.stability_["ari_min"],
+                                       "jaccard": {str(k): v for k, v in
+                                                   model.stability_["jaccard"].items()}}},
+                        "stability.json")
+        prof = result.profile
+        summary = prof["summary"].join(result.names)
+        log_frame(summary, "profiles/summary.csv")
+        for key in ("means", "medians", "lift", "z", "tier_mix"):
+            if key in prof:
+                log_frame(prof[key], f"profiles/{key}.csv")
+        log_frame(prof["distinguishing"], "profiles/distinguishing.csv", index=False)
+        log_frame(result.names, "names.csv")
+        for key, table in result.tier_group.items():
+            log_frame(table, f"tier_group/{key}.csv")
+        if model.match_report_ is not None:
+            log_frame(model.match_report_, "id_matching.csv", index=False)
+        mlflow.log_text("\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)),
+                        "persona_cards.md")
+        top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
+        labelled = prof["z"][top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
+        mlflow.log_figure(plots.heatmap(labelled, "Group profiles (standardised difference "
+                                        "from all customers)"), "plots/profile_heatmap.png")
+        share = result.tier_group["share"].drop(index="All", columns="All", errors="ignore")
+        mlflow.log_figure(plots.heatmap(share * 100, "Tier x group (% of customers)",
+                                        fmt="{:.1f}", center=False),
+                          "plots/tier_group.png")
+        mlflow.log_figure(plots.group_sizes(prof["summary"], result.names),
+                          "plots/group_sizes.png")
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        result.model_uri = log_groups_model(model, result.names, result.features)
+        result.run_id = run.info.run_id
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore")
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def groups_summary_json(result: GroupsResult) -> str:
+    """A compact JSON summary of a groups training (for logs and the CLI)."""
+    s = result.profile["summary"].join(result.names)
+    return json.dumps({"as_of": result.as_of, "n_groups": int(result.model.n_groups_),
+                       "groups": {int(g): {"name": r["name_en"], "share": float(r["share"])}
+                                  for g, r in s.iterrows()},
+                       "metrics": {k: float(v) for k, v in result.metrics.items()
+                                   if np.isfinite(v)}}, indent=2)
+
+
+assert ID  # the id column name is part of every table here
