@@ -20,7 +20,10 @@ demo: $(STAMP)
 	$(BIN)/segments synth --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS) --seed 7 --out $(DEMO)
 	$(BIN)/segments validate $(DEMO)/panel.parquet
 	$(BIN)/segments tiers $(DEMO)/panel.parquet --out $(DEMO)/tiers.parquet
+	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
 	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet"
+	@echo "MLflow runs in ./mlflow.db; browse them with:"
+	@echo "  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
@@ -26,7 +27,7 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from segments.exceptions import ConfigError, SegmentsError, Violation
 from segments.features import is_log_scale
@@ -55,7 +56,7 @@ DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
     "tenure_months",
 )
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "bisecting_kmeans")
-class NotFittedGroupsError(SegmentsError, ValueError, AttributeError):
+class NotFittedGroupsError(SegmentsError, NotFittedError):
     """The estimator is used before ``fit``."""
 
 
@@ -101,8 +102,12 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         The number of groups chosen.
     labels_ : ndarray of int
         The stable group id of each training row.
+    features_ : list of str
+        The input features used (``x0, x1, ...`` for arrays).
     feature_names_in_ : ndarray of str
-        The input feature names used.
+        The input feature names used (only when fitted on a DataFrame).
+    n_features_in_ : int
+        The number of input features used.
     k_selection_ : DataFrame or None
         Per k: silhouette, Calinski-Harabasz, Davies-Bouldin, BIC (gmm), stability (mean
         ARI), smallest group share, whether it qualifies; None when ``n_groups`` is fixed.
@@ -175,12 +180,20 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         if problems:
             raise ConfigError(problems)
 
-    def _as_frame(self, X: Any) -> pd.DataFrame:
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing history is imputed with the median
+        return tags
+
+    def _as_frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
+            numeric = X.select_dtypes("number")
+            bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy()).any()]
+            if bad:
+                raise ValueError(f"input contains infinity in columns {bad}")
             return X
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise ValueError(f"expected 2D data, got shape {arr.shape}")
+        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan",
+                            dtype="numeric")
         return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
     def _select(self, X: pd.DataFrame) -> list[str]:
@@ -197,7 +210,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ preprocessing
     def _encode(self, X: pd.DataFrame, fit: bool) -> np.ndarray:
-        cols = list(self.feature_names_in_)
+        cols = list(self.features_)
         parts = []
         names = []
         for c in cols:
@@ -271,7 +284,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         jacc = np.zeros((self.n_bootstrap, k))
         for b in range(self.n_bootstrap):
             sub = rng.choice(len(A), max(k + 1, int(0.8 * len(A))), replace=False)
-            model = self._clusterer(k, rng.randint(2**31 - 1), n_init=max(1, self.n_init // 3))
+            model = self._clusterer(k, rng.randint(2**31 - 1))
             model.fit(A[sub])
             pred = self._labels(model, A)
             aris.append(adjusted_rand_score(ref, pred))
@@ -357,12 +370,15 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         self._check_params()
         rng = check_random_state(self.random_state)
-        frame = self._as_frame(X)
-        self.feature_names_in_ = np.asarray(self._select(frame), dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        frame = self._as_frame(X, reset=True)
+        self.features_ = self._select(frame)
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(self.features_, dtype=object)
+            self.n_features_in_ = len(self.features_)
         A = self._preprocess(frame, fit=True)
         if len(A) < 3:
-            raise ValueError(f"need at least 3 customers to form groups, got {len(A)}")
+            raise ValueError(f"need at least 3 customers to form groups, got n_samples="
+                             f"{len(A)}")
         if self.n_groups == "auto":
             sel = A
             if len(A) > self.selection_size:
@@ -409,8 +425,8 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _input(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        frame = self._as_frame(X)
-        missing = [c for c in self.feature_names_in_ if c not in frame.columns]
+        frame = self._as_frame(X, reset=False)
+        missing = [c for c in self.features_ if c not in frame.columns]
         if missing:
             raise ConfigError([Violation(c, "is a group feature the model was fitted on but "
                                          "is missing from the input") for c in missing])

@@ -106,12 +106,14 @@ def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame) -> 
     mlflow = _mlflow()
     from mlflow.models import infer_signature
 
-    cols = list(model.feature_names_in_)
+    cols = list(model.features_)
     example = example[cols].head(5)
     output = pd.DataFrame({"group_id": model.predict(example).astype(np.int64),
                            "segment_name": names.reindex(model.predict(example))["name_en"]
                            .to_numpy()})
-    signature = infer_signature(example, output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # int64 group ids are never missing
+        signature = infer_signature(example, output)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "groups.pkl"
         with open(path, "wb") as fh:
