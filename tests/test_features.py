@@ -68,7 +68,7 @@ def test_no_leakage_from_months_after_as_of(small_panel):
     altered = small_panel.copy()
     rng = np.random.default_rng(0)
     for col in altered.select_dtypes("number").columns:
-        altered.loc[later, col] = rng.uniform(0, 1e6, later.sum())
+        altered.loc[later, col] = rng.uniform(0, 1e6, later.sum()).astype(altered[col].dtype)
     pd.testing.assert_frame_equal(X, build_features(altered, as_of))
     # ... and dropping those months altogether changes nothing either.
     pd.testing.assert_frame_equal(X, build_features(small_panel[~later], as_of))

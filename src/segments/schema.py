@@ -4,7 +4,7 @@ A panel has one row per (customer, month). ``customer_id`` and ``month`` are req
 either ``aum`` or AUM component columns that sum to it. Every other contract column is
 optional and used where present. :func:`validate_panel` checks all rules at once and returns
 a typed frame (month as a monthly ``Period``, static attributes as categoricals, money and
-counts as floats) or raises :class:`~segments.exceptions.PanelValidationError` listing every
+counts numeric) or raises :class:`~segments.exceptions.PanelValidationError` listing every
 violation, each naming the column, the problem, the number of rows and example customers.
 """
 
@@ -14,12 +14,16 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from segments._io import read_table
+from segments._io import read_table, table_format
 from segments.exceptions import (
     N_EXAMPLES,
     ConfigError,
@@ -244,9 +248,41 @@ def read_panel(
         The file as read, not yet validated.
     """
     config = config or PanelConfig()
-    return read_table(
-        path, str_columns=(config.source_name(ID), config.source_name(MONTH))
-    )
+    month_col = config.source_name(MONTH)
+    if table_format(path) == "parquet" and Path(path).exists():
+        return _read_parquet_panel(Path(path), config, month_col)
+    return read_table(path, str_columns=(config.source_name(ID), month_col))
+
+
+def _read_parquet_panel(path: Path, config: PanelConfig, month_col: str) -> pd.DataFrame:
+    """Read Parquet through Arrow: dates become monthly periods without Python objects,
+    static text columns arrive as categoricals; peak memory stays near the frame's size."""
+    schema = pq.read_schema(path)
+    names = set(schema.names)
+    categorical = [config.source_name(c) for c in STATIC_CATEGORICAL]
+    dictionary = [
+        c for c in categorical
+        if c in names and (pa.types.is_string(schema.field(c).type)
+                           or pa.types.is_large_string(schema.field(c).type))
+    ]
+    table = pq.read_table(path, read_dictionary=dictionary or None)
+    months = None
+    if month_col in names:
+        col = table.column(month_col)
+        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+            ordinal = pc.add(pc.multiply(pc.subtract(pc.year(col), 1970), 12),
+                             pc.subtract(pc.month(col), 1))
+            values = ordinal.to_numpy(zero_copy_only=False)
+            nat = np.iinfo(np.int64).min
+            values = np.where(pd.isna(values), nat, values).astype(np.int64)
+            months = pd.arrays.PeriodArray(values, dtype=pd.PeriodDtype("M"))
+            table = table.drop_columns([month_col])
+    df = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    if months is not None:
+        df[month_col] = months
+        df = df[[c for c in schema.names if c in df.columns]]
+    return df
 
 
 def _apply_column_map(
@@ -313,7 +349,7 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
     if errors:
         return PanelReport(None, errors, warns, {})
 
-    df = df.copy()
+    df = df.copy(deep=False)  # columns are replaced, never written in place
     ids = df[ID]
     if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):
         df[ID] = ids.astype("str")
@@ -357,8 +393,12 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
                     )
                 )
             values = numeric
-        df[col] = values.astype("float64")
-        negative = (df[col] < 0).to_numpy()
+        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            values = values.astype("float64")
+        df[col] = values  # numeric input keeps its dtype (ints stay ints: less memory)
+        negative = (values < 0).to_numpy()
         if negative.any():
             errors.append(
                 Violation(
@@ -370,7 +410,11 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
             )
 
     if components:
-        comp_sum = df[components].sum(axis=1, min_count=1)
+        comp_values = [df[c].to_numpy(dtype="float64") for c in components]
+        all_nan = np.logical_and.reduce([np.isnan(v) for v in comp_values])
+        comp_sum = pd.Series(np.nansum(np.vstack(comp_values), axis=0), index=df.index)
+        comp_sum[all_nan] = np.nan
+        del comp_values
         if AUM not in df.columns:
             df[AUM] = comp_sum
         else:
@@ -438,7 +482,13 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
     summary = _summary(df, raw, config, extra) if not errors else {}
     if errors:
         return PanelReport(None, errors, warns, summary)
-    df = df.sort_values([ID, MONTH], kind="stable").reset_index(drop=True)
+    codes, _ = pd.factorize(df[ID], sort=True)
+    ordinal = df[MONTH].array.asi8
+    step_id = np.diff(codes)
+    in_order = bool((step_id >= 0).all() and (np.diff(ordinal)[step_id == 0] > 0).all())
+    if not in_order:
+        df = df.iloc[np.lexsort((ordinal, codes))]
+    df = df.reset_index(drop=True)
     return PanelReport(df, errors, warns, summary)
 
 
@@ -485,8 +535,9 @@ def validate_panel(
     -------
     DataFrame
         Sorted by customer and month; ``month`` is ``period[M]``, static attributes are
-        categoricals, money and counts are float64; ``aum`` is derived from the
-        components when absent. Columns outside the contract are kept as they are.
+        categoricals, money and counts are numeric (text converted to numbers, numeric
+        input kept as it is); ``aum`` is derived from the components when absent.
+        Columns outside the contract are kept as they are.
 
     Raises
     ------
