@@ -60,18 +60,18 @@ def test_aum_is_heavy_tailed(small_panel):
 def test_planted_drivers_change_growth(small_bank):
     panel, truth = small_bank
     df = validate_panel(panel)
-    growth = df.groupby("customer_id")["aum"].agg(lambda s: np.log(s.iloc[-1] + 1)
-                                                   - np.log(s.iloc[0] + 1))
-    joined = truth.set_index("customer_id").join(growth.rename("growth"))
-    # Customers with more planted propensity grow more, on average, by a margin.
-    hi = joined["upgrade_propensity"] > joined["upgrade_propensity"].quantile(0.75)
-    lo = joined["upgrade_propensity"] <= joined["upgrade_propensity"].quantile(0.25)
-    assert joined.loc[hi, "growth"].mean() > joined.loc[lo, "growth"].mean() + 0.1
-    # ... but over a 3-month horizon not deterministically: many still shrink.
     wide = df.pivot(index="customer_id", columns="month", values="aum")
-    short = np.log(wide.iloc[:, 15] + 1) - np.log(wide.iloc[:, 12] + 1)
-    short = short.reindex(joined.index)
-    assert (short[hi].dropna() < 0).mean() > 0.2
+    short = (np.log(wide.iloc[:, 15] + 1) - np.log(wide.iloc[:, 12] + 1)).reindex(
+        truth["customer_id"])
+    propensity = truth.set_index("customer_id")["upgrade_propensity"]
+    hi = (propensity >= 0.05).to_numpy()
+    none = (propensity == 0).to_numpy()
+    assert hi.sum() > 200 and none.sum() > 200
+    # Customers with planted drivers grow faster over 3 months, by a margin ...
+    assert short[hi].mean() > short[none].mean() + 0.1
+    # ... but not deterministically: some still shrink, and half of the others grow.
+    assert (short[hi].dropna() < 0).mean() > 0.03
+    assert 0.3 < (short[none].dropna() > 0).mean() < 0.7
 
 
 def test_personas_differ_in_behaviour(small_bank):

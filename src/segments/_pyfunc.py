@@ -22,7 +22,7 @@ class GroupsModel(PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Load the pickled estimator and names from the model's artifacts."""
-        with open(context.artifacts["groups"], "rb") as fh:
+        with open(context.artifacts["model"], "rb") as fh:
             payload = pickle.load(fh)
         self.model = payload["model"]
         self.names = payload["names"]
@@ -33,3 +33,25 @@ class GroupsModel(PythonModel):
         ids = self.model.predict(model_input)
         names = self.names.reindex(ids)["name_en"].to_numpy()
         return pd.DataFrame({"group_id": ids.astype(np.int64), "segment_name": names})
+
+
+class UpgradePyfunc(PythonModel):
+    """A fitted :class:`~segments.upgrade.UpgradeModel` as an MLflow pyfunc.
+
+    ``predict`` takes the training feature columns and returns ``p_upgrade``.
+    """
+
+    def load_context(self, context: Any) -> None:
+        """Load the pickled model from the model's artifacts."""
+        with open(context.artifacts["model"], "rb") as fh:
+            self.model = pickle.load(fh)["model"]
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
+                ) -> pd.DataFrame:
+        """Calibrated probability of reaching the next tier within the horizon."""
+        frame = model_input.copy()
+        for c in self.model.categories_:
+            if c in frame:
+                frame[c] = pd.Categorical(frame[c].astype(str),
+                                          categories=self.model.categories_[c])
+        return pd.DataFrame({"p_upgrade": self.model.predict_proba(frame)[:, 1]})

@@ -26,6 +26,7 @@ __all__ = [
     "FeaturesConfig",
     "GroupsConfig",
     "TiersConfig",
+    "UpgradeConfig",
     "available_presets",
     "load_config",
     "load_preset",
@@ -192,6 +193,75 @@ class GroupsConfig:
 
 
 @dataclass(frozen=True)
+class UpgradeConfig:
+    """How the upgrade model is trained and evaluated.
+
+    Parameters
+    ----------
+    horizon : int, default 3
+        Months ahead the label looks at.
+    population : {"near_tier", "below_top"}, default "near_tier"
+    label : {"reach", "sustain"}, default "reach"
+    sustain_months : int, default 3
+        Consecutive months at or above the next tier for ``sustain``.
+    as_of_months : list of str or None, default None
+        As-of months to stack; None: every month with ``min_history`` months before it
+        and a full label window after it.
+    min_history : int, default 6
+    test_months, valid_months : int, default 2
+        The out-of-time split (last months test, the ones before validate).
+    features : list of str or None, default None
+        None: every feature built plus the tier features.
+    model : mapping, default {}
+        Parameters of :class:`segments.upgrade.UpgradeModel` (e.g. ``num_leaves``).
+    tier_values : mapping of str to float, default {}
+        The bank's value of reaching each tier, for the value-weighted expected gain.
+    capacity_per_rm, rms_per_branch : int, default 50, 2
+        For the call list.
+    """
+
+    horizon: int = 3
+    population: str = "near_tier"
+    label: str = "reach"
+    sustain_months: int = 3
+    as_of_months: tuple[str, ...] | None = None
+    min_history: int = 6
+    test_months: int = 2
+    valid_months: int = 2
+    features: tuple[str, ...] | None = None
+    model: Mapping[str, Any] = field(default_factory=dict)
+    tier_values: Mapping[str, float] = field(default_factory=dict)
+    capacity_per_rm: int = 50
+    rms_per_branch: int = 2
+
+    def __post_init__(self) -> None:
+        problems = []
+        for key in ("horizon", "sustain_months", "min_history", "test_months", "valid_months",
+                    "capacity_per_rm", "rms_per_branch"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(Violation(f"upgrade.{key}", f"is {value!r}; expected a whole "
+                                          "number >= 1"))
+        if self.population not in ("near_tier", "below_top"):
+            problems.append(Violation("upgrade.population", f"is {self.population!r}; "
+                                      "expected near_tier or below_top"))
+        if self.label not in ("reach", "sustain"):
+            problems.append(Violation("upgrade.label", f"is {self.label!r}; expected reach "
+                                      "or sustain"))
+        known = {"n_estimators", "learning_rate", "num_leaves", "max_depth",
+                 "min_child_samples", "subsample", "colsample_bytree", "reg_lambda",
+                 "class_weight", "calibration", "early_stopping_rounds", "random_state"}
+        if not isinstance(self.model, Mapping):
+            problems.append(Violation("upgrade.model", "must be a mapping"))
+        else:
+            for key in sorted(set(self.model) - known):
+                problems.append(Violation(f"upgrade.model.{key}", "is not a model parameter",
+                                          hint=f"known: {sorted(known)}"))
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment configuration.
 
@@ -207,6 +277,8 @@ class ExperimentConfig:
         Feature windows.
     groups : GroupsConfig
         Strategic-group training.
+    upgrade : UpgradeConfig
+        Upgrade-model training and evaluation.
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -216,6 +288,7 @@ class ExperimentConfig:
     tiers: TiersConfig = field(default_factory=TiersConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
+    upgrade: UpgradeConfig = field(default_factory=UpgradeConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -224,6 +297,7 @@ _SECTIONS: dict[str, type] = {
     "tiers": TiersConfig,
     "features": FeaturesConfig,
     "groups": GroupsConfig,
+    "upgrade": UpgradeConfig,
 }
 
 

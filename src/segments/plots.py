@@ -11,7 +11,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["group_sizes", "heatmap", "k_selection"]
+__all__ = [
+    "calibration",
+    "deciles",
+    "gain",
+    "group_sizes",
+    "heatmap",
+    "k_selection",
+    "precision_recall",
+    "roc",
+]
 
 
 def k_selection(table: pd.DataFrame, chosen: int) -> Figure:
@@ -64,5 +73,84 @@ def group_sizes(summary: pd.DataFrame, names: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     ax.set_title("Group sizes", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _curves(scores: dict[str, tuple[np.ndarray, np.ndarray]], kind: str) -> Figure:
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, (y, s) in scores.items():
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(y, s)
+            ax.plot(fpr, tpr, label=name)
+        else:
+            prec, rec, _ = precision_recall_curve(y, s)
+            ax.plot(rec, prec, label=name)
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate",
+               title="ROC, out of time")
+    else:
+        base = next(iter(scores.values()))[0].mean()
+        ax.axhline(base, color="grey", linewidth=0.8, linestyle=":")
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, out of time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roc(scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """ROC curves, one per model: ``{name: (y, score)}``."""
+    return _curves(scores, "roc")
+
+
+def precision_recall(scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Precision-recall curves, one per model."""
+    return _curves(scores, "pr")
+
+
+def gain(scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Cumulative gain: share of upgrades captured vs share of customers contacted."""
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, (y, s) in scores.items():
+        order = np.argsort(-np.asarray(s), kind="stable")
+        captured = np.cumsum(np.asarray(y)[order]) / max(np.sum(y), 1)
+        ax.plot(np.arange(1, len(y) + 1) / len(y), captured, label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xlabel="share of customers contacted", ylabel="share of upgrades captured",
+           title="Cumulative gain, out of time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def calibration(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Observed vs predicted upgrade rate per bin: ``{name: calibration_table(...)}``."""
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    top = 0.0
+    for name, t in tables.items():
+        ax.plot(t["mean_p"], t["observed"], marker="o", label=name)
+        top = max(top, t["mean_p"].max(), t["observed"].max())
+    ax.plot([0, top], [0, top], color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xlabel="mean predicted probability", ylabel="observed upgrade rate",
+           title="Calibration, out of time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def deciles(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Upgrade rate by score decile (1 = highest), one bar group per model."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(tables), 1)
+    for i, (name, t) in enumerate(tables.items()):
+        ax.bar(t.index + (i - (len(tables) - 1) / 2) * width, t["upgrade_rate"], width=width,
+               label=name)
+    ax.set(xlabel="decile (1 = highest score)", ylabel="upgrade rate",
+           title="Upgrade rate by decile, out of time")
+    ax.set_xticks(range(1, 11))
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -116,10 +116,13 @@ _REGIONS = ("east", "south", "north", "central", "southwest", "northeast", "nort
 _REGION_P = (0.30, 0.20, 0.16, 0.13, 0.10, 0.06, 0.05)
 _N_BRANCHES = 210
 # Planted upgrade drivers: extra monthly log growth.
-_PAYROLL_EFFECT = 0.022  # times regularity x relative payroll size (capped at 1.5)
-_ADOPT_EFFECT = 0.030  # from the adoption month on
+# Payroll: a share of the salary is saved, so the lift in log growth is larger the smaller
+# the balance relative to the salary (an interaction a linear model does not see).
+_SAVING_RATE = 0.14
+_PAYROLL_CAP = 0.07
+_ADOPT_EFFECT = 0.045  # from the adoption month on
 _ADOPT_JUMP = 0.12  # one-off money moved in at adoption (log)
-_CONSOLIDATE_EFFECT = 0.035
+_CONSOLIDATE_EFFECT = 0.05
 
 
 def _month_start(start: str | pd.Period, n_months: int) -> pd.PeriodIndex:
@@ -184,8 +187,6 @@ def _chunk(
     has_payroll = rng.random(n) < attr("p_payroll")
     payroll_amt = attr("payroll_median") * np.exp(rng.normal(0, 0.45, n)) * has_payroll
     regularity = np.where(has_payroll, rng.uniform(0.55, 1.0, n), 0.0)
-    payroll_rel = np.clip(payroll_amt / 10_000, 0, 1.5)
-    payroll_strength = regularity * payroll_rel / 1.5
     adopt = rng.random(n) < attr("p_adopt")
     adopt_month = np.where(adopt, rng.integers(1, max(T, 2), n), -1)
     consolidate = rng.random(n) < attr("p_consolidate")
@@ -196,7 +197,10 @@ def _chunk(
     tail = (persona == 5) & (rng.random(n) < 0.12)
     level[tail] = np.log(1.5e6) + np.log(rng.pareto(1.5, tail.sum()) + 1.0)
     own_trend = rng.normal(0, 0.008, n)
-    base_trend = attr("trend") + own_trend + _PAYROLL_EFFECT * regularity * payroll_rel
+    payroll_effect = np.minimum(_PAYROLL_CAP,
+                                _SAVING_RATE * regularity * payroll_amt / np.exp(level))
+    payroll_strength = payroll_effect / _PAYROLL_CAP
+    base_trend = attr("trend") + own_trend + payroll_effect
     after_adopt = (adopt_month[:, None] >= 0) & (t_idx >= adopt_month[:, None])
     after_cons = (consolidate_month[:, None] >= 0) & (t_idx >= consolidate_month[:, None])
     growth = (
@@ -214,7 +218,7 @@ def _chunk(
         - 0.035 * (cal_month == 2)
         - 0.01 * (cal_month == 8)
     )
-    vol = attr("vol")[:, None] * np.exp(rng.normal(0, 0.25, n))[:, None]
+    vol = 0.75 * attr("vol")[:, None] * np.exp(rng.normal(0, 0.25, n))[:, None]
     eps = rng.standard_normal((n, T)) * vol
     ar = np.empty((n, T))
     ar[:, 0] = eps[:, 0] / np.sqrt(1 - 0.55**2)
@@ -339,7 +343,7 @@ def _chunk(
         {
             "customer_id": ids,
             "persona": pd.Categorical.from_codes(persona, [p.name for p in PERSONAS]),
-            "upgrade_propensity": _PAYROLL_EFFECT * regularity * payroll_rel
+            "upgrade_propensity": payroll_effect
             + _ADOPT_EFFECT * adopt
             + _CONSOLIDATE_EFFECT * consolidate,
             "trend_monthly": base_trend,

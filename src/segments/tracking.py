@@ -26,8 +26,11 @@ __all__ = [
     "data_digest",
     "flatten",
     "load_groups_model",
+    "load_model",
     "log_frame",
     "log_groups_model",
+    "log_pickled_model",
+    "log_upgrade_model",
     "start_run",
     "tracking_uri",
 ]
@@ -101,29 +104,25 @@ def _requirements() -> list[str]:
     return pins
 
 
-def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame) -> str:
-    """Log the groups model as a pyfunc with a signature and input example; return its URI."""
+def log_pickled_model(payload: dict[str, Any], name: str, code_file: str,
+                      example: pd.DataFrame, output: pd.DataFrame) -> str:
+    """Log a pickled model as a "model from code" pyfunc with a signature; return its URI."""
     mlflow = _mlflow()
     from mlflow.models import infer_signature
 
-    cols = list(model.features_)
-    example = example[cols].head(5)
-    output = pd.DataFrame({"group_id": model.predict(example).astype(np.int64),
-                           "segment_name": names.reindex(model.predict(example))["name_en"]
-                           .to_numpy()})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # int64 group ids are never missing
+        warnings.simplefilter("ignore", UserWarning)  # int columns without missing values
         signature = infer_signature(example, output)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "groups.pkl"
+        path = Path(tmp) / "model.pkl"
         with open(path, "wb") as fh:
-            pickle.dump({"model": model, "names": names}, fh)
+            pickle.dump(payload, fh)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             info = mlflow.pyfunc.log_model(
-                name="groups_model",
-                python_model=str(Path(__file__).with_name("_groups_model_code.py")),
-                artifacts={"groups": str(path)},
+                name=name,
+                python_model=str(Path(__file__).with_name(code_file)),
+                artifacts={"model": str(path)},
                 signature=signature,
                 input_example=example,
                 pip_requirements=_requirements(),
@@ -131,10 +130,35 @@ def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame) -> 
     return info.model_uri
 
 
-def load_groups_model(uri: str) -> Any:
-    """Load a logged groups model as an MLflow pyfunc."""
+def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame) -> str:
+    """Log the groups model as a pyfunc (features in, ``group_id`` and ``segment_name`` out)."""
+    example = example[list(model.features_)].head(5)
+    ids = model.predict(example).astype(np.int64)
+    output = pd.DataFrame({"group_id": ids,
+                           "segment_name": names.reindex(ids)["name_en"].to_numpy()})
+    return log_pickled_model({"model": model, "names": names}, "groups_model",
+                             "_groups_model_code.py", example, output)
+
+
+def log_upgrade_model(model: Any, example: pd.DataFrame) -> str:
+    """Log the upgrade model as a pyfunc (features in, ``p_upgrade`` out)."""
+    example = example[list(model.features_)].head(5).copy()
+    output = pd.DataFrame({"p_upgrade": model.predict_proba(example)[:, 1]})
+    for c in model.categories_:
+        example[c] = example[c].astype(str)
+    return log_pickled_model({"model": model}, "upgrade_model", "_upgrade_model_code.py",
+                             example, output)
+
+
+def load_model(uri: str) -> Any:
+    """Load a logged segments model (groups or upgrade) as an MLflow pyfunc."""
     mlflow = _mlflow()
     configure_tracking()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mlflow.pyfunc.load_model(uri)
+
+
+def load_groups_model(uri: str) -> Any:
+    """Load a logged groups model as an MLflow pyfunc (alias of :func:`load_model`)."""
+    return load_model(uri)

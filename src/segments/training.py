@@ -234,3 +234,236 @@ def groups_summary_json(result: GroupsResult) -> str:
 
 
 assert ID  # the id column name is part of every table here
+
+
+@dataclass
+class UpgradeResult:
+    """Everything an upgrade-model training produced.
+
+    Attributes
+    ----------
+    model : UpgradeModel
+    baselines : dict
+        ``rule_of_thumb`` and ``logistic``, fitted on the same training months.
+    split : dict
+        The as-of months of ``train``, ``valid`` and ``test``.
+    label_counts : DataFrame
+        Per as-of month: population, positives, negatives, censored, positive rate.
+    metrics : DataFrame
+        Out-of-time metrics: one row per (model, segment), segment ``all`` or a near band.
+    deciles, calibration : dict of DataFrame
+        Per model, on the test months.
+    test : DataFrame
+        Test rows with each model's probability, expected gain and ranks.
+    call_list : DataFrame
+        The last test month's call list by branch and RM capacity.
+    importance : Series
+        Gain importance of the model's features.
+    """
+
+    model: Any
+    baselines: dict[str, Any]
+    split: dict[str, list[str]]
+    label_counts: pd.DataFrame
+    metrics: pd.DataFrame
+    deciles: dict[str, pd.DataFrame]
+    calibration: dict[str, pd.DataFrame]
+    test: pd.DataFrame
+    call_list: pd.DataFrame
+    importance: pd.Series
+    data: pd.DataFrame
+    run_id: str | None = None
+    model_uri: str | None = None
+
+    def comparison(self, segment: str = "all") -> pd.DataFrame:
+        """Model vs baselines side by side for one segment (``all`` or a near band)."""
+        m = self.metrics[self.metrics["segment"] == segment].set_index("model")
+        return m.drop(columns="segment").T
+
+
+def default_as_of_months(panel: pd.DataFrame, horizon: int, min_history: int) -> list[str]:
+    """Months with ``min_history`` months before them and a full label window after."""
+    first, last = panel[MONTH].min(), panel[MONTH].max()
+    months = pd.period_range(first + min_history, last - horizon, freq="M")
+    return [str(m) for m in months]
+
+
+def train_upgrade(
+    panel: pd.DataFrame,
+    config: ExperimentConfig | None = None,
+    *,
+    track: bool = True,
+) -> UpgradeResult:
+    """Labels, features, the upgrade model and both baselines, evaluated out of time.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        A validated panel.
+    config : ExperimentConfig, optional
+        ``tiers`` (ladder), ``features`` (windows) and ``upgrade`` sections are used.
+    track : bool, default True
+        Log the run to MLflow.
+
+    Returns
+    -------
+    UpgradeResult
+    """
+    from segments.upgrade import (
+        LogisticBaseline,
+        RuleOfThumb,
+        UpgradeModel,
+        build_training_set,
+        calibration_table,
+        call_list,
+        decile_table,
+        evaluate,
+        expected_gain,
+        oot_split,
+        rank_within,
+    )
+
+    cfg = config or load_config()
+    up = cfg.upgrade
+    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
+                         hysteresis=cfg.tiers.hysteresis)
+    tiers = assign_tiers(panel, ladder)
+    months = list(up.as_of_months) if up.as_of_months else default_as_of_months(
+        panel, up.horizon, up.min_history)
+    split = oot_split(months, horizon=up.horizon, test_months=up.test_months,
+                      valid_months=up.valid_months)
+    used = split["train"] + split["valid"] + split["test"]
+    data, counts = build_training_set(panel, tiers, used, horizon=up.horizon,
+                                      population=up.population, kind=up.label,
+                                      sustain_months=up.sustain_months,
+                                      windows=cfg.features.windows)
+    part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
+    for k, v in part.items():
+        if v.empty or v["label"].nunique() < 2:
+            from segments.upgrade import NotEnoughDataError
+
+            raise NotEnoughDataError(f"upgrade: the {k} months ({', '.join(split[k])}) have "
+                                     f"{len(v)} labelled customers and "
+                                     f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
+                                     "both classes are needed")
+    feats = list(up.features) if up.features else None
+    model = UpgradeModel(feats, **dict(up.model)).fit(
+        part["train"], part["train"]["label"],
+        eval_set=(part["valid"], part["valid"]["label"]))
+    rule = RuleOfThumb().fit(part["train"], part["train"]["label"])
+    logistic = LogisticBaseline(model.features_).fit(part["train"], part["train"]["label"])
+    test = part["test"].copy()
+    y = test["label"].to_numpy()
+    systems = {"model": model, "rule_of_thumb": rule, "logistic": logistic}
+    rows, deciles, calib, curves = [], {}, {}, {}
+    for name, est in systems.items():
+        p = est.predict_proba(test)[:, 1]
+        s = est.decision_function(test)
+        test[f"p_{name}"] = p
+        curves[name] = (y, s)
+        rows.append({"model": name, "segment": "all", **evaluate(y, p, s)})
+        for band in test["near_band"].dropna().unique():
+            m = (test["near_band"] == band).to_numpy()
+            rows.append({"model": name, "segment": str(band), **evaluate(y[m], p[m], s[m])})
+        deciles[name] = decile_table(y, s, p)
+        calib[name] = calibration_table(y, p)
+    metrics = pd.DataFrame(rows)
+    test["p_upgrade"] = test["p_model"]
+    gains = expected_gain(test["p_upgrade"], test["gap_to_next"],
+                          next_tier=_next_tier(test, ladder), tier_values=dict(up.tier_values))
+    for c in gains:
+        test[c] = gains[c].to_numpy()
+    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
+                            + test["near_band"].astype(str))
+    test["upgrade_decile"] = band_rank["decile"].to_numpy()
+    test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
+    test["upgrade_permille"] = band_rank["permille"].to_numpy()
+    if "branch_id" in panel.columns:
+        branch = panel[panel[MONTH] == pd.Period(split["test"][-1], "M")].set_index(ID)[
+            "branch_id"]
+        test["branch_id"] = test[ID].map(branch).astype(str).to_numpy()
+        br = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
+                         + test["branch_id"].astype(str))
+        test["branch_permille"] = br["permille"].to_numpy()
+    last = test[test["as_of"] == split["test"][-1]]
+    calls = call_list(last, capacity_per_rm=up.capacity_per_rm,
+                      rms_per_branch=up.rms_per_branch)
+    result = UpgradeResult(model, {"rule_of_thumb": rule, "logistic": logistic}, split, counts,
+                           metrics, deciles, calib, test, calls, model.feature_importance(),
+                           data)
+    if track:
+        _track_upgrade(result, panel, cfg, ladder.name, curves)
+    return result
+
+
+def _next_tier(test: pd.DataFrame, ladder: Any) -> pd.Series:
+    names = ladder.tier_names
+    ranks = test["tier_rank"].to_numpy().astype(int) + 1
+    return pd.Series([names[r] if r < len(names) else None for r in ranks], index=test.index)
+
+
+def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentConfig,
+                   ladder: str, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    import matplotlib.pyplot as plt
+
+    from segments import plots
+    from segments.tracking import (
+        _mlflow,
+        data_digest,
+        flatten,
+        log_frame,
+        log_upgrade_model,
+        start_run,
+    )
+
+    mlflow = _mlflow()
+    up = cfg.upgrade
+    tags = {
+        "segments.model_kind": "upgrade",
+        "segments.ladder": ladder,
+        "segments.as_of": f"{result.split['train'][0]}..{result.split['test'][-1]}",
+        "segments.test_months": ",".join(result.split["test"]),
+        "segments.data_digest": data_digest(panel),
+        "segments.code_version": __version__,
+        "segments.label": f"{up.label} within {up.horizon}m",
+    }
+    name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
+    with start_run(cfg.name, name, tags) as run:
+        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
+        mlflow.log_params({"best_iteration": result.model.best_iteration_,
+                           "calibration_a": result.model.calibration_[0],
+                           "calibration_b": result.model.calibration_[1],
+                           "n_features": len(result.model.features_)})
+        with _quiet():
+            ds = mlflow.data.from_pandas(result.data.drop(columns="label"), name="upgrade_data",
+                                         targets=None, digest=data_digest(result.data)[:32])
+            mlflow.log_input(ds, context="training")
+        for _, r in result.metrics.iterrows():
+            for key, value in r.items():
+                if key in ("model", "segment") or not np.isfinite(value):
+                    continue
+                prefix = r["model"] if r["segment"] == "all" else f"{r['model']}.{r['segment']}"
+                mlflow.log_metric(f"{prefix}.{key}", float(value))
+        for as_of, row in result.label_counts.iterrows():
+            step = pd.Period(as_of, "M").ordinal
+            for key in ("population", "positives", "censored", "positive_rate"):
+                mlflow.log_metric(f"labels.{key}", float(row[key]), step=step)
+        log_frame(result.label_counts, "labels/counts_by_as_of.csv")
+        log_frame(result.metrics, "evaluation/metrics.csv", index=False)
+        log_frame(result.comparison(), "evaluation/comparison_all.csv")
+        for nm, t in result.deciles.items():
+            log_frame(t, f"evaluation/deciles_{nm}.csv")
+        for nm, t in result.calibration.items():
+            log_frame(t, f"evaluation/calibration_{nm}.csv")
+        log_frame(result.importance.rename("gain").to_frame(), "evaluation/importance.csv")
+        log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
+        mlflow.log_figure(plots.roc(curves), "plots/roc.png")
+        mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
+        mlflow.log_figure(plots.gain(curves), "plots/gain.png")
+        mlflow.log_figure(plots.calibration(result.calibration), "plots/calibration.png")
+        mlflow.log_figure(plots.deciles(result.deciles), "plots/deciles.png")
+        plt.close("all")
+        result.model_uri = log_upgrade_model(result.model, result.data)
+        result.run_id = run.info.run_id
