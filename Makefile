@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/segments validate $(DEMO)/panel.parquet
 	$(BIN)/segments tiers $(DEMO)/panel.parquet --out $(DEMO)/tiers.parquet
 	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
+	$(BIN)/segments train upgrade --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
 	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet"
 	@echo "MLflow runs in ./mlflow.db; browse them with:"
 	@echo "  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"

@@ -11,6 +11,8 @@ The public API, in the order of the flow (see DESIGN.md):
 * strategic groups: :class:`StrategicGroups`, :func:`profile_groups`,
   :func:`suggest_names`, :func:`tier_group_matrix`, :func:`group_migration`,
   :func:`train_groups`;
+* upgrade potential: :func:`train_upgrade` (labels, out-of-time evaluation against the
+  rule of thumb; building blocks in :mod:`segments.upgrade`);
 * configuration: :func:`load_config`;
 * errors: :class:`SegmentsError` and its subclasses.
 """
@@ -31,7 +33,14 @@ from segments.profiling import (
     suggest_names,
     tier_group_matrix,
 )
-from segments.schema import PanelConfig, PanelReport, check_panel, read_panel, validate_panel
+from segments.schema import (
+    PanelConfig,
+    PanelReport,
+    check_panel,
+    panel_from_transactions,
+    read_panel,
+    validate_panel,
+)
 from segments.segmentation import StrategicGroups
 from segments.synthetic import make_bank, write_bank
 from segments.tiers import (
@@ -44,7 +53,7 @@ from segments.tiers import (
 
 __version__ = "0.1.0"
 
-from segments.training import GroupsResult, train_groups
+from segments.training import GroupsResult, UpgradeResult, train_groups, train_upgrade
 
 __all__ = [
     "FEATURE_CATALOGUE",
@@ -59,6 +68,7 @@ __all__ = [
     "SegmentsWarning",
     "StrategicGroups",
     "TiersConfig",
+    "UpgradeResult",
     "Violation",
     "__version__",
     "assign_tiers",
@@ -71,12 +81,14 @@ __all__ = [
     "make_bank",
     "migration_matrix",
     "migration_summary",
+    "panel_from_transactions",
     "persona_cards",
     "profile_groups",
     "read_panel",
     "suggest_names",
     "tier_group_matrix",
     "train_groups",
+    "train_upgrade",
     "validate_panel",
     "write_bank",
 ]

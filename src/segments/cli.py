@@ -292,6 +292,53 @@ def train_groups_cmd(
     out.print(f"model: {result.model_uri}")
 
 
+@train_app.command("upgrade")
+@_handles_errors
+def train_upgrade_cmd(
+    panel: Annotated[Path, typer.Option(help="Panel file: .parquet or .csv(.gz).")],
+    config: Annotated[Path | None, typer.Option(help="Experiment YAML (experiments/NAME.yaml); "
+                                                "the MLflow experiment is named after it.")]
+    = None,
+) -> None:
+    """Train the upgrade model; evaluate it out of time against the rule of thumb."""
+    from segments.tracking import tracking_uri
+    from segments.training import train_upgrade
+
+    cfg = load_config(config)
+    frame = _validated(panel, cfg)
+    result = train_upgrade(frame, cfg)
+    up = cfg.upgrade
+    split = result.split
+    out.print(f"upgrade model: P(reach the next tier within {up.horizon} months), label "
+              f"'{up.label}', population '{up.population}'")
+    out.print(f"  as-of months: train {split['train'][0]}..{split['train'][-1]} "
+              f"({len(split['train'])}), validation {', '.join(split['valid'])}, "
+              f"test (out of time) {', '.join(split['test'])}")
+    counts = result.label_counts
+    labelled = int(counts["positives"].sum() + counts["negatives"].sum())
+    out.print(f"  labelled customer-months: {labelled:,}"
+              f" ({int(counts['positives'].sum()):,} upgrades), censored "
+              f"{int(counts['censored'].sum()):,}; trees kept {result.model.best_iteration_}")
+    rows = ["roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top5", "lift_top10",
+            "lift_top20", "capture_top10"]
+    for segment in ["all", *sorted(s for s in result.metrics["segment"].unique()
+                                   if s != "all")]:
+        comp = result.comparison(segment).reindex(rows)
+        _print_frame(comp, f"Out-of-time test: {segment} (n = "
+                     f"{int(result.comparison(segment).loc['n'].iloc[0]):,})",
+                     lambda v: f"{v:.3f}")
+    auc = result.comparison().loc["roc_auc"]
+    cut = (1 - auc["model"]) / (1 - auc["rule_of_thumb"])
+    out.print(f"  model vs rule of thumb: ROC-AUC {auc['model']:.3f} vs "
+              f"{auc['rule_of_thumb']:.3f} (+{auc['model'] - auc['rule_of_thumb']:.3f}; ranking "
+              f"error cut by {1 - cut:.0%})")
+    top = ", ".join(result.importance.head(8).index)
+    out.print(f"  top features (gain): {top}")
+    out.print(f"  call list: {len(result.call_list):,} customers for the last test month")
+    out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
+    out.print(f"model: {result.model_uri}")
+
+
 @app.command()
 @_handles_errors
 def ladders(

@@ -168,7 +168,7 @@ class GroupsConfig:
     selection_size: int = 50_000
     silhouette_size: int = 5_000
     n_bootstrap: int = 5
-    n_init: int = 10
+    n_init: int = 25
     winsor: float = 0.01
     random_state: int = 0
     names_file: str | None = None

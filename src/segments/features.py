@@ -114,6 +114,9 @@ def _catalogue(windows: Sequence[int]) -> list[FeatureSpec]:
         S("payroll_regularity_6m", "flows", "share", 6,
           "share of the last 6 months with a payroll credit", "近6个月代发工资月份占比",
           ("payroll_inflow",)),
+        S("payroll_ratio_6m", "flows", "ratio", 6,
+          "average monthly payroll relative to average AUM over the last 6 months",
+          "近6个月月均代发工资与资产之比", ("payroll_inflow",)),
         S("transfer_in_ratio_3m", "flows", "ratio", 3,
           "money moved in from other banks over the last 3 months relative to AUM",
           "近3个月他行转入占资产比", ("transfer_in_other_bank",)),
@@ -172,7 +175,8 @@ _AGE_BANDS = ([0, 30, 45, 60, 200], ["<30", "30-44", "45-59", "60+"])
 #: Units shown and modelled on a log scale (heavy right tails).
 LOG_UNITS = ("money", "count", "per_month")
 #: Ratios with heavy right tails, also taken on a log scale.
-_LOG_RATIOS = frozenset({"inflow_turnover_3m", "transfer_in_ratio_3m", "transfer_out_ratio_3m"})
+_LOG_RATIOS = frozenset({"inflow_turnover_3m", "transfer_in_ratio_3m", "transfer_out_ratio_3m",
+                         "payroll_ratio_6m"})
 
 
 def is_log_scale(name: str) -> bool:
@@ -356,6 +360,8 @@ def build_features(
         seen = (~np.isnan(pay)).sum(axis=1)
         f["payroll_regularity_6m"] = _ratio((pay > 0).sum(axis=1).astype(float),
                                             seen.astype(float))
+        f["payroll_ratio_6m"] = np.clip(_ratio(f["payroll_avg_6m"], f["aum_avg_6m"] + 1.0),
+                                        0, 50)
     if has("transfer_in_other_bank"):
         f["transfer_in_ratio_3m"] = np.clip(
             _ratio(_nansum(grid("transfer_in_other_bank")[:, :3]), 3 * avg3), 0, 20)

@@ -89,8 +89,9 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         least ``silhouette_size / (2k)`` customers, or all it has), never the full matrix.
     n_bootstrap : int, default 5
         Subsample refits (80% without replacement) for stability.
-    n_init : int, default 10
-        Restarts of the clusterer.
+    n_init : int, default 25
+        Restarts of the clusterer (k-means++ seeds). Small groups (a 2% affluent group)
+        are found by a fraction of restarts only, so the default is generous.
     winsor : float, default 0.01
         Features are clipped to their [winsor, 1 - winsor] quantiles before scaling.
     random_state : int, RandomState or None, default None
@@ -140,7 +141,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         selection_size: int = 50_000,
         silhouette_size: int = 5_000,
         n_bootstrap: int = 5,
-        n_init: int = 10,
+        n_init: int = 25,
         winsor: float = 0.01,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
