@@ -20,7 +20,8 @@ demo: $(STAMP)
 	$(BIN)/segments synth --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS) --seed 7 --out $(DEMO)
 	$(BIN)/segments validate $(DEMO)/panel.parquet
 	$(BIN)/segments tiers $(DEMO)/panel.parquet --out $(DEMO)/tiers.parquet
-	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
+	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml \
+	    --reference $(DEMO)/truth.parquet
 	$(BIN)/segments train upgrade --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
 	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet"
 	@echo "MLflow runs in ./mlflow.db; browse them with:"

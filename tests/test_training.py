@@ -19,11 +19,11 @@ def tracked(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    raw, _ = make_bank(2_500, 18, seed=5)
+    raw, truth = make_bank(2_500, 18, seed=5)
     panel = validate_panel(raw)
     cfg = load_config(overrides={"name": "groups_test",
                                  "groups": {"n_bootstrap": 2, "k_max": 8}})
-    result = train_groups(panel, cfg)
+    result = train_groups(panel, cfg, reference=truth.set_index("customer_id")["persona"])
     yield result, root
     mp.undo()
 
@@ -41,6 +41,8 @@ def test_run_is_readable_back(tracked):
     assert len(run.data.tags["segments.data_digest"]) == 64
     m = run.data.metrics
     assert m["n_groups"] == result.model.n_groups_
+    assert m["reference_ari"] == pytest.approx(result.metrics["reference_ari"])
+    assert m["reference_ari"] >= 0.9  # the planted personas, reported in the run
     assert m["stability_ari_mean"] == pytest.approx(result.model.stability_["ari_mean"])
     history = client.get_metric_history(result.run_id, "k_silhouette")
     assert sorted(h.step for h in history) == list(range(3, 9))
@@ -69,15 +71,18 @@ def test_logged_model_predicts_the_same_groups(tracked):
 def test_train_groups_cli(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    raw, _ = make_bank(1_500, 12, seed=8)
+    raw, truth = make_bank(1_500, 12, seed=8)
     raw.to_parquet(tmp_path / "panel.parquet")
+    truth.to_parquet(tmp_path / "truth.parquet")
     cfg = tmp_path / "quick.yaml"
     cfg.write_text("groups:\n  n_bootstrap: 1\n  k_max: 6\n  n_init: 3\n")
     runner = CliRunner()
     result = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
-                                 "--config", str(cfg), "--as-of", "2024-11"])
+                                 "--config", str(cfg), "--as-of", "2024-11",
+                                 "--reference", str(tmp_path / "truth.parquet")])
     assert result.exit_code == 0, result.output
     for text in ("strategic groups as of 2024-11", "k selection", "Tier x group",
+                 "against the reference labels (persona): adjusted Rand index",
                  "experiment 'quick'", "models:/"):
         assert text in result.output
     assert (tmp_path / "mlflow.db").exists()  # the default store: a file in the cwd

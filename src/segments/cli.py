@@ -252,6 +252,12 @@ def train_groups_cmd(
     = None,
     as_of: Annotated[str | None, typer.Option(help="As-of month YYYY-MM (default: the "
                                               "panel's last month).")] = None,
+    reference: Annotated[Path | None, typer.Option(help="Known labels per customer (e.g. the "
+                                                   "synthetic truth.parquet) to report the "
+                                                   "adjusted Rand index against; never used "
+                                                   "to fit.")] = None,
+    reference_column: Annotated[str, typer.Option(help="The label column of --reference.")]
+    = "persona",
 ) -> None:
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
     from segments.tracking import tracking_uri
@@ -259,7 +265,17 @@ def train_groups_cmd(
 
     cfg = load_config(config)
     frame = _validated(panel, cfg)
-    result = train_groups(frame, cfg, as_of=as_of)
+    ref = None
+    if reference is not None:
+        from segments._io import read_table
+        from segments.exceptions import ConfigError, Violation
+
+        table = read_table(reference, str_columns=("customer_id",))
+        if reference_column not in table or "customer_id" not in table:
+            raise ConfigError([Violation(reference_column, f"--reference {reference} needs "
+                                         f"columns customer_id and {reference_column}")])
+        ref = table.set_index("customer_id")[reference_column]
+    result = train_groups(frame, cfg, as_of=as_of, reference=ref)
     model = result.model
     rep = model.k_selection_report_
     out.print(f"strategic groups as of {result.as_of}: {len(result.features):,} customers, "
@@ -275,6 +291,9 @@ def train_groups_cmd(
     st = model.stability_
     out.print(f"  stability: bootstrap ARI mean {st['ari_mean']:.3f} (min {st['ari_min']:.3f}), "
               f"smallest group Jaccard {min(st['jaccard'].values()):.3f}")
+    if "reference_ari" in result.metrics:
+        out.print(f"  against the reference labels ({reference_column}): adjusted Rand index "
+                  f"{result.metrics['reference_ari']:.3f}")
     summary = result.profile["summary"].join(result.names)
     groups = Table(title="Groups")
     for c in ("id", "name", "名称", "customers", "share", "AUM share", "median AUM"):

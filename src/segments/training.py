@@ -59,6 +59,7 @@ class GroupsResult:
     cards: dict[Any, str]
     tier_group: dict[str, pd.DataFrame]
     metrics: dict[str, float] = field(default_factory=dict)
+    reference_crosstab: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
 
@@ -87,6 +88,7 @@ def train_groups(
     *,
     as_of: str | None = None,
     previous: StrategicGroups | None = None,
+    reference: pd.Series | None = None,
     track: bool = True,
 ) -> GroupsResult:
     """Build features, fit the strategic groups, profile and name them, and track the run.
@@ -101,6 +103,10 @@ def train_groups(
         Overrides ``config.groups.as_of`` (default: the panel's last month).
     previous : StrategicGroups, optional
         A previous model whose ids matching groups keep.
+    reference : Series, optional
+        Known labels per ``customer_id`` (e.g. the synthetic bank's planted personas), used
+        only after fitting to report the adjusted Rand index (``reference_ari``) and a
+        crosstab; never seen by the estimator.
     track : bool, default True
         Log the run to MLflow (params, data digest, metrics, plots, tables, model).
 
@@ -123,8 +129,19 @@ def train_groups(
         names = load_names(cfg.groups.names_file, names)
     cards = persona_cards(profile, names, X, model.labels_)
     tg = tier_group_matrix(tiers_now, groups)
-    result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg,
-                          _metrics(model, profile["summary"]))
+    metrics = _metrics(model, profile["summary"])
+    crosstab = None
+    if reference is not None:
+        from sklearn.metrics import adjusted_rand_score
+
+        ref = reference.reindex(X.index)
+        known = ref.notna().to_numpy()
+        metrics["reference_ari"] = float(adjusted_rand_score(ref[known].astype(str),
+                                                             model.labels_[known]))
+        crosstab = pd.crosstab(ref[known].rename("reference"),
+                               groups[known].rename("group_id"))
+    result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg, metrics,
+                          reference_crosstab=crosstab)
     if track:
         _track_groups(result, panel, cfg, ladder.name)
     return result
@@ -191,6 +208,8 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
             log_frame(table, f"tier_group/{key}.csv")
         if model.match_report_ is not None:
             log_frame(model.match_report_, "id_matching.csv", index=False)
+        if result.reference_crosstab is not None:
+            log_frame(result.reference_crosstab, "reference_crosstab.csv")
         mlflow.log_text("\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)),
                         "persona_cards.md")
         top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
