@@ -43,12 +43,17 @@ def test_run_is_readable_back(tracked):
     assert m["n_groups"] == result.model.n_groups_
     assert m["reference_ari"] == pytest.approx(result.metrics["reference_ari"])
     assert m["reference_ari"] >= 0.9  # the planted personas, reported in the run
+    assert m["surrogate_fidelity"] >= 0.9
+    assert "Why the model places customers here" in result.cards[0]
     assert m["stability_ari_mean"] == pytest.approx(result.model.stability_["ari_mean"])
     history = client.get_metric_history(result.run_id, "k_silhouette")
     assert sorted(h.step for h in history) == list(range(3, 9))
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"plots", "profiles", "k_selection", "tier_group", "names.csv",
             "persona_cards.md", "stability.json"} <= artifacts
+    expl = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
+    assert {"explanations/group_top_features.csv",
+            "explanations/group_shap_heatmap.png"} <= expl
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert {"plots/k_selection.png", "plots/profile_heatmap.png", "plots/tier_group.png",
             "plots/group_sizes.png"} <= plots
@@ -167,6 +172,10 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert {"plots/roc.png", "plots/precision_recall.png", "plots/gain.png",
             "plots/calibration.png", "plots/deciles.png"} <= plots
+    expl = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
+    assert {"explanations/global_importance.csv", "explanations/beeswarm.png",
+            "explanations/reason_codes_sample.csv"} <= expl
+    assert result.call_list["reason_1_text"].notna().any()
     history = client.get_metric_history(result.run_id, "labels.positives")
     assert len(history) == len(result.label_counts)
     pyfunc = load_model(result.model_uri)

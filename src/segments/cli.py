@@ -288,6 +288,8 @@ def train_groups_cmd(
             best = rep["best_k_by_criterion"]
             out.print("  criteria disagree: " + ", ".join(
                 f"{c} prefers k={best[c]}" for c in rep["criteria_disagree"]))
+    out.print(f"  surrogate classifier fidelity: {result.metrics['surrogate_fidelity']:.1%} "
+              "(membership explained in the persona cards)")
     st = model.stability_
     out.print(f"  stability: bootstrap ARI mean {st['ari_mean']:.3f} (min {st['ari_min']:.3f}), "
               f"smallest group Jaccard {min(st['jaccard'].values()):.3f}")
@@ -351,8 +353,13 @@ def train_upgrade_cmd(
     out.print(f"  model vs rule of thumb: ROC-AUC {auc['model']:.3f} vs "
               f"{auc['rule_of_thumb']:.3f} (+{auc['model'] - auc['rule_of_thumb']:.3f}; ranking "
               f"error cut by {1 - cut:.0%})")
-    top = ", ".join(result.importance.head(8).index)
-    out.print(f"  top features (gain): {top}")
+    top = ", ".join(result.shap_importance.head(8).index)
+    out.print(f"  top features (mean |SHAP| on the test months): {top}")
+    first = result.call_list.head(1)
+    if len(first) and first["reason_1_text"].notna().any():
+        r = first.iloc[0]
+        out.print(f"  first on the call list: {r['customer_id']} (p = {r['p_upgrade']:.2f}); "
+                  f"{r['reason_1_text']} / {r['reason_1_text_zh']}", markup=False)
     out.print(f"  call list: {len(result.call_list):,} customers for the last test month")
     out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
     out.print(f"model: {result.model_uri}")

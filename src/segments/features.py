@@ -45,7 +45,8 @@ class FeatureSpec:
         ``channels``, ``credit``, ``life_stage``.
     unit : str
         One of ``money``, ``ratio`` (a change, shown as a percentage), ``share`` (0..1),
-        ``count``, ``per_month``, ``months``, ``years``, ``flag``, ``category``.
+        ``count``, ``per_month``, ``months``, ``years``, ``flag``, ``category``. A share is a
+        proportion shown as a percentage (it may exceed 100% for flows relative to AUM).
     window : int
         Months of history it summarises (1 = the as-of month only).
     en, zh : str
@@ -106,7 +107,7 @@ def _catalogue(windows: Sequence[int]) -> list[FeatureSpec]:
         S("net_inflow_ratio_3m", "flows", "ratio", 3,
           "net inflow over the last 3 months relative to AUM", "近3个月净流入占资产比",
           ("inflow", "outflow")),
-        S("inflow_turnover_3m", "flows", "ratio", 3,
+        S("inflow_turnover_3m", "flows", "share", 3,
           "monthly inflow relative to AUM over the last 3 months", "近3个月月均流入与资产之比",
           ("inflow",)),
         S("payroll_avg_6m", "flows", "money", 6, "average monthly payroll over the last 6 "
@@ -114,13 +115,13 @@ def _catalogue(windows: Sequence[int]) -> list[FeatureSpec]:
         S("payroll_regularity_6m", "flows", "share", 6,
           "share of the last 6 months with a payroll credit", "近6个月代发工资月份占比",
           ("payroll_inflow",)),
-        S("payroll_ratio_6m", "flows", "ratio", 6,
+        S("payroll_ratio_6m", "flows", "share", 6,
           "average monthly payroll relative to average AUM over the last 6 months",
           "近6个月月均代发工资与资产之比", ("payroll_inflow",)),
-        S("transfer_in_ratio_3m", "flows", "ratio", 3,
+        S("transfer_in_ratio_3m", "flows", "share", 3,
           "money moved in from other banks over the last 3 months relative to AUM",
           "近3个月他行转入占资产比", ("transfer_in_other_bank",)),
-        S("transfer_out_ratio_3m", "flows", "ratio", 3,
+        S("transfer_out_ratio_3m", "flows", "share", 3,
           "money moved out to other banks over the last 3 months relative to AUM",
           "近3个月转出他行占资产比", ("transfer_out_other_bank",)),
     ]
@@ -166,9 +167,23 @@ def _catalogue(windows: Sequence[int]) -> list[FeatureSpec]:
     return specs
 
 
+#: Tier-table columns that models also use (known at the as-of month).
+TIER_SPECS: tuple[FeatureSpec, ...] = (
+    FeatureSpec("gap_ratio", "tier", "share", 1, "AUM as a share of the next tier's threshold",
+                "资产达到下一等级门槛的比例", (AUM,)),
+    FeatureSpec("gap_to_next", "tier", "money", 1, "money still needed to reach the next tier",
+                "距下一等级门槛的差额", (AUM,)),
+    FeatureSpec("tier_rank", "tier", "count", 1, "current tier (0 = lowest)",
+                "当前等级(0为最低)", (AUM,)),
+    FeatureSpec("near_band", "tier", "category", 1, "near-tier band", "临界区间", (AUM,)),
+)
+
+
 DEFAULT_WINDOWS: tuple[int, ...] = (3, 6, 12)
 #: The catalogue for the default windows (3, 6, 12 months).
-FEATURE_CATALOGUE: dict[str, FeatureSpec] = {s.name: s for s in _catalogue(DEFAULT_WINDOWS)}
+FEATURE_CATALOGUE: dict[str, FeatureSpec] = {
+    s.name: s for s in (*_catalogue(DEFAULT_WINDOWS), *TIER_SPECS)
+}
 _AGE_BANDS = ([0, 30, 45, 60, 200], ["<30", "30-44", "45-59", "60+"])
 
 
@@ -187,7 +202,7 @@ def is_log_scale(name: str) -> bool:
 
 def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> FeatureSpec:
     """The catalogue entry of a feature (for the given windows)."""
-    specs = {s.name: s for s in _catalogue(windows)}
+    specs = {s.name: s for s in (*_catalogue(windows), *TIER_SPECS)}
     if name not in specs:
         raise ConfigError([Violation(name, "is not a feature in the catalogue")])
     return specs[name]
@@ -195,7 +210,7 @@ def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> Feature
 
 def catalogue_frame(windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
     """The catalogue as a table (one row per feature)."""
-    return pd.DataFrame([vars(s) for s in _catalogue(windows)])
+    return pd.DataFrame([vars(s) for s in (*_catalogue(windows), *TIER_SPECS)])
 
 
 def _check_windows(windows: Sequence[int]) -> tuple[int, ...]:

@@ -12,8 +12,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = [
+    "beeswarm",
     "calibration",
     "deciles",
+    "dependence",
     "gain",
     "group_sizes",
     "heatmap",
@@ -152,5 +154,41 @@ def deciles(tables: dict[str, pd.DataFrame]) -> Figure:
            title="Upgrade rate by decile, out of time")
     ax.set_xticks(range(1, 11))
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def beeswarm(contributions: pd.DataFrame, values: pd.DataFrame, top: int = 15) -> Figure:
+    """SHAP values per feature (rows: the top features by mean |SHAP|), coloured by the
+    feature's value (percentile within the rows shown)."""
+    order = contributions.abs().mean().sort_values(ascending=False).index[:top]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(order) + 1.5))
+    rng = np.random.default_rng(0)
+    for i, feat in enumerate(order):
+        x = contributions[feat].to_numpy()
+        v = values[feat]
+        colour = (v.rank(pct=True).to_numpy() if pd.api.types.is_numeric_dtype(v.dtype)
+                  else np.full(len(v), 0.5))
+        y = i + rng.uniform(-0.3, 0.3, len(x))
+        sc = ax.scatter(x, y, c=colour, cmap="coolwarm", s=4, alpha=0.6, vmin=0, vmax=1)
+    ax.set_yticks(range(len(order)), list(order), fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("SHAP value (log-odds of upgrading)")
+    ax.set_title("What drives the upgrade probability", fontsize=10)
+    if len(order):
+        fig.colorbar(sc, ax=ax, label="feature value (percentile)", shrink=0.6)
+    fig.tight_layout()
+    return fig
+
+
+def dependence(contributions: pd.DataFrame, values: pd.DataFrame, feature: str) -> Figure:
+    """SHAP value of one feature against its value."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    v = values[feature]
+    x = v.astype(str) if not pd.api.types.is_numeric_dtype(v.dtype) else v
+    ax.scatter(x, contributions[feature], s=4, alpha=0.5)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel=feature, ylabel="SHAP value (log-odds)", title=f"Dependence: {feature}")
     fig.tight_layout()
     return fig

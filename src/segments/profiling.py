@@ -250,8 +250,13 @@ def load_names(path: str | os.PathLike[str] | Mapping[str, Any], suggested: pd.D
 
 
 def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
-                  features: pd.DataFrame, labels: np.ndarray) -> dict[Any, str]:
-    """One Markdown page per group: who they are, what they hold, how they behave, needs."""
+                  features: pd.DataFrame, labels: np.ndarray, *,
+                  surrogate: Any | None = None) -> dict[Any, str]:
+    """One Markdown page per group: who they are, what they hold, how they behave, needs.
+
+    With a fitted :class:`segments.explain.GroupSurrogate`, each card also says which
+    features place customers in the group (mean SHAP of the surrogate) and its fidelity.
+    """
     labels = np.asarray(labels)
     med = profile["medians"]
     summ = profile["summary"]
@@ -317,6 +322,14 @@ def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
         text.append("\n## What sets them apart\n")
         for _, r in top_feats.iterrows():
             text.append(f"- {r['feature']} is {r['direction']} (z = {r['z']:+.2f})\n")
+        if surrogate is not None:
+            text.append(f"\n## Why the model places customers here (surrogate classifier, "
+                        f"fidelity {surrogate.fidelity_:.1%})\n")
+            sur = surrogate.top_features(3)
+            for _, r in sur[sur["group_id"] == gid].iterrows():
+                spec = FEATURE_CATALOGUE.get(r["feature"])
+                label = f"{spec.en} / {spec.zh}" if spec else r["feature"]
+                text.append(f"- {label} (mean SHAP {r['mean_shap']:+.2f})\n")
         cards[gid] = "".join(text)
     return cards
 

@@ -44,6 +44,8 @@ class GroupsResult:
         ``name_en``, ``name_zh`` per group id.
     cards : dict
         Persona card (Markdown) per group id.
+    surrogate : GroupSurrogate
+        The classifier that explains membership, with its fidelity.
     tier_group : dict of DataFrame
         See :func:`segments.profiling.tier_group_matrix`.
     run_id, model_uri : str or None
@@ -60,6 +62,7 @@ class GroupsResult:
     tier_group: dict[str, pd.DataFrame]
     metrics: dict[str, float] = field(default_factory=dict)
     reference_crosstab: pd.DataFrame | None = None
+    surrogate: Any = None
     run_id: str | None = None
     model_uri: str | None = None
 
@@ -127,9 +130,17 @@ def train_groups(
     names = suggest_names(profile["z"])
     if cfg.groups.names_file:
         names = load_names(cfg.groups.names_file, names)
-    cards = persona_cards(profile, names, X, model.labels_)
+    from segments.explain import GroupSurrogate
+
+    rng = np.random.default_rng(cfg.groups.random_state)
+    sample = (np.arange(len(X)) if len(X) <= cfg.groups.selection_size
+              else np.sort(rng.choice(len(X), cfg.groups.selection_size, replace=False)))
+    surrogate = GroupSurrogate(random_state=cfg.groups.random_state).fit(
+        X.iloc[sample][model.features_], model.labels_[sample])
+    cards = persona_cards(profile, names, X, model.labels_, surrogate=surrogate)
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
+    metrics["surrogate_fidelity"] = surrogate.fidelity_
     crosstab = None
     if reference is not None:
         from sklearn.metrics import adjusted_rand_score
@@ -141,7 +152,7 @@ def train_groups(
         crosstab = pd.crosstab(ref[known].rename("reference"),
                                groups[known].rename("group_id"))
     result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg, metrics,
-                          reference_crosstab=crosstab)
+                          reference_crosstab=crosstab, surrogate=surrogate)
     if track:
         _track_groups(result, panel, cfg, ladder.name)
     return result
@@ -210,6 +221,19 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
             log_frame(model.match_report_, "id_matching.csv", index=False)
         if result.reference_crosstab is not None:
             log_frame(result.reference_crosstab, "reference_crosstab.csv")
+        if result.surrogate is not None:
+            log_frame(result.surrogate.top_features(5), "explanations/group_top_features.csv",
+                      index=False)
+            log_frame(result.surrogate.group_importance_,
+                      "explanations/group_mean_shap.csv")
+            imp = result.surrogate.group_importance_
+            top = imp.abs().max().sort_values(ascending=False).index[:15]
+            labelled = imp[top].rename(
+                index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
+            mlflow.log_figure(plots.heatmap(labelled, "What places customers in each group "
+                                            f"(surrogate mean SHAP, fidelity "
+                                            f"{result.surrogate.fidelity_:.1%})"),
+                              "explanations/group_shap_heatmap.png")
         mlflow.log_text("\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)),
                         "persona_cards.md")
         top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
@@ -278,6 +302,12 @@ class UpgradeResult:
         The last test month's call list by branch and RM capacity.
     importance : Series
         Gain importance of the model's features.
+    explainer : UpgradeExplainer
+        Exact SHAP values and reason codes of the model.
+    shap_importance : DataFrame
+        Mean |SHAP| per feature on the test months (largest first).
+    contributions : DataFrame
+        SHAP values (calibrated log-odds) of every test row.
     """
 
     model: Any
@@ -291,6 +321,9 @@ class UpgradeResult:
     call_list: pd.DataFrame
     importance: pd.Series
     data: pd.DataFrame
+    explainer: Any = None
+    shap_importance: pd.DataFrame | None = None
+    contributions: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
 
@@ -407,9 +440,18 @@ def train_upgrade(
     last = test[test["as_of"] == split["test"][-1]]
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm,
                       rms_per_branch=up.rms_per_branch)
+    from segments.explain import UpgradeExplainer
+
+    explainer = UpgradeExplainer(model)
+    contributions = explainer.contributions(test)
+    reasons = explainer.reason_codes(test, k=3, contributions=contributions)
+    test = test.join(reasons)
+    calls = calls.merge(test[[ID, "as_of", *reasons.columns]], on=[ID, "as_of"], how="left")
     result = UpgradeResult(model, {"rule_of_thumb": rule, "logistic": logistic}, split, counts,
                            metrics, deciles, calib, test, calls, model.feature_importance(),
-                           data)
+                           data, explainer,
+                           explainer.global_importance(contributions=contributions),
+                           contributions)
     if track:
         _track_upgrade(result, panel, cfg, ladder.name, curves)
     return result
@@ -477,6 +519,17 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
         for nm, t in result.calibration.items():
             log_frame(t, f"evaluation/calibration_{nm}.csv")
         log_frame(result.importance.rename("gain").to_frame(), "evaluation/importance.csv")
+        if result.shap_importance is not None:
+            log_frame(result.shap_importance, "explanations/global_importance.csv")
+            phi = result.contributions
+            mlflow.log_figure(plots.beeswarm(phi, result.test[phi.columns]),
+                              "explanations/beeswarm.png")
+            for feat in result.shap_importance.index[:4]:
+                mlflow.log_figure(plots.dependence(phi, result.test[phi.columns], feat),
+                                  f"explanations/dependence_{feat}.png")
+            cols = [c for c in result.test.columns if c.startswith("reason_")]
+            log_frame(result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
+                      "explanations/reason_codes_sample.csv", index=False)
         log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
         mlflow.log_figure(plots.roc(curves), "plots/roc.png")
         mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
