@@ -133,3 +133,33 @@ def test_a_planted_new_group_is_reported_new(bank):
     members = personas[second.labels_ == new_id]
     assert (members == "affluent_investor").mean() > 0.8
     assert (report["status"] == "kept").sum() == 6
+
+
+def test_chained_refits_with_new_and_vanished_groups(bank):
+    """Ids stop being 0..k-1 after a new group appears; everything keeps working."""
+    _, X, personas, _ = bank
+    no_affluent = X[personas != "affluent_investor"]
+    no_retired = X[personas != "retired_depositor"]
+    first = StrategicGroups(6, n_bootstrap=0, random_state=0).fit(no_affluent)
+    second = StrategicGroups(6, n_bootstrap=0, random_state=0).fit(no_retired, previous=first)
+    statuses = set(second.match_report_["status"])
+    assert {"new", "vanished"} <= statuses
+    assert sorted(second.groups_) != list(range(6))  # a new id beyond the old ones
+    proba = second.predict_proba(no_retired)
+    assert proba.shape == (len(no_retired), 6)
+    assert (second.groups_[proba.argmax(axis=1)] == second.labels_).all()
+    dist = second.transform(no_retired)
+    assert (second.groups_[dist.argmin(axis=1)] == second.labels_).mean() > 0.99
+    assert list(second.get_feature_names_out()) == [f"group_{g}_distance"
+                                                    for g in second.groups_]
+    third = StrategicGroups(7, n_bootstrap=0, random_state=0).fit(X, previous=second)
+    assert set(third.labels_) <= set(third.groups_)
+    assert len(set(third.match_report_.query("status != 'vanished'")["group_id"])) == 7
+
+
+def test_too_few_customers_is_a_clear_error(bank):
+    from segments import SegmentsError
+
+    _, X, _, _ = bank
+    with pytest.raises(SegmentsError, match="too few"):
+        StrategicGroups(random_state=0).fit(X.head(3))

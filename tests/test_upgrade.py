@@ -151,3 +151,33 @@ def test_expected_gain_ranks_and_call_list():
     assert calls["rm_slot"].tolist() == [1, 2, 1, 2]
     with pytest.raises(ConfigError):
         call_list(scored, capacity_per_rm=0)
+
+
+def test_sustain_on_a_hysteresis_ladder_needs_the_basis_to_stay_up():
+    """A one-month touch of gold: held for months under CCB's rule, but not sustained."""
+    touch = [40e3, 55e3, 40e3, 40e3, 40e3, 40e3, 40e3]
+    kept = [40e3, 55e3, 56e3, 57e3, 40e3, 40e3, 40e3]
+    rows = [(c, m, a) for c, path in (("T", touch), ("K", kept))
+            for m, a in zip(MONTHS, path, strict=True)]
+    panel = validate_panel(panel_of(rows))
+    for hysteresis in (None, "ccb"):
+        tiers = assign_tiers(panel, hysteresis=hysteresis)
+        reach = make_labels(tiers, "2024-01", horizon=3)
+        sustain = make_labels(tiers, "2024-01", horizon=3, kind="sustain", sustain_months=3)
+        assert labels_of(reach) == {"T": 1, "K": 1}
+        assert labels_of(sustain) == {"T": 0, "K": 1}, hysteresis
+    held = assign_tiers(panel, hysteresis="ccb")
+    assert held[held["customer_id"] == "T"]["tier"].tolist()[1:4] == ["gold"] * 3
+
+
+def test_sustain_split_embargo_covers_the_longer_window(small_panel):
+    from segments import load_config, train_upgrade
+
+    cfg = load_config(overrides={"upgrade": {"label": "sustain", "sustain_months": 3,
+                                             "test_months": 1, "valid_months": 1}})
+    result = train_upgrade(small_panel, cfg, track=False)
+    span = 3 + 3 - 1
+    split = {k: [pd.Period(m, "M") for m in v] for k, v in result.split.items()}
+    assert max(split["train"]) + span <= min(split["valid"])
+    assert max(split["valid"]) + span <= min(split["test"])
+    assert max(split["test"]) + span <= small_panel["month"].max()

@@ -291,8 +291,10 @@ def train_groups_cmd(
     out.print(f"  surrogate classifier fidelity: {result.metrics['surrogate_fidelity']:.1%} "
               "(membership explained in the persona cards)")
     st = model.stability_
-    out.print(f"  stability: bootstrap ARI mean {st['ari_mean']:.3f} (min {st['ari_min']:.3f}), "
-              f"smallest group Jaccard {min(st['jaccard'].values()):.3f}")
+    if st["jaccard"]:
+        out.print(f"  stability: bootstrap ARI mean {st['ari_mean']:.3f} (min "
+                  f"{st['ari_min']:.3f}), smallest group Jaccard "
+                  f"{min(st['jaccard'].values()):.3f}")
     if "reference_ari" in result.metrics:
         out.print(f"  against the reference labels ({reference_column}): adjusted Rand index "
                   f"{result.metrics['reference_ari']:.3f}")

@@ -218,6 +218,10 @@ class UpgradeConfig:
         The bank's value of reaching each tier, for the value-weighted expected gain.
     capacity_per_rm, rms_per_branch : int, default 50, 2
         For the call list.
+    reasons_k : int, default 3
+        Reason codes per customer.
+    reasons_direction : {"up", "down", "both"}, default "up"
+        Reasons that raise the probability, hold it back, or both.
     """
 
     horizon: int = 3
@@ -233,11 +237,17 @@ class UpgradeConfig:
     tier_values: Mapping[str, float] = field(default_factory=dict)
     capacity_per_rm: int = 50
     rms_per_branch: int = 2
+    reasons_k: int = 3
+    reasons_direction: str = "up"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.reasons_direction not in ("up", "down", "both"):
+            problems.append(Violation("upgrade.reasons_direction",
+                                      f"is {self.reasons_direction!r}; expected up, down or "
+                                      "both"))
         for key in ("horizon", "sustain_months", "min_history", "test_months", "valid_months",
-                    "capacity_per_rm", "rms_per_branch"):
+                    "capacity_per_rm", "rms_per_branch", "reasons_k"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(Violation(f"upgrade.{key}", f"is {value!r}; expected a whole "

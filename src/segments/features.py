@@ -363,7 +363,7 @@ def build_features(
         npg = grid("n_products")
         f["n_products"] = npg[:, 0]
         f["n_products_change_6m"] = npg[:, 0] - npg[:, 6]
-    avg3 = f["aum_avg_3m"] + 1.0
+    avg3 = _nanmean(aum[:, :3]) + 1.0  # flows relative to AUM use fixed 3- and 6-month bases
     if has("inflow", "outflow"):
         net = _nansum(grid("inflow")[:, :3]) - _nansum(grid("outflow")[:, :3])
         f["net_inflow_ratio_3m"] = np.clip(_ratio(net, 3 * avg3), -5, 5)
@@ -375,8 +375,8 @@ def build_features(
         seen = (~np.isnan(pay)).sum(axis=1)
         f["payroll_regularity_6m"] = _ratio((pay > 0).sum(axis=1).astype(float),
                                             seen.astype(float))
-        f["payroll_ratio_6m"] = np.clip(_ratio(f["payroll_avg_6m"], f["aum_avg_6m"] + 1.0),
-                                        0, 50)
+        f["payroll_ratio_6m"] = np.clip(_ratio(f["payroll_avg_6m"],
+                                               _nanmean(aum[:, :6]) + 1.0), 0, 50)
     if has("transfer_in_other_bank"):
         f["transfer_in_ratio_3m"] = np.clip(
             _ratio(_nansum(grid("transfer_in_other_bank")[:, :3]), 3 * avg3), 0, 20)
@@ -429,6 +429,10 @@ def build_features(
             out[c] = latest[c].reindex(out.index)
     if active_only:
         out = out.loc[at_as_of]
+        if out.empty:
+            raise PanelValidationError([Violation(MONTH, f"has no customer in {as_of}",
+                                                  hint=f"months present: {panel[MONTH].min()}"
+                                                       f" .. {panel[MONTH].max()}")])
     order = [s.name for s in _catalogue(ws) if s.name in out.columns]
     out = out[order].sort_index()
     out.attrs["as_of"] = str(as_of)

@@ -399,6 +399,11 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
         ):
             values = values.astype("float64")
         df[col] = values  # numeric input keeps its dtype (ints stay ints: less memory)
+        if pd.api.types.is_float_dtype(values.dtype):
+            infinite = np.isinf(values.to_numpy(dtype="float64"))
+            if infinite.any():
+                errors.append(Violation(col, "has infinite values", int(infinite.sum()),
+                                        _examples(ids, infinite)))
         negative = (values < 0).to_numpy()
         if negative.any():
             errors.append(

@@ -56,6 +56,10 @@ DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
     "tenure_months",
 )
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "bisecting_kmeans")
+class NotEnoughCustomersError(SegmentsError, ValueError):
+    """Too few customers for the groups asked for."""
+
+
 class NotFittedGroupsError(SegmentsError, NotFittedError):
     """The estimator is used before ``fit``."""
 
@@ -117,7 +121,10 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
     stability_ : dict
         ``ari_mean``, ``ari_min`` and ``jaccard`` (per group id) over bootstrap refits.
     group_ids_ : ndarray of int
-        The stable id of each internal cluster (``group_ids_[cluster] = id``).
+        The stable id of each internal cluster (``group_ids_[cluster] = id``). After a
+        refit with ``previous``, ids need not be 0..k-1 (a new group takes an unused id).
+    groups_ : ndarray of int
+        The group ids, sorted: the column order of ``predict_proba`` and ``transform``.
     match_report_ : DataFrame or None
         When fitted with ``previous``: how each group matched the previous model's.
     center_ : ndarray, scale_ : ndarray, clip_low_ : ndarray, clip_high_ : ndarray
@@ -289,10 +296,11 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             model.fit(A[sub])
             pred = self._labels(model, A)
             aris.append(adjusted_rand_score(ref, pred))
-            table = pd.crosstab(ref, pred).to_numpy()
-            inter = table
-            union = table.sum(axis=1)[:, None] + table.sum(axis=0)[None, :] - inter
-            jacc[b, : table.shape[0]] = (inter / union).max(axis=1)
+            table = np.zeros((k, k))
+            np.add.at(table, (ref, pred), 1)  # rows: reference clusters 0..k-1, always aligned
+            union = table.sum(axis=1)[:, None] + table.sum(axis=0)[None, :] - table
+            with np.errstate(invalid="ignore", divide="ignore"):
+                jacc[b] = np.where(union > 0, table / union, 0.0).max(axis=1)
         return aris, jacc.mean(axis=0)
 
     def _evaluate_k(self, A: np.ndarray, rng) -> pd.DataFrame:
@@ -378,18 +386,23 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             self.n_features_in_ = len(self.features_)
         A = self._preprocess(frame, fit=True)
         if len(A) < 3:
-            raise ValueError(f"need at least 3 customers to form groups, got n_samples="
-                             f"{len(A)}")
+            raise NotEnoughCustomersError(f"need at least 3 customers to form groups, got "
+                                          f"n_samples={len(A)}")
         if self.n_groups == "auto":
             sel = A
             if len(A) > self.selection_size:
                 sel = A[rng.choice(len(A), self.selection_size, replace=False)]
+            if len(sel) <= self.k_range[0]:
+                raise NotEnoughCustomersError(
+                    f"groups: {len(sel)} customers are too few to try k = {self.k_range[0]}.."
+                    f"{self.k_range[1]}; lower groups.k_min or fix n_groups")
             self.k_selection_ = self._evaluate_k(sel, rng)
             k, self.k_selection_report_ = self._choose_k(self.k_selection_)
         else:
             k = int(self.n_groups)
             if k >= len(A):
-                raise ValueError(f"n_groups={k} needs more than {k} customers, got {len(A)}")
+                raise NotEnoughCustomersError(f"n_groups={k} needs more than {k} customers, "
+                                              f"got {len(A)}")
             self.k_selection_ = None
             self.k_selection_report_ = {"chosen_k": k, "rule": "fixed n_groups"}
             sel = A if len(A) <= self.selection_size else A[
@@ -406,6 +419,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         self.match_report_ = None
         if previous is not None:
             self.group_ids_, self.match_report_ = match_groups(previous, frame, raw, ids)
+        self.groups_ = np.sort(self.group_ids_)
         self.labels_ = self.group_ids_[raw]
         sel_ref = self._labels(self.clusterer_, sel)
         aris, jacc = self._bootstrap(sel, sel_ref, k, rng) if self.n_bootstrap else ([], [])
@@ -443,37 +457,39 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, **kwargs).labels_
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Soft membership per group id (``gmm``); one-hot for the hard clusterers."""
+        """Soft membership per group (columns in the order of ``groups_``); ``gmm`` only is
+        soft, the hard clusterers give one-hot rows."""
         A = self._input(X)
         if hasattr(self.clusterer_, "predict_proba"):
             raw = self.clusterer_.predict_proba(A)
         else:
             raw = np.eye(self.n_groups_)[self._labels(self.clusterer_, A)]
         out = np.zeros_like(raw)
-        out[:, self.group_ids_] = raw
+        out[:, np.searchsorted(self.groups_, self.group_ids_)] = raw
         return out
 
     def transform(self, X: Any) -> np.ndarray:
-        """Distance to each group's centre (columns in group-id order), in scaled space."""
+        """Distance to each group's centre (columns in the order of ``groups_``), in the
+        scaled feature space."""
         A = self._input(X)
         centers = self.cluster_centers_
         return np.sqrt(((A[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
 
     @property
     def cluster_centers_(self) -> np.ndarray:
-        """Group centres in the scaled feature space, rows in group-id order."""
+        """Group centres in the scaled feature space, rows in the order of ``groups_``."""
         self._check_fitted()
         c = getattr(self.clusterer_, "cluster_centers_", None)
         if c is None:
             c = self.clusterer_.means_
         out = np.empty_like(c)
-        out[self.group_ids_] = c
+        out[np.searchsorted(self.groups_, self.group_ids_)] = c
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the ``transform`` output columns: ``group_<id>_distance``."""
         self._check_fitted()
-        return np.array([f"group_{g}_distance" for g in range(self.n_groups_)], dtype=object)
+        return np.array([f"group_{g}_distance" for g in self.groups_], dtype=object)
 
 
 def match_groups(
@@ -501,9 +517,9 @@ def match_groups(
         (``kept``, ``new``, ``merged``, ``vanished``), ``previous_id``, ``jaccard``,
         ``share``.
     """
-    prev = previous.predict(X)
-    prev_ids = np.arange(previous.n_groups_)
-    k = int(raw_labels.max()) + 1 if len(raw_labels) else 0
+    prev_ids = np.sort(previous.group_ids_)
+    prev = np.searchsorted(prev_ids, previous.predict(X))  # column of each previous id
+    k = len(fresh_ids)
     table = np.zeros((k, len(prev_ids)))
     np.add.at(table, (raw_labels, prev), 1)
     union = table.sum(axis=1)[:, None] + table.sum(axis=0)[None, :] - table
@@ -517,7 +533,7 @@ def match_groups(
         if jac[r, c] >= min_jaccard:
             ids[r] = prev_ids[c]
             used.add(int(prev_ids[c]))
-    next_id = int(max(previous.group_ids_.max(), previous.n_groups_ - 1)) + 1
+    next_id = int(prev_ids.max()) + 1
     n = len(raw_labels)
     for r in np.argsort(fresh_ids):
         share = table[r].sum() / max(n, 1)
@@ -534,13 +550,13 @@ def match_groups(
                            "share": share})
         else:
             status = "merged" if len(merged) >= 2 else "kept"
-            c = int(np.flatnonzero(prev_ids == ids[r])[0])
+            c = int(np.searchsorted(prev_ids, ids[r]))
             report.append({"group_id": int(ids[r]), "status": status,
                            "previous_id": merged if status == "merged" else int(ids[r]),
                            "jaccard": float(jac[r, c]), "share": share})
-    for p in prev_ids:
+    for col, p in enumerate(prev_ids):
         if int(p) not in used:
             report.append({"group_id": int(p), "status": "vanished", "previous_id": int(p),
-                           "jaccard": float(jac[:, p].max()) if k else 0.0,
-                           "share": float(table[:, p].sum() / max(n, 1))})
+                           "jaccard": float(jac[:, col].max()) if k else 0.0,
+                           "share": float(table[:, col].sum() / max(n, 1))})
     return ids, pd.DataFrame(report)

@@ -187,9 +187,9 @@ def _chunk(
     has_payroll = rng.random(n) < attr("p_payroll")
     payroll_amt = attr("payroll_median") * np.exp(rng.normal(0, 0.45, n)) * has_payroll
     regularity = np.where(has_payroll, rng.uniform(0.55, 1.0, n), 0.0)
-    adopt = rng.random(n) < attr("p_adopt")
+    adopt = (rng.random(n) < attr("p_adopt")) & (T > 1)  # adoption needs a month after the first
     adopt_month = np.where(adopt, rng.integers(1, max(T, 2), n), -1)
-    consolidate = rng.random(n) < attr("p_consolidate")
+    consolidate = (rng.random(n) < attr("p_consolidate")) & (T > 1)
     consolidate_month = np.where(consolidate, rng.integers(1, max(T, 2), n), -1)
 
     # --- AUM level and dynamics (log space)

@@ -604,9 +604,9 @@ def assign_tiers(
 
     names = ladder.tier_names
     tier_dtype = pd.CategoricalDtype(names, ordered=True)
-    same_customer = np.r_[False, codes[1:] == codes[:-1]]
-    consecutive = same_customer & np.r_[False, np.diff(ordinals) == 1]
-    change = pd.array(np.r_[0, np.diff(rank.astype(np.int16))], dtype="Int8")
+    same_customer = np.r_[False, codes[1:] == codes[:-1]][: len(codes)]
+    consecutive = same_customer & np.r_[False, np.diff(ordinals) == 1][: len(codes)]
+    change = pd.array(np.r_[0, np.diff(rank.astype(np.int16))][: len(rank)], dtype="Int8")
     change[~consecutive] = pd.NA
     out = pd.DataFrame(
         {

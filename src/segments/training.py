@@ -380,9 +380,12 @@ def train_upgrade(
     ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
                          hysteresis=cfg.tiers.hysteresis)
     tiers = assign_tiers(panel, ladder)
+    # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
+    # the last usable as-of month follow it.
+    span = up.horizon + (up.sustain_months - 1 if up.label == "sustain" else 0)
     months = list(up.as_of_months) if up.as_of_months else default_as_of_months(
-        panel, up.horizon, up.min_history)
-    split = oot_split(months, horizon=up.horizon, test_months=up.test_months,
+        panel, span, up.min_history)
+    split = oot_split(months, horizon=span, test_months=up.test_months,
                       valid_months=up.valid_months)
     used = split["train"] + split["valid"] + split["test"]
     data, counts = build_training_set(panel, tiers, used, horizon=up.horizon,
@@ -444,7 +447,8 @@ def train_upgrade(
 
     explainer = UpgradeExplainer(model)
     contributions = explainer.contributions(test)
-    reasons = explainer.reason_codes(test, k=3, contributions=contributions)
+    reasons = explainer.reason_codes(test, k=up.reasons_k, direction=up.reasons_direction,
+                                     contributions=contributions)
     test = test.join(reasons)
     calls = calls.merge(test[[ID, "as_of", *reasons.columns]], on=[ID, "as_of"], how="left")
     result = UpgradeResult(model, {"rule_of_thumb": rule, "logistic": logistic}, split, counts,

@@ -82,8 +82,9 @@ def make_labels(
         Customers in a near-tier band at ``t``, or every customer below the top tier.
     kind : {"reach", "sustain"}, default "reach"
         ``reach``: at or above the next tier in any month of the window. ``sustain``: a
-        run of ``sustain_months`` consecutive months at or above it that starts in the
-        window (what hysteresis ladders demand).
+        run of ``sustain_months`` consecutive months whose basis qualifies for the next
+        tier, starting in the window (what hysteresis ladders demand; the held tier of a
+        hysteresis ladder is not used, so a one-month touch is not a sustained upgrade).
     sustain_months : int, default 3
         ``M`` for ``sustain``.
 
@@ -119,6 +120,10 @@ def make_labels(
         pop = now[now["tier_rank"].to_numpy() < top]
     span = horizon + (sustain_months - 1 if kind == "sustain" else 0)
     ahead = tiers[(ordinals > t.ordinal) & (ordinals <= t.ordinal + span)]
+    # "reach": the tier held (upgrades are immediate on every ladder). "sustain": the tier the
+    # basis qualifies for, so a hysteresis ladder's held tier cannot make a touch look kept.
+    future_rank = (ahead["tier_rank"].to_numpy() if kind == "reach"
+                   else ahead["qualifying_tier"].cat.codes.to_numpy())
     ids = pop[ID].to_numpy()
     target = pop["tier_rank"].to_numpy().astype(np.int16) + 1
     # Grid of future ranks: customers x months ahead (-1 = no row).
@@ -127,7 +132,7 @@ def make_labels(
     keep = rows >= 0
     lag = ahead[MONTH].array.asi8[keep] - t.ordinal - 1
     grid = np.full((len(ids), span), -1, dtype=np.int16)
-    grid[rows[keep], lag] = ahead["tier_rank"].to_numpy()[keep]
+    grid[rows[keep], lag] = future_rank[keep]
     above = grid >= target[:, None]
     present = grid >= 0
     if kind == "reach":
@@ -226,6 +231,8 @@ def oot_split(
     valid_months: int = 2,
 ) -> dict[str, list[str]]:
     """Out-of-time split of as-of months with an embargo of ``horizon`` months.
+
+    Pass as ``horizon`` every month a label reads ahead (``H + M - 1`` for sustain labels).
 
     The last ``test_months`` as-of months are the test; the ``valid_months`` before them
     (that also end their label window by the first test month) validate; earlier months
