@@ -44,6 +44,8 @@ def test_run_is_readable_back(tracked):
     assert m["reference_ari"] == pytest.approx(result.metrics["reference_ari"])
     assert m["reference_ari"] >= 0.9  # the planted personas, reported in the run
     assert m["surrogate_fidelity"] >= 0.9
+    assert 0.5 < m["group_stay_rate"] <= 1.0
+    assert result.migration.to_numpy().sum() > 0
     assert "Why the model places customers here" in result.cards[0]
     assert m["stability_ari_mean"] == pytest.approx(result.model.stability_["ari_mean"])
     history = client.get_metric_history(result.run_id, "k_silhouette")
@@ -91,6 +93,14 @@ def test_train_groups_cli(tmp_path, monkeypatch):
                  "experiment 'quick'", "models:/"):
         assert text in result.output
     assert (tmp_path / "mlflow.db").exists()  # the default store: a file in the cwd
+    uri = result.output.split("model: ")[1].split()[0]
+    again = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
+                                "--config", str(cfg), "--previous", uri])
+    assert again.exit_code == 0, again.output
+    assert "ids matched to the previous model:" in again.output
+    bad = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
+                              "--previous", "models:/nope/1"])
+    assert bad.exit_code == 1 and "--previous" in bad.stderr
     bad = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
                               "--as-of", "2019-01"])
     assert bad.exit_code == 1 and "no rows at or before 2019-01" in bad.stderr

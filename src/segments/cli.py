@@ -258,6 +258,9 @@ def train_groups_cmd(
                                                    "to fit.")] = None,
     reference_column: Annotated[str, typer.Option(help="The label column of --reference.")]
     = "persona",
+    previous: Annotated[str | None, typer.Option(help="A previous groups model URI "
+                                                 "(models:/... or runs:/.../groups_model): "
+                                                 "matching groups keep its ids.")] = None,
 ) -> None:
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
     from segments.tracking import tracking_uri
@@ -275,7 +278,18 @@ def train_groups_cmd(
             raise ConfigError([Violation(reference_column, f"--reference {reference} needs "
                                          f"columns customer_id and {reference_column}")])
         ref = table.set_index("customer_id")[reference_column]
-    result = train_groups(frame, cfg, as_of=as_of, reference=ref)
+    prev_model = None
+    if previous is not None:
+        from segments.tracking import load_groups_estimator
+
+        try:
+            prev_model = load_groups_estimator(previous)
+        except Exception as exc:  # MLflow raises its own types for a bad URI
+            from segments.exceptions import ConfigError, Violation
+
+            raise ConfigError([Violation("--previous", f"cannot load {previous!r}: "
+                                         f"{str(exc).splitlines()[0]}")]) from exc
+    result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
     model = result.model
     rep = model.k_selection_report_
     out.print(f"strategic groups as of {result.as_of}: {len(result.features):,} customers, "
@@ -298,6 +312,10 @@ def train_groups_cmd(
     if "reference_ari" in result.metrics:
         out.print(f"  against the reference labels ({reference_column}): adjusted Rand index "
                   f"{result.metrics['reference_ari']:.3f}")
+    if model.match_report_ is not None:
+        counts = model.match_report_["status"].value_counts()
+        out.print("  ids matched to the previous model: " + ", ".join(
+            f"{n} {status}" for status, n in counts.items()))
     summary = result.profile["summary"].join(result.names)
     groups = Table(title="Groups")
     for c in ("id", "name", "名称", "customers", "share", "AUM share", "median AUM"):

@@ -152,8 +152,9 @@ class GroupsConfig:
     """How strategic groups are trained (the parameters of :class:`StrategicGroups`).
 
     ``as_of`` (YYYY-MM, default the panel's last month) is the month features are built
-    at; ``names_file`` a YAML that overrides suggested names; the rest are estimator
-    parameters (see :class:`segments.StrategicGroups`).
+    at; ``names_file`` a YAML that overrides suggested names; ``migration_months`` how many
+    months before ``as_of`` the group migration matrix starts (0: none); the rest are
+    estimator parameters (see :class:`segments.StrategicGroups`).
     """
 
     as_of: str | None = None
@@ -172,6 +173,7 @@ class GroupsConfig:
     winsor: float = 0.01
     random_state: int = 0
     names_file: str | None = None
+    migration_months: int = 3
 
     def estimator_params(self) -> dict[str, Any]:
         """Keyword arguments for :class:`segments.StrategicGroups`."""

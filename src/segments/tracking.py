@@ -25,6 +25,7 @@ __all__ = [
     "configure_tracking",
     "data_digest",
     "flatten",
+    "load_groups_estimator",
     "load_groups_model",
     "load_model",
     "log_frame",
@@ -157,6 +158,11 @@ def load_model(uri: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mlflow.pyfunc.load_model(uri)
+
+
+def load_groups_estimator(uri: str) -> Any:
+    """The fitted :class:`~segments.StrategicGroups` inside a logged groups model."""
+    return load_model(uri).unwrap_python_model().model
 
 
 def load_groups_model(uri: str) -> Any:

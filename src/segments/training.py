@@ -46,6 +46,9 @@ class GroupsResult:
         Persona card (Markdown) per group id.
     surrogate : GroupSurrogate
         The classifier that explains membership, with its fidelity.
+    migration : DataFrame or None
+        Group transition matrix (same model) from ``groups.migration_months`` before the
+        as-of month to the as-of month.
     tier_group : dict of DataFrame
         See :func:`segments.profiling.tier_group_matrix`.
     run_id, model_uri : str or None
@@ -63,6 +66,7 @@ class GroupsResult:
     metrics: dict[str, float] = field(default_factory=dict)
     reference_crosstab: pd.DataFrame | None = None
     surrogate: Any = None
+    migration: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
 
@@ -141,6 +145,17 @@ def train_groups(
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_
+    migration = None
+    start = month - cfg.groups.migration_months
+    if cfg.groups.migration_months > 0 and start >= panel[MONTH].min():
+        from segments.profiling import group_migration
+
+        X_then = build_features(panel, start, windows=cfg.features.windows)
+        then = pd.Series(model.predict(X_then), index=X_then.index)
+        migration = group_migration(then, groups)
+        moved = migration.to_numpy()
+        metrics["group_stay_rate"] = float(np.trace(moved) / moved.sum()) if moved.sum() \
+            and migration.shape[0] == migration.shape[1] else float("nan")
     crosstab = None
     if reference is not None:
         from sklearn.metrics import adjusted_rand_score
@@ -152,7 +167,8 @@ def train_groups(
         crosstab = pd.crosstab(ref[known].rename("reference"),
                                groups[known].rename("group_id"))
     result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg, metrics,
-                          reference_crosstab=crosstab, surrogate=surrogate)
+                          reference_crosstab=crosstab, surrogate=surrogate,
+                          migration=migration)
     if track:
         _track_groups(result, panel, cfg, ladder.name)
     return result
@@ -219,6 +235,10 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
             log_frame(table, f"tier_group/{key}.csv")
         if model.match_report_ is not None:
             log_frame(model.match_report_, "id_matching.csv", index=False)
+        if result.migration is not None:
+            log_frame(result.migration, "group_migration/counts.csv")
+            rates = result.migration.div(result.migration.sum(axis=1), axis=0)
+            log_frame(rates, "group_migration/rates.csv")
         if result.reference_crosstab is not None:
             log_frame(result.reference_crosstab, "reference_crosstab.csv")
         if result.surrogate is not None:
@@ -295,7 +315,8 @@ class UpgradeResult:
     metrics : DataFrame
         Out-of-time metrics: one row per (model, segment), segment ``all`` or a near band.
     deciles, calibration : dict of DataFrame
-        Per model, on the test months.
+        Per model (``"model"``) and per model and near band (``"model.near_gold"``), on
+        the test months.
     test : DataFrame
         Test rows with each model's probability, expected gain and ranks.
     call_list : DataFrame
@@ -417,11 +438,15 @@ def train_upgrade(
         test[f"p_{name}"] = p
         curves[name] = (y, s)
         rows.append({"model": name, "segment": "all", **evaluate(y, p, s)})
+        deciles[name] = decile_table(y, s, p)
+        calib[name] = calibration_table(y, p)
         for band in test["near_band"].dropna().unique():
             m = (test["near_band"] == band).to_numpy()
             rows.append({"model": name, "segment": str(band), **evaluate(y[m], p[m], s[m])})
-        deciles[name] = decile_table(y, s, p)
-        calib[name] = calibration_table(y, p)
+            if m.sum() >= 20 and len(np.unique(y[m])) == 2:
+                deciles[f"{name}.{band}"] = decile_table(y[m], s[m], p[m])
+                calib[f"{name}.{band}"] = calibration_table(y[m], p[m],
+                                                            bins=min(10, int(m.sum()) // 2))
     metrics = pd.DataFrame(rows)
     test["p_upgrade"] = test["p_model"]
     gains = expected_gain(test["p_upgrade"], test["gap_to_next"],
@@ -434,9 +459,10 @@ def train_upgrade(
     test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
     test["upgrade_permille"] = band_rank["permille"].to_numpy()
     if "branch_id" in panel.columns:
-        branch = panel[panel[MONTH] == pd.Period(split["test"][-1], "M")].set_index(ID)[
-            "branch_id"]
-        test["branch_id"] = test[ID].map(branch).astype(str).to_numpy()
+        # Each row's branch in its own as-of month.
+        at = panel[[ID, MONTH, "branch_id"]].assign(as_of=panel[MONTH].astype(str))
+        test = test.merge(at[[ID, "as_of", "branch_id"]], on=[ID, "as_of"], how="left")
+        test["branch_id"] = test["branch_id"].astype(str)
         br = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
                          + test["branch_id"].astype(str))
         test["branch_permille"] = br["permille"].to_numpy()
@@ -538,8 +564,11 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
         mlflow.log_figure(plots.roc(curves), "plots/roc.png")
         mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
         mlflow.log_figure(plots.gain(curves), "plots/gain.png")
-        mlflow.log_figure(plots.calibration(result.calibration), "plots/calibration.png")
-        mlflow.log_figure(plots.deciles(result.deciles), "plots/deciles.png")
+        overall = [k for k in result.calibration if "." not in k]
+        mlflow.log_figure(plots.calibration({k: result.calibration[k] for k in overall}),
+                          "plots/calibration.png")
+        mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}),
+                          "plots/deciles.png")
         plt.close("all")
         result.model_uri = log_upgrade_model(result.model, result.data)
         result.run_id = run.info.run_id
