@@ -61,7 +61,8 @@ def main() -> None:
         args.repeats,
     )
     prelude = (
-        "import pandas as pd, numpy as np\nfrom segments import read_panel, validate_panel, assign_tiers\n"
+        "import pandas as pd, numpy as np\n"
+        "from segments import read_panel, validate_panel, assign_tiers\n"
         f"panel = validate_panel(read_panel({str(panel_path)!r}))\n"
     )
     naive = run_step(
