@@ -47,6 +47,22 @@ def run_step(code: str, repeats: int) -> dict:
     }
 
 
+def bench_args(doc: str, prefix: str, customers: int = 1_000_000):
+    """The common options (--customers, --months, --repeats, --workdir), parsed, and the
+    working folder (a new temporary one unless given)."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=customers)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix=f"segments-bench-{prefix}-"))
+    return args, work
+
+
 def machine() -> str:
     """One paragraph on the machine and the versions that produced the figures."""
     cpu = platform.processor() or platform.machine()

@@ -16,23 +16,15 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, run_step, write_section
+from _report import bench_args, machine, run_step, write_section
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="segments-bench-"))
+    args, work = bench_args(__doc__, "foundation")
     bank = work / "bank"
     n, m = args.customers, args.months
     panel_path = bank / "panel.parquet"

@@ -243,13 +243,23 @@ def _print_frame(df: pd.DataFrame, title: str, fmt: Callable[[Any], str] = str) 
     out.print(t)
 
 
+PanelOption = Annotated[Path, typer.Option(help="Panel file: .parquet or .csv(.gz).")]
+ExperimentOption = Annotated[Path | None, typer.Option(
+    help="Experiment YAML (experiments/NAME.yaml); the MLflow experiment is named after it.")]
+
+
+def _print_run(result: Any, cfg: Any) -> None:
+    from segments.tracking import tracking_uri
+
+    out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
+    out.print(f"model: {result.model_uri}")
+
+
 @train_app.command("groups")
 @_handles_errors
 def train_groups_cmd(
-    panel: Annotated[Path, typer.Option(help="Panel file: .parquet or .csv(.gz).")],
-    config: Annotated[Path | None, typer.Option(help="Experiment YAML (experiments/NAME.yaml); "
-                                                "the MLflow experiment is named after it.")]
-    = None,
+    panel: PanelOption,
+    config: ExperimentOption = None,
     as_of: Annotated[str | None, typer.Option(help="As-of month YYYY-MM (default: the "
                                               "panel's last month).")] = None,
     reference: Annotated[Path | None, typer.Option(help="Known labels per customer (e.g. the "
@@ -263,7 +273,6 @@ def train_groups_cmd(
                                                  "matching groups keep its ids.")] = None,
 ) -> None:
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
-    from segments.tracking import tracking_uri
     from segments.training import train_groups
 
     cfg = load_config(config)
@@ -329,20 +338,16 @@ def train_groups_cmd(
     _print_frame(counts, f"Tier x group: customers ({result.as_of})", lambda v: f"{int(v):,}")
     near = result.tier_group["near_tier"]
     _print_frame(near, "Tier x group: near-tier customers", lambda v: f"{int(v):,}")
-    out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
-    out.print(f"model: {result.model_uri}")
+    _print_run(result, cfg)
 
 
 @train_app.command("upgrade")
 @_handles_errors
 def train_upgrade_cmd(
-    panel: Annotated[Path, typer.Option(help="Panel file: .parquet or .csv(.gz).")],
-    config: Annotated[Path | None, typer.Option(help="Experiment YAML (experiments/NAME.yaml); "
-                                                "the MLflow experiment is named after it.")]
-    = None,
+    panel: PanelOption,
+    config: ExperimentOption = None,
 ) -> None:
     """Train the upgrade model; evaluate it out of time against the rule of thumb."""
-    from segments.tracking import tracking_uri
     from segments.training import train_upgrade
 
     cfg = load_config(config)
@@ -381,8 +386,7 @@ def train_upgrade_cmd(
         out.print(f"  first on the call list: {r['customer_id']} (p = {r['p_upgrade']:.2f}); "
                   f"{r['reason_1_text']} / {r['reason_1_text_zh']}", markup=False)
     out.print(f"  call list: {len(result.call_list):,} customers for the last test month")
-    out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
-    out.print(f"model: {result.model_uri}")
+    _print_run(result, cfg)
 
 
 @app.command()
