@@ -503,10 +503,10 @@ def match_groups(
     """Give a new fit's clusters the ids of the previous model's groups they match.
 
     The previous model assigns the same customers; clusters and previous groups are paired
-    by the Hungarian algorithm on their overlap (Jaccard). A pair below ``min_jaccard`` is
-    not a match: the cluster is ``new`` and gets an unused id; previous groups left
-    unpaired are ``vanished``; a new cluster holding most of two or more previous groups is
-    flagged ``merged``.
+    by the Hungarian algorithm on their overlap (Jaccard). A pair at or below
+    ``min_jaccard`` is not a match: the cluster is ``new`` and gets an unused id; previous
+    groups left unpaired are ``vanished``; a new cluster holding most of two or more
+    previous groups is flagged ``merged``.
 
     Returns
     -------
@@ -530,7 +530,7 @@ def match_groups(
     report = []
     used: set[int] = set()
     for r, c in zip(rows_i, cols_i, strict=True):
-        if jac[r, c] >= min_jaccard:
+        if jac[r, c] > min_jaccard:  # strictly: an even split or merge is not a match
             ids[r] = prev_ids[c]
             used.add(int(prev_ids[c]))
     next_id = int(prev_ids.max()) + 1

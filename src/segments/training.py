@@ -426,7 +426,9 @@ def train_upgrade(
     model = UpgradeModel(feats, **dict(up.model)).fit(
         part["train"], part["train"]["label"],
         eval_set=(part["valid"], part["valid"]["label"]))
-    rule = RuleOfThumb().fit(part["train"], part["train"]["label"])
+    # The rule has nothing to learn but its probability scale: map it on the validation
+    # months, as the model's calibration is, so Brier and ECE compare like with like.
+    rule = RuleOfThumb().fit(part["valid"], part["valid"]["label"])
     logistic = LogisticBaseline(model.features_).fit(part["train"], part["train"]["label"])
     test = part["test"].copy()
     y = test["label"].to_numpy()
@@ -453,8 +455,10 @@ def train_upgrade(
                           next_tier=_next_tier(test, ladder), tier_values=dict(up.tier_values))
     for c in gains:
         test[c] = gains[c].to_numpy()
+    band = test["near_band"].astype(object).where(test["near_band"].notna(),
+                                                  "tier " + test["tier_rank"].astype(str))
     band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
-                            + test["near_band"].astype(str))
+                            + band.astype(str))
     test["upgrade_decile"] = band_rank["decile"].to_numpy()
     test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
     test["upgrade_permille"] = band_rank["permille"].to_numpy()

@@ -435,7 +435,8 @@ class RuleOfThumb(ClassifierMixin, BaseEstimator):
     """The bank's rule: the closer to the threshold (higher gap ratio), the likelier.
 
     Ranking uses the gap ratio alone; probabilities come from a one-variable logistic map
-    fitted on the training months, so calibration metrics compare like with like.
+    (fitted, in :func:`segments.train_upgrade`, on the validation months where the model is
+    calibrated), so calibration metrics compare like with like.
     """
 
     def fit(self, X: pd.DataFrame, y: Any) -> RuleOfThumb:
