@@ -13,12 +13,18 @@ from segments import load_config, make_bank, train_groups, validate_panel
 from segments.cli import app
 
 
-@pytest.fixture(scope="module")
-def tracked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
+def _isolated_store(tmp_path_factory, name: str):
+    """A fresh folder and SQLite tracking store for a module's runs; undo() restores."""
+    root = tmp_path_factory.mktemp(name)
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    return root, mp
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    root, mp = _isolated_store(tmp_path_factory, "mlflow")
     raw, truth = make_bank(2_500, 18, seed=5)
     panel = validate_panel(raw)
     cfg = load_config(overrides={"name": "groups_test",
@@ -119,10 +125,7 @@ def test_summary_json(tracked):
 def upgrade_run(tmp_path_factory):
     from segments.training import train_upgrade
 
-    root = tmp_path_factory.mktemp("mlflow_upgrade")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    root, mp = _isolated_store(tmp_path_factory, "mlflow_upgrade")
     raw, _ = make_bank(12_000, 24, seed=3)
     result = train_upgrade(validate_panel(raw), load_config(overrides={"name": "upgrade_test"}))
     yield result, root

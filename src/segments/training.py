@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,17 +276,12 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
         result.run_id = run.info.run_id
 
 
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence MLflow's warnings while it logs a dataset input."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
+        yield
 
 
 def groups_summary_json(result: GroupsResult) -> str:
@@ -295,8 +293,6 @@ def groups_summary_json(result: GroupsResult) -> str:
                        "metrics": {k: float(v) for k, v in result.metrics.items()
                                    if np.isfinite(v)}}, indent=2)
 
-
-assert ID  # the id column name is part of every table here
 
 
 @dataclass
