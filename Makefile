@@ -24,8 +24,9 @@ demo: $(STAMP)
 	    --reference $(DEMO)/truth.parquet
 	$(BIN)/segments train upgrade --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
 	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet"
-	@echo "MLflow runs in ./mlflow.db; browse them with:"
-	@echo "  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"
+	@echo "MLflow runs and registered models (demo-groups, demo-upgrade) in ./mlflow.db;"
+	@echo "promote a challenger:  $(BIN)/segments promote demo-upgrade --version N --reason ..."
+	@echo "browse them with:      $(BIN)/segments ui --port 5000   (http://127.0.0.1:5000)"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -68,6 +68,19 @@ def test_run_is_readable_back(tracked):
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.name == "groups_test"
     assert run.inputs.dataset_inputs[0].dataset.name == "features"
+    # The model card and the config that produced it, and the registered challenger.
+    assert {"model_card.md", "model_card.html", "config.yaml"} <= artifacts
+    card = client.download_artifacts(result.run_id, "model_card.md", str(root))
+    text = open(card, encoding="utf-8").read()
+    for section in ("## Purpose", "## Data", "## Population and definition",
+                    "## Features used", "## Groups", "## Metrics and baselines",
+                    "## Calibration", "## Stability", "## Known limits", "## Configuration"):
+        assert section in text, section
+    assert run.data.tags["segments.data_digest"] in text
+    assert f"Chosen k = {result.model.n_groups_}" in text
+    assert (result.registered_model, result.model_version) == ("groups_test-groups", "1")
+    assert client.get_model_version_by_alias("groups_test-groups", "challenger").version == "1"
+    assert run.data.tags["segments.model_version"] == "1"
 
 
 def test_logged_model_predicts_the_same_groups(tracked):

@@ -26,6 +26,7 @@ class GroupsModel(PythonModel):
             payload = pickle.load(fh)
         self.model = payload["model"]
         self.names = payload["names"]
+        self.reference = payload.get("reference")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
                 ) -> pd.DataFrame:
@@ -44,7 +45,10 @@ class UpgradePyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         """Load the pickled model from the model's artifacts."""
         with open(context.artifacts["model"], "rb") as fh:
-            self.model = pickle.load(fh)["model"]
+            payload = pickle.load(fh)
+        self.model = payload["model"]
+        self.reference = payload.get("reference")
+        self.training = payload.get("training") or {}
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
                 ) -> pd.DataFrame:

@@ -25,6 +25,7 @@ __all__ = [
     "ExperimentConfig",
     "FeaturesConfig",
     "GroupsConfig",
+    "RegistryConfig",
     "TiersConfig",
     "UpgradeConfig",
     "available_presets",
@@ -273,6 +274,80 @@ class UpgradeConfig:
             raise ConfigError(problems)
 
 
+#: Promotion thresholds per model kind: name -> default. Each is checked by
+#: :func:`segments.registry.promote` against the metrics logged by the training run.
+PROMOTION_THRESHOLDS: dict[str, dict[str, float]] = {
+    "upgrade": {"min_auc": 0.6, "min_auc_gain_over_rule": 0.0, "max_ece": 0.1},
+    "groups": {"min_stability": 0.8, "min_group_jaccard": 0.6, "min_surrogate_fidelity": 0.8},
+}
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Where trained models are registered and what a promotion to ``champion`` requires.
+
+    Parameters
+    ----------
+    register : bool, default True
+        Register every tracked training as a new model version with the alias
+        ``challenger``.
+    groups_model, upgrade_model : str or None, default None
+        Registered model names; None: ``"<experiment>-groups"`` and
+        ``"<experiment>-upgrade"``.
+    promotion : mapping, default see :data:`PROMOTION_THRESHOLDS`
+        Per model kind (``upgrade``, ``groups``), the thresholds a version's logged
+        metrics must meet: ``min_auc`` (out-of-time ROC-AUC), ``min_auc_gain_over_rule``
+        (AUC minus the rule of thumb's must be above this), ``max_ece`` (calibration
+        error); ``min_stability`` (bootstrap ARI), ``min_group_jaccard`` (smallest group's
+        bootstrap Jaccard), ``min_surrogate_fidelity``.
+    """
+
+    register: bool = True
+    groups_model: str | None = None
+    upgrade_model: str | None = None
+    promotion: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: copy.deepcopy(PROMOTION_THRESHOLDS))
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.register, bool):
+            problems.append(Violation("registry.register", f"is {self.register!r}; expected "
+                                      "true or false"))
+        for key in ("groups_model", "upgrade_model"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                problems.append(Violation(f"registry.{key}", f"is {value!r}; expected a "
+                                          "registered model name or null"))
+        merged: dict[str, dict[str, float]] = copy.deepcopy(PROMOTION_THRESHOLDS)
+        if not isinstance(self.promotion, Mapping):
+            problems.append(Violation("registry.promotion", "must be a mapping"))
+        else:
+            for kind, values in self.promotion.items():
+                if kind not in PROMOTION_THRESHOLDS:
+                    problems.append(Violation(f"registry.promotion.{kind}", "is not a model "
+                                              "kind", hint="known: groups, upgrade"))
+                    continue
+                if not isinstance(values, Mapping):
+                    problems.append(Violation(f"registry.promotion.{kind}", "must be a mapping"))
+                    continue
+                for key, value in values.items():
+                    where = f"registry.promotion.{kind}.{key}"
+                    if key not in PROMOTION_THRESHOLDS[kind]:
+                        problems.append(Violation(where, "is not a threshold", hint="known: "
+                                                  f"{sorted(PROMOTION_THRESHOLDS[kind])}"))
+                    elif not isinstance(value, int | float) or isinstance(value, bool):
+                        problems.append(Violation(where, f"is {value!r}; expected a number"))
+                    else:
+                        merged[kind][key] = float(value)
+        if problems:
+            raise ConfigError(problems)
+        object.__setattr__(self, "promotion", merged)
+
+    def model_name(self, kind: str, experiment: str) -> str:
+        """The registered model name for ``kind`` (``groups`` or ``upgrade``)."""
+        return getattr(self, f"{kind}_model") or f"{experiment}-{kind}"
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment configuration.
@@ -291,6 +366,8 @@ class ExperimentConfig:
         Strategic-group training.
     upgrade : UpgradeConfig
         Upgrade-model training and evaluation.
+    registry : RegistryConfig
+        Registered model names and promotion thresholds.
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -301,6 +378,7 @@ class ExperimentConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     upgrade: UpgradeConfig = field(default_factory=UpgradeConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -310,6 +388,7 @@ _SECTIONS: dict[str, type] = {
     "features": FeaturesConfig,
     "groups": GroupsConfig,
     "upgrade": UpgradeConfig,
+    "registry": RegistryConfig,
 }
 
 

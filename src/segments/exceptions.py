@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 __all__ = [
     "ConfigError",
     "PanelValidationError",
+    "PromotionError",
+    "RegistryError",
     "SegmentsError",
     "SegmentsWarning",
     "Violation",
@@ -113,3 +115,27 @@ class ConfigError(_ViolationsError, ValueError):
     """A configuration (YAML file, ladder, column map or option) is invalid."""
 
     what = "configuration"
+
+
+class RegistryError(SegmentsError, LookupError):
+    """A registered model, version or alias that does not exist (or cannot be reached)."""
+
+
+class PromotionError(SegmentsError):
+    """A promotion to ``champion`` refused: every failed check is listed.
+
+    Attributes
+    ----------
+    failed : list of str
+        One line per failed check.
+    report : PromotionReport or None
+        The checks and comparison (set by :func:`segments.registry.promote`).
+    """
+
+    def __init__(self, name: str, version: str, failed: Sequence[str]) -> None:
+        self.failed = list(failed)
+        self.report = None
+        n = len(self.failed)
+        super().__init__(f"promotion of {name} version {version} refused: {n} check"
+                         f"{'s' if n != 1 else ''} failed:\n"
+                         + "\n".join(f"  - {f}" for f in self.failed))

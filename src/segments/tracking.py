@@ -8,9 +8,11 @@ sqlite:///mlflow.db``). Secrets and URIs come from the environment, never from Y
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -22,16 +24,19 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "code_version",
     "configure_tracking",
     "data_digest",
     "flatten",
     "load_groups_estimator",
     "load_groups_model",
     "load_model",
+    "log_card",
     "log_frame",
     "log_groups_model",
     "log_pickled_model",
     "log_upgrade_model",
+    "model_input",
     "start_run",
     "tracking_uri",
 ]
@@ -54,8 +59,41 @@ def tracking_uri() -> str:
 def configure_tracking(uri: str | None = None) -> str:
     """Point MLflow at ``uri`` (default :func:`tracking_uri`) explicitly and return it."""
     uri = uri or tracking_uri()
+    # No progress bars in logs and notebooks when artifacts and models are fetched.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _mlflow().set_tracking_uri(uri)
     return uri
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version, plus the git commit (and ``.dirty``) when run from a checkout."""
+    from segments import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,
+                             capture_output=True, text=True, timeout=5, check=True
+                             ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{sha}{'.dirty' if dirty else ''}" if sha else __version__
+
+
+def log_card(markdown: str, title: str, config: Mapping[str, Any]) -> None:
+    """Log a model card (``model_card.md`` and ``.html``) and the config (``config.yaml``)."""
+    import yaml
+
+    from segments.cards import render_html
+
+    mlflow = _mlflow()
+    mlflow.log_text(markdown, "model_card.md")
+    mlflow.log_text(render_html(markdown, title), "model_card.html")
+    mlflow.log_text(yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
+                    "config.yaml")
 
 
 def data_digest(df: pd.DataFrame) -> str:
@@ -131,24 +169,57 @@ def log_pickled_model(payload: dict[str, Any], name: str, code_file: str,
     return info.model_uri
 
 
-def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame) -> str:
-    """Log the groups model as a pyfunc (features in, ``group_id`` and ``segment_name`` out)."""
+def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame,
+                     reference: dict[str, Any] | None = None) -> str:
+    """Log the groups model as a pyfunc (features in, ``group_id`` and ``segment_name`` out).
+
+    ``reference`` (drift profiles of the training features and group shares, see
+    :mod:`segments.drift`) travels inside the model, for the scoring run's PSI."""
     example = example[list(model.features_)].head(5)
     ids = model.predict(example).astype(np.int64)
     output = pd.DataFrame({"group_id": ids,
                            "segment_name": names.reindex(ids)["name_en"].to_numpy()})
-    return log_pickled_model({"model": model, "names": names}, "groups_model",
+    return log_pickled_model({"model": model, "names": names, "reference": reference},
+                             "groups_model",
                              "_groups_model_code.py", example, output)
 
 
-def log_upgrade_model(model: Any, example: pd.DataFrame) -> str:
-    """Log the upgrade model as a pyfunc (features in, ``p_upgrade`` out)."""
+def log_upgrade_model(model: Any, example: pd.DataFrame, reference: dict[str, Any] | None = None,
+                      training: dict[str, Any] | None = None) -> str:
+    """Log the upgrade model as a pyfunc (features in, ``p_upgrade`` out).
+
+    ``reference`` holds drift profiles of the test months' features and scores;
+    ``training`` what scoring must reproduce (population, label, horizon, ladder)."""
     example = example[list(model.features_)].head(5).copy()
     output = pd.DataFrame({"p_upgrade": model.predict_proba(example)[:, 1]})
     for c in model.categories_:
         example[c] = example[c].astype(str)
-    return log_pickled_model({"model": model}, "upgrade_model", "_upgrade_model_code.py",
-                             example, output)
+    return log_pickled_model({"model": model, "reference": reference, "training": training},
+                             "upgrade_model", "_upgrade_model_code.py", example, output)
+
+
+def model_input(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """The columns a loaded pyfunc's signature asks for, categoricals as text.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Features (e.g. from :func:`segments.build_features` or a training table).
+    model : mlflow.pyfunc.PyFuncModel
+        A model from :func:`load_model`.
+    """
+    columns = list(model.metadata.get_input_schema().input_names())
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        from segments.exceptions import ConfigError, Violation
+
+        raise ConfigError([Violation(c, "is an input of the model but not in the features")
+                           for c in missing])
+    out = frame[columns].copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out
 
 
 def load_model(uri: str) -> Any:

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments import __version__
 from segments.config import ExperimentConfig, load_config
 from segments.features import build_features
 from segments.profiling import (
@@ -56,6 +55,8 @@ class GroupsResult:
         See :func:`segments.profiling.tier_group_matrix`.
     run_id, model_uri : str or None
         The MLflow run and logged model, when tracked.
+    registered_model, model_version : str or None
+        The registered model and the version (aliased ``challenger``), when registered.
     """
 
     model: StrategicGroups
@@ -72,6 +73,8 @@ class GroupsResult:
     migration: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
+    registered_model: str | None = None
+    model_version: str | None = None
 
 
 def _metrics(model: StrategicGroups, summary: pd.DataFrame) -> dict[str, float]:
@@ -180,10 +183,13 @@ def train_groups(
 def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig,
                   ladder: str) -> None:
     from segments import plots
+    from segments.cards import groups_card
     from segments.tracking import (
         _mlflow,
+        code_version,
         data_digest,
         flatten,
+        log_card,
         log_frame,
         log_groups_model,
         start_run,
@@ -192,13 +198,16 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
     mlflow = _mlflow()
     model = result.model
     digest = data_digest(panel)
+    name = cfg.registry.model_name("groups", cfg.name)
     tags = {
         "segments.model_kind": "groups",
         "segments.ladder": ladder,
         "segments.as_of": result.as_of,
         "segments.data_digest": digest,
-        "segments.code_version": __version__,
+        "segments.code_version": code_version(),
         "segments.algorithm": model.algorithm,
+        "segments.n_groups": str(model.n_groups_),
+        "segments.registered_model": name if cfg.registry.register else "",
     }
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
         params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
@@ -272,8 +281,16 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
         import matplotlib.pyplot as plt
 
         plt.close("all")
-        result.model_uri = log_groups_model(model, result.names, result.features)
+        from segments import drift
+
+        reference = {"features": drift.profile(result.features),
+                     "groups": drift.profile(result.groups.astype(str).to_frame("group_id"))}
+        result.model_uri = log_groups_model(model, result.names, result.features, reference)
         result.run_id = run.info.run_id
+        card = groups_card(result, panel, cfg, digest=digest, ladder=ladder, name=name,
+                           run_id=result.run_id, code_version=tags["segments.code_version"])
+        log_card(card, f"Model card: {name}", cfg.raw)
+    _register(result, "groups", name, cfg, tags)
 
 
 @contextlib.contextmanager
@@ -325,6 +342,10 @@ class UpgradeResult:
         Mean |SHAP| per feature on the test months (largest first).
     contributions : DataFrame
         SHAP values (calibrated log-odds) of every test row.
+    run_id, model_uri : str or None
+        The MLflow run and logged model, when tracked.
+    registered_model, model_version : str or None
+        The registered model and the version (aliased ``challenger``), when registered.
     """
 
     model: Any
@@ -343,6 +364,8 @@ class UpgradeResult:
     contributions: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
+    registered_model: str | None = None
+    model_version: str | None = None
 
     def comparison(self, segment: str = "all") -> pd.DataFrame:
         """Model vs baselines side by side for one segment (``all`` or a near band)."""
@@ -498,10 +521,13 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
     import matplotlib.pyplot as plt
 
     from segments import plots
+    from segments.cards import upgrade_card
     from segments.tracking import (
         _mlflow,
+        code_version,
         data_digest,
         flatten,
+        log_card,
         log_frame,
         log_upgrade_model,
         start_run,
@@ -509,14 +535,18 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
 
     mlflow = _mlflow()
     up = cfg.upgrade
+    digest = data_digest(panel)
+    registered = cfg.registry.model_name("upgrade", cfg.name)
     tags = {
         "segments.model_kind": "upgrade",
         "segments.ladder": ladder,
         "segments.as_of": f"{result.split['train'][0]}..{result.split['test'][-1]}",
         "segments.test_months": ",".join(result.split["test"]),
-        "segments.data_digest": data_digest(panel),
-        "segments.code_version": __version__,
+        "segments.data_digest": digest,
+        "segments.code_version": code_version(),
         "segments.label": f"{up.label} within {up.horizon}m",
+        "segments.population": up.population,
+        "segments.registered_model": registered if cfg.registry.register else "",
     }
     name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
     with start_run(cfg.name, name, tags) as run:
@@ -570,5 +600,38 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
         mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}),
                           "plots/deciles.png")
         plt.close("all")
-        result.model_uri = log_upgrade_model(result.model, result.data)
+        from segments import drift
+
+        test = result.test
+        reference = {"features": drift.profile(test[list(result.model.features_)]),
+                     "p_upgrade": drift.profile(test[["p_upgrade"]])}
+        training = {"population": up.population, "label": up.label, "horizon": up.horizon,
+                    "ladder": ladder, "windows": list(cfg.features.windows)}
+        result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
         result.run_id = run.info.run_id
+        card = upgrade_card(result, panel, cfg, digest=digest, ladder=ladder, name=registered,
+                            run_id=result.run_id, code_version=tags["segments.code_version"])
+        log_card(card, f"Model card: {registered}", cfg.raw)
+    _register(result, "upgrade", registered, cfg, tags)
+
+
+def _register(result: Any, kind: str, name: str, cfg: ExperimentConfig,
+              tags: dict[str, str]) -> None:
+    """Register the run's model as a new version aliased ``challenger`` (when configured)."""
+    if not cfg.registry.register or result.model_uri is None:
+        return
+    from segments.registry import register_version
+    from segments.tracking import _mlflow
+
+    keep = ("segments.ladder", "segments.as_of", "segments.test_months",
+            "segments.data_digest", "segments.code_version", "segments.label")
+    version_tags = {k: v for k, v in tags.items() if k in keep}
+    version_tags["segments.model_kind"] = kind
+    desc = (f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
+            f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
+            f" Model card: the run's artifact model_card.html.")
+    result.registered_model = name
+    result.model_version = register_version(result.model_uri, name, run_id=result.run_id,
+                                            kind=kind, tags=version_tags, description=desc)
+    client = _mlflow().MlflowClient()
+    client.set_tag(result.run_id, "segments.model_version", result.model_version)
