@@ -11,7 +11,7 @@ DEMO_MONTHS ?= 24
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -530,6 +530,110 @@ def ui(
 
 @app.command()
 @_handles_errors
+def score(
+    panel: PanelOption,
+    as_of: Annotated[str, typer.Option(help="The month to score, YYYY-MM.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (parts, "
+                                          "_manifest.json, _drift.csv).")],
+    config: ExperimentOption = None,
+    groups_model: Annotated[str | None, typer.Option(help="Groups model URI (default "
+                                                     "models:/<experiment>-groups@champion)."
+                                                     )] = None,
+    upgrade_model: Annotated[str | None, typer.Option(help="Upgrade model URI (default "
+                                                      "models:/<experiment>-upgrade@champion"
+                                                      ").")] = None,
+    engine: Annotated[str | None, typer.Option(help="local or spark (default: "
+                                               "scoring.engine).")] = None,
+    batch_customers: Annotated[int | None, typer.Option(min=1, help="Customers per batch "
+                                                        "(default: scoring.batch_customers)."
+                                                        )] = None,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default "
+                                               "SEGMENTS_SPARK_MASTER or local[2]).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    track: Annotated[bool, typer.Option(help="Log the scoring run to MLflow.")] = True,
+    scored_at: Annotated[str | None, typer.Option(help="Timestamp for the rows (backfills; "
+                                                  "default now).")] = None,
+    fail_on_drift: Annotated[bool | None, typer.Option(help="Exit 1 after writing when a PSI "
+                                                       "passes scoring.psi_alert.")] = None,
+) -> None:
+    """Score every customer: tier, group, upgrade probability, reasons; watch drift."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from segments.exceptions import DriftError
+    from segments.scoring import load_scorer, log_scoring_run, score_local, start_scoring_run
+
+    cfg = load_config(config)
+    sc = cfg.scoring
+    engine = engine or sc.engine
+    if engine not in ("local", "spark"):
+        from segments.exceptions import ConfigError, Violation
+
+        raise ConfigError([Violation("--engine", f"is {engine!r}; expected local or spark")])
+    month = str(pd.Period(as_of, "M"))
+    scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
+    out.print(f"scoring {panel} as of {month} with {scorer.groups_model} and "
+              f"{scorer.upgrade_model} ({engine})")
+    run_id = start_scoring_run(cfg, month, scorer, str(panel)) if track else ""
+    try:
+        if engine == "spark":
+            from segments.spark import score_spark
+
+            result = score_spark(panel, month, out_dir, scorer, master=master or
+                                 sc.spark_master, scored_at=scored_at, run_id=run_id,
+                                 overwrite=overwrite)
+        else:
+            with Progress(TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed:,.0f}"),
+                          TimeElapsedColumn(), console=err, transient=True) as bar:
+                tasks: dict[str, Any] = {}
+
+                def tick(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=total or None)
+                    bar.update(tasks[stage], completed=done, total=total or None)
+
+                result = score_local(panel, month, out_dir, scorer,
+                                     batch_customers=batch_customers or sc.batch_customers,
+                                     scored_at=scored_at, run_id=run_id, overwrite=overwrite,
+                                     progress=tick,
+                                     on_start=(lambda job: run_id))
+    except BaseException:
+        if track:
+            from segments.registry import _client
+
+            _client().set_terminated(run_id, "FAILED")
+        raise
+    m = result.manifest
+    if track:
+        log_scoring_run(result, cfg)
+    out.print(f"wrote {m['rows']:,} customers to {result.out} ({len(m['parts'])} parts; "
+              f"{m['scored_upgrade']:,} with an upgrade probability)")
+    out.print("  tiers: " + ", ".join(f"{k} {v:,}" for k, v in m["tiers"].items()))
+    out.print("  groups: " + ", ".join(f"{k} {v:,}" for k, v in m["segments"].items()))
+    d = m["drift"]
+    if d.get("checked"):
+        out.print(f"  drift: {d['checked']} PSIs; {d['moderate']} moderate, "
+                  f"{d['significant']} significant; largest {d['max_psi']:.3f} "
+                  f"({d['max_psi_column']})")
+    else:
+        err.print("warning: the models carry no training reference; drift not measured",
+                  markup=False)
+    if result.run_id:
+        from segments.tracking import tracking_uri
+
+        out.print(f"MLflow run {result.run_id} at {tracking_uri()} (segments ui to browse)")
+    if d.get("significant"):
+        bad = result.drift[result.drift["flag"] == "significant"]
+        msg = (f"{len(bad)} PSI(s) above {sc.psi_alert}: " + ", ".join(
+            f"{r.kind} {r.column} {r.psi:.2f}" for r in bad.head(5).itertuples()))
+        if fail_on_drift if fail_on_drift is not None else sc.fail_on_drift:
+            raise DriftError(f"output written to {result.out}, but the population drifted: "
+                             + msg)
+        err.print(f"warning: population drift: {msg}", markup=False)
+
+
+@app.command()
+@_handles_errors
 def ladders(
     name: Annotated[str | None, typer.Argument(help="A preset name or YAML path to show.")] = None,
 ) -> None:

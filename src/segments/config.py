@@ -26,6 +26,7 @@ __all__ = [
     "FeaturesConfig",
     "GroupsConfig",
     "RegistryConfig",
+    "ScoringConfig",
     "TiersConfig",
     "UpgradeConfig",
     "available_presets",
@@ -349,6 +350,52 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class ScoringConfig:
+    """How the monthly batch scoring runs and what it flags.
+
+    Parameters
+    ----------
+    engine : {"local", "spark"}, default "local"
+    batch_customers : int, default 100_000
+        About how many customers a batch (local) or partition (Spark) holds.
+    spark_master : str or None, default None
+        A Spark master URL; None: ``SEGMENTS_SPARK_MASTER`` or ``local[2]``.
+    psi_warn, psi_alert : float, default 0.1, 0.25
+        PSI above ``psi_warn`` is a moderate shift, above ``psi_alert`` significant (a
+        warning on the command line).
+    fail_on_drift : bool, default False
+        Exit non-zero (after writing the output) when any PSI is above ``psi_alert``.
+    """
+
+    engine: str = "local"
+    batch_customers: int = 100_000
+    spark_master: str | None = None
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    fail_on_drift: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.engine not in ("local", "spark"):
+            problems.append(Violation("scoring.engine", f"is {self.engine!r}; expected local "
+                                      "or spark"))
+        if not isinstance(self.batch_customers, int) or isinstance(self.batch_customers, bool) \
+                or self.batch_customers < 1:
+            problems.append(Violation("scoring.batch_customers", f"is {self.batch_customers!r};"
+                                      " expected a whole number >= 1"))
+        for key in ("psi_warn", "psi_alert"):
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                problems.append(Violation(f"scoring.{key}", f"is {value!r}; expected a "
+                                          "positive number"))
+        if not isinstance(self.fail_on_drift, bool):
+            problems.append(Violation("scoring.fail_on_drift", f"is {self.fail_on_drift!r}; "
+                                      "expected true or false"))
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment configuration.
 
@@ -368,6 +415,8 @@ class ExperimentConfig:
         Upgrade-model training and evaluation.
     registry : RegistryConfig
         Registered model names and promotion thresholds.
+    scoring : ScoringConfig
+        Batch scoring engine, batch size and drift thresholds.
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -379,6 +428,7 @@ class ExperimentConfig:
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     upgrade: UpgradeConfig = field(default_factory=UpgradeConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -389,6 +439,7 @@ _SECTIONS: dict[str, type] = {
     "groups": GroupsConfig,
     "upgrade": UpgradeConfig,
     "registry": RegistryConfig,
+    "scoring": ScoringConfig,
 }
 
 

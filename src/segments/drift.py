@@ -122,16 +122,16 @@ def psi(expected: Any, actual_counts: Any) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def flag(value: float) -> str:
+def flag(value: float, thresholds: tuple[float, float] = THRESHOLDS) -> str:
     """``stable`` (< 0.1), ``moderate`` (0.1 to 0.25) or ``significant`` (> 0.25)."""
     if not np.isfinite(value):
         return "no data"
-    return "stable" if value < THRESHOLDS[0] else "moderate" if value <= THRESHOLDS[1] \
+    return "stable" if value < thresholds[0] else "moderate" if value <= thresholds[1] \
         else "significant"
 
 
 def psi_table(profiles: Mapping[str, Mapping[str, Any]], counts: Mapping[str, list[int]],
-              what: str) -> pd.DataFrame:
+              what: str, thresholds: tuple[float, float] = THRESHOLDS) -> pd.DataFrame:
     """PSI, flag and row count per profiled column that was counted.
 
     Parameters
@@ -142,12 +142,15 @@ def psi_table(profiles: Mapping[str, Mapping[str, Any]], counts: Mapping[str, li
         Observed counts (:func:`bin_counts`, summed over batches).
     what : str
         A label for the rows (``feature``, ``score``, ``group``).
+    thresholds : (float, float)
+        Moderate and significant PSI.
     """
     rows = []
     for col, spec in profiles.items():
         if col not in counts:
             continue
         value = psi(spec["expected"], counts[col])
-        rows.append({"kind": what, "column": col, "psi": value, "flag": flag(value),
+        rows.append({"kind": what, "column": col, "psi": value,
+                     "flag": flag(value, thresholds),
                      "n": int(sum(counts[col]))})
     return pd.DataFrame(rows, columns=["kind", "column", "psi", "flag", "n"])

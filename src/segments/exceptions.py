@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ConfigError",
+    "DriftError",
     "PanelValidationError",
     "PromotionError",
     "RegistryError",
@@ -139,3 +140,8 @@ class PromotionError(SegmentsError):
         super().__init__(f"promotion of {name} version {version} refused: {n} check"
                          f"{'s' if n != 1 else ''} failed:\n"
                          + "\n".join(f"  - {f}" for f in self.failed))
+
+
+class DriftError(SegmentsError):
+    """Scoring finished and wrote its output, but a PSI passed the alert threshold and the
+    job was configured to fail on drift (``scoring.fail_on_drift``)."""
