@@ -23,9 +23,16 @@ demo: $(STAMP)
 	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml \
 	    --reference $(DEMO)/truth.parquet
 	$(BIN)/segments train upgrade --panel $(DEMO)/panel.parquet --config experiments/demo.yaml
-	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet"
+	$(BIN)/segments promote demo-groups --challenger --config experiments/demo.yaml \
+	    --reason "make demo"
+	$(BIN)/segments promote demo-upgrade --challenger --config experiments/demo.yaml \
+	    --panel $(DEMO)/panel.parquet --reason "make demo"
+	$(BIN)/segments score --panel $(DEMO)/panel.parquet --out $(DEMO)/scores \
+	    --config experiments/demo.yaml --overwrite
+	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet, and"
+	@echo "  scores/ (one row per customer: tier, group, p_upgrade, reasons; _manifest.json, _drift.csv)"
 	@echo "MLflow runs and registered models (demo-groups, demo-upgrade) in ./mlflow.db;"
-	@echo "promote a challenger:  $(BIN)/segments promote demo-upgrade --version N --reason ..."
+	@echo "audit trail:           $(BIN)/segments history demo-upgrade"
 	@echo "browse them with:      $(BIN)/segments ui --port 5000   (http://127.0.0.1:5000)"
 
 test: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ def test_run_is_readable_back(tracked):
     # The model card and the config that produced it, and the registered challenger.
     assert {"model_card.md", "model_card.html", "config.yaml"} <= artifacts
     card = client.download_artifacts(result.run_id, "model_card.md", str(root))
-    text = open(card, encoding="utf-8").read()
+    text = Path(card).read_text(encoding="utf-8")
     for section in ("## Purpose", "## Data", "## Population and definition",
                     "## Features used", "## Groups", "## Metrics and baselines",
                     "## Calibration", "## Stability", "## Known limits", "## Configuration"):

@@ -426,7 +426,9 @@ def _print_report(report: Any) -> None:
 @_handles_errors
 def promote(
     model: Annotated[str, typer.Argument(help="Registered model name, e.g. demo-upgrade.")],
-    version: Annotated[int, typer.Option(help="The version to make champion.")],
+    version: Annotated[int | None, typer.Option(help="The version to make champion.")] = None,
+    challenger: Annotated[bool, typer.Option("--challenger", help="Promote the version "
+                                             "aliased challenger.")] = False,
     reason: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "",
     config: ExperimentOption = None,
     panel: Annotated[Path | None, typer.Option(help="A panel to compare challenger and "
@@ -436,9 +438,16 @@ def promote(
     = False,
 ) -> None:
     """Move the champion alias to a version after checks; log the evidence and the change."""
-    from segments.exceptions import PromotionError
+    from segments.exceptions import ConfigError, PromotionError, Violation
+    from segments.registry import CHALLENGER, aliases
     from segments.registry import promote as do_promote
 
+    if (version is None) == (not challenger):
+        raise ConfigError([Violation("--version", "give either --version N or --challenger")])
+    if version is None:
+        version = aliases(model).get(CHALLENGER)
+        if version is None:
+            raise ConfigError([Violation("--challenger", f"{model} has no challenger alias")])
     cfg = load_config(config)
     frame = _validated(panel, cfg) if panel is not None else None
     try:
@@ -532,9 +541,10 @@ def ui(
 @_handles_errors
 def score(
     panel: PanelOption,
-    as_of: Annotated[str, typer.Option(help="The month to score, YYYY-MM.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (parts, "
                                           "_manifest.json, _drift.csv).")],
+    as_of: Annotated[str | None, typer.Option(help="The month to score, YYYY-MM (default: "
+                                              "the panel's last month).")] = None,
     config: ExperimentOption = None,
     groups_model: Annotated[str | None, typer.Option(help="Groups model URI (default "
                                                      "models:/<experiment>-groups@champion)."
@@ -560,7 +570,13 @@ def score(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from segments.exceptions import DriftError
-    from segments.scoring import load_scorer, log_scoring_run, score_local, start_scoring_run
+    from segments.scoring import (
+        last_month,
+        load_scorer,
+        log_scoring_run,
+        score_local,
+        start_scoring_run,
+    )
 
     cfg = load_config(config)
     sc = cfg.scoring
@@ -569,7 +585,7 @@ def score(
         from segments.exceptions import ConfigError, Violation
 
         raise ConfigError([Violation("--engine", f"is {engine!r}; expected local or spark")])
-    month = str(pd.Period(as_of, "M"))
+    month = str(pd.Period(as_of, "M")) if as_of else last_month(panel, cfg.panel)
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
     out.print(f"scoring {panel} as of {month} with {scorer.groups_model} and "
               f"{scorer.upgrade_model} ({engine})")

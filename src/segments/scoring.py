@@ -533,15 +533,42 @@ def _plan_buckets(path: Path, panel: PanelConfig, batch_customers: int) -> int:
     """How many buckets hold about ``batch_customers`` customers each."""
     from segments._io import table_format
 
-    month_col = panel.source_name(MONTH)
     if table_format(path) == "parquet" and path.is_file():
         meta = pq.ParquetFile(path).metadata
-        months = pq.read_table(path, columns=[month_col]).column(0)
-        n_months = max(1, len(months.unique()))
+        n_months = max(1, len(_months_in(path, panel)))
         customers = meta.num_rows / n_months
     else:  # CSV: about 150 bytes a row, 12 months a customer
         customers = path.stat().st_size / 150 / 12
     return max(1, math.ceil(customers / batch_customers))
+
+
+def _months_in(path: Path, panel: PanelConfig) -> pd.Series:
+    """The distinct months of a panel file, read a batch of the month column at a time."""
+    from segments._io import table_format
+    from segments.schema import parse_months
+
+    col = panel.source_name(MONTH)
+    seen: list[pd.Series] = []
+    if table_format(path) == "parquet":
+        import pyarrow.dataset as ds
+
+        for batch in ds.dataset(path, format="parquet").to_batches(columns=[col]):
+            seen.append(batch.to_pandas()[col].drop_duplicates())
+    else:
+        for chunk in pd.read_csv(path, usecols=[col], dtype=str, chunksize=1 << 20):
+            seen.append(chunk[col].drop_duplicates())
+    values = pd.concat(seen, ignore_index=True).drop_duplicates() if seen else pd.Series([])
+    return parse_months(values).dropna().drop_duplicates()
+
+
+def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -> str:
+    """The latest month in a panel file (reads the month column only, batch by batch)."""
+    panel = panel or PanelConfig()
+    months = _months_in(Path(path), panel)
+    if months.empty:
+        raise ConfigError([Violation(panel.source_name(MONTH),
+                                     f"{path} has no parseable months")])
+    return str(months.max())
 
 
 def _write_parquet_atomic(table: pa.Table, path: Path) -> None:

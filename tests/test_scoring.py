@@ -1,0 +1,270 @@
+"""Batch scoring: output schema, batches of whole customers, kill and resume, bad input,
+model contract, drift, the MLflow scoring run, and Spark equal to local row for row."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from segments import (
+    load_config,
+    read_panel,
+    scoring,
+    train_groups,
+    train_upgrade,
+    validate_panel,
+    write_bank,
+)
+from segments.cli import app
+from segments.exceptions import PanelValidationError
+from segments.registry import promote
+from segments.scoring import (
+    ModelContractError,
+    load_scorer,
+    read_output,
+    score_local,
+    validate_output,
+)
+
+pytestmark = pytest.mark.slow
+AS_OF = "2025-06"
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """A 2,500-customer bank with trained and promoted models in a SQLite store."""
+    root = tmp_path_factory.mktemp("scoring")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    paths = write_bank(root / "bank", 2_500, 18, seed=5)
+    panel = validate_panel(read_panel(paths["panel"]))
+    exp = root / "scoring_test.yaml"
+    exp.write_text(yaml.safe_dump({
+        "groups": {"n_bootstrap": 2, "k_max": 8},
+        "registry": {"promotion": {"upgrade": {"min_auc": 0.6,
+                                               "min_auc_gain_over_rule": -1.0}}}}))
+    cfg = load_config(exp)
+    up = train_upgrade(panel, cfg)
+    gr = train_groups(panel, cfg)
+    promote(up.registered_model, up.model_version, config=cfg)
+    promote(gr.registered_model, gr.model_version, config=cfg)
+    scorer = load_scorer(cfg)
+    yield {"root": root, "panel_path": paths["panel"], "panel": panel, "cfg": cfg,
+           "config": exp, "scorer": scorer, "upgrade": up, "groups": gr, "mp": mp}
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def reference_output(job):
+    return score_local(job["panel_path"], AS_OF, job["root"] / "ref", job["scorer"],
+                       batch_customers=400, scored_at="2026-01-01T00:00:00+00:00")
+
+
+def test_output_has_one_documented_row_per_customer(job, reference_output):
+    res = reference_output
+    manifest = validate_output(res.out)
+    out = read_output(res.out)
+    panel = job["panel"]
+    active = panel.loc[panel["month"] == pd.Period(AS_OF, "M"), "customer_id"].astype(str)
+    assert sorted(out["customer_id"]) == sorted(active)
+    assert out["customer_id"].is_unique and manifest["rows"] == len(out)
+    assert manifest["batches"] > 3  # really several batches
+    assert list(out.columns) == scoring.output_schema(3).names
+    # upgrade probabilities exactly for the near-tier population, ranked within bands
+    near = out["near_tier"].to_numpy(dtype=bool)
+    assert out["p_upgrade"].notna().to_numpy().tolist() == near.tolist()
+    scored = out[near]
+    assert scored["p_upgrade"].between(0, 1).all()
+    assert scored["upgrade_decile"].between(1, 10).all()
+    assert scored["upgrade_permille"].between(1, 1000).all()
+    assert out.loc[~near, "upgrade_decile"].isna().all()
+    for _, band in scored.groupby("near_band"):
+        best = band.sort_values("p_upgrade", ascending=False).iloc[0]
+        assert best["upgrade_permille"] <= 1000 // len(band) + 1
+        assert (band["expected_gain"] == band["p_upgrade"] * band["gap_to_next"]).all()
+    assert scored["reason_1_text"].notna().mean() > 0.9
+    assert scored["reason_1_text_zh"].notna().mean() > 0.9
+    names = job["groups"].names
+    assert (out["segment_name"] == names.reindex(out["segment_id"])["name_en"].to_numpy()).all()
+    assert set(out["groups_model"]) == {"scoring_test-groups/1"}
+    assert set(out["upgrade_model"]) == {"scoring_test-upgrade/1"}
+    # the same probabilities as the trained model on the training pipeline's features
+    test = job["upgrade"].test
+    last = test[test["as_of"] == AS_OF]
+    if len(last):
+        merged = last.merge(out, on="customer_id", suffixes=("", "_scored"))
+        np.testing.assert_allclose(merged["p_upgrade_scored"], merged["p_upgrade"],
+                                   rtol=1e-9)
+
+
+def test_batches_do_not_change_the_output(job, reference_output, tmp_path, monkeypatch):
+    # One batch for everyone, and many small Arrow reads on a month-sorted copy so a
+    # read boundary falls inside customers' months: same rows, same ranks.
+    one = score_local(job["panel_path"], AS_OF, tmp_path / "one", job["scorer"],
+                      batch_customers=10**6, scored_at="2026-01-01T00:00:00+00:00")
+    by_month = tmp_path / "by_month.parquet"
+    table = pq.read_table(job["panel_path"]).sort_by([("month", "ascending")])
+    pq.write_table(table, by_month)
+    monkeypatch.setattr(scoring, "READ_ROWS", 997)
+    split = score_local(by_month, AS_OF, tmp_path / "split", job["scorer"],
+                        batch_customers=300, scored_at="2026-01-01T00:00:00+00:00")
+    ref = read_output(reference_output.out)
+    pd.testing.assert_frame_equal(read_output(one.out), ref)
+    pd.testing.assert_frame_equal(read_output(split.out), ref)
+
+
+def _score_cmd(job, out, *extra):
+    return [sys.executable, "-m", "segments", "score", "--panel", str(job["panel_path"]),
+            "--as-of", AS_OF, "--out", str(out), "--config", str(job["config"]),
+            "--no-track", "--scored-at", "2026-01-01T00:00:00+00:00", *extra]
+
+
+def test_a_killed_run_resumes_to_identical_output(job, tmp_path):
+    env = {**os.environ}
+    full = tmp_path / "full"
+    subprocess.run(_score_cmd(job, full, "--batch-customers", "150"), env=env, check=True,
+                   capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_score_cmd(job, out, "--batch-customers", "150"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = tmp_path / "killed.partial" / "parts"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(parts.glob("part-*.parquet")))
+    assert 3 <= done_before < len(list(full.glob("*.parquet")))
+    assert not out.exists()  # nothing published by the killed run
+    subprocess.run(_score_cmd(job, out, "--batch-customers", "150"), env=env, check=True,
+                   capture_output=True)
+    assert not (tmp_path / "killed.partial").exists()
+    files = sorted(p.name for p in full.glob("*.parquet"))
+    assert files == sorted(p.name for p in out.glob("*.parquet"))
+    match, mismatch, errors = filecmp.cmpfiles(full, out, files, shallow=False)
+    assert mismatch == [] and errors == [] and len(match) == len(files)
+    a, b = (json.loads((d / "_manifest.json").read_text()) for d in (full, out))
+    assert b["resumed"] == 1 and a["resumed"] == 0
+    for m in (a, b):
+        m.pop("timings_s"), m.pop("resumed")
+    assert a == b
+    assert filecmp.cmp(full / "_drift.csv", out / "_drift.csv", shallow=False)
+
+
+def _bad_panel(job, tmp_path, name, change):
+    raw = read_panel(job["panel_path"])
+    keep = raw["customer_id"].isin(raw["customer_id"].unique()[:200])
+    df = change(raw[keep].copy())
+    path = tmp_path / f"{name}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _first(df, col, value):
+    df = df.copy()
+    df[col] = df[col].astype(object)
+    df.iloc[0, df.columns.get_loc(col)] = value
+    return df
+
+
+BAD = {
+    "missing_column": (lambda d: d.drop(columns="month"), "month"),
+    "negative_money": (lambda d: _first(d, "dep_demand", -5.0), "dep_demand"),
+    "non_numeric": (lambda d: _first(d, "funds", "lots"), "funds"),
+    "duplicate": (lambda d: pd.concat([d, d.head(3)]), "duplicate"),
+    "bad_month": (lambda d: _first(d, "month", "2025-13"), "month"),
+    "no_as_of_rows": (lambda d: d[d["month"].astype(str) < "2025-06"], "as-of month"),
+    "empty": (lambda d: d.head(0), "no rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_refused_before_any_work(job, tmp_path, case):
+    change, expected = BAD[case]
+    path = _bad_panel(job, tmp_path, case, change)
+    out = tmp_path / "out"
+    with pytest.raises(PanelValidationError) as info:
+        score_local(path, AS_OF, out, job["scorer"], batch_customers=50)
+    assert expected in str(info.value)
+    assert not out.exists() and not (tmp_path / "out.partial").exists()
+    res = CliRunner().invoke(app, ["score", "--panel", str(path), "--as-of", AS_OF, "--out",
+                                   str(out), "--config", str(job["config"]), "--no-track"])
+    assert res.exit_code == 1 and expected in res.output
+
+
+def test_a_model_that_does_not_fit_the_features_is_refused(job):
+    cfg = load_config(job["config"], {"features": {"windows": [4, 8]}})
+    with pytest.raises(ModelContractError) as info:
+        load_scorer(cfg)
+    text = str(info.value)
+    assert "not in the current feature contract" in text and "aum_avg_6m" in text
+    with pytest.raises(ModelContractError, match="trained on ladder 'cmb'"):
+        load_scorer(load_config(job["config"], {"tiers": {"ladder": "ccb"}}))
+
+
+def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
+    import mlflow
+
+    out = tmp_path / "tracked"
+    res = CliRunner().invoke(app, ["score", "--panel", str(job["panel_path"]), "--as-of",
+                                   AS_OF, "--out", str(out), "--config", str(job["config"])])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "_manifest.json").read_text())
+    client = mlflow.MlflowClient()
+    run = client.get_run(manifest["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["segments.model_kind"] == "scoring"
+    m = run.data.metrics
+    assert m["rows"] == manifest["rows"]
+    assert sum(v for k, v in m.items() if k.startswith("tier.")) == manifest["rows"]
+    assert "psi.score.p_upgrade" in m and "psi.groups.group_id" in m
+    assert any(k.startswith("psi.feature.") for k in m)
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
+    assert {"drift/psi.csv", "drift/report.html", "drift/psi_top20.png"} <= files
+    assert (read_output(out)["run_id"] == run.info.run_id).all()
+    # The same month re-scored against its own training reference is stable ...
+    assert manifest["drift"]["significant"] == 0
+    # ... a bank whose money tripled is not: warning, or exit 1 when configured.
+    raw = read_panel(job["panel_path"])
+    money = ["aum", "dep_demand", "dep_time", "wealth_products", "funds", "insurance",
+             "bonds", "precious_metals"]
+    now = (raw["month"] == pd.Period(AS_OF, "M")).to_numpy()
+    for c in money:
+        raw[c] = np.where(now, raw[c].to_numpy(dtype=float) * 3, raw[c].to_numpy(dtype=float))
+    shifted = tmp_path / "shifted.parquet"
+    raw.to_parquet(shifted)
+    res = CliRunner().invoke(app, ["score", "--panel", str(shifted), "--as-of", AS_OF,
+                                   "--out", str(tmp_path / "shifted"), "--config",
+                                   str(job["config"]), "--fail-on-drift", "--no-track"])
+    assert res.exit_code == 1
+    assert "drifted" in res.output and (tmp_path / "shifted" / "_manifest.json").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="local Spark tested on Linux")
+def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
+    pytest.importorskip("pyspark")
+    from segments.spark import score_spark, spark_session
+
+    spark = spark_session("local[2]")
+    try:
+        res = score_spark(job["panel_path"], AS_OF, tmp_path / "spark", job["scorer"],
+                          scored_at="2026-01-01T00:00:00+00:00", spark=spark, partitions=3)
+    finally:
+        spark.stop()
+    validate_output(res.out)
+    pd.testing.assert_frame_equal(read_output(res.out), read_output(reference_output.out))
+    assert res.manifest["tiers"] == reference_output.manifest["tiers"]
+    pd.testing.assert_frame_equal(res.drift, reference_output.drift)
