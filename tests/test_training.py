@@ -80,7 +80,7 @@ def test_run_is_readable_back(tracked):
     assert run.data.tags["segments.data_digest"] in text
     assert f"Chosen k = {result.model.n_groups_}" in text
     assert (result.registered_model, result.model_version) == ("groups_test-groups", "1")
-    assert client.get_model_version_by_alias("groups_test-groups", "challenger").version == "1"
+    assert str(client.get_model_version_by_alias("groups_test-groups", "challenger").version) == "1"
     assert run.data.tags["segments.model_version"] == "1"
 
 
