@@ -7,7 +7,7 @@ DEMO   ?= build/demo
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-foundation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,29 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# `make bench`: every benchmark at a size meant for 2 cores and 24 GiB (BENCH_* to resize);
+# each script rewrites its own section of BENCHMARKS.md. The PyCaret comparisons build
+# their own virtual environment (benchmarks/pycaret-requirements.txt) under build/.
+BENCH_CUSTOMERS ?= 20000
+BENCH_REPEATS ?= 5
+BENCH_DIR ?= build/bench
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_foundation.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/foundation
+	$(BIN)/python benchmarks/bench_groups.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/groups
+	$(BIN)/python benchmarks/bench_explain.py --customers $(BENCH_CUSTOMERS) \
+	    --rows $(BENCH_CUSTOMERS) --repeats $(BENCH_REPEATS)
+	$(BIN)/python benchmarks/bench_scoring.py --sizes $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/scoring
+	$(BIN)/python benchmarks/bench_vs_scoring.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/scoring
+	$(BIN)/python benchmarks/bench_vs_groups.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/vs
+	$(BIN)/python benchmarks/bench_vs_upgrade.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --fold 3 --workdir $(BENCH_DIR)/vs
+
+bench-foundation: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py
 
 clean:

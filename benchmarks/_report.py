@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
-def run_step(code: str, repeats: int) -> dict:
+def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
     """Run ``code`` in a fresh interpreter ``repeats`` times.
 
     The code must set ``elapsed`` (seconds) and may set ``extra`` (a dict). Peak resident
-    memory is the child's ``ru_maxrss``, so each step's peak is its own.
+    memory is the child's ``ru_maxrss``, so each step's peak is its own. ``python`` is the
+    interpreter to run (default: this one, ``sys.executable``), e.g. another tool's venv.
     """
     wrapper = (
         "import json, resource, time\n"
@@ -30,8 +31,8 @@ def run_step(code: str, repeats: int) -> dict:
     )
     runs = []
     for _ in range(repeats):
-        proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
-                              check=False, cwd=ROOT)
+        proc = subprocess.run([str(python or sys.executable), "-c", wrapper],
+                              capture_output=True, text=True, check=False, cwd=ROOT)
         if proc.returncode != 0:
             raise RuntimeError(f"benchmark step failed:\n{proc.stderr}")
         line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))

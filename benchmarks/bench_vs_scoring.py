@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segments-bench-vs-scoring-"))
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     exp = _prepare(work)
     n = args.customers
