@@ -589,13 +589,20 @@ def score(
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
     out.print(f"scoring {panel} as of {month} with {scorer.groups_model} and "
               f"{scorer.upgrade_model} ({engine})")
-    run_id = start_scoring_run(cfg, month, scorer, str(panel)) if track else ""
+    # The MLflow run starts with the job; a resumed job keeps the run it started with.
+    runs: dict[str, str] = {}
+
+    def start(job: Any = None) -> str:
+        if track and "id" not in runs:
+            runs["id"] = start_scoring_run(cfg, month, scorer, str(panel))
+        return runs.get("id", "")
+
     try:
         if engine == "spark":
             from segments.spark import score_spark
 
             result = score_spark(panel, month, out_dir, scorer, master=master or
-                                 sc.spark_master, scored_at=scored_at, run_id=run_id,
+                                 sc.spark_master, scored_at=scored_at, run_id=start(),
                                  overwrite=overwrite)
         else:
             with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -610,17 +617,16 @@ def score(
 
                 result = score_local(panel, month, out_dir, scorer,
                                      batch_customers=batch_customers or sc.batch_customers,
-                                     scored_at=scored_at, run_id=run_id, overwrite=overwrite,
-                                     progress=tick,
-                                     on_start=(lambda job: run_id))
+                                     scored_at=scored_at, overwrite=overwrite,
+                                     progress=tick, on_start=start)
     except BaseException:
-        if track:
+        if runs.get("id"):
             from segments.registry import _client
 
-            _client().set_terminated(run_id, "FAILED")
+            _client().set_terminated(runs["id"], "FAILED")
         raise
     m = result.manifest
-    if track:
+    if track and result.run_id:
         log_scoring_run(result, cfg)
     out.print(f"wrote {m['rows']:,} customers to {result.out} ({len(m['parts'])} parts; "
               f"{m['scored_upgrade']:,} with an upgrade probability)")
