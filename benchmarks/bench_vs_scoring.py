@@ -57,7 +57,9 @@ near = now.index[now['near_tier'].to_numpy(dtype=bool)]
 Xu = X.loc[near].join(now.loc[near, ['gap_ratio', 'gap_to_next', 'tier_rank', 'near_band']])
 u_cols = upgrade.metadata.get_input_schema().input_names()
 inp = Xu[u_cols].copy()
-inp['near_band'] = inp['near_band'].astype(str)
+for c in inp.columns:
+    if isinstance(inp[c].dtype, pd.CategoricalDtype) or inp[c].dtype == object:
+        inp[c] = inp[c].astype(str)
 p = upgrade.predict(inp)['p_upgrade'].to_numpy()
 model = upgrade.unwrap_python_model().model
 frame = Xu[model.features_].copy()
