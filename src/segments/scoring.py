@@ -621,6 +621,18 @@ def _job_identity(input_digest: str, as_of: str, scorer: Scorer, n_buckets: int)
             "ladder": scorer.ladder.name}
 
 
+def _job_paths(panel_path: str | os.PathLike[str], out: str | os.PathLike[str], as_of: str,
+               overwrite: bool) -> tuple[Path, Path, str]:
+    """Input and output paths and the month of a scoring job, checked (both engines)."""
+    src, dest = Path(panel_path), Path(out)
+    if not src.exists():
+        raise ConfigError([Violation("--panel", f"{src} does not exist")])
+    if dest.exists() and not overwrite:
+        raise ConfigError([Violation("--out", f"{dest} exists", hint="pass --overwrite "
+                                     "to replace it")])
+    return src, dest, str(pd.Period(as_of, "M"))
+
+
 def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.PathLike[str],
                 scorer: Scorer, *, batch_customers: int = 100_000, scored_at: str | None = None,
                 run_id: str = "", overwrite: bool = False,
@@ -660,13 +672,7 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
         The input breaks the data contract (every problem listed; nothing written).
     """
     t0 = time.perf_counter()
-    src, dest = Path(panel_path), Path(out)
-    month = str(pd.Period(as_of, "M"))
-    if not src.exists():
-        raise ConfigError([Violation("--panel", f"{src} does not exist")])
-    if dest.exists() and not overwrite:
-        raise ConfigError([Violation("--out", f"{dest} exists", hint="pass --overwrite "
-                                     "to replace it")])
+    src, dest, month = _job_paths(panel_path, out, as_of, overwrite)
     work = dest.with_name(dest.name + ".partial")
     timings: dict[str, float] = {}
     digest = _digest_input(src)

@@ -18,7 +18,6 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,6 +30,7 @@ from segments.scoring import (
     Scorer,
     ScoreResult,
     _digest_input,
+    _job_paths,
     _merge_violations,
     _publish,
     _validated,
@@ -114,13 +114,7 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     from segments.schema import ID, MONTH
 
     t0 = time.perf_counter()
-    src, dest = Path(panel_path), Path(out)
-    month = str(pd.Period(as_of, "M"))
-    if not src.exists():
-        raise ConfigError([Violation("--panel", f"{src} does not exist")])
-    if dest.exists() and not overwrite:
-        raise ConfigError([Violation("--out", f"{dest} exists", hint="pass --overwrite "
-                                     "to replace it")])
+    src, dest, month = _job_paths(panel_path, out, as_of, overwrite)
     spark = spark or spark_session(master)
     id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
     df = spark.read.parquet(str(src))
