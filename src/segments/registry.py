@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.exceptions import PromotionError, RegistryError
+from segments.exceptions import ConfigError, PromotionError, RegistryError
 
 __all__ = [
     "CHALLENGER",
@@ -287,13 +287,6 @@ class PromotionReport:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def comparison(self) -> pd.DataFrame:
-        """Both comparisons side by side (logged, then on the same months when computed)."""
-        if self.same_months is None:
-            return self.logged
-        return pd.concat([self.logged, self.same_months], axis=1)
-
-    @property
     def failed(self) -> list[str]:
         """One line per failed check."""
         bad = self.checks[~self.checks["passed"]]
@@ -345,13 +338,11 @@ def _compare_upgrade(client: Any, name: str, versions: dict[str, str], run: Any,
     cols = {}
     for role, version in versions.items():
         model = load_model(f"models:/{name}/{version}")
-        needed = list(model.metadata.get_input_schema().input_names())
-        missing = [c for c in needed if c not in data]
-        if missing:
-            notes.append(f"{role} v{version} cannot score these rows: missing "
-                         f"{', '.join(missing[:5])}")
+        try:
+            frame = model_input(data, model)
+        except ConfigError as exc:
+            notes.append(f"{role} v{version} cannot score these rows: {exc}")
             continue
-        frame = model_input(data, model)
         p = model.predict(frame)["p_upgrade"].to_numpy()
         cols[f"{role} v{version}"] = evaluate(y, p)
     rule = evaluate(y, data["gap_ratio"].fillna(0).clip(0, 1).to_numpy())
@@ -568,9 +559,4 @@ def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) 
 
 def _cell(v: Any) -> Any:
     return v if not isinstance(v, float) or np.isfinite(v) else "-"
-
-
-def model_card_path(run_id: str) -> str:
-    """Where a training run's HTML model card is (``runs:/<id>/model_card.html``)."""
-    return f"runs:/{run_id}/model_card.html"
 

@@ -187,8 +187,9 @@ class Scorer:
         return output_schema(self.reasons_k)
 
 
-def _identity(uri: str) -> tuple[str, str | None]:
-    """``name/version`` and the training run of a registry URI (the URI itself otherwise)."""
+def _identity(uri: str) -> str:
+    """``name/version`` of a registry URI (``models:/NAME@alias`` or ``models:/NAME/N``);
+    any other URI as given."""
     from segments.registry import _client
 
     client = _client()
@@ -196,13 +197,11 @@ def _identity(uri: str) -> tuple[str, str | None]:
     with contextlib.suppress(Exception):
         if "@" in body:
             name, alias = body.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
-            return f"{name}/{mv.version}", mv.run_id
+            return f"{name}/{client.get_model_version_by_alias(name, alias).version}"
         if body.count("/") == 1:
             name, version = body.split("/")
-            mv = client.get_model_version(name, version)
-            return f"{name}/{mv.version}", mv.run_id
-    return uri, None
+            return f"{name}/{client.get_model_version(name, version).version}"
+    return uri
 
 
 def load_scorer(config: Any = None, *, groups_uri: str | None = None,
@@ -267,8 +266,8 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
                   reasons_k=cfg.upgrade.reasons_k,
                   reasons_direction=cfg.upgrade.reasons_direction,
                   tier_values=dict(cfg.upgrade.tier_values), panel=cfg.panel,
-                  groups_model=_identity(groups_uri)[0],
-                  upgrade_model=_identity(upgrade_uri)[0], reference=reference,
+                  groups_model=_identity(groups_uri),
+                  upgrade_model=_identity(upgrade_uri), reference=reference,
                   psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert))
 
 

@@ -130,8 +130,9 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     timings: dict[str, float] = {}
 
     def validate(pdf: pd.DataFrame) -> pd.DataFrame:
-        _, errors = _validated(_to_raw(pdf, month_col), panel_cfg)
-        months = _to_raw(pdf, month_col)[month_col]
+        raw = _to_raw(pdf, month_col)
+        _, errors = _validated(raw, panel_cfg)
+        months = raw[month_col]
         seen = ",".join(sorted({str(m) for m in months.dropna().unique()}))
         rows = [{"column": v.column, "problem": v.problem, "n_rows": v.n_rows,
                  "examples": json.dumps(list(v.examples)), "hint": v.hint, "months": ""}
