@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -88,9 +89,27 @@ def machine() -> str:
             f"{platform.system()}; {versions}")
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace this script's section of BENCHMARKS.md (between markers), keeping the rest."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+def size_label(*sizes: int) -> str:
+    """A short label for benchmark sizes: ``20000`` -> ``20k``, ``(100000, 1000000)`` ->
+    ``100k+1M``."""
+    def one(n: int) -> str:
+        for div, unit in ((1_000_000, "M"), (1_000, "k")):
+            if n >= div and n % div == 0:
+                return f"{n // div}{unit}"
+        return str(n)
+    return "+".join(one(n) for n in sizes)
+
+
+def write_section(name: str, body: str, size: str) -> None:
+    """Replace this script's section for this size in BENCHMARKS.md (between markers),
+    keeping the rest.
+
+    Sections are keyed by ``name@size`` so that a run at one size (``make bench`` at 20k)
+    does not replace the figures measured at another (1M). A new size goes after the
+    script's other sizes; a new script goes at the end.
+    """
+    key = f"{name}@{size}"
+    start, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
         "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says "
         "the machine and the command that produced it. Medians over repeated runs, each in a "
@@ -102,5 +121,12 @@ def write_section(name: str, body: str) -> None:
         _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS_MD.write_text(text)
+        siblings = list(re.finditer(rf"<!-- /bench:{re.escape(name)}@[^ ]+ -->", text))
+        if siblings:
+            cut = siblings[-1].end()
+            text = text[:cut] + "\n\n" + block + text[cut:]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    tmp = BENCHMARKS_MD.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(BENCHMARKS_MD)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, write_section
+from _report import machine, size_label, write_section
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -118,7 +118,7 @@ def main() -> None:
         line("segments reason_codes (k=3, EN + ZH text)", t_codes, t_contrib,
              "SHAP + top-3 + sentences"),
     ])
-    write_section("explain", body)
+    write_section("explain", body, size_label(args.rows))
     print(body)
 
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_args, machine, run_step, write_section
+from _report import bench_args, machine, run_step, size_label, write_section
 
 
 def main() -> None:
@@ -115,7 +115,7 @@ def main() -> None:
         "",
         "Peak memory of the tier steps includes the validated panel held in memory.",
     ])
-    write_section("foundation", body)
+    write_section("foundation", body, size_label(n))
     print(body)
 
 

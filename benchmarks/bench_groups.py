@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_args, machine, run_step, write_section
+from _report import bench_args, machine, run_step, size_label, write_section
 
 
 def main() -> None:
@@ -124,7 +124,7 @@ def main() -> None:
              f"min group Jaccard {fx['jaccard_min']:.3f}"),
         line("StrategicGroups.predict", assign, None, "assignment of every customer"),
     ])
-    write_section("groups", body)
+    write_section("groups", body, size_label(n))
     print(body)
 
 

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, run_step, write_section
+from _report import machine, run_step, size_label, write_section
 
 TRAIN = 20_000
 
@@ -168,7 +168,7 @@ def main() -> None:
                          f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} |")
         lines.append("")
         lines.append("Driver peak only: executors run in the Spark JVM and Python workers.")
-    write_section("scoring", "\n".join(lines))
+    write_section("scoring", "\n".join(lines), size_label(*args.sizes))
     print("\n".join(lines))
 
 

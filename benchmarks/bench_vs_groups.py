@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pycaret import ensure_pycaret, parse, pycaret_parser
-from _report import bench_args, machine, run_step, write_section
+from _report import bench_args, machine, run_step, size_label, write_section
 
 SK_CODE = """
 import numpy as np, pandas as pd
@@ -224,7 +224,7 @@ def main() -> None:
         *pc_rows,
     ])
     if not opts.no_write:
-        write_section("vs-groups", body)
+        write_section("vs-groups", body, size_label(n))
     print(body)
 
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, run_step, write_section
+from _report import machine, run_step, size_label, write_section
 from bench_scoring import _prepare, _score_code
 
 NAIVE = """
@@ -148,7 +148,7 @@ def main() -> None:
         f" | {ours['peak_mib']:,.0f} | {naive['median'] / ours['median']:.2f}x faster, "
         f"{ours['peak_mib'] / naive['peak_mib']:.2f}x the memory |",
     ]
-    write_section("vs-scoring", "\n".join(lines))
+    write_section("vs-scoring", "\n".join(lines), size_label(n))
     print("\n".join(lines))
 
 

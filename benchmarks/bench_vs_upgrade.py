@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pycaret import TREE_PEAK, ensure_pycaret, parse, pycaret_parser
-from _report import ROOT, bench_args, machine, run_step, write_section
+from _report import ROOT, bench_args, machine, run_step, size_label, write_section
 
 E2E_CODE = """
 import json
@@ -209,7 +209,7 @@ def main() -> None:
         pc_line,
     ])
     if not opts.no_write:
-        write_section("vs-upgrade", body)
+        write_section("vs-upgrade", body, size_label(n))
     print(body)
 
 
