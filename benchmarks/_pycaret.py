@@ -43,12 +43,15 @@ def tree_peak_mib():
 def pycaret_parser(doc: str) -> argparse.ArgumentParser:
     """The PyCaret comparisons' own options (add more, then :func:`parse`).
 
-    Options: ``--repeats`` (default 5, passed on), ``--no-write`` (print, leave
-    BENCHMARKS.md alone), ``--pycaret-python PATH`` (the PyCaret venv's interpreter; the
-    venv is made there from the requirements file if it is missing).
+    Options: ``--repeats`` (default 5, passed on), ``--pycaret-repeats`` (PyCaret's own
+    steps; default: ``--repeats``, fewer when PyCaret takes minutes per run at large
+    sizes: the table shows each row's count), ``--no-write`` (print, leave BENCHMARKS.md
+    alone), ``--pycaret-python PATH`` (the PyCaret venv's interpreter; the venv is made
+    there from the requirements file if it is missing).
     """
     parser = argparse.ArgumentParser(description=doc.split("\n")[0], add_help=False)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pycaret-repeats", type=int, default=None)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--pycaret-python", type=Path, default=DEFAULT_PYTHON)
     return parser
@@ -57,6 +60,8 @@ def pycaret_parser(doc: str) -> argparse.ArgumentParser:
 def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Parse this script's own options; hand the rest (and ``--repeats``) to ``bench_args``."""
     own, rest = parser.parse_known_args()
+    if own.pycaret_repeats is None:
+        own.pycaret_repeats = own.repeats
     sys.argv = [sys.argv[0], *rest, "--repeats", str(own.repeats)]
     return own
 

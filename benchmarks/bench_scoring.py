@@ -132,7 +132,8 @@ def main() -> None:
         f"Machine: {machine()}; pyspark as pinned.", "",
         f"Command: `python benchmarks/bench_scoring.py --sizes "
         f"{' '.join(map(str, args.sizes))} --repeats {args.repeats} --batch-customers "
-        f"{args.batch_customers}`", "",
+        f"{args.batch_customers}"
+        + (" --no-spark" if args.no_spark else f" --spark-repeats {args.spark_repeats}") + "`", "",
         f"Models trained on a {TRAIN:,}-customer bank (default config), promoted, loaded by "
         "alias. The last month of each bank is scored: tiers, groups, upgrade probability, "
         "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
@@ -160,11 +161,13 @@ def main() -> None:
         one = spark_rows[0][1]["median"]
         lines += ["", f"Spark engine on the {n:,}-customer bank (session start, validation "
                   "job, scoring job, window ranks, write):", "",
-                  "| master | median s | customers/s | speed-up vs local[1] | driver peak MiB |",
-                  "|---|---|---|---|---|"]
+                  "| master | runs | median s | min / max s | customers/s | speed-up vs "
+                  "local[1] | driver peak MiB |",
+                  "|---|---|---|---|---|---|---|"]
         for master, r in spark_rows:
             active = r["extra"].get("rows", n)
-            lines.append(f"| {master} | {r['median']:.1f} | {active / r['median']:,.0f} | "
+            lines.append(f"| {master} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / "
+                         f"{r['max']:.1f} | {active / r['median']:,.0f} | "
                          f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} |")
         lines.append("")
         lines.append("Driver peak only: executors run in the Spark JVM and Python workers.")

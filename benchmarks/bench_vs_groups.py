@@ -143,7 +143,7 @@ def main() -> None:
             pycaret_runs[key] = run_step(
                 PC_CODE.format(feats=str(group_feats), kwargs=kwargs,
                                out_path=str(work / f"labels_pycaret_{key}.npy")),
-                args.repeats, python=opts.pycaret_python)
+                opts.pycaret_repeats, python=opts.pycaret_python)
 
     # Quality, the same way for every method.
     A = StandardScaler().fit_transform(X[list(DEFAULT_GROUP_FEATURES)].fillna(0))
@@ -170,12 +170,12 @@ def main() -> None:
 
     def line(name: str, r: dict | None, note: str, ratio: bool = True) -> str:
         if r is None:
-            return f"| {name} | - | - | - | - | - | - | - | {note} |"
+            return f"| {name} | - | - | - | - | - | - | - | - | {note} |"
         rel = f"{r['median'] / fit['median']:.2f}x" if ratio else "-"
         k = r["extra"].get("k", "-")
         sil = f"{r['sil']:.3f}" if "sil" in r else "-"
         ari = f"{r['ari']:.3f}" if "ari" in r else "-"
-        return (f"| {name} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
+        return (f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
                 f"{r['peak_mib']:,.0f} | {k} | {sil} | {ari} | {rel} | {note} |")
 
     sil_mode = ("silhouette on every row" if full_sil else
@@ -184,7 +184,8 @@ def main() -> None:
     scores = ", ".join(f"{k}: {v:.3f}" for k, v in sk["extra"]["scores"].items())
     total = {"median": features["median"] + fit["median"],
              "min": features["min"] + fit["min"], "max": features["max"] + fit["max"],
-             "peak_mib": max(features["peak_mib"], fit["peak_mib"]), "extra": {}}
+             "peak_mib": max(features["peak_mib"], fit["peak_mib"]), "extra": {},
+             "n": fit["n"]}
     skipped = (f"not run: `create_model` scores the silhouette on all {rows:,} rows, O(n²) "
                f"(limit `--pycaret-max` {opts.pycaret_max:,})")
     pc_rows = []
@@ -195,6 +196,8 @@ def main() -> None:
             "setup (normalize) + create_model + assign_model"
             + ("; told the planted k" if key == "k" else ""))
         pc_rows.append(line(title, r, note))
+    pc_opt = ("" if opts.pycaret_repeats == args.repeats
+              else f" --pycaret-repeats {opts.pycaret_repeats}")
     body = "\n".join([
         f"## Strategic groups vs. scikit-learn and PyCaret ({n:,} customers x {m} months)",
         "",
@@ -202,18 +205,19 @@ def main() -> None:
         "(`benchmarks/pycaret-requirements.txt`).",
         "",
         f"Command: `python benchmarks/bench_vs_groups.py --customers {n} --months {m} "
-        f"--repeats {args.repeats}`",
+        f"--repeats {args.repeats}{pc_opt}`",
         "",
         f"{rows:,} active customers in the last month, {len(DEFAULT_GROUP_FEATURES)} group "
-        f"features. Times in seconds, median of {args.repeats} (min / max), each run in a "
+        "features. Times in seconds: median (min / max) of the row's runs, each in a "
         "fresh process; peak MiB is the process's maximum resident set. scikit-learn and "
         "PyCaret start from the feature table in memory (feature engineering not timed); "
         "the ratio is to the `StrategicGroups().fit` median. Silhouette: the same "
         f"{len(sample):,}-customer random sample (seed 0) for every method, in one space "
         "(group features, NaN -> 0, standardised); ARI against the planted personas.",
         "",
-        "| method | median s | min / max s | peak MiB | k | silhouette | ARI | ratio | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | runs | median s | min / max s | peak MiB | k | silhouette | ARI | ratio "
+        "| note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         line("segments: read + validate + build_features", features,
              "feature table for every method", ratio=False),
         line("segments: StrategicGroups().fit (auto k, stability)", fit,

@@ -141,7 +141,7 @@ def main() -> None:
         version = ensure_pycaret(opts.pycaret_python, work)
         setup_kwargs = "" if opts.fold is None else f", fold={opts.fold}"
         pc = run_step(PC_CODE.format(**paths, setup_kwargs=setup_kwargs),
-                      args.repeats, python=opts.pycaret_python)
+                      opts.pycaret_repeats, python=opts.pycaret_python)
 
     # Sanity: the same test rows everywhere, the model alone is train_upgrade's model, and
     # nothing scores like a coin.
@@ -156,8 +156,8 @@ def main() -> None:
     def line(name: str, r: dict | None, auc: float | None, note: str) -> str:
         a = "-" if auc is None else f"{auc:.4f}"
         if r is None:
-            return f"| {name} | - | - | - | {a} | - | {note} |"
-        return (f"| {name} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
+            return f"| {name} | - | - | - | - | {a} | - | {note} |"
+        return (f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
                 f"{r['peak_mib']:,.0f} | {a} | {r['median'] / fit['median']:.2f}x | {note} |")
 
     if pc is None:
@@ -175,6 +175,8 @@ def main() -> None:
             f"{px['tree_peak_mib']:,.0f} MiB; top 5 by CV AUC (mean fit s): {top}")
     split = ex["split"]
     fold_opt = "" if opts.fold is None else f" --fold {opts.fold}"
+    if opts.pycaret_repeats != args.repeats:
+        fold_opt += f" --pycaret-repeats {opts.pycaret_repeats}"
     body = "\n".join([
         f"## Upgrade model vs. PyCaret ({n:,} customers x {m} months)",
         "",
@@ -190,12 +192,12 @@ def main() -> None:
         f"{', '.join(split['test'])} ({ex['rows']['test']:,}); {ex['features']} features. "
         "segments trains on the training months and early-stops and calibrates on the "
         "validation months; PyCaret cross-validates and fits on both. AUC: ROC AUC on the "
-        f"test months. Times in seconds, median of {args.repeats} (min / max), each run in "
-        "a fresh process; peak MiB is the process's maximum resident set; ratio to the "
+        "test months. Times in seconds: median (min / max) of the row's runs, each in a "
+        "fresh process; peak MiB is the process's maximum resident set; ratio to the "
         "`UpgradeModel` fit + predict median.",
         "",
-        "| system | median s | min / max s | peak MiB | OOT AUC | ratio | note |",
-        "|---|---|---|---|---|---|---|",
+        "| system | runs | median s | min / max s | peak MiB | OOT AUC | ratio | note |",
+        "|---|---|---|---|---|---|---|---|",
         line("segments: train_upgrade (end to end)", e2e, ex["auc"]["model"],
              "labels + features for every as-of month, model, both baselines, evaluation, "
              "exact SHAP reason codes for the test rows, call list"),

@@ -1,0 +1,54 @@
+"""The benchmark scaffolding: size labels, BENCHMARKS.md sections keyed by size, run_step."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _report
+
+
+@pytest.mark.parametrize(("sizes", "label"), [
+    ((20_000,), "20k"),
+    ((100_000, 1_000_000), "100k+1M"),
+    ((10_000_000,), "10M"),
+    ((2_500,), "2500"),
+    ((1_234,), "1234"),
+])
+def test_size_label(sizes, label):
+    assert _report.size_label(*sizes) == label
+
+
+def test_sections_are_keyed_by_size(tmp_path, monkeypatch):
+    md = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setattr(_report, "BENCHMARKS_MD", md)
+    _report.write_section("scoring", "## scoring 1M\nfirst", "1M")
+    _report.write_section("vs-groups", "## vs 20k", "20k")
+    _report.write_section("scoring", "## scoring 20k", "20k")
+    _report.write_section("scoring", "## scoring 1M\nsecond", "1M")
+    text = md.read_text()
+    assert text.startswith("# Benchmarks")
+    # The 1M section was replaced in place, the 20k one went after it (before the next
+    # script's section), and nothing else was touched.
+    assert "first" not in text and text.count("second") == 1
+    order = [text.index(s) for s in ("<!-- bench:scoring@1M -->", "<!-- bench:scoring@20k -->",
+                                      "<!-- bench:vs-groups@20k -->")]
+    assert order == sorted(order)
+    assert text.count("<!-- bench:") == 3 and text.count("<!-- /bench:") == 3
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_run_step_reports_median_min_max_and_extra():
+    code = "import os\nelapsed = float(len(os.environ.get('X', 'ab')))\nextra = {'n': 3}\n"
+    res = _report.run_step(code, repeats=3)
+    assert res == {"median": 2.0, "min": 2.0, "max": 2.0, "peak_mib": res["peak_mib"],
+                   "extra": {"n": 3}, "n": 3}
+    assert res["peak_mib"] > 1
+
+
+def test_run_step_raises_with_the_child_error():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        _report.run_step("elapsed = 1 / 0\n", repeats=1)
