@@ -49,26 +49,13 @@ lint: $(STAMP)
 BENCH_CUSTOMERS ?= 20000
 BENCH_REPEATS ?= 5
 # Runs of the slow outside steps (PyCaret compare_models: 1-3 min a run at 20k; a Spark
-# session: ~25 s): 3 keeps `make bench` under 30 minutes (29.5 min with 5 and 1).
+# session: ~25 s): 3 keeps `make bench` under 30 minutes. benchmarks/run_all.py records the
+# time of every script and the total in BENCHMARKS.md (section make-bench@<size>).
 BENCH_SLOW_REPEATS ?= 3
 BENCH_DIR ?= build/bench
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_foundation.py --customers $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/foundation
-	$(BIN)/python benchmarks/bench_groups.py --customers $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/groups
-	$(BIN)/python benchmarks/bench_explain.py --customers $(BENCH_CUSTOMERS) \
-	    --rows $(BENCH_CUSTOMERS) --repeats $(BENCH_REPEATS)
-	$(BIN)/python benchmarks/bench_scoring.py --sizes $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --spark-repeats $(BENCH_SLOW_REPEATS) \
-	    --workdir $(BENCH_DIR)/scoring
-	$(BIN)/python benchmarks/bench_vs_scoring.py --customers $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/scoring
-	$(BIN)/python benchmarks/bench_vs_groups.py --customers $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --workdir $(BENCH_DIR)/vs
-	$(BIN)/python benchmarks/bench_vs_upgrade.py --customers $(BENCH_CUSTOMERS) \
-	    --repeats $(BENCH_REPEATS) --pycaret-repeats $(BENCH_SLOW_REPEATS) --fold 3 \
-	    --workdir $(BENCH_DIR)/vs
+	$(BIN)/python benchmarks/run_all.py --customers $(BENCH_CUSTOMERS) \
+	    --repeats $(BENCH_REPEATS) --slow-repeats $(BENCH_SLOW_REPEATS) --workdir $(BENCH_DIR)
 
 bench-foundation: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py

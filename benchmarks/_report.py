@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -16,18 +17,66 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
+#: Python expression, evaluated in a child, for its own peak resident memory in MiB: the
+#: high-water mark of its address space (``VmHWM``). Not ``ru_maxrss``: Linux carries the
+#: launching process's high-water mark over into a child across ``fork``/``exec``, so a
+#: child started by a large parent would report the parent's peak.
+PEAK_MIB = (
+    "int(next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1]) / 1024"
+    " if __import__('os').path.exists('/proc/self/status') else "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+)
+
+#: The command line as given, before any script rewrites ``sys.argv``.
+ARGV = list(sys.argv)
+
+
+def command() -> str:
+    """The command that ran this benchmark, as one copy-pasteable line."""
+    script = Path(ARGV[0]).resolve()
+    if script.is_relative_to(ROOT):
+        script = script.relative_to(ROOT)
+    return shlex.join(["python", str(script), *ARGV[1:]])
+
+
+def bank(work: Path, customers: int, months: int, seed: int = 0) -> Path:
+    """The synthetic bank for these options under ``work`` (``bank_<customers>x<months>``),
+    written in a subprocess if missing, and checked to be the one asked for."""
+    folder = Path(work) / f"bank_{customers}x{months}"
+    meta = folder / "_bank.json"
+    if not (folder / "panel.parquet").exists():
+        subprocess.run(
+            [sys.executable, "-c", "from segments import write_bank\n"
+             f"write_bank({str(folder)!r}, {customers}, {months}, seed={seed})"],
+            check=True, cwd=ROOT)
+    if not meta.exists():
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        n = pq.ParquetFile(folder / "truth.parquet").metadata.num_rows
+        got = len(pc.unique(pq.read_table(folder / "panel.parquet", columns=["month"])
+                            .column(0)))
+        meta.write_text(json.dumps({"customers": n, "months": got, "seed": seed}))
+    info = json.loads(meta.read_text())
+    want = {"customers": customers, "months": months, "seed": seed}
+    if info != want:
+        raise RuntimeError(f"{folder} holds a bank {info}, not {want}: remove it")
+    return folder
+
+
 def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
     """Run ``code`` in a fresh interpreter ``repeats`` times.
 
     The code must set ``elapsed`` (seconds) and may set ``extra`` (a dict). Peak resident
-    memory is the child's ``ru_maxrss``, so each step's peak is its own. ``python`` is the
-    interpreter to run (default: this one, ``sys.executable``), e.g. another tool's venv.
+    memory is the child's own high-water mark (:data:`PEAK_MIB`), so each step's peak is
+    its own. ``python`` is the interpreter to run (default: this one, ``sys.executable``),
+    e.g. another tool's venv. Each run's ``extra`` is kept in ``extras``.
     """
     wrapper = (
         "import json, resource, time\n"
         "extra = {}\n"
         f"{code}\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        f"peak = ({PEAK_MIB})\n"
         "print('RESULT ' + json.dumps({'elapsed': elapsed, 'peak_mib': peak, 'extra': extra}))\n"
     )
     runs = []
@@ -45,6 +94,7 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
         "max": max(times),
         "peak_mib": max(r["peak_mib"] for r in runs),
         "extra": runs[-1]["extra"],
+        "extras": [r["extra"] for r in runs],
         "n": len(times),
     }
 
@@ -83,10 +133,25 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in ("numpy", "pandas", "pyarrow", "scikit-learn")
+        f"{p} {metadata.version(p)}" for p in (
+            "segments", "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "shap",
+            "mlflow", "pyspark") if _installed(p)
     )
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, cwd=ROOT, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True,
+                           text=True, cwd=ROOT, check=False).stdout.strip()
+    commit = f" (commit {sha}{', src modified' if dirty else ''})" if sha else ""
     return (f"{os.cpu_count()} cores ({cpu}){mem}; Python {platform.python_version()} on "
-            f"{platform.system()}; {versions}")
+            f"{platform.system()}; {versions}{commit}")
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def size_label(*sizes: int) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, size_label, write_section
+from _report import command, machine, size_label, write_section
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -99,8 +99,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}; lightgbm, shap and numba as pinned.",
         "",
-        f"Command: `python benchmarks/bench_explain.py --customers {args.customers} --rows "
-        f"{args.rows} --repeats {args.repeats}`",
+        f"Command: `{command()}`",
         "",
         f"The upgrade model of a {args.customers:,}-customer synthetic bank (default config): "
         f"{len(leaves)} trees kept by early stopping, up to {max(leaves)} leaves, depth <= 6, "

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_args, machine, run_step, size_label, write_section
+from _report import bench_args, command, machine, run_step, size_label, write_section
 
 
 def main() -> None:
@@ -96,8 +96,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}.",
         "",
-        f"Command: `python benchmarks/bench_foundation.py --customers {n} --months {m} "
-        f"--repeats {args.repeats}`",
+        f"Command: `{command()}`",
         "",
         f"Panel: {rows:,} customer-months x {read['extra']['columns']} columns, "
         f"{panel_path.stat().st_size / 2**20:,.0f} MiB of Parquet. Times in seconds, median "

@@ -24,18 +24,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import bench_args, machine, run_step, size_label, write_section
+from _report import bank, bench_args, command, machine, run_step, size_label, write_section
 
 
 def main() -> None:
     args, work = bench_args(__doc__, "groups")
-    bank = work / "bank"
     n, m = args.customers, args.months
-    panel, truth, feats = bank / "panel.parquet", bank / "truth.parquet", work / "features.pq"
-    if not panel.exists():
-        from segments import write_bank
-
-        write_bank(bank, n, m, seed=0)
+    folder = bank(work, n, m)
+    panel, truth, feats = folder / "panel.parquet", folder / "truth.parquet", work / "features.pq"
 
     base = run_step(
         "from segments import read_panel, validate_panel\n"
@@ -106,8 +102,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}.",
         "",
-        f"Command: `python benchmarks/bench_groups.py --customers {n} --months {m} "
-        f"--repeats {args.repeats}`",
+        f"Command: `{command()}`",
         "",
         f"{customers:,} active customers in the last month, "
         f"{features['extra']['features']} features. Times in seconds, median of "

@@ -26,16 +26,28 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, run_step, size_label, write_section
+from _report import ROOT, bank, command, machine, run_step, size_label, write_section
 
 TRAIN = 20_000
 
 
 def _prepare(work: Path) -> Path:
-    """Train and promote the models once; return the experiment file."""
+    """Train and promote the models once per version of ``src/``; return the experiment
+    file."""
+    import shutil
+    import subprocess
+
     exp = work / "bench_scoring.yaml"
-    if (work / "mlflow.db").exists() and exp.exists():
+    marker = work / "models_src_tree.txt"
+    tree = subprocess.run(["git", "rev-parse", "HEAD:src"], capture_output=True, text=True,
+                          cwd=ROOT, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True,
+                           text=True, cwd=ROOT, check=False).stdout.strip()
+    fresh = bool(tree) and not dirty and marker.exists() and marker.read_text() == tree
+    if (work / "mlflow.db").exists() and exp.exists() and fresh:
         return exp
+    (work / "mlflow.db").unlink(missing_ok=True)
+    shutil.rmtree(work / "mlruns", ignore_errors=True)
     exp.write_text("name: bench_scoring\n")
     code = (
         "import os\n"
@@ -52,6 +64,7 @@ def _prepare(work: Path) -> Path:
         "elapsed = 0.0\n"
     )
     run_step(code, 1)
+    marker.write_text(tree)
     return exp
 
 
@@ -100,17 +113,14 @@ def main() -> None:
     exp = _prepare(work)
     rows = []
     for n in args.sizes:
-        bank = work / f"bank_{n}"
-        panel = bank / "panel.parquet"
-        if not panel.exists():
-            from segments import write_bank
-
-            write_bank(bank, n, args.months, seed=0)
+        panel = bank(work, n, args.months) / "panel.parquet"
         if n <= args.max_baseline:
             base = run_step(
                 "import pandas as pd\nt = time.perf_counter()\n"
                 f"df = pd.read_parquet({str(panel)!r})\n"
-                "elapsed = time.perf_counter() - t\nextra = {'rows': len(df)}\n",
+                "elapsed = time.perf_counter() - t\n"
+                "extra = {'rows': int((df['month'] == df['month'].max()).sum()),\n"
+                "         'panel_rows': len(df)}\n",
                 args.repeats)
             rows.append((n, "baseline: pd.read_parquet of the whole panel", base, None))
         local = run_step(_score_code(work, exp, panel, work / f"out_{n}", "local",
@@ -120,7 +130,7 @@ def main() -> None:
     spark_rows = []
     if not args.no_spark:
         n = min(args.sizes)
-        panel = work / f"bank_{n}" / "panel.parquet"
+        panel = bank(work, n, args.months) / "panel.parquet"
         for master in ("local[1]", "local[2]"):
             res = run_step(_score_code(work, exp, panel, work / f"spark_{n}", "spark",
                                        args.batch_customers, master), args.spark_repeats)
@@ -129,17 +139,16 @@ def main() -> None:
     lines = [
         f"## Batch scoring ({', '.join(f'{n:,}' for n in args.sizes)} customers x "
         f"{args.months} months)", "",
-        f"Machine: {machine()}; pyspark as pinned.", "",
-        f"Command: `python benchmarks/bench_scoring.py --sizes "
-        f"{' '.join(map(str, args.sizes))} --repeats {args.repeats} --batch-customers "
-        f"{args.batch_customers}"
-        + (" --no-spark" if args.no_spark else f" --spark-repeats {args.spark_repeats}") + "`", "",
+        f"Machine: {machine()}.", "",
+        f"Command: `{command()}`", "",
         f"Models trained on a {TRAIN:,}-customer bank (default config), promoted, loaded by "
         "alias. The last month of each bank is scored: tiers, groups, upgrade probability, "
         "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
         f"Median of {args.repeats} (min / max), each in a fresh process; peak = the "
-        "process's maximum resident memory. Each run's output is checked (one row per "
-        "active customer, documented schema).", "",
+        "process's own maximum resident memory (VmHWM). customers/s counts the customers "
+        "active in the scored month, for the baseline too. Each run's output is checked "
+        "(one row per active customer, documented schema). Stage times are the last run's.",
+        "",
         "| customers | step | median s | min / max s | customers/s | peak MiB | "
         "peak vs. baseline | scored (near-tier) | stage times (s) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -154,7 +163,7 @@ def main() -> None:
         lines.append(
             f"| {n:,} | {step} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
             f"{active / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | "
-            f"{extra.get('scored_upgrade', '-') if 'scored_upgrade' in extra else '-'} | "
+            f"{format(extra['scored_upgrade'], ',') if 'scored_upgrade' in extra else '-'} | "
             f"{stages} |")
     if spark_rows:
         n = min(args.sizes)
@@ -162,13 +171,15 @@ def main() -> None:
         lines += ["", f"Spark engine on the {n:,}-customer bank (session start, validation "
                   "job, scoring job, window ranks, write):", "",
                   "| master | runs | median s | min / max s | customers/s | speed-up vs "
-                  "local[1] | driver peak MiB |",
-                  "|---|---|---|---|---|---|---|"]
+                  "local[1] | driver peak MiB | stage times (s), last run |",
+                  "|---|---|---|---|---|---|---|---|"]
         for master, r in spark_rows:
             active = r["extra"].get("rows", n)
+            t = r["extra"].get("timings", {})
+            stages = ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in t.items())
             lines.append(f"| {master} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / "
                          f"{r['max']:.1f} | {active / r['median']:,.0f} | "
-                         f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} |")
+                         f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} | {stages} |")
         lines.append("")
         lines.append("Driver peak only: executors run in the Spark JVM and Python workers.")
     write_section("scoring", "\n".join(lines), size_label(*args.sizes))

@@ -42,8 +42,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pycaret import ensure_pycaret, parse, pycaret_parser
-from _report import bench_args, machine, run_step, size_label, write_section
+from _pycaret import TREE_PEAK, ensure_pycaret, parse, pycaret_parser
+from _report import bank, bench_args, command, machine, run_step, size_label, write_section
 
 SK_CODE = """
 import numpy as np, pandas as pd
@@ -65,7 +65,7 @@ np.save({out!r}, labels)
 extra = {{'k': int(best), 'rows': len(labels), 'scores': scores}}
 """
 
-PC_CODE = """
+PC_CODE = TREE_PEAK + """
 import warnings
 warnings.filterwarnings('ignore')
 import numpy as np, pandas as pd, pycaret
@@ -79,7 +79,8 @@ elapsed = time.perf_counter() - t
 assert out.index.equals(D.index)
 labels = out['Cluster'].str.replace('Cluster ', '').astype(int).to_numpy()
 np.save({out_path!r}, labels)
-extra = {{'k': int(model.n_clusters), 'rows': len(labels), 'pycaret': pycaret.__version__}}
+extra = {{'k': int(model.n_clusters), 'rows': len(labels), 'pycaret': pycaret.__version__,
+         'tree_peak_mib': tree_peak_mib()}}
 """
 
 
@@ -91,14 +92,10 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=5_000)
     opts = parse(parser)
     args, work = bench_args(__doc__, "vs-groups", customers=100_000)
-    bank = work / "bank"
     n, m = args.customers, args.months
-    panel, truth = bank / "panel.parquet", bank / "truth.parquet"
+    folder = bank(work, n, m)
+    panel, truth = folder / "panel.parquet", folder / "truth.parquet"
     feats, group_feats = work / "features.pq", work / "group_features.pq"
-    if not panel.exists():
-        from segments import write_bank
-
-        write_bank(bank, n, m, seed=0)
 
     features = run_step(
         "from segments import read_panel, validate_panel, build_features\n"
@@ -195,34 +192,39 @@ def main() -> None:
         note = skipped if r is None else (
             "setup (normalize) + create_model + assign_model"
             + ("; told the planted k" if key == "k" else ""))
+        if r is not None:  # joblib workers count: the process tree's peak
+            r["peak_mib"] = max(r["peak_mib"], max(e["tree_peak_mib"] for e in r["extras"]))
         pc_rows.append(line(title, r, note))
-    pc_opt = ("" if opts.pycaret_repeats == args.repeats
-              else f" --pycaret-repeats {opts.pycaret_repeats}")
     body = "\n".join([
         f"## Strategic groups vs. scikit-learn and PyCaret ({n:,} customers x {m} months)",
         "",
         f"Machine: {machine()}; PyCaret {version} in its own venv "
         "(`benchmarks/pycaret-requirements.txt`).",
         "",
-        f"Command: `python benchmarks/bench_vs_groups.py --customers {n} --months {m} "
-        f"--repeats {args.repeats}{pc_opt}`",
+        f"Command: `{command()}`",
         "",
         f"{rows:,} active customers in the last month, {len(DEFAULT_GROUP_FEATURES)} group "
         "features. Times in seconds: median (min / max) of the row's runs, each in a "
-        "fresh process; peak MiB is the process's maximum resident set. scikit-learn and "
-        "PyCaret start from the feature table in memory (feature engineering not timed); "
-        "the ratio is to the `StrategicGroups().fit` median. Silhouette: the same "
+        "fresh process; peak MiB is the process's own maximum resident set (VmHWM; for "
+        "PyCaret, the process tree with its joblib workers, sampled every 0.2 s). "
+        "scikit-learn and PyCaret start from the feature table in memory (feature "
+        "engineering not timed). Silhouette: the same "
         f"{len(sample):,}-customer random sample (seed 0) for every method, in one space "
-        "(group features, NaN -> 0, standardised); ARI against the planted personas.",
+        "(group features, NaN -> 0, standardised: the space the scikit-learn path clusters "
+        "in; PyCaret imputes means, segments transforms its features its own way); ARI "
+        "against the planted personas. PyCaret runs in its own venv, with the older "
+        "scikit-learn, numpy and pandas pinned in `benchmarks/pycaret-requirements.txt` "
+        "(the Machine line gives this venv's).",
         "",
-        "| method | runs | median s | min / max s | peak MiB | k | silhouette | ARI | ratio "
-        "| note |",
+        "| method | runs | median s | min / max s | peak MiB | k | silhouette | ARI | "
+        "time ÷ segments fit | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
         line("segments: read + validate + build_features", features,
              "feature table for every method", ratio=False),
         line("segments: StrategicGroups().fit (auto k, stability)", fit,
              f"k chosen on evidence; min group Jaccard {fit['extra']['jaccard_min']:.3f}"),
-        line("segments: features + fit", total, "sum of the two rows above"),
+        line("segments: features + fit", total,
+             "sum of the two rows above (median, min and max each summed)"),
         line("scikit-learn: StandardScaler + KMeans(n_init=10), k = 3..10", sk,
              f"best k by {sil_mode}; scores {scores}"),
         *pc_rows,

@@ -116,6 +116,7 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     t0 = time.perf_counter()
     src, dest, month = _job_paths(panel_path, out, as_of, overwrite)
     spark = spark or spark_session(master)
+    session_s = time.perf_counter() - t0
     id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
     df = spark.read.parquet(str(src))
     if id_col not in df.columns:
@@ -127,7 +128,7 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     df = df.withColumn("_bucket", F.pmod(F.xxhash64(F.col(id_col).cast("string")),
                                          F.lit(parts)))
     panel_cfg = scorer.panel
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"session_s": session_s}
 
     def validate(pdf: pd.DataFrame) -> pd.DataFrame:
         raw = _to_raw(pdf, month_col)
