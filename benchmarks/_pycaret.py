@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _report import ROOT
+from _report import ROOT, run_step
 
 REQUIREMENTS = Path(__file__).resolve().parent / "pycaret-requirements.txt"
 DEFAULT_PYTHON = ROOT / "build" / "pycaret-venv" / "bin" / "python"
@@ -86,3 +86,12 @@ def ensure_pycaret(python: Path, work: Path) -> str:
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
                    check=True)
     return subprocess.run(check, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run_pycaret_step(code: str, repeats: int, python: Path) -> dict:
+    """:func:`_report.run_step` for a PyCaret step: ``code`` runs after :data:`TREE_PEAK`
+    and must put ``tree_peak_mib()`` in ``extra``; the peak reported is the process tree's
+    (joblib workers included), the largest over the runs."""
+    r = run_step(TREE_PEAK + code, repeats, python=python)
+    r["peak_mib"] = max(r["peak_mib"], max(e["tree_peak_mib"] for e in r["extras"]))
+    return r

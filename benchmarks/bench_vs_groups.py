@@ -42,7 +42,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pycaret import TREE_PEAK, ensure_pycaret, parse, pycaret_parser
+from _pycaret import ensure_pycaret, parse, pycaret_parser, run_pycaret_step
 from _report import bank, bench_args, command, machine, run_step, size_label, write_section
 
 SK_CODE = """
@@ -65,7 +65,7 @@ np.save({out!r}, labels)
 extra = {{'k': int(best), 'rows': len(labels), 'scores': scores}}
 """
 
-PC_CODE = TREE_PEAK + """
+PC_CODE = """
 import warnings
 warnings.filterwarnings('ignore')
 import numpy as np, pandas as pd, pycaret
@@ -137,10 +137,10 @@ def main() -> None:
     if rows <= opts.pycaret_max:
         version = ensure_pycaret(opts.pycaret_python, work)
         for key, kwargs in (("default", ""), ("k", f", num_clusters={opts.pycaret_k}")):
-            pycaret_runs[key] = run_step(
+            pycaret_runs[key] = run_pycaret_step(
                 PC_CODE.format(feats=str(group_feats), kwargs=kwargs,
                                out_path=str(work / f"labels_pycaret_{key}.npy")),
-                opts.pycaret_repeats, python=opts.pycaret_python)
+                opts.pycaret_repeats, opts.pycaret_python)
 
     # Quality, the same way for every method.
     A = StandardScaler().fit_transform(X[list(DEFAULT_GROUP_FEATURES)].fillna(0))
@@ -192,8 +192,6 @@ def main() -> None:
         note = skipped if r is None else (
             "setup (normalize) + create_model + assign_model"
             + ("; told the planted k" if key == "k" else ""))
-        if r is not None:  # joblib workers count: the process tree's peak
-            r["peak_mib"] = max(r["peak_mib"], max(e["tree_peak_mib"] for e in r["extras"]))
         pc_rows.append(line(title, r, note))
     body = "\n".join([
         f"## Strategic groups vs. scikit-learn and PyCaret ({n:,} customers x {m} months)",

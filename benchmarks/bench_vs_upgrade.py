@@ -48,7 +48,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pycaret import TREE_PEAK, ensure_pycaret, parse, pycaret_parser
+from _pycaret import ensure_pycaret, parse, pycaret_parser, run_pycaret_step
 from _report import ROOT, bank, bench_args, command, machine, run_step, size_label, write_section
 
 E2E_CODE = """
@@ -93,11 +93,14 @@ extra = {{'auc': float(roc_auc_score(test['label'], p)), 'n_test': len(test),
          'best_iteration': int(m.best_iteration_)}}
 """
 
-PC_CODE = TREE_PEAK + """
+#: A PyCaret step: the same rows and setup, then ``{fit}`` (which sets ``model``, ``board``
+#: and ``more``, extra figures), then predictions on the out-of-time test rows.
+PC_CODE = """
 import json, warnings
 warnings.filterwarnings('ignore')
 import pandas as pd, pycaret
-from pycaret.classification import compare_models, get_config, predict_model, pull, setup
+from pycaret.classification import (compare_models, create_model, get_config, predict_model,
+                                    pull, setup)
 from sklearn.metrics import roc_auc_score
 d = pd.read_parquet({rows!r})
 features = json.load(open({meta!r}))['features']
@@ -106,44 +109,26 @@ test = d[d['part'] == 'test'][[*features, 'label']]
 t = time.perf_counter()
 setup(data=fit_rows, target='label', test_data=test, session_id=0, verbose=False,
       html=False{setup_kwargs})
-best = compare_models(sort='AUC', verbose=False)
-board = pull()
-n_fit = len(get_config('X_train'))
-pred = predict_model(best, data=test.drop(columns='label'), raw_score=True, verbose=False)
-elapsed = time.perf_counter() - t
-assert pred.index.equals(test.index)
-extra = {{'auc': float(roc_auc_score(test['label'], pred['prediction_score_1'])),
-         'n_test': len(pred), 'n_fit': n_fit, 'best': str(board['Model'].iloc[0]),
-         'cv_auc': float(board['AUC'].iloc[0]), 'n_models': len(board),
-         'board': [[str(r['Model']), float(r['AUC']), float(r['TT (Sec)'])]
-                   for _, r in board.iterrows()],
-         'pycaret': pycaret.__version__, 'tree_peak_mib': tree_peak_mib()}}
-"""
-
-PC_LGBM_CODE = TREE_PEAK + """
-import json, warnings
-warnings.filterwarnings('ignore')
-import pandas as pd, pycaret
-from pycaret.classification import create_model, get_config, predict_model, pull, setup
-from sklearn.metrics import roc_auc_score
-d = pd.read_parquet({rows!r})
-features = json.load(open({meta!r}))['features']
-fit_rows = d[d['part'] != 'test'][[*features, 'label']]
-test = d[d['part'] == 'test'][[*features, 'label']]
-t = time.perf_counter()
-setup(data=fit_rows, target='label', test_data=test, session_id=0, verbose=False,
-      html=False{setup_kwargs})
-model = create_model('lightgbm', verbose=False)
-folds = pull()
+{fit}
 n_fit = len(get_config('X_train'))
 pred = predict_model(model, data=test.drop(columns='label'), raw_score=True, verbose=False)
 elapsed = time.perf_counter() - t
 assert pred.index.equals(test.index)
 extra = {{'auc': float(roc_auc_score(test['label'], pred['prediction_score_1'])),
-         'n_test': len(pred), 'n_fit': n_fit, 'cv_auc': float(folds.loc['Mean', 'AUC']),
-         'tree_peak_mib': tree_peak_mib()}}
+         'n_test': len(pred), 'n_fit': n_fit, 'pycaret': pycaret.__version__,
+         'tree_peak_mib': tree_peak_mib(), **more}}
 """
 
+COMPARE_FIT = """model = compare_models(sort='AUC', verbose=False)
+board = pull()
+more = {'best': str(board['Model'].iloc[0]), 'cv_auc': float(board['AUC'].iloc[0]),
+        'n_models': len(board),
+        'board': [[str(r['Model']), float(r['AUC']), float(r['TT (Sec)'])]
+                  for _, r in board.iterrows()]}"""
+
+LGBM_FIT = """model = create_model('lightgbm', verbose=False)
+board = pull()
+more = {'cv_auc': float(board.loc['Mean', 'AUC'])}"""
 
 def main() -> None:
     parser = pycaret_parser(__doc__)
@@ -166,12 +151,10 @@ def main() -> None:
     if n_fit <= opts.pycaret_max:
         version = ensure_pycaret(opts.pycaret_python, work)
         setup_kwargs = "" if opts.fold is None else f", fold={opts.fold}"
-        pc = run_step(PC_CODE.format(**paths, setup_kwargs=setup_kwargs),
-                      opts.pycaret_repeats, python=opts.pycaret_python)
-        pc_lgbm = run_step(PC_LGBM_CODE.format(**paths, setup_kwargs=setup_kwargs),
-                           opts.pycaret_repeats, python=opts.pycaret_python)
-        for r in (pc, pc_lgbm):  # joblib workers count: the process tree's peak
-            r["peak_mib"] = max(r["peak_mib"], max(e["tree_peak_mib"] for e in r["extras"]))
+        pc, pc_lgbm = (
+            run_pycaret_step(PC_CODE.format(**paths, setup_kwargs=setup_kwargs, fit=fit),
+                             opts.pycaret_repeats, opts.pycaret_python)
+            for fit in (COMPARE_FIT, LGBM_FIT))
 
     # Sanity: the same test rows everywhere, the model alone is train_upgrade's model, and
     # nothing scores like a coin.
