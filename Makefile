@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/segments synth --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS) --seed 7 --out $(DEMO)
+	$(BIN)/segments synth --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS) --seed 7 --out $(DEMO) \
+	    --overwrite
 	$(BIN)/segments validate $(DEMO)/panel.parquet
-	$(BIN)/segments tiers $(DEMO)/panel.parquet --out $(DEMO)/tiers.parquet
+	$(BIN)/segments tiers $(DEMO)/panel.parquet --out $(DEMO)/tiers.parquet --overwrite
 	$(BIN)/segments train groups --panel $(DEMO)/panel.parquet --config experiments/demo.yaml \
 	    --reference $(DEMO)/truth.parquet
 	$(BIN)/segments train upgrade --panel $(DEMO)/panel.parquet --config experiments/demo.yaml

@@ -1,34 +1,300 @@
-"""Reading tables and writing them atomically (Parquet or CSV, chosen by extension)."""
+"""Files in and out: what an input is, where an output may go, and writing it safely.
+
+Three rules every command follows, all defined here once:
+
+* **Inputs are inspected before any work** (:func:`inspect_files`): the path exists, it is
+  a Parquet file, a folder of Parquet parts or a CSV (``.csv``, ``.csv.gz``, ``.csv.bz2``);
+  a file is not empty and its bytes are what its name says (no gzip named ``.csv``); a CSV
+  is UTF-8 with unique column names; Parquet parts share one set of columns. Each problem
+  is an :class:`InputFileError` naming the file, part or column.
+* **No command writes to, over, inside or around one of its inputs** (:func:`check_output`):
+  an output that is an input, holds one or sits inside one is refused, and so is the
+  working folder; an existing output is replaced only with ``overwrite`` and only when
+  segments wrote it (a scoring folder by its manifest, a table file by its metadata).
+* **One writer per output** (:func:`output_lock`): an exclusive lock beside the output; a
+  second job for the same output fails naming the first.
+
+Files are written under a temporary name and renamed into place, with the mode the umask
+gives (not the 0600 of a temporary file).
+"""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import json
 import os
+import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from segments.exceptions import SegmentsError
+from segments.exceptions import ConfigError, SegmentsError, Violation
 
-__all__ = ["atomic_path", "read_table", "table_format", "write_table"]
+__all__ = [
+    "InputFileError",
+    "OutputBusyError",
+    "atomic_path",
+    "check_output",
+    "inspect_files",
+    "is_segments_table",
+    "output_lock",
+    "read_table",
+    "table_format",
+    "write_table",
+]
+
+#: Key-value metadata that marks a Parquet table segments wrote (``--overwrite`` checks it).
+OUTPUT_KEY = b"segments.output"
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+# Leading bytes of formats a careless rename can hide behind a .csv or .parquet name.
+_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"BZh": "bzip2-compressed", b"PK\x03\x04": "a zip",
+          b"\xfd7zXZ": "xz-compressed", b"\x28\xb5\x2f\xfd": "zstd-compressed",
+          b"PAR1": "Parquet"}
 
 
 class InputFileError(SegmentsError, FileNotFoundError):
-    """An input file is missing or in a format segments does not read."""
+    """An input file is missing, unreadable, or not in a format segments reads."""
+
+
+class OutputBusyError(SegmentsError, BlockingIOError):
+    """Another segments job is writing the same output."""
 
 
 def table_format(path: str | os.PathLike[str]) -> str:
-    """Return ``"parquet"`` or ``"csv"`` from a file name (``.csv.gz`` counts as CSV)."""
-    name = Path(path).name.lower()
-    if name.endswith((".parquet", ".pq")):
+    """Return ``"parquet"`` or ``"csv"`` from a name (a folder counts as Parquet parts)."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(_PARQUET_SUFFIXES) or p.is_dir():
         return "parquet"
-    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")):
+    if name.endswith(_CSV_SUFFIXES):
         return "csv"
     raise InputFileError(
-        f"file `{path}`: unknown format; expected a name ending in .parquet or .csv (.csv.gz)"
+        f"file `{path}`: unknown format; expected a name ending in .parquet, .csv, .csv.gz "
+        "or .csv.bz2, or a folder of .parquet parts"
     )
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InputFiles:
+    """What :func:`inspect_files` found: the files to read and their one schema.
+
+    Attributes
+    ----------
+    path : Path
+        As given.
+    format : {"parquet", "csv"}
+    files : tuple of Path
+        The file, or the folder's Parquet parts in name order.
+    columns : tuple of str
+    schema : pyarrow.Schema or None
+        Parquet: the parts' schema, unified (numeric widening) when the parts differ.
+    rows : int
+        Rows in the input (Parquet metadata; a counting pass for CSV).
+    uniform : bool
+        Whether every part stores every column with the same type.
+    """
+
+    path: Path
+    format: str
+    files: tuple[Path, ...]
+    columns: tuple[str, ...]
+    schema: pa.Schema | None
+    rows: int
+    uniform: bool = True
+
+
+def _fail(path: Path, problem: str, hint: str = "") -> InputFileError:
+    text = f"input `{path}`: {problem}"
+    return InputFileError(text + (f"; {hint}" if hint else ""))
+
+
+def _duplicates(names: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+
+
+def _head(path: Path, n: int = 8) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def _parquet_parts(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file()
+                   and not any(part.startswith(("_", ".")) for part in
+                               p.relative_to(folder).parts))
+    others = [p for p in files if not p.name.lower().endswith(_PARQUET_SUFFIXES)]
+    if others:
+        raise _fail(folder, "is a folder holding files that are not Parquet parts ("
+                    + ", ".join(str(p.relative_to(folder)) for p in others[:5]) + ")",
+                    "a folder input must hold only .parquet parts")
+    if not files:
+        raise _fail(folder, "is a folder with no Parquet parts (*.parquet)")
+    return files
+
+
+def _parquet_schema(part: Path, shown: Path) -> tuple[pa.Schema, int]:
+    if part.stat().st_size == 0:
+        raise _fail(shown, "is empty (0 bytes)")
+    head = _head(part, 4)
+    if head != b"PAR1":
+        what = next((v for k, v in _MAGIC.items() if head.startswith(k)), None)
+        raise _fail(shown, "is not a Parquet file" + (f" (it holds {what} data)" if what
+                                                       else ""))
+    try:
+        meta = pq.ParquetFile(part).metadata
+        schema = pq.read_schema(part)
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(shown, f"is not a readable Parquet file ({str(exc).splitlines()[0]})"
+                    ) from None
+    dup = _duplicates(schema.names)
+    if dup:
+        raise _fail(shown, f"has duplicate column names: {', '.join(dup)}")
+    return schema, meta.num_rows
+
+
+def _unify_parts(path: Path, parts: list[Path]) -> tuple[pa.Schema, int, bool]:
+    """One schema for every part, or an error naming the part and the columns."""
+    schemas, rows = [], 0
+    for part in parts:
+        schema, n = _parquet_schema(part, part)
+        schemas.append(schema)
+        rows += n
+    first = schemas[0]
+    for part, schema in zip(parts[1:], schemas[1:], strict=True):
+        missing = [c for c in first.names if c not in schema.names]
+        extra = [c for c in schema.names if c not in first.names]
+        if missing or extra:
+            said = "; ".join(s for s in (
+                f"lacks {', '.join(missing)}" if missing else "",
+                f"has {', '.join(extra)} which {parts[0].name} lacks" if extra else "") if s)
+            raise _fail(path, f"part {part.name} has other columns than {parts[0].name}: "
+                        f"{said}", "every part of a folder must have the same columns")
+    try:
+        unified = pa.unify_schemas([s.remove_metadata() for s in schemas],
+                                   promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        for part, schema in zip(parts, schemas, strict=True):
+            for f in schema:
+                base = first.field(f.name).type
+                if f.type != base:
+                    raise _fail(path, f"part {part.name}: column `{f.name}` is {f.type}, "
+                                f"but {base} in {parts[0].name}",
+                                "every part must store a column with one type") from None
+        raise
+    uniform = all(s.remove_metadata().equals(first.remove_metadata()) for s in schemas)
+    return unified.with_metadata(first.metadata), rows, uniform
+
+
+def _csv_stream(path: Path):
+    return pa.input_stream(str(path), compression="detect")
+
+
+def _check_csv(path: Path) -> tuple[tuple[str, ...], int]:
+    """Header, UTF-8 and row count of a CSV, in one streaming pass over its bytes."""
+    if path.stat().st_size == 0:
+        raise _fail(path, "is empty (0 bytes)")
+    head = _head(path)
+    name = path.name.lower()
+    expected = {".gz": b"\x1f\x8b", ".bz2": b"BZh"}
+    suffix = next((s for s in expected if name.endswith(s)), None)
+    if suffix is not None and not head.startswith(expected[suffix]):
+        raise _fail(path, f"is named {suffix} but is not {suffix[1:]}-compressed")
+    if suffix is None:
+        what = next((v for k, v in _MAGIC.items() if head.startswith(k)), None)
+        if what is not None:
+            raise _fail(path, f"is named .csv but holds {what} data",
+                        "name it after its content (e.g. .csv.gz for gzip)")
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset, header, lines = 0, None, 0
+    first = last = b""
+    try:
+        with _csv_stream(path) as stream:
+            while True:
+                chunk = stream.read(1 << 24)
+                if not chunk:
+                    decoder.decode(b"", final=True)
+                    break
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    at = offset + exc.start
+                    line = lines + chunk[:exc.start].count(b"\n") + 1
+                    raise _fail(path, f"is not UTF-8 text (byte 0x{chunk[exc.start]:02x} at "
+                                f"offset {at:,}, line {line:,})",
+                                "re-save it as UTF-8, e.g. iconv -f GB18030 -t UTF-8") from None
+                if header is None:
+                    first += chunk
+                    if b"\n" in first or len(first) > 1 << 20:
+                        header = first.split(b"\n", 1)[0]
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
+                last = chunk[-1:]
+    except (OSError, pa.ArrowException, EOFError) as exc:
+        raise _fail(path, f"cannot be read ({str(exc).splitlines()[0]})") from None
+    if header is None:
+        header = first
+    rows = lines - (0 if offset == 0 or last == b"\n" else -1) - 1
+    text = header.decode("utf-8").lstrip("\ufeff").rstrip("\r")
+    if not text.strip():
+        raise _fail(path, "has no header line")
+    import csv
+
+    columns = next(csv.reader([text]))
+    dup = _duplicates(columns)
+    if dup:
+        raise _fail(path, f"has duplicate column names: {', '.join(dup)}")
+    if any(not c.strip() for c in columns):
+        raise _fail(path, "has a column with an empty name in its header")
+    return tuple(columns), max(rows, 0)
+
+
+def inspect_files(path: str | os.PathLike[str]) -> InputFiles:
+    """Check that ``path`` is an input segments reads, before any work; say what it holds.
+
+    Parameters
+    ----------
+    path : str or path
+        A Parquet file, a folder of Parquet parts, or a CSV (``.csv``, ``.csv.gz``,
+        ``.csv.bz2``).
+
+    Returns
+    -------
+    InputFiles
+
+    Raises
+    ------
+    InputFileError
+        Naming the file or part and the problem: missing, empty, not what its name says,
+        not UTF-8, duplicate column names, parts with other columns or types.
+    """
+    p = Path(path)
+    fmt = table_format(p)
+    if not p.exists():
+        raise InputFileError(f"file `{path}` does not exist")
+    if fmt == "parquet":
+        uniform = True
+        if p.is_dir():
+            parts = _parquet_parts(p)
+            schema, rows, uniform = _unify_parts(p, parts)
+        else:
+            parts = [p]
+            schema, rows = _parquet_schema(p, p)
+        return InputFiles(p, "parquet", tuple(parts), tuple(schema.names), schema, rows,
+                          uniform)
+    if not p.is_file():
+        raise _fail(p, "is not a file")
+    columns, rows = _check_csv(p)
+    return InputFiles(p, "csv", (p,), columns, None, rows)
 
 
 def read_table(
@@ -37,16 +303,184 @@ def read_table(
     columns: list[str] | None = None,
     str_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Read a Parquet or CSV file; ``str_columns`` are read from CSV as text (ids keep zeros)."""
-    path = Path(path)
-    fmt = table_format(path)
-    if not path.exists():
-        raise InputFileError(f"file `{path}` does not exist")
-    if fmt == "parquet":
-        return pd.read_parquet(path, columns=columns)
-    header = pd.read_csv(path, nrows=0).columns
-    dtype = {c: "str" for c in str_columns if c in header}
-    return pd.read_csv(path, usecols=columns, dtype=dtype or None)
+    """Read a Parquet file or folder, or a CSV; ``str_columns`` are read from CSV as text."""
+    info = inspect_files(path)
+    if info.format == "parquet":
+        import pyarrow.dataset as ds
+
+        table = ds.dataset(list(map(str, info.files)), schema=info.schema,
+                           format="parquet").to_table(columns=columns)
+        return table.to_pandas()
+    dtype = {c: "str" for c in str_columns if c in info.columns}
+    return pd.read_csv(path, usecols=columns, dtype=dtype or None, encoding="utf-8")
+
+
+# ---- outputs ---------------------------------------------------------------------------------
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(path)).resolve()
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def is_segments_table(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a table file segments wrote (Parquet metadata, or CSV header)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with contextlib.suppress(Exception):
+        if table_format(p) == "parquet":
+            meta = pq.read_schema(p).metadata or {}
+            return OUTPUT_KEY in meta
+        with _csv_stream(p) as stream:
+            first = stream.read(1 << 16).split(b"\n", 1)[0].decode("utf-8")
+        return first.startswith(_CSV_MARK)
+    return False
+
+
+#: The first columns of every CSV table segments writes (the tier table's key).
+_CSV_MARK = "customer_id,month,aum_basis,tier"
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    *,
+    option: str = "--out",
+    overwrite: bool = False,
+    ours: Callable[[Path], bool] = is_segments_table,
+    siblings: Sequence[str] = (),
+    what: str = "output",
+) -> Path:
+    """Refuse an output that would touch an input or data segments did not write.
+
+    Parameters
+    ----------
+    out : path
+        Where the command will write (a file or a folder).
+    inputs : sequence of path
+        Everything the command reads.
+    option : str, default "--out"
+        The option named in errors.
+    overwrite : bool, default False
+        Whether an existing output may be replaced; only one ``ours`` accepts is.
+    ours : callable, default :func:`is_segments_table`
+        Tells an earlier output of this command from anything else.
+    siblings : sequence of str
+        Suffixes of work paths written beside ``out`` (``".partial"``): checked likewise.
+    what : str
+        The output's kind, for messages.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and the problem; nothing has been written.
+    """
+    dest = Path(out)
+    target = _resolved(dest)
+
+    def refuse(problem: str, hint: str = "") -> ConfigError:
+        return ConfigError([Violation(option, f"{dest}: {problem}", hint=hint)])
+
+    cwd = Path.cwd().resolve()
+    if _inside(cwd, target):
+        raise refuse("is the working folder or holds it; segments never writes over it",
+                     "name a new folder or file")
+    for extra in ("", *siblings):
+        place = target.with_name(target.name + extra)
+        for src in inputs:
+            s = _resolved(src)
+            if place == s:
+                raise refuse(f"is the input {src}; segments never writes over its input")
+            if _inside(s, place):
+                raise refuse(f"holds the input {src}; segments never writes around its input")
+            if s.is_dir() and _inside(place, s):
+                raise refuse(f"is inside the input folder {src}; segments never writes into "
+                             "its input")
+    if dest.exists() or dest.is_symlink():
+        if not overwrite:
+            raise refuse("exists", "pass --overwrite to replace it")
+        if not ours(dest):
+            raise refuse(f"exists and is not a {what} segments wrote; --overwrite replaces "
+                         f"only segments' own {what}, so it is left as it is",
+                         "choose another path")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise refuse(f"cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise refuse(f"cannot be written: no write permission in {parent}")
+    return dest
+
+
+def _lock_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: str | os.PathLike[str], job: dict | None = None) -> Iterator[Path]:
+    """Hold an exclusive lock on ``out`` for one job; a second job fails naming the first.
+
+    The lock is a file beside ``out`` (``.NAME.lock``) holding the job's description,
+    locked with ``flock``: the kernel releases it when the holder dies, so a killed job
+    never blocks the next. It is removed when the job ends.
+
+    Raises
+    ------
+    OutputBusyError
+        Another process holds the lock (its pid, host, command and start time are named).
+    """
+    import fcntl
+
+    dest = Path(out)
+    path = _lock_path(dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 1 << 16, 0).decode() or "{}")
+            except (ValueError, OSError):
+                holder = {}
+            os.close(fd)
+            who = ", ".join(f"{k} {v}" for k, v in holder.items()) or "unknown job"
+            raise OutputBusyError(f"--out {dest}: another segments job is writing it ({who});"
+                                  " one writer per output: wait for it or choose another "
+                                  "--out") from None
+        # The holder may have removed the file between our open and lock: lock the live one.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(job or {})}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -54,7 +488,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     A failure (or a kill) part-way leaves ``path`` as it was and no temporary file behind
-    that could be mistaken for output.
+    that could be mistaken for output. The file gets the mode the umask gives.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,20 +497,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``df`` to Parquet or CSV (by extension) atomically and return the path."""
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str], kind: str = "table") -> Path:
+    """Write ``df`` to Parquet or CSV (by extension) atomically and return the path.
+
+    Parquet files carry ``segments.output: <kind>`` in their metadata, which is how
+    ``--overwrite`` knows a file segments wrote.
+    """
     path = Path(path)
     fmt = table_format(path)
     with atomic_path(path) as tmp:
         if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            meta = {**(table.schema.metadata or {}), OUTPUT_KEY: kind.encode()}
+            pq.write_table(table.replace_schema_metadata(meta), tmp)
         else:
-            compression = "gzip" if path.name.lower().endswith(".gz") else None
+            compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
             df.to_csv(tmp, index=False, compression=compression)
     return path

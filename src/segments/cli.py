@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -19,10 +20,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segments._io import write_table
-from segments.config import available_presets, load_config
+from segments._io import check_output, output_lock, write_table
+from segments.config import available_presets, check_model_name, load_config
 from segments.exceptions import PanelValidationError, SegmentsError, SegmentsWarning
-from segments.schema import MONTH, check_panel, read_panel
+from segments.schema import MONTH, check_panel, parse_month_option, read_panel
 from segments.synthetic import write_bank
 from segments.tiers import assign_tiers, load_ladder, migration_matrix, migration_summary
 
@@ -54,6 +55,11 @@ def _handles_errors(func: F) -> F:
                 _flush_warnings(caught)
                 err.print(f"error: {exc}", markup=False)
                 raise typer.Exit(1) from None
+            except KeyboardInterrupt as exc:
+                signum = getattr(exc, "signum", signal.SIGINT)
+                err.print(f"stopped by {signal.Signals(signum).name}: nothing was published; "
+                          "run the same command again to resume", markup=False)
+                raise typer.Exit(128 + signum) from None
         _flush_warnings(caught)
         return result
 
@@ -81,9 +87,15 @@ def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for panel.parquet and "
                                           "truth.parquet.")] = Path("data/synthetic"),
     start: Annotated[str, typer.Option(help="First month, YYYY-MM.")] = "2024-01",
+    overwrite: Annotated[bool, typer.Option(help="Replace a synthetic bank written before "
+                                            "in DIR.")] = False,
 ) -> None:
     """Write the synthetic bank: DIR/panel.parquet (the contract) and DIR/truth.parquet."""
-    paths = write_bank(out_dir, customers, months, seed=seed, start=start)
+    start = parse_month_option(start, "--start")
+    for name in ("panel.parquet", "truth.parquet"):
+        check_output(out_dir / name, overwrite=overwrite, what="synthetic bank file")
+    with output_lock(out_dir / "panel.parquet", {"command": "segments synth"}):
+        paths = write_bank(out_dir, customers, months, seed=seed, start=start)
     out.print(f"wrote {paths['panel']} ({customers:,} customers x {months} months, seed {seed})")
     out.print(f"wrote {paths['truth']} (persona and planted upgrade drivers per customer)")
 
@@ -174,23 +186,30 @@ def tiers(
                                                      "N months.")] = None,
     hysteresis: Annotated[str | None, typer.Option(help="off, ccb, or a YAML path "
                                                    "(default: the ladder's).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a tier table segments wrote "
+                                            "before at --out.")] = False,
 ) -> None:
     """Tier every customer-month; print the tier mix, near-tier counts and migration."""
-    cfg, report = _load_panel_report(panel, config, None)
-    for w in report.warnings:
-        err.print(f"warning: {w}", markup=False)
-    if not report.ok:
-        raise PanelValidationError(report.errors, source=str(panel))
-    frame = report.frame
-    assert frame is not None
+    # Everything that can be checked before reading the panel is checked first.
+    wanted = pd.Period(parse_month_option(month, "--month"), "M") if month else None
+    cfg = load_config(config)
     hyst: Any = cfg.tiers.hysteresis
     if hysteresis is not None:
         hyst = None if hysteresis == "off" else hysteresis
     lad = load_ladder(ladder or cfg.tiers.ladder,
                       basis_window=basis_window or cfg.tiers.basis_window, hysteresis=hyst)
+    if out_path is not None:
+        inputs = [panel, *(p for p in (config, ladder, hysteresis) if p and Path(p).exists())]
+        check_output(out_path, inputs, overwrite=overwrite, what="tier table")
+    frame = _validated(panel, cfg)
     table = assign_tiers(frame, lad)
     months = table[MONTH]
-    target = pd.Period(month, "M") if month else months.max()
+    target = wanted if wanted is not None else months.max()
+    if not (months == target).any():
+        from segments.exceptions import ConfigError, Violation
+
+        raise ConfigError([Violation("--month", f"is {target}; the panel has no rows in it "
+                                     f"(months {months.min()} .. {months.max()})")])
     _tier_tables(table, lad, target)
     previous = target - 1
     if (months == previous).any():
@@ -214,7 +233,8 @@ def tiers(
         out.print(st)
     if out_path is not None:
         storable = table.assign(month=table[MONTH].astype(str))
-        write_table(storable, out_path)
+        with output_lock(out_path, {"command": "segments tiers", "input": str(panel)}):
+            write_table(storable, out_path, kind="tier table")
         out.print(f"wrote {out_path} ({len(table):,} customer-months)")
 
 
@@ -279,8 +299,8 @@ def train_groups_cmd(
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
     from segments.training import train_groups
 
+    as_of = parse_month_option(as_of) if as_of else None
     cfg = load_config(config)
-    frame = _validated(panel, cfg)
     ref = None
     if reference is not None:
         from segments._io import read_table
@@ -291,6 +311,7 @@ def train_groups_cmd(
             raise ConfigError([Violation(reference_column, f"--reference {reference} needs "
                                          f"columns customer_id and {reference_column}")])
         ref = table.set_index("customer_id")[reference_column]
+    frame = _validated(panel, cfg)
     prev_model = None
     if previous is not None:
         from segments.tracking import load_groups_estimator
@@ -442,6 +463,7 @@ def promote(
     from segments.registry import CHALLENGER, aliases
     from segments.registry import promote as do_promote
 
+    check_model_name(model, "MODEL")
     if (version is None) == (not challenger):
         raise ConfigError([Violation("--version", "give either --version N or --challenger")])
     if version is None:
@@ -479,6 +501,7 @@ def history(
     from segments.registry import aliases
     from segments.registry import history as read_history
 
+    check_model_name(model, "MODEL")
     events = read_history(model)
     if as_json:
         out.print(events.to_json(orient="records", indent=2), markup=False)
@@ -565,30 +588,44 @@ def score(
                                                   "default now).")] = None,
     fail_on_drift: Annotated[bool | None, typer.Option(help="Exit 1 after writing when a PSI "
                                                        "passes scoring.psi_alert.")] = None,
+    allow_short_history: Annotated[bool, typer.Option(help="Score an as-of month with fewer "
+                                                      "months of history than the feature "
+                                                      "windows; the short features are named "
+                                                      "in the manifest.")] = False,
 ) -> None:
     """Score every customer: tier, group, upgrade probability, reasons; watch drift."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from segments.exceptions import DriftError
+    from segments.exceptions import ConfigError, DriftError, Violation
     from segments.scoring import (
-        last_month,
         load_scorer,
         log_scoring_run,
+        prepare_scoring,
         score_local,
         start_scoring_run,
     )
 
+    # Everything that can be known before reading the data fails here, before any work.
+    if as_of is not None:
+        as_of = parse_month_option(as_of)
     cfg = load_config(config)
     sc = cfg.scoring
     engine = engine or sc.engine
     if engine not in ("local", "spark"):
-        from segments.exceptions import ConfigError, Violation
-
         raise ConfigError([Violation("--engine", f"is {engine!r}; expected local or spark")])
-    month = str(pd.Period(as_of, "M")) if as_of else last_month(panel, cfg.panel)
+    if engine == "spark":
+        from segments.spark import spark_session  # noqa: F401  (PySpark installed?)
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
+    plan = prepare_scoring(panel, as_of, out_dir, scorer, overwrite=overwrite,
+                           allow_short_history=allow_short_history, engine=engine)
+    month = plan.month
     out.print(f"scoring {panel} as of {month} with {scorer.groups_model} and "
               f"{scorer.upgrade_model} ({engine})")
+    if plan.short_features:
+        err.print(f"warning: {plan.history_months} month(s) of history up to {month}: "
+                  f"{len(plan.short_features)} feature(s) are short ("
+                  f"{', '.join(plan.short_features[:5])}); named in the manifest",
+                  markup=False)
     # The MLflow run starts with the job; a resumed job keeps the run it started with.
     runs: dict[str, str] = {}
 
@@ -603,7 +640,7 @@ def score(
 
             result = score_spark(panel, month, out_dir, scorer, master=master or
                                  sc.spark_master, scored_at=scored_at, run_id=start(),
-                                 overwrite=overwrite)
+                                 prepared=plan)
         else:
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed:,.0f}"),
@@ -617,13 +654,14 @@ def score(
 
                 result = score_local(panel, month, out_dir, scorer,
                                      batch_customers=batch_customers or sc.batch_customers,
-                                     scored_at=scored_at, overwrite=overwrite,
-                                     progress=tick, on_start=start)
-    except BaseException:
+                                     scored_at=scored_at, progress=tick, on_start=start,
+                                     prepared=plan)
+    except BaseException as exc:
         if runs.get("id"):
             from segments.registry import _client
 
-            _client().set_terminated(runs["id"], "FAILED")
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            _client().set_terminated(runs["id"], status)
         raise
     m = result.manifest
     if track and result.run_id:
@@ -678,9 +716,24 @@ def ladders(
                       markup=False)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (what schedulers send on a timeout) or SIGINT, raised where the job is, so
+    every ``finally`` runs: MLflow runs are ended, locks released, work kept to resume."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
     """Entry point of the ``segments`` console script."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _raise_interrupted)
     try:
-        app(prog_name="segments")
+        app(prog_name="segments", standalone_mode=True)
     except SystemExit as exc:
         sys.exit(exc.code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,12 +31,37 @@ __all__ = [
     "TiersConfig",
     "UpgradeConfig",
     "available_presets",
+    "check_model_name",
+    "check_model_uri",
     "load_config",
     "load_preset",
     "load_yaml",
 ]
 
 _PRESET_KINDS = ("ladders", "hysteresis")
+#: A registered model name: letters, digits, '.', '_' and '-', not starting with a dot
+#: (no path separators, so a name can never reach outside the registry's folders).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
+
+
+def check_model_name(name: str, option: str = "model") -> str:
+    """Return ``name`` when it is a valid registered-model name, else raise ConfigError."""
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError([Violation(option, f"is {name!r}; a registered model name holds "
+                                     "only letters, digits, '.', '_' and '-'",
+                                     hint="e.g. demo-upgrade")])
+    return name
+
+
+def check_model_uri(uri: str, option: str = "model") -> str:
+    """Check the registered-model name inside a ``models:/NAME/VERSION`` or
+    ``models:/NAME@ALIAS`` URI (other URIs pass as given)."""
+    if isinstance(uri, str) and uri.startswith("models:/"):
+        body = uri[len("models:/"):]
+        name = body.split("@", 1)[0] if "@" in body else body.split("/", 1)[0]
+        if not name.startswith("m-"):  # a logged model id (models:/m-...)
+            check_model_name(name, option)
+    return uri
 
 
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -49,8 +75,13 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError([Violation(str(path), "file does not exist")])
+    if not path.is_file():
+        raise ConfigError([Violation(str(path), "is not a file")])
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError([Violation(str(path), f"cannot be read as UTF-8 text "
+                                     f"({str(exc).splitlines()[0]})")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Violation(str(path), f"is not valid YAML: {exc}")]) from exc
     if data is None:
@@ -316,9 +347,11 @@ class RegistryConfig:
                                       "true or false"))
         for key in ("groups_model", "upgrade_model"):
             value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                problems.append(Violation(f"registry.{key}", f"is {value!r}; expected a "
-                                          "registered model name or null"))
+            if value is not None:
+                try:
+                    check_model_name(value, f"registry.{key}")
+                except ConfigError as exc:
+                    problems.extend(exc.violations)
         merged: dict[str, dict[str, float]] = copy.deepcopy(PROMOTION_THRESHOLDS)
         if not isinstance(self.promotion, Mapping):
             problems.append(Violation("registry.promotion", "must be a mapping"))
@@ -388,6 +421,10 @@ class ScoringConfig:
             if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 problems.append(Violation(f"scoring.{key}", f"is {value!r}; expected a "
                                           "positive number"))
+        if not problems and self.psi_warn >= self.psi_alert:
+            problems.append(Violation("scoring.psi_warn", f"is {self.psi_warn!r}, not below "
+                                      f"scoring.psi_alert ({self.psi_alert!r}); a moderate "
+                                      "shift must be flagged before a significant one"))
         if not isinstance(self.fail_on_drift, bool):
             problems.append(Violation("scoring.fail_on_drift", f"is {self.fail_on_drift!r}; "
                                       "expected true or false"))
@@ -515,6 +552,17 @@ def load_config(
             problems.extend(exc.violations)
         except TypeError as exc:
             problems.append(Violation(key, str(exc)))
+    if "tiers" in sections:  # the ladder is loaded now, so a bad one fails before any work
+        from segments.tiers import load_ladder
+
+        t = sections["tiers"]
+        try:
+            load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
+        except ConfigError as exc:
+            where = f" {t.ladder!r}" if isinstance(t.ladder, str) else ""
+            problems.extend(Violation("tiers.ladder", f"{where.strip() or '(inline)'} cannot be "
+                                      f"loaded: `{v.column}` {v.problem}", hint=v.hint)
+                            for v in exc.violations)
     name = raw.get("name", "default")
     if not isinstance(name, str) or not name:
         problems.append(Violation("name", f"must be a non-empty string, got {name!r}"))

@@ -25,6 +25,9 @@ __all__ = [
 
 #: How many example customer ids a violation quotes.
 N_EXAMPLES = 5
+#: The sections of an experiment configuration (``scoring.psi_warn`` names a setting).
+_SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "registry",
+                       "scoring"})
 
 
 class SegmentsError(Exception):
@@ -62,8 +65,21 @@ class Violation:
     severity: str = "error"
     hint: str = ""
 
+    @property
+    def noun(self) -> str:
+        """What ``column`` names: an option (``--out``), an argument (``MODEL``), a setting
+        of the configuration (``scoring.psi_warn``) or, by default, a column."""
+        name = self.column
+        if name.startswith("-"):
+            return "option"
+        if name.isupper():
+            return "argument"
+        if name.split(".", 1)[0] in _SECTIONS and "." in name and " " not in name:
+            return "setting"
+        return "column"
+
     def __str__(self) -> str:
-        text = f"column `{self.column}`: {self.problem}"
+        text = f"{self.noun} `{self.column}`: {self.problem}"
         if self.n_rows:
             text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''}"
             if self.examples:

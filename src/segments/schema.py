@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from segments._io import read_table, table_format
+from segments._io import InputFiles, inspect_files, read_table
 from segments.exceptions import (
     N_EXAMPLES,
     ConfigError,
@@ -39,9 +39,12 @@ __all__ = [
     "MONEY_COLUMNS",
     "STATIC_CATEGORICAL",
     "PanelConfig",
+    "PanelInput",
     "PanelReport",
     "check_panel",
+    "inspect_panel",
     "panel_from_transactions",
+    "parse_month_option",
     "parse_months",
     "read_panel",
     "validate_panel",
@@ -96,12 +99,17 @@ class PanelConfig:
         Money by which ``aum`` may differ from the sum of its components (rounding).
     currency : str, default "CNY"
         The one currency of every money column.
+    timezone : str or None, default None
+        The bank's time zone (e.g. ``"Asia/Shanghai"``). A month column of timestamps with a
+        time zone is read in this zone; unset, such timestamps must fall on midnight in
+        their own zone, else the month would depend on the zone and it is an error.
     """
 
     column_map: Mapping[str, str] = field(default_factory=dict)
     gaps: str = "warn"
     aum_tolerance: float = 1.0
     currency: str = "CNY"
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -130,6 +138,14 @@ class PanelConfig:
                 problems.append(
                     Violation("panel.column_map", f"maps more than one column to `{dst}`")
                 )
+        if self.timezone is not None:
+            try:
+                import zoneinfo
+
+                zoneinfo.ZoneInfo(str(self.timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                problems.append(Violation("panel.timezone", f"is {self.timezone!r}; expected "
+                                          "an IANA time zone such as Asia/Shanghai"))
         if problems:
             raise ConfigError(problems)
 
@@ -207,6 +223,21 @@ def parse_months(values: pd.Series) -> pd.Series:
     return pd.Series(months, index=values.index, name=values.name)
 
 
+def parse_month_option(value: str, option: str = "--as-of") -> str:
+    """A month given as an option (``YYYY-MM``, ``YYYYMM`` or a date), as ``YYYY-MM``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option when the value is not a calendar month.
+    """
+    parsed = _parse_one_month(str(value))
+    if not isinstance(parsed, pd.Period):
+        raise ConfigError([Violation(option, f"is {value!r}; expected a calendar month "
+                                     "YYYY-MM, e.g. 2025-06")])
+    return str(parsed)
+
+
 def _parse_one_month(value: Any) -> pd.Period | Any:
     """One month value to a Period, or NaT when it is not a calendar month."""
     if isinstance(value, pd.Period):
@@ -231,34 +262,162 @@ def _parse_one_month(value: Any) -> pd.Period | Any:
     return pd.NaT
 
 
-def read_panel(
-    path: str | os.PathLike[str], config: PanelConfig | None = None
-) -> pd.DataFrame:
-    """Read a raw panel from Parquet or CSV (ids and months of a CSV are read as text).
+@dataclass(frozen=True)
+class PanelInput:
+    """A panel input checked before any work (see :func:`inspect_panel`).
+
+    Attributes
+    ----------
+    files : InputFiles
+        Format, files or parts, columns, schema and row count.
+    months : tuple of Period or None
+        The distinct months in the input, sorted (when asked for).
+    """
+
+    files: InputFiles
+    months: tuple[pd.Period, ...] | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows in the input."""
+        return self.files.rows
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The input's column names (the bank's names)."""
+        return self.files.columns
+
+
+def _column_problems(columns: Sequence[str], config: PanelConfig) -> list[Violation]:
+    """What the column names alone break: a column map naming absent columns, a clash,
+    a missing id, month or AUM."""
+    errors: list[Violation] = []
+    present = set(columns)
+    for src, dst in config.column_map.items():
+        if src not in present:
+            errors.append(Violation(
+                src, f"is named in the column map (-> `{dst}`) but the input has no such "
+                "column", hint=f"input columns are: {', '.join(map(str, list(columns)[:20]))}"))
+    rename = {s: d for s, d in config.column_map.items() if s in present}
+    for dst in [d for d in rename.values() if d in present and d not in rename]:
+        errors.append(Violation(dst, "appears both in the input and as a column-map target"))
+    names = {rename.get(c, c) for c in columns}
+    for col in (ID, MONTH):
+        if col not in names:
+            errors.append(Violation(col, "is required but missing",
+                                    hint="add it or map your column onto it (panel.column_map)"))
+    if AUM not in names and not any(c in names for c in AUM_COMPONENTS):
+        errors.append(Violation(AUM, "is required but missing, and no AUM component column is "
+                                "present", hint=f"provide `aum` or some of "
+                                f"{', '.join(AUM_COMPONENTS)}"))
+    return errors
+
+
+def _distinct_months(files: InputFiles, month_col: str) -> pd.Series:
+    """The distinct raw values of the month column, read one column a batch at a time."""
+    seen: list[pd.Series] = []
+    if files.format == "parquet":
+        import pyarrow.dataset as ds
+
+        data = ds.dataset([str(f) for f in files.files], schema=files.schema, format="parquet")
+        for batch in data.to_batches(columns=[month_col]):
+            seen.append(batch.to_pandas()[month_col].drop_duplicates())
+    else:
+        from pyarrow import csv
+
+        reader = csv.open_csv(
+            str(files.path),
+            convert_options=csv.ConvertOptions(column_types={month_col: pa.string()},
+                                               include_columns=[month_col]),
+            read_options=csv.ReadOptions(block_size=1 << 24))
+        for batch in reader:
+            seen.append(batch.to_pandas()[month_col].drop_duplicates())
+    return pd.concat(seen, ignore_index=True).drop_duplicates() if seen else pd.Series([])
+
+
+def inspect_panel(path: str | os.PathLike[str], config: PanelConfig | None = None, *,
+                  months: bool = False) -> PanelInput:
+    """Check a panel input before any work: readable, and its columns fit the contract.
 
     Parameters
     ----------
     path : str or path
-        A ``.parquet`` or ``.csv`` / ``.csv.gz`` file.
+        A Parquet file, a folder of Parquet parts, or a CSV (``.csv``, ``.csv.gz``,
+        ``.csv.bz2``).
+    config : PanelConfig, optional
+        The column map (the bank's names).
+    months : bool, default False
+        Also read the month column (only it) and return the distinct months.
+
+    Returns
+    -------
+    PanelInput
+
+    Raises
+    ------
+    InputFileError
+        The file is missing or unreadable (see :func:`segments._io.inspect_files`).
+    PanelValidationError
+        The columns break the contract (id, month or AUM missing; a column map naming an
+        absent column), or the month column holds values that are not months.
+    """
+    config = config or PanelConfig()
+    files = inspect_files(path)
+    problems = _column_problems(files.columns, config)
+    if problems:
+        raise PanelValidationError(problems, source=str(path))
+    found = None
+    if months:
+        values = _distinct_months(files, config.source_name(MONTH))
+        parsed, tz_problem = _parse_month_column(values, config)
+        bad = parsed.isna() & values.notna()
+        if tz_problem or bad.any():
+            sample = ", ".join(repr(str(v)) for v in values[bad][:3])
+            raise PanelValidationError([tz_problem or Violation(
+                MONTH, f"has values that are not calendar months ({sample})",
+                hint="use YYYY-MM, YYYYMM or a date")], source=str(path))
+        found = tuple(sorted(parsed.dropna().unique()))
+    return PanelInput(files, found)
+
+
+def read_panel(
+    path: str | os.PathLike[str], config: PanelConfig | None = None
+) -> pd.DataFrame:
+    """Read a raw panel from Parquet (a file or a folder of parts) or CSV.
+
+    The input is checked first (:func:`inspect_panel`): a missing, empty or unreadable
+    file, a folder whose parts differ, or columns that break the contract fail here, with
+    the file, part or column named. Ids and months of a CSV are read as text.
+
+    Parameters
+    ----------
+    path : str or path
+        A ``.parquet`` file or folder of parts, or a ``.csv`` / ``.csv.gz`` file.
     config : PanelConfig, optional
         Used to find the bank's names of the id and month columns.
 
     Returns
     -------
     DataFrame
-        The file as read, not yet validated.
+        The input as read, not yet validated.
     """
     config = config or PanelConfig()
+    found = inspect_panel(path, config)
     month_col = config.source_name(MONTH)
-    if table_format(path) == "parquet" and Path(path).exists():
-        return _read_parquet_panel(Path(path), config, month_col)
+    if found.files.format == "parquet":
+        return _read_parquet_panel(found.files, config, month_col)
     return read_table(path, str_columns=(config.source_name(ID), month_col))
 
 
-def _read_parquet_panel(path: Path, config: PanelConfig, month_col: str) -> pd.DataFrame:
+def _read_parquet_panel(source: InputFiles | Path, config: PanelConfig,
+                        month_col: str) -> pd.DataFrame:
     """Read Parquet through Arrow: dates become monthly periods without Python objects,
     static text columns arrive as categoricals; peak memory stays near the frame's size."""
-    schema = pq.read_schema(path)
+    if isinstance(source, InputFiles):
+        files, schema = [str(f) for f in source.files], source.schema
+    else:
+        files, schema = [str(source)], pq.read_schema(source)
+    assert schema is not None
     names = set(schema.names)
     categorical = [config.source_name(c) for c in STATIC_CATEGORICAL]
     dictionary = [
@@ -266,11 +425,22 @@ def _read_parquet_panel(path: Path, config: PanelConfig, month_col: str) -> pd.D
         if c in names and (pa.types.is_string(schema.field(c).type)
                            or pa.types.is_large_string(schema.field(c).type))
     ]
-    table = pq.read_table(path, read_dictionary=dictionary or None)
+    if len(files) == 1:
+        table = pq.read_table(files[0], read_dictionary=dictionary or None)
+    else:
+        import pyarrow.dataset as ds
+
+        table = ds.dataset(files, schema=schema, format="parquet").to_table()
+        for c in dictionary:
+            i = table.schema.get_field_index(c)
+            table = table.set_column(i, c, pc.dictionary_encode(table.column(c)))
     months = None
     if month_col in names:
         col = table.column(month_col)
-        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+        # Dates and naive timestamps are calendar dates; zoned ones go through
+        # check_panel, which reads them in the bank's zone.
+        if pa.types.is_date(col.type) or (pa.types.is_timestamp(col.type)
+                                          and col.type.tz is None):
             ordinal = pc.add(pc.multiply(pc.subtract(pc.year(col), 1970), 12),
                              pc.subtract(pc.month(col), 1))
             values = ordinal.to_numpy(zero_copy_only=False)
@@ -286,26 +456,29 @@ def _read_parquet_panel(path: Path, config: PanelConfig, month_col: str) -> pd.D
     return df
 
 
-def _apply_column_map(
-    raw: pd.DataFrame, config: PanelConfig, errors: list[Violation]
-) -> pd.DataFrame:
-    missing = [src for src in config.column_map if src not in raw.columns]
-    for src in missing:
-        errors.append(
-            Violation(
-                src,
-                f"is named in the column map (-> `{config.column_map[src]}`) but the input "
-                "has no such column",
-                hint=f"input columns are: {', '.join(map(str, raw.columns[:20]))}",
-            )
-        )
-    rename = {s: d for s, d in config.column_map.items() if s in raw.columns}
-    clash = [d for s, d in rename.items() if d in raw.columns and d not in rename]
-    for dst in clash:
-        errors.append(
-            Violation(dst, "appears both in the input and as a column-map target")
-        )
-    return raw.rename(columns=rename)
+def _parse_month_column(values: pd.Series, config: PanelConfig
+                        ) -> tuple[pd.Series, Violation | None]:
+    """Months of a raw month column, and the problem when zoned timestamps are ambiguous.
+
+    A timestamp with a time zone is read in ``config.timezone`` when set; unset, it must
+    fall on midnight in its own zone (a month-end stored in UTC, such as
+    2023-12-31 16:00 UTC for 2024-01-01 in Shanghai, would otherwise land a month early).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) and values.dt.tz is not None:
+        zoned = values.dt.tz_convert(config.timezone) if config.timezone else values
+        wall = zoned.dt.tz_localize(None)
+        if not config.timezone:
+            off = (wall.notna() & (wall != wall.dt.normalize())).to_numpy()
+            if off.any():
+                sample = ", ".join(str(v) for v in pd.unique(values[off])[:2])
+                return wall.dt.to_period("M"), Violation(
+                    MONTH, f"holds timestamps in time zone {values.dt.tz} with a time of day "
+                    f"({sample}): their month depends on the bank's time zone",
+                    int(off.sum()),
+                    hint="set panel.timezone (e.g. Asia/Shanghai) to read them in the bank's "
+                    "zone, or store calendar dates")
+        return wall.dt.to_period("M"), None
+    return parse_months(values), None
 
 
 def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelReport:
@@ -324,42 +497,48 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
         The typed frame when there is no error, the errors and warnings, and a summary.
     """
     config = config or PanelConfig()
-    errors: list[Violation] = []
     warns: list[Violation] = []
-    df = _apply_column_map(raw, config, errors)
-    if len(df) == 0:
+    errors = _column_problems([str(c) for c in raw.columns], config)
+    dup_names = sorted({str(c) for c in raw.columns[raw.columns.duplicated()]})
+    if dup_names:
+        errors.append(Violation(", ".join(dup_names), "appears more than once in the input's "
+                                "columns"))
+    if len(raw) == 0:
         errors.append(Violation("(all)", "the input has no rows"))
-    for col in (ID, MONTH):
-        if col not in df.columns:
-            errors.append(
-                Violation(
-                    col,
-                    "is required but missing",
-                    hint="add it or map your column onto it (panel.column_map)",
-                )
-            )
-    components = [c for c in AUM_COMPONENTS if c in df.columns]
-    if AUM not in df.columns and not components:
-        errors.append(
-            Violation(
-                AUM,
-                "is required but missing, and no AUM component column is present",
-                hint=f"provide `aum` or some of {', '.join(AUM_COMPONENTS)}",
-            )
-        )
     if errors:
         return PanelReport(None, errors, warns, {})
+    rename = {s: d for s, d in config.column_map.items() if s in raw.columns}
+    df = raw.rename(columns=rename) if rename else raw
+    components = [c for c in AUM_COMPONENTS if c in df.columns]
 
     df = df.copy(deep=False)  # columns are replaced, never written in place
     ids = df[ID]
     if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):
         df[ID] = ids.astype("str")
         ids = df[ID]
+    elif pd.api.types.is_float_dtype(ids.dtype):
+        # Integer ids stored as floats (a CSV with a blank, a database export): read them
+        # as the integers they are, but only when every one is exact.
+        v = ids.to_numpy(dtype="float64")
+        whole = np.isfinite(v) & (np.abs(v) < 2.0**53)
+        whole[whole] = v[whole] == np.round(v[whole])
+        inexact = ~whole & ~np.isnan(v)
+        if inexact.any():
+            sample = ", ".join(repr(float(x)) for x in pd.unique(v[inexact])[:3])
+            errors.append(Violation(ID, f"holds numbers that are not whole ({sample}); ids "
+                                    "stored as floats are read only when every one is an "
+                                    "exact integer", int(inexact.sum()),
+                                    hint="store customer ids as text or integers"))
+        elif not np.isnan(v).any():
+            df[ID] = v.astype(np.int64)
+            ids = df[ID]
     n_null_id = int(ids.isna().sum())
     if n_null_id:
         errors.append(Violation(ID, "is empty", n_null_id))
 
-    month = parse_months(df[MONTH])
+    month, zone_problem = _parse_month_column(df[MONTH], config)
+    if zone_problem is not None:
+        errors.append(zone_problem)
     bad_month = month.isna().to_numpy()
     if bad_month.any():
         sample = pd.unique(df.loc[bad_month, MONTH].astype(str))[:3]

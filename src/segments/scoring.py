@@ -46,8 +46,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments import drift
+from segments._io import InputFiles, output_lock
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
-from segments.schema import ID, MONTH, PanelConfig, check_panel
+from segments.schema import (
+    AUM_COMPONENTS,
+    ID,
+    MONTH,
+    PanelConfig,
+    PanelInput,
+    check_panel,
+    inspect_panel,
+    parse_month_option,
+)
 
 __all__ = [
     "OUTPUT_COLUMNS",
@@ -56,6 +66,7 @@ __all__ = [
     "add_ranks",
     "load_scorer",
     "output_schema",
+    "prepare_scoring",
     "score_batch",
     "score_local",
 ]
@@ -149,6 +160,10 @@ class Scorer:
         Drift profiles from the models (``features``, ``groups``, ``p_upgrade``).
     psi_thresholds : (float, float)
         Moderate and significant PSI.
+    settings : str
+        A digest of every setting that changes the output (the resolved configuration and
+        the ladder's full definition); part of a job's identity, so a resumed job with
+        other settings starts again.
     """
 
     groups: Any
@@ -165,6 +180,7 @@ class Scorer:
     upgrade_model: str = ""
     reference: dict[str, Any] = field(default_factory=dict)
     psi_thresholds: tuple[float, float] = drift.THRESHOLDS
+    settings: str = ""
     _explainer: Any = field(default=None, repr=False)
 
     @property
@@ -187,21 +203,34 @@ class Scorer:
         return output_schema(self.reasons_k)
 
 
-def _identity(uri: str) -> str:
-    """``name/version`` of a registry URI (``models:/NAME@alias`` or ``models:/NAME/N``);
-    any other URI as given."""
+def _resolve(uri: str) -> tuple[str, str]:
+    """The URI to load and the ``name/version`` to stamp, from one registry lookup.
+
+    ``models:/NAME@alias`` is resolved to its version once, and that version is both
+    loaded and written into the output, so an alias moved meanwhile cannot mix them.
+    Any other URI is loaded and stamped as given.
+    """
     from segments.registry import _client
 
-    client = _client()
     body = uri[len("models:/"):] if uri.startswith("models:/") else ""
-    with contextlib.suppress(Exception):
-        if "@" in body:
-            name, alias = body.split("@", 1)
-            return f"{name}/{client.get_model_version_by_alias(name, alias).version}"
-        if body.count("/") == 1:
-            name, version = body.split("/")
-            return f"{name}/{client.get_model_version(name, version).version}"
-    return uri
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        version = str(_client().get_model_version_by_alias(name, alias).version)
+        return f"models:/{name}/{version}", f"{name}/{version}"
+    if body.count("/") == 1:
+        name, version = body.split("/")
+        version = str(_client().get_model_version(name, version).version)
+        return f"models:/{name}/{version}", f"{name}/{version}"
+    return uri, uri
+
+
+def settings_digest(config: Any, ladder: Any) -> str:
+    """A digest of the resolved configuration and the ladder's full definition."""
+    import dataclasses
+
+    payload = {"config": config.raw, "ladder": dataclasses.asdict(ladder)}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def load_scorer(config: Any = None, *, groups_uri: str | None = None,
@@ -224,7 +253,7 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
     RegistryError
         A model or alias does not exist.
     """
-    from segments.config import load_config
+    from segments.config import check_model_uri, load_config
     from segments.exceptions import RegistryError
     from segments.registry import signature_problems
     from segments.tiers import load_ladder
@@ -236,16 +265,26 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
     upgrade_uri = upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@champion"
     ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
                          hysteresis=cfg.tiers.hysteresis)
-    loaded = {}
+    from segments._pyfunc import GroupsModel, UpgradePyfunc
+
+    loaded, stamp = {}, {}
     problems: list[str] = []
+    kinds = {"groups": GroupsModel, "upgrade": UpgradePyfunc}
     for role, uri in (("groups", groups_uri), ("upgrade", upgrade_uri)):
+        check_model_uri(uri, f"--{role}-model")
         try:
-            loaded[role] = load_model(uri).unwrap_python_model()
+            resolved, stamp[role] = _resolve(uri)
+            loaded[role] = load_model(resolved).unwrap_python_model()
         except Exception as exc:  # MLflow raises its own types for a bad URI or alias
             raise RegistryError(f"cannot load the {role} model {uri!r}: "
                                 f"{str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded[role], kinds[role]):
+            other = next((k for k, c in kinds.items() if isinstance(loaded[role], c)),
+                         type(loaded[role]).__name__)
+            raise ModelContractError(f"--{role}-model {uri}: is a{'n' * (other[0] in 'aeiou')}"
+                                     f" {other} model, not a {role} model")
         problems += [f"{role} model {uri}: {p}" for p in signature_problems(
-            uri, cfg.features.windows)]
+            resolved, cfg.features.windows)]
     training = getattr(loaded["upgrade"], "training", {}) or {}
     if training.get("ladder") and training["ladder"] != ladder.name:
         problems.append(f"upgrade model {upgrade_uri}: trained on ladder "
@@ -266,9 +305,10 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
                   reasons_k=cfg.upgrade.reasons_k,
                   reasons_direction=cfg.upgrade.reasons_direction,
                   tier_values=dict(cfg.upgrade.tier_values), panel=cfg.panel,
-                  groups_model=_identity(groups_uri),
-                  upgrade_model=_identity(upgrade_uri), reference=reference,
-                  psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert))
+                  groups_model=stamp["groups"], upgrade_model=stamp["upgrade"],
+                  reference=reference,
+                  psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
+                  settings=settings_digest(cfg, ladder))
 
 
 def _validated(raw: pd.DataFrame, panel: PanelConfig) -> tuple[pd.DataFrame | None,
@@ -507,67 +547,36 @@ def _bucket_of(ids: pa.Array, n_buckets: int) -> np.ndarray:
     return of_unique[idx]
 
 
-def _record_batches(path: Path, panel: PanelConfig, rows: int) -> Iterator[pa.RecordBatch]:
-    from segments._io import table_format
-
+def _record_batches(files: InputFiles, panel: PanelConfig, rows: int
+                    ) -> Iterator[pa.RecordBatch]:
+    """The input as Arrow record batches (Parquet parts read with their one schema)."""
     id_col, month_col = panel.source_name(ID), panel.source_name(MONTH)
-    if table_format(path) == "parquet":
-        pf = pq.ParquetFile(path) if path.is_file() else None
-        if pf is not None:
-            yield from pf.iter_batches(batch_size=rows)
+    if files.format == "parquet":
+        if len(files.files) == 1:
+            yield from pq.ParquetFile(files.files[0]).iter_batches(batch_size=rows)
             return
         import pyarrow.dataset as ds
 
-        yield from ds.dataset(path, format="parquet").to_batches(batch_size=rows)
+        data = ds.dataset([str(f) for f in files.files], schema=files.schema,
+                          format="parquet")
+        yield from data.to_batches(batch_size=rows)
         return
     from pyarrow import csv
 
     opts = csv.ConvertOptions(column_types={id_col: pa.string(), month_col: pa.string()})
-    reader = csv.open_csv(path, convert_options=opts,
+    reader = csv.open_csv(files.path, convert_options=opts,
                           read_options=csv.ReadOptions(block_size=1 << 24))
     yield from reader
 
 
-def _plan_buckets(path: Path, panel: PanelConfig, batch_customers: int) -> int:
-    """How many buckets hold about ``batch_customers`` customers each."""
-    from segments._io import table_format
-
-    if table_format(path) == "parquet" and path.is_file():
-        meta = pq.ParquetFile(path).metadata
-        n_months = max(1, len(_months_in(path, panel)))
-        customers = meta.num_rows / n_months
-    else:  # CSV: about 150 bytes a row, 12 months a customer
-        customers = path.stat().st_size / 150 / 12
-    return max(1, math.ceil(customers / batch_customers))
-
-
-def _months_in(path: Path, panel: PanelConfig) -> pd.Series:
-    """The distinct months of a panel file, read a batch of the month column at a time."""
-    from segments._io import table_format
-    from segments.schema import parse_months
-
-    col = panel.source_name(MONTH)
-    seen: list[pd.Series] = []
-    if table_format(path) == "parquet":
-        import pyarrow.dataset as ds
-
-        for batch in ds.dataset(path, format="parquet").to_batches(columns=[col]):
-            seen.append(batch.to_pandas()[col].drop_duplicates())
-    else:
-        for chunk in pd.read_csv(path, usecols=[col], dtype=str, chunksize=1 << 20):
-            seen.append(chunk[col].drop_duplicates())
-    values = pd.concat(seen, ignore_index=True).drop_duplicates() if seen else pd.Series([])
-    return parse_months(values).dropna().drop_duplicates()
-
-
 def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -> str:
-    """The latest month in a panel file (reads the month column only, batch by batch)."""
+    """The latest month in a panel input (reads the month column only, batch by batch)."""
     panel = panel or PanelConfig()
-    months = _months_in(Path(path), panel)
-    if months.empty:
-        raise ConfigError([Violation(panel.source_name(MONTH),
-                                     f"{path} has no parseable months")])
-    return str(months.max())
+    months = inspect_panel(path, panel, months=True).months or ()
+    if not months:
+        raise PanelValidationError([Violation(MONTH, "has no months: the input has no rows")],
+                                   source=str(path))
+    return str(months[-1])
 
 
 def _write_parquet_atomic(table: pa.Table, path: Path) -> None:
@@ -612,32 +621,178 @@ class ScoreResult:
     run_id: str = ""
 
 
-def _job_identity(input_digest: str, as_of: str, scorer: Scorer, n_buckets: int) -> dict:
+@dataclass(frozen=True)
+class ScoringJob:
+    """A scoring job checked before any work (:func:`prepare_scoring`).
+
+    Attributes
+    ----------
+    src, dest : Path
+        The panel input and the output folder.
+    month : str
+        The as-of month, ``YYYY-MM``.
+    input : PanelInput
+        The inspected input: files, columns, rows and months.
+    history_months : int
+        Months of panel history up to and including the as-of month.
+    short_features : tuple of str
+        Model features whose window is longer than that history (only with
+        ``allow_short_history``; they are named in the manifest).
+    overwrite : bool
+    """
+
+    src: Path
+    dest: Path
+    month: str
+    input: PanelInput
+    history_months: int
+    short_features: tuple[str, ...] = ()
+    overwrite: bool = False
+
+    @property
+    def lock_info(self) -> dict[str, str]:
+        """What the output lock says about this job (shown to a second job)."""
+        return {"command": "segments score", "as_of": self.month, "input": str(self.src)}
+
+
+def is_scoring_output(path: Path) -> bool:
+    """Whether ``path`` is a scoring output folder segments wrote: a manifest of ours and
+    nothing but its parts and drift report beside it."""
+    if not path.is_dir():
+        return False
+    try:
+        manifest = json.loads((path / "_manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or not {"as_of", "rows", "schema"} <= set(manifest):
+        return False
+    return all(f.is_file() and (f.name in ("_manifest.json", "_drift.csv")
+                                or f.name.endswith(".parquet")) for f in path.iterdir())
+
+
+def _model_features(scorer: Scorer) -> list[str]:
+    names = [*getattr(scorer.groups, "features_", ()), *getattr(scorer.upgrade, "features_", ())]
+    return list(dict.fromkeys(names))
+
+
+def prepare_scoring(panel_path: str | os.PathLike[str], as_of: str | None,
+                    out: str | os.PathLike[str], scorer: Scorer, *, overwrite: bool = False,
+                    allow_short_history: bool = False, engine: str = "local") -> ScoringJob:
+    """Check everything about a scoring job that can be known before reading the data.
+
+    In this order, each a named error and nothing written: the as-of month's form; the
+    input (readable, one schema across parts, the contract's columns, its months, the
+    as-of month present); the columns the models' features need; enough history for the
+    feature windows; the output (not an input, not inside or around one, not the working
+    folder, replaced only when it is segments' own output and ``overwrite`` is set,
+    writable).
+
+    Parameters
+    ----------
+    panel_path : path
+        Parquet file or folder of parts, or CSV (local engine only).
+    as_of : str or None
+        ``YYYY-MM``; None takes the input's last month.
+    out : path
+        The output folder.
+    scorer : Scorer
+    overwrite : bool, default False
+    allow_short_history : bool, default False
+        Score although the panel has fewer months up to ``as_of`` than a model feature's
+        window; the short features are named in the manifest.
+    engine : {"local", "spark"}
+
+    Returns
+    -------
+    ScoringJob
+
+    Raises
+    ------
+    ConfigError, InputFileError, PanelValidationError, ModelContractError
+    """
+    from segments._io import check_output
+    from segments.features import feature_spec
+
+    month = parse_month_option(as_of) if as_of is not None else None
+    found = inspect_panel(panel_path, scorer.panel, months=True)
+    src = Path(panel_path)
+    if engine == "spark":
+        if found.files.format != "parquet":
+            raise ConfigError([Violation("--engine", f"spark reads Parquet; {src} is a CSV",
+                                         hint="convert it to Parquet or use --engine local")])
+        if not found.files.uniform:
+            raise ConfigError([Violation("--engine", f"spark needs the parts of {src} to "
+                                         "store each column with one type",
+                                         hint="rewrite the parts or use --engine local")])
+    months = found.months or ()
+    if not months:
+        raise PanelValidationError([Violation("(all)", "the input has no rows")],
+                                   source=str(src))
+    month = month or str(months[-1])
+    if pd.Period(month, "M") not in months:
+        raise PanelValidationError([Violation(
+            MONTH, f"has no rows for the as-of month {month} (months {months[0]} .. "
+            f"{months[-1]})")], source=str(src))
+    contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
+    features = _model_features(scorer)
+    missing: dict[str, list[str]] = {}
+    specs = {}
+    for name in features:
+        with contextlib.suppress(KeyError):
+            specs[name] = feature_spec(name, scorer.windows)
+    from segments.upgrade import TIER_FEATURES
+
+    for name, spec in specs.items():
+        if name in TIER_FEATURES:
+            continue
+        for col in spec.sources:
+            if col not in contract and not (col == "aum" and contract & set(AUM_COMPONENTS)):
+                missing.setdefault(col, []).append(name)
+    if missing:
+        raise ModelContractError(f"the panel {src} lacks columns the models need: " + "; ".join(
+            f"`{scorer.panel.source_name(c)}` (for {', '.join(f[:4])}"
+            f"{', ...' if len(f) > 4 else ''})" for c, f in sorted(missing.items())))
+    first = months[0]
+    history = pd.Period(month, "M").ordinal - first.ordinal + 1
+    short = tuple(n for n, spec in specs.items() if spec.window > history)
+    if short and not allow_short_history:
+        raise ConfigError([Violation(
+            "--as-of", f"{month}: the panel has {history} month(s) up to it (from {first}), "
+            f"fewer than the windows of {len(short)} model feature(s) ("
+            f"{', '.join(short[:5])}{', ...' if len(short) > 5 else ''})",
+            hint="score a later month, or pass --allow-short-history to score anyway with "
+            "those features named as short in the manifest")])
+    dest = check_output(out, [src], overwrite=overwrite, ours=is_scoring_output,
+                        siblings=(".partial",), what="scoring output")
+    return ScoringJob(src, dest, month, found, history, short if short else (), overwrite)
+
+
+def _job_identity(input_digest: str, as_of: str, scorer: Scorer, n_buckets: int,
+                  short: tuple[str, ...]) -> dict:
+    """Everything that changes the output: a stored job resumes only when all match."""
+    from segments.tracking import code_version
+
     return {"input_digest": input_digest, "as_of": as_of, "groups_model": scorer.groups_model,
             "upgrade_model": scorer.upgrade_model, "n_buckets": n_buckets,
             "reasons_k": scorer.reasons_k, "reasons_direction": scorer.reasons_direction,
             "population": scorer.population, "windows": list(scorer.windows),
-            "ladder": scorer.ladder.name}
-
-
-def _job_paths(panel_path: str | os.PathLike[str], out: str | os.PathLike[str], as_of: str,
-               overwrite: bool) -> tuple[Path, Path, str]:
-    """Input and output paths and the month of a scoring job, checked (both engines)."""
-    src, dest = Path(panel_path), Path(out)
-    if not src.exists():
-        raise ConfigError([Violation("--panel", f"{src} does not exist")])
-    if dest.exists() and not overwrite:
-        raise ConfigError([Violation("--out", f"{dest} exists", hint="pass --overwrite "
-                                     "to replace it")])
-    return src, dest, str(pd.Period(as_of, "M"))
+            "ladder": scorer.ladder.name, "tier_values": dict(scorer.tier_values),
+            "psi": list(scorer.psi_thresholds), "settings": scorer.settings,
+            "short_features": list(short), "code_version": code_version()}
 
 
 def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.PathLike[str],
                 scorer: Scorer, *, batch_customers: int = 100_000, scored_at: str | None = None,
                 run_id: str = "", overwrite: bool = False,
                 progress: Callable[[str, int, int], None] | None = None,
-                on_start: Callable[[dict[str, Any]], str] | None = None) -> ScoreResult:
+                on_start: Callable[[dict[str, Any]], str] | None = None,
+                allow_short_history: bool = False, prepared: ScoringJob | None = None
+                ) -> ScoreResult:
     """Score every customer of a panel file in bounded memory (the local engine).
+
+    Everything that can be known before reading the data is checked first
+    (:func:`prepare_scoring`); the job then holds an exclusive lock on its output, so a
+    second job for the same ``out`` fails naming the first.
 
     Parameters
     ----------
@@ -660,6 +815,11 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     on_start : callable, optional
         Called with the job (before any scoring) and returning the run id to stamp; a
         resumed job does not call it and keeps its stored run id.
+    allow_short_history : bool, default False
+        See :func:`prepare_scoring`.
+    prepared : ScoringJob, optional
+        A job already checked by :func:`prepare_scoring` (the other arguments' panel,
+        month, output and overwrite are then taken from it).
 
     Returns
     -------
@@ -669,14 +829,30 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     ------
     PanelValidationError
         The input breaks the data contract (every problem listed; nothing written).
+    ConfigError, InputFileError, ModelContractError
+        See :func:`prepare_scoring`.
+    OutputBusyError
+        Another job is writing ``out``.
     """
     t0 = time.perf_counter()
-    src, dest, month = _job_paths(panel_path, out, as_of, overwrite)
+    plan = prepared or prepare_scoring(panel_path, as_of, out, scorer, overwrite=overwrite,
+                                       allow_short_history=allow_short_history)
+    with output_lock(plan.dest, plan.lock_info):
+        return _score_local_locked(plan, scorer, batch_customers, scored_at, run_id,
+                                   progress, on_start, t0)
+
+
+def _score_local_locked(plan: ScoringJob, scorer: Scorer, batch_customers: int,
+                        scored_at: str | None, run_id: str,
+                        progress: Callable[[str, int, int], None] | None,
+                        on_start: Callable[[dict[str, Any]], str] | None, t0: float
+                        ) -> ScoreResult:
+    src, dest, month = plan.src, plan.dest, plan.month
     work = dest.with_name(dest.name + ".partial")
     timings: dict[str, float] = {}
     digest = _digest_input(src)
-    n_buckets = _plan_buckets(src, scorer.panel, batch_customers)
-    ident = _job_identity(digest, month, scorer, n_buckets)
+    n_buckets = plan_buckets(plan.input, batch_customers)
+    ident = _job_identity(digest, month, scorer, n_buckets, plan.short_features)
     job_file = work / "_job.json"
     job = None
     if job_file.exists():
@@ -699,18 +875,25 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
         job_file.write_text(json.dumps(job, indent=2))
     timings["digest_and_plan_s"] = time.perf_counter() - t0
     try:
-        result = _run_local(src, month, work, dest, scorer, job, n_buckets, timings,
-                            progress, overwrite)
+        result = _run_local(plan, work, scorer, job, timings, progress)
     except PanelValidationError:
         shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
         raise
     return result
 
 
-def _run_local(src: Path, month: str, work: Path, dest: Path, scorer: Scorer, job: dict,
-               n_buckets: int, timings: dict[str, float],
-               progress: Callable[[str, int, int], None] | None, overwrite: bool
+def plan_buckets(found: PanelInput, batch_customers: int) -> int:
+    """Buckets of about ``batch_customers`` customers, from the input's row count: rows per
+    bucket stay below ``batch_customers`` x months, whatever the input's kind."""
+    months = max(1, len(found.months or ()))
+    return max(1, math.ceil(found.rows / months / batch_customers))
+
+
+def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
+               timings: dict[str, float], progress: Callable[[str, int, int], None] | None
                ) -> ScoreResult:
+    src, month, dest = plan.src, plan.month, plan.dest
+    n_buckets = job["identity"]["n_buckets"]
     tick = progress or (lambda *_: None)
     spool, parts, final = work / "spool", work / "parts", work / "final"
     id_col = scorer.panel.source_name(ID)
@@ -724,7 +907,7 @@ def _run_local(src: Path, month: str, work: Path, dest: Path, scorer: Scorer, jo
         schema = None
         rows = 0
         try:
-            for batch in _record_batches(src, scorer.panel, READ_ROWS):
+            for batch in _record_batches(plan.input.files, scorer.panel, READ_ROWS):
                 table = pa.Table.from_batches([batch])
                 if schema is None:
                     schema = table.schema
@@ -817,17 +1000,17 @@ def _run_local(src: Path, month: str, work: Path, dest: Path, scorer: Scorer, jo
     _write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
     manifest = make_manifest(
         month=month, n_rows=n_rows, counts=total_counts, src=src, job=job, scorer=scorer,
-        engine="local", batches=len(buckets), report=report, timings=timings)
+        engine="local", batches=len(buckets), report=report, timings=timings, plan=plan)
     _write_text_atomic(final / "_manifest.json", json.dumps(manifest, indent=2))
-    _publish(final, dest, overwrite)
+    _publish(final, dest, plan.overwrite)
     shutil.rmtree(work, ignore_errors=True)
     return ScoreResult(dest, manifest, report, job["run_id"])
 
 
 def make_manifest(*, month: str, n_rows: Mapping[str, int], counts: Mapping[str, Any],
                   src: Path, job: Mapping[str, Any], scorer: Scorer, engine: str,
-                  batches: int, report: pd.DataFrame, timings: Mapping[str, float]
-                  ) -> dict[str, Any]:
+                  batches: int, report: pd.DataFrame, timings: Mapping[str, float],
+                  plan: ScoringJob | None = None) -> dict[str, Any]:
     """The ``_manifest.json`` of an output folder (both engines)."""
     schema = scorer.schema
     total_counts = counts
@@ -842,6 +1025,11 @@ def make_manifest(*, month: str, n_rows: Mapping[str, int], counts: Mapping[str,
         "segments": dict(sorted(total_counts.get("segments", {}).items(),
                                 key=lambda kv: int(kv[0]))),
         "drift": drift_summary(report),
+        "history_months": plan.history_months if plan else None,
+        "short_history": {"features": list(plan.short_features),
+                          "note": "these features' windows are longer than the panel's "
+                                  "history up to the as-of month (--allow-short-history)"}
+        if plan and plan.short_features else None,
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -24,13 +24,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segments._io import output_lock
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
 from segments.scoring import (
     _RANKS,
     Scorer,
     ScoreResult,
+    ScoringJob,
     _digest_input,
-    _job_paths,
     _merge_violations,
     _publish,
     _validated,
@@ -38,6 +39,7 @@ from segments.scoring import (
     add_counts,
     drift_report,
     make_manifest,
+    prepare_scoring,
     score_batch,
 )
 
@@ -91,14 +93,18 @@ def _to_raw(pdf: pd.DataFrame, month_col: str) -> pd.DataFrame:
 def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.PathLike[str],
                 scorer: Scorer, *, master: str | None = None, partitions: int | None = None,
                 scored_at: str | None = None, run_id: str = "", overwrite: bool = False,
-                spark: Any = None) -> ScoreResult:
+                spark: Any = None, allow_short_history: bool = False,
+                prepared: ScoringJob | None = None) -> ScoreResult:
     """Score a Parquet panel on Spark; same output as :func:`segments.scoring.score_local`.
+
+    The same checks run first (:func:`segments.scoring.prepare_scoring`) and the job holds
+    the same exclusive lock on its output.
 
     Parameters
     ----------
     panel_path : path
         Parquet file or folder.
-    as_of, out, scorer, scored_at, run_id, overwrite
+    as_of, out, scorer, scored_at, run_id, overwrite, allow_short_history, prepared
         As for :func:`~segments.scoring.score_local`.
     master : str, optional
         Spark master URL (default ``SEGMENTS_SPARK_MASTER`` or ``local[2]``).
@@ -108,20 +114,34 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
     spark : SparkSession, optional
         An existing session.
     """
+    t0 = time.perf_counter()
+    plan = prepared or prepare_scoring(panel_path, as_of, out, scorer, overwrite=overwrite,
+                                       allow_short_history=allow_short_history,
+                                       engine="spark")
+    with output_lock(plan.dest, plan.lock_info):
+        return _score_spark_locked(plan, scorer, master, partitions, scored_at, run_id,
+                                   spark, t0)
+
+
+def _score_spark_locked(plan: ScoringJob, scorer: Scorer, master: str | None,
+                        partitions: int | None, scored_at: str | None, run_id: str,
+                        spark: Any, t0: float) -> ScoreResult:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from segments.schema import ID, MONTH
 
-    t0 = time.perf_counter()
-    src, dest, month = _job_paths(panel_path, out, as_of, overwrite)
+    src, dest, month = plan.src, plan.dest, plan.month
     spark = spark or spark_session(master)
     session_s = time.perf_counter() - t0
     id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
-    df = spark.read.parquet(str(src))
-    if id_col not in df.columns:
-        raise PanelValidationError([Violation(ID, "is a required column but is missing from "
-                                              "the input")], source=str(src))
+    df = spark.read.parquet(*[str(f) for f in plan.input.files.files])
+    stored = plan.input.files.schema.field(month_col).type
+    if pa.types.is_timestamp(stored) and stored.tz:
+        # Spark holds instants: take the calendar date in the bank's (or the data's) zone,
+        # as the local engine does.
+        zone = scorer.panel.timezone or stored.tz
+        df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
     n_customers = df.select(id_col).distinct().count()
     parts = partitions or max(spark.sparkContext.defaultParallelism,
                               -(-n_customers // 100_000))
@@ -206,10 +226,10 @@ def score_spark(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
            "scored_at": stamp}
     manifest = make_manifest(month=month, n_rows=n_rows, counts=total, src=src, job=job,
                              scorer=scorer, engine=f"spark {spark.sparkContext.master}",
-                             batches=parts, report=report, timings=timings)
+                             batches=parts, report=report, timings=timings, plan=plan)
     if manifest["rows"] != sum(total.get("tiers", {}).values()):
         raise SegmentsError("spark: rows written differ from rows scored")
     _write_text_atomic(work / "_drift.csv", report.to_csv(index=False))
     _write_text_atomic(work / "_manifest.json", json.dumps(manifest, indent=2))
-    _publish(work, dest, overwrite)
+    _publish(work, dest, plan.overwrite)
     return ScoreResult(dest, manifest, report, run_id)

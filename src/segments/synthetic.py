@@ -431,6 +431,12 @@ def make_bank(
     return panel, truth
 
 
+def _marked(schema: pa.Schema, kind: str) -> pa.Schema:
+    from segments._io import OUTPUT_KEY
+
+    return schema.with_metadata({**(schema.metadata or {}), OUTPUT_KEY: kind.encode()})
+
+
 def write_bank(
     out_dir: str | os.PathLike[str],
     n_customers: int,
@@ -457,9 +463,11 @@ def write_bank(
         truth_writer: pq.ParquetWriter | None = None
         for panel, truth in iter_bank(n_customers, n_months, seed=seed, start=start):
             truth_table = pa.Table.from_pandas(truth, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp / "panel.parquet", panel.schema)
-                truth_writer = pq.ParquetWriter(tmp / "truth.parquet", truth_table.schema)
+            if writer is None:  # marked as segments' own, so --overwrite may replace them
+                writer = pq.ParquetWriter(tmp / "panel.parquet", _marked(panel.schema,
+                                                                         "synthetic panel"))
+                truth_writer = pq.ParquetWriter(tmp / "truth.parquet", _marked(
+                    truth_table.schema, "synthetic truth"))
             writer.write_table(panel, row_group_size=1_000_000)
             assert truth_writer is not None
             truth_writer.write_table(truth_table)

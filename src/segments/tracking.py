@@ -119,12 +119,20 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 @contextlib.contextmanager
 def start_run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None
               ) -> Iterator[Any]:
-    """Start an MLflow run in ``experiment`` (created when missing) on the configured store."""
+    """Start an MLflow run in ``experiment`` (created when missing) on the configured store.
+
+    The run ends FINISHED, FAILED on an error, or KILLED on SIGINT/SIGTERM (a
+    ``KeyboardInterrupt``): never left RUNNING.
+    """
     mlflow = _mlflow()
     configure_tracking()
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
-        yield run
+        try:
+            yield run
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")
+            raise
 
 
 def log_frame(df: pd.DataFrame, path: str, *, index: bool = True) -> None:
