@@ -416,8 +416,13 @@ def check_output(
         parent = parent.parent
     if not parent.is_dir():
         raise refuse(f"cannot be created: {parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise refuse(f"cannot be written: no write permission in {parent}")
+    try:  # a real probe: permissions, read-only mounts and root all answer truthfully
+        fd, probe = tempfile.mkstemp(prefix=".segments-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise refuse(f"cannot be written: {parent} does not accept new files "
+                     f"({exc.strerror or exc})") from None
     return dest
 
 

@@ -897,7 +897,6 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
     tick = progress or (lambda *_: None)
     spool, parts, final = work / "spool", work / "parts", work / "final"
     id_col = scorer.panel.source_name(ID)
-    month_col = scorer.panel.source_name(MONTH)
     # 1. spool the input into buckets of whole customers.
     t = time.perf_counter()
     if not (spool / "_done").exists():
@@ -946,12 +945,10 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
         months_seen: set[str] = set()
         for i, path in enumerate(buckets):
             raw = _read_bucket(path, scorer.panel)
-            _, errors = _validated(raw, scorer.panel)
+            frame, errors = _validated(raw, scorer.panel)
             found += errors
-            if month_col in raw and not errors:
-                from segments.schema import parse_months
-
-                months_seen.update(str(m) for m in parse_months(raw[month_col]).unique())
+            if frame is not None:
+                months_seen.update(str(m) for m in frame[MONTH].unique())
             tick("validate", i + 1, len(buckets))
         if found:
             raise PanelValidationError(_merge_violations(found), source=str(src))
