@@ -12,6 +12,20 @@ each change is a registered-model tag ``segments.audit.<UTC time>-<random>`` hol
 event (who, when, alias, from and to version, reason, metrics, evidence run). Tags live in
 the tracking server's backend store, so the log survives restarts; keys never collide, so
 nothing is overwritten. :func:`history` reads it back in time order.
+
+Two guarantees hold when processes die or run at the same time (``docs/registry-safety.md``):
+
+- **A registration is recoverable.** A new version is created tagged
+  ``segments.registration=pending`` (with the challenger it replaces); the alias move and the
+  audit event follow, then the tag becomes ``complete``. A process killed in between leaves a
+  pending version, which :func:`reconcile` completes; :func:`register_version`,
+  :func:`promote`, :func:`history` and :func:`aliases` call it first, so the next command on
+  that model repairs it. :func:`promote` refuses a version whose registration is pending.
+- **One promotion wins.** MLflow has no compare-and-set on aliases, so alias changes hold a
+  lock: a registered model ``segments-lock--<name>``, whose creation fails when it exists
+  (the one atomic operation every registry backend offers across machines). Under the lock
+  :func:`promote` re-reads the champion and refuses if it moved since its checks ran. A lock
+  whose holder died on this machine, or older than :data:`LOCK_TIMEOUT_S`, is broken.
 """
 
 from __future__ import annotations
@@ -21,26 +35,38 @@ import getpass
 import io
 import json
 import os
+import socket
 import tempfile
+import time
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from segments.exceptions import ConfigError, PromotionError, RegistryError
+from segments.exceptions import (
+    ConfigError,
+    PromotionError,
+    RegistryError,
+    SegmentsWarning,
+)
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "KEY_METRICS",
+    "LOCK_TIMEOUT_S",
+    "PromotionConflict",
     "PromotionReport",
     "aliases",
     "history",
     "promote",
+    "reconcile",
     "register_version",
     "signature_problems",
 ]
@@ -49,6 +75,22 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 AUDIT_PREFIX = "segments.audit."
 KIND_TAG = "segments.model_kind"
+
+#: Model-version tag: ``pending`` from creation until the alias and audit event are written,
+#: then ``complete``. Versions registered before it existed have no tag and count as complete.
+REGISTRATION_TAG = "segments.registration"
+PENDING, COMPLETE = "pending", "complete"
+_REG = REGISTRATION_TAG + "."  # .previous_challenger, .reason, .run_id, .by, .started_at
+
+#: Registered-model name prefix of the per-model lock that serialises alias changes.
+LOCK_PREFIX = "segments-lock--"
+_LOCK = "segments.lock."  # tags: holder, purpose, user, pid, host, pidns, acquired_at
+#: A lock older than this (seconds, by the holder's clock) is taken to be abandoned and broken.
+LOCK_TIMEOUT_S = 600
+#: How long a registration waits for the lock before leaving its version to be reconciled.
+REGISTER_LOCK_WAIT_S = 30.0
+#: How long :func:`reconcile` waits for the lock before leaving pending versions for later.
+RECONCILE_LOCK_WAIT_S = 5.0
 
 #: Metrics quoted in audit events and comparisons, per model kind.
 KEY_METRICS: dict[str, tuple[str, ...]] = {
@@ -112,7 +154,8 @@ def _get_model(client: Any, name: str) -> Any:
         return client.get_registered_model(name)
     except MlflowException as exc:
         if _not_found(exc):
-            known = sorted(m.name for m in client.search_registered_models(max_results=100))
+            known = sorted(m.name for m in client.search_registered_models(max_results=100)
+                           if not m.name.startswith(LOCK_PREFIX))
             raise RegistryError(f"registered model {name!r} does not exist"
                                 + (f"; known: {', '.join(known)}" if known else "")) from None
         raise
@@ -129,9 +172,309 @@ def _aliases(model: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(model.aliases).items()}
 
 
+def _events(model: Any) -> list[dict[str, Any]]:
+    """The audit events stored on a registered model, oldest first."""
+    return [json.loads(v) for k, v in sorted(model.tags.items()) if k.startswith(AUDIT_PREFIX)]
+
+
+# --- the registry lock ----------------------------------------------------------------------
+
+
+class PromotionConflict(PromotionError):
+    """A promotion refused because another change of the same model got there first.
+
+    Either another process holds the registry lock of the model, or the champion moved
+    between the checks and the alias change. The message is one line naming the other
+    change; ``failed`` and ``report`` are as for :class:`~segments.exceptions.PromotionError`.
+    """
+
+    def __init__(self, name: str, version: str, failed: list[str], message: str) -> None:
+        super().__init__(name, version, failed)
+        self.args = (message,)
+
+
+class _LockHeld(Exception):
+    """The registry lock of a model is held by someone else (internal)."""
+
+    def __init__(self, name: str, tags: Mapping[str, str]) -> None:
+        self.name, self.tags = name, dict(tags)
+        super().__init__(self.holder)
+
+    @property
+    def holder(self) -> str:
+        t = self.tags
+        return (f"{t.get(_LOCK + 'purpose', 'an unknown change')} by "
+                f"{t.get(_LOCK + 'user', '?')} (pid {t.get(_LOCK + 'pid', '?')} on "
+                f"{t.get(_LOCK + 'host', '?')}, since {t.get(_LOCK + 'acquired_at', '?')})")
+
+
+def _lock_name(name: str) -> str:
+    return f"{LOCK_PREFIX}{name}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _pid_ended(pid: int) -> bool:
+    """Whether no live process has ``pid`` here (a zombie counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def _already_exists(exc: Exception) -> bool:
+    return "ALREADY_EXISTS" in str(getattr(exc, "error_code", ""))
+
+
+def _read_lock(client: Any, lock: str) -> tuple[dict[str, str], int] | None:
+    """The lock's tags and creation time (ms), or None when there is no lock."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(lock)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+    return dict(model.tags), int(model.creation_timestamp or 0)
+
+
+def _stale(tags: Mapping[str, str], created_ms: int) -> str:
+    """Why a lock may be broken ("" when it may not)."""
+    try:
+        since = datetime.fromisoformat(tags[_LOCK + "acquired_at"])
+    except (KeyError, ValueError):
+        since = datetime.fromtimestamp(created_ms / 1000, UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    age = (_now() - since).total_seconds()
+    if age > LOCK_TIMEOUT_S:
+        return f"older than {LOCK_TIMEOUT_S // 60} minutes ({age / 60:.0f} min)"
+    pid = tags.get(_LOCK + "pid", "")
+    same_machine = (tags.get(_LOCK + "host") == socket.gethostname()
+                    and tags.get(_LOCK + "pidns", "") == _pid_namespace())
+    if same_machine and pid.isdigit() and int(pid) != os.getpid() and _pid_ended(int(pid)):
+        return f"its process (pid {pid} on this machine) has ended"
+    return ""
+
+
+def _acquire_lock(client: Any, name: str, purpose: str, wait_s: float = 0.0) -> str:
+    """Take the registry lock of ``name``; return the holder token.
+
+    Raises ``_LockHeld`` when someone else still holds it after ``wait_s`` seconds. A stale
+    lock (see :func:`_stale`) is deleted with a warning, then taken.
+    """
+    from mlflow.exceptions import MlflowException
+
+    lock, token = _lock_name(name), uuid.uuid4().hex
+    deadline = time.monotonic() + wait_s
+    for _ in range(1000):
+        tags = {_LOCK + "holder": token, _LOCK + "purpose": purpose,
+                _LOCK + "user": current_user(), _LOCK + "pid": str(os.getpid()),
+                _LOCK + "host": socket.gethostname(), _LOCK + "pidns": _pid_namespace(),
+                _LOCK + "acquired_at": _now().isoformat(timespec="microseconds")}
+        try:
+            client.create_registered_model(
+                lock, tags=tags,
+                description=f"Lock held by segments while it changes the aliases of {name!r}; "
+                            "deleted when done. Broken when its process has ended (seen from "
+                            f"its own machine) or after {LOCK_TIMEOUT_S // 60} minutes.")
+            return token
+        except MlflowException as exc:
+            # "does not exist": the lock vanished between the store's check and its read.
+            if not (_already_exists(exc) or _not_found(exc)):
+                raise
+        held = _read_lock(client, lock)
+        if held is None:
+            continue
+        why = _stale(*held)
+        if why:
+            _break_lock(client, name, held[0], why)
+            continue
+        if time.monotonic() >= deadline:
+            raise _LockHeld(name, held[0])
+        time.sleep(0.25)
+    raise RegistryError(f"could not take the registry lock {lock!r}")
+
+
+def _break_lock(client: Any, name: str, tags: Mapping[str, str], why: str) -> None:
+    """Delete an abandoned lock, if it is still the one that was judged stale."""
+    from mlflow.exceptions import MlflowException
+
+    lock = _lock_name(name)
+    again = _read_lock(client, lock)
+    if again is None or again[0].get(_LOCK + "holder") != tags.get(_LOCK + "holder"):
+        return  # released or re-taken meanwhile: not ours to break
+    try:
+        client.delete_registered_model(lock)
+    except MlflowException as exc:
+        if not _not_found(exc):
+            raise
+    warnings.warn(SegmentsWarning(f"broke the registry lock of {name}, held by "
+                                  f"{_LockHeld(name, tags).holder}: {why}"), stacklevel=3)
+
+
+def _release_lock(client: Any, name: str, token: str) -> None:
+    """Delete the lock if this holder still holds it; never raise (it is called in finally)."""
+    lock = _lock_name(name)
+    try:
+        held = _read_lock(client, lock)
+        if held is not None and held[0].get(_LOCK + "holder") == token:
+            client.delete_registered_model(lock)
+    except Exception as exc:
+        warnings.warn(SegmentsWarning(
+            f"could not release the registry lock {lock!r} ({exc}); it is broken after "
+            f"{LOCK_TIMEOUT_S // 60} minutes, or delete that registered model"), stacklevel=2)
+
+
+@contextlib.contextmanager
+def _registry_lock(client: Any, name: str, purpose: str, wait_s: float = 0.0) -> Iterator[None]:
+    token = _acquire_lock(client, name, purpose, wait_s)
+    try:
+        yield
+    finally:
+        _release_lock(client, name, token)
+
+
+# --- recoverable registration ---------------------------------------------------------------
+
+
+def _newer(a: str, b: str) -> bool:
+    try:
+        return int(a) > int(b)
+    except ValueError:
+        return a != b
+
+
+def _complete_registration(client: Any, name: str, version: str, *,
+                           reconciled: bool) -> dict[str, Any] | None:
+    """Move ``challenger`` to a pending version, append its audit event, mark it complete.
+
+    Idempotent, and called under the registry lock: a version no longer pending is left
+    alone, an alias already moved is not moved again, and an audit event already written is
+    not written twice. ``challenger`` is not taken from a newer version.
+    """
+    mv = client.get_model_version(name, version)
+    if mv.tags.get(REGISTRATION_TAG) != PENDING:
+        return None
+    model = client.get_registered_model(name)
+    kind = model.tags.get(KIND_TAG) or mv.tags.get(KIND_TAG, "")
+    current = _aliases(model).get(CHALLENGER)
+    previous = mv.tags.get(_REG + "previous_challenger") or None
+    run_id = mv.tags.get(_REG + "run_id") or mv.run_id
+    logged = any(e.get("event") == "register" and str(e.get("to_version")) == version
+                 for e in _events(model))
+    alias: str | None = CHALLENGER
+    moved = False
+    if current == version:  # the interrupted process moved it already
+        source = previous
+    elif current is None or _newer(version, current):
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        moved, source = True, current
+    else:
+        alias, source = None, None
+    reason = mv.tags.get(_REG + "reason") or "trained"
+    if reconciled:
+        reason += (f" (reconciled after an interrupted registration started by "
+                   f"{mv.tags.get(_REG + 'by', '?')} at {mv.tags.get(_REG + 'started_at', '?')})")
+    if alias is None:
+        reason += f"; challenger left on v{current}, a newer version"
+    if not logged:
+        _append_audit(client, name, {
+            "event": "register", "alias": alias, "from_version": source,
+            "to_version": version, "reason": reason, "run_id": run_id,
+            "metrics": _run_metrics(client, run_id, kind)})
+    client.set_model_version_tag(name, version, REGISTRATION_TAG, COMPLETE)
+    return {"version": version, "challenger_moved": moved, "audit_appended": not logged,
+            "challenger": version if alias else current}
+
+
+def _pending(client: Any, name: str) -> list[str]:
+    found = client.search_model_versions(
+        f"name='{name}' and tags.`{REGISTRATION_TAG}` = '{PENDING}'")
+    return sorted({str(mv.version) for mv in found}, key=int)
+
+
+def _reconcile(client: Any, name: str, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Complete pending registrations; unless ``strict``, a failure (say, a reader without
+    write access to the registry) is a warning and leaves them for the next command."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if not _pending(client, name):
+            return []
+        with _registry_lock(client, name, "reconcile", RECONCILE_LOCK_WAIT_S):
+            fixed = [_complete_registration(client, name, v, reconciled=True)
+                     for v in _pending(client, name)]
+    except _LockHeld:
+        return []  # the holder (or the next command) completes them
+    except MlflowException as exc:
+        if strict:
+            raise
+        warnings.warn(SegmentsWarning(f"could not complete the pending registrations of "
+                                      f"{name} ({exc}); the next command tries again"),
+                      stacklevel=3)
+        return []
+    return [f for f in fixed if f is not None]
+
+
+def reconcile(name: str) -> list[dict[str, Any]]:
+    """Complete the registrations of ``name`` that a killed process left pending.
+
+    A version tagged ``segments.registration=pending`` was created but its process stopped
+    before (or while) moving ``challenger`` and appending the audit event. Each one, oldest
+    first, under the registry lock: ``challenger`` moves to it unless a newer version holds
+    it; the missing ``register`` audit event is appended, its reason saying it was
+    reconciled after an interrupted registration; the version is marked ``complete``.
+    :func:`register_version`, :func:`promote`, :func:`history` and :func:`aliases` call it
+    first, so the next command on the model repairs it.
+
+    Parameters
+    ----------
+    name : str
+        Registered model name.
+
+    Returns
+    -------
+    list of dict
+        One entry per version completed: ``version``, ``challenger_moved`` (bool),
+        ``audit_appended`` (bool) and ``challenger`` (the version it points at now). Empty
+        when nothing was pending, or when another process holds the lock (it, or the next
+        command, completes them).
+
+    Raises
+    ------
+    RegistryError
+        The registered model does not exist.
+    mlflow.exceptions.MlflowException
+        The registry refused a change (the commands that call this first warn instead).
+    """
+    client = _client()
+    _get_model(client, name)
+    return _reconcile(client, name, strict=True)
+
+
 def aliases(name: str) -> dict[str, str]:
-    """The registered model's aliases: ``{"champion": "3", "challenger": "4"}``."""
-    return _aliases(_get_model(_client(), name))
+    """The registered model's aliases: ``{"champion": "3", "challenger": "4"}``.
+
+    Pending registrations are reconciled first (:func:`reconcile`).
+    """
+    client = _client()
+    _get_model(client, name)
+    _reconcile(client, name)
+    return _aliases(_get_model(client, name))
 
 
 def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
@@ -141,6 +484,14 @@ def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
 
     The registered model is created on first use (tagged with its kind); a model of another
     kind under the same name is refused. The alias change is appended to the audit log.
+
+    The version is created tagged ``segments.registration=pending`` (with the challenger it
+    replaces, the reason and the run); then, under the registry lock, ``challenger`` moves to
+    it (unless a newer version holds it), the audit event is appended and the tag becomes
+    ``complete``. If the process dies in between, the next command on the model completes
+    it (:func:`reconcile`, which this function also calls first). If the lock stays held
+    for :data:`REGISTER_LOCK_WAIT_S` seconds the version is left pending, with a
+    :class:`~segments.exceptions.SegmentsWarning`, for the next command to complete.
 
     Parameters
     ----------
@@ -177,27 +528,39 @@ def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
             description=f"segments {kind} model; versions aliased 'challenger' when trained "
                         "and 'champion' when promoted (segments promote). Alias history: "
                         "segments history " + name)
+    else:
+        if _reconcile(client, name):
+            model = client.get_registered_model(name)
     existing = model.tags.get(KIND_TAG)
     if existing and existing != kind:
         raise RegistryError(f"registered model {name!r} holds {existing} models; cannot "
                             f"register a {kind} model under it (set registry.{kind}_model)")
     mlflow = _mlflow()
+    pending = {**dict(tags or {}), REGISTRATION_TAG: PENDING,
+               _REG + "previous_challenger": _aliases(model).get(CHALLENGER) or "",
+               _REG + "reason": reason, _REG + "run_id": run_id or "",
+               _REG + "by": current_user(),
+               _REG + "started_at": _now().isoformat(timespec="seconds")}
     with contextlib.redirect_stderr(io.StringIO()):  # "Created version ..." chatter
-        mv = mlflow.register_model(model_uri, name, tags=dict(tags or {}))
+        mv = mlflow.register_model(model_uri, name, tags=pending)
     version = str(mv.version)
     if description:
         client.update_model_version(name, version, description=description[:4900])
-    previous = _aliases(model).get(CHALLENGER)
-    client.set_registered_model_alias(name, CHALLENGER, version)
-    _append_audit(client, name, {
-        "event": "register", "alias": CHALLENGER, "from_version": previous,
-        "to_version": version, "reason": reason, "run_id": run_id,
-        "metrics": _run_metrics(client, run_id, kind)})
+    try:
+        with _registry_lock(client, name, f"register v{version}", REGISTER_LOCK_WAIT_S):
+            _complete_registration(client, name, version, reconciled=False)
+    except _LockHeld as held:
+        warnings.warn(SegmentsWarning(
+            f"registered {name} version {version}, but the registry lock is held by "
+            f"{held.holder}; the next segments command on {name} moves challenger to it "
+            "and logs the change"), stacklevel=2)
     return version
 
 
 def history(name: str) -> pd.DataFrame:
     """The audit log of a registered model's alias changes, oldest first.
+
+    Pending registrations are reconciled first (:func:`reconcile`).
 
     Returns
     -------
@@ -205,9 +568,10 @@ def history(name: str) -> pd.DataFrame:
         ``at``, ``by``, ``event``, ``alias``, ``from_version``, ``to_version``, ``reason``,
         ``run_id``, ``evidence_run_id`` and ``metrics`` (a dict) per change.
     """
-    model = _get_model(_client(), name)
-    events = [json.loads(v) for k, v in sorted(model.tags.items())
-              if k.startswith(AUDIT_PREFIX)]
+    client = _client()
+    _get_model(client, name)
+    _reconcile(client, name)
+    events = _events(_get_model(client, name))
     cols = ["at", "by", "event", "alias", "from_version", "to_version", "reason", "run_id",
             "evidence_run_id", "metrics"]
     frame = pd.DataFrame(events, columns=cols)
@@ -391,14 +755,19 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
             panel: pd.DataFrame | None = None, dry_run: bool = False) -> PromotionReport:
     """Move the ``champion`` alias of ``name`` to ``version`` after checks.
 
-    Checks: the version exists; its training run finished; its logged metrics meet
-    ``config.registry.promotion[kind]``; its input signature matches the current feature
-    contract (``config.features.windows``). The challenger is compared with the current
-    champion on their logged metrics and, when ``panel`` is given, on the same held-out
-    months (upgrade) or customers (groups) rebuilt from it. Checks and comparison are
-    logged to an MLflow run (tag ``segments.model_kind=promotion``) in the training run's
-    experiment, promoted or refused; on success the alias change is appended to the audit
-    log with that run as evidence.
+    Checks: the version exists and its registration completed; its training run finished;
+    its logged metrics meet ``config.registry.promotion[kind]``; its input signature matches
+    the current feature contract (``config.features.windows``). The challenger is compared
+    with the current champion on their logged metrics and, when ``panel`` is given, on the
+    same held-out months (upgrade) or customers (groups) rebuilt from it. Checks and
+    comparison are logged to an MLflow run (tag ``segments.model_kind=promotion``) in the
+    training run's experiment, promoted or refused; on success the alias change is appended
+    to the audit log with that run as evidence.
+
+    Pending registrations are reconciled first (:func:`reconcile`). The decision is taken
+    under the model's registry lock: if another process holds it, or the champion moved
+    after the checks read it, the promotion is refused (:class:`PromotionConflict`) and
+    only the refusal is logged. A dry run takes no lock and reconciles nothing.
 
     Parameters
     ----------
@@ -424,6 +793,9 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
         The model or version does not exist.
     PromotionError
         A check failed (all failures are listed); nothing was changed.
+    PromotionConflict
+        Another process holds the registry lock, or promoted meanwhile (one line naming it);
+        nothing was changed.
     """
     from mlflow.exceptions import MlflowException
 
@@ -433,6 +805,8 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
     version = str(version)
     client = _client()
     model = _get_model(client, name)
+    if not dry_run and _reconcile(client, name):
+        model = _get_model(client, name)
     try:
         mv = client.get_model_version(name, version)
     except MlflowException as exc:
@@ -446,6 +820,17 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
     champion = _aliases(model).get(CHAMPION)
     checks: list[tuple[str, bool, str]] = [("version_exists", True,
                                             f"version {version} (source {mv.source})")]
+    if mv.tags.get(REGISTRATION_TAG) == PENDING:
+        checks.append(("registration_complete", False, (
+            f"the registration of version {version} (started by "
+            f"{mv.tags.get(_REG + 'by', '?')} at {mv.tags.get(_REG + 'started_at', '?')}) has "
+            "not completed: its challenger alias or audit event may be missing; the next "
+            f"segments command on {name} completes it once the registry lock is free")))
+    else:
+        checks.append(("registration_complete", True,
+                       ("challenger alias and audit event written"
+                        if mv.tags.get(REGISTRATION_TAG) else
+                        "registered before registrations were tracked")))
     run = None
     if mv.run_id:
         run = client.get_run(mv.run_id)
@@ -499,24 +884,84 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
                              pd.DataFrame(logged), same, notes=[n for n in notes if n])
     if dry_run:
         return report
-    report.evidence_run_id = _log_promotion(client, report, run, reason)
-    if report.failed:
-        error = PromotionError(name, version, report.failed)
-        error.report = report
-        raise error
-    client.set_registered_model_alias(name, CHAMPION, version)
-    when = _now().isoformat(timespec="seconds")
-    for key, value in {"segments.promoted_at": when, "segments.promoted_by": current_user(),
-                       "segments.promotion_reason": reason or "(none given)",
-                       "segments.promotion_run": report.evidence_run_id}.items():
-        client.set_model_version_tag(name, version, key, value)
-    _append_audit(client, name, {
-        "event": "promote", "alias": CHAMPION, "from_version": champion, "to_version": version,
-        "reason": reason or "(none given)", "run_id": mv.run_id,
-        "evidence_run_id": report.evidence_run_id,
-        "metrics": {k: float(metrics[k]) for k in KEY_METRICS.get(kind, ()) if k in metrics}})
+    try:
+        token = _acquire_lock(client, name, f"promote v{version}")
+    except _LockHeld as held:
+        _add_checks(report, [(_LOCK_CHECK, False, f"the registry lock of {name} is held by "
+                              f"{held.holder}; try again when it is done")])
+        _refuse(client, report, run, reason)
+        raise  # not reached: _refuse raises on the failed lock check
+    try:
+        now = _aliases(_get_model(client, name)).get(CHAMPION)
+        _add_checks(report, [
+            (_LOCK_CHECK, True, "held by this promotion"),
+            (_MOVED_CHECK, now == champion, f"champion still {_v(champion)} under the lock"
+             if now == champion else _moved(client, name, champion, now, version))])
+        _refuse(client, report, run, reason)  # returns when every check passed
+        client.set_registered_model_alias(name, CHAMPION, version)
+        when = _now().isoformat(timespec="seconds")
+        for key, value in {"segments.promoted_at": when,
+                           "segments.promoted_by": current_user(),
+                           "segments.promotion_reason": reason or "(none given)",
+                           "segments.promotion_run": report.evidence_run_id}.items():
+            client.set_model_version_tag(name, version, key, value)
+        _append_audit(client, name, {
+            "event": "promote", "alias": CHAMPION, "from_version": champion,
+            "to_version": version, "reason": reason or "(none given)", "run_id": mv.run_id,
+            "evidence_run_id": report.evidence_run_id,
+            "metrics": {k: float(metrics[k]) for k in KEY_METRICS.get(kind, ())
+                        if k in metrics}})
+    finally:
+        _release_lock(client, name, token)
     report.promoted = True
     return report
+
+
+_LOCK_CHECK, _MOVED_CHECK = "registry_lock", "champion_unchanged"
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "(none)"
+
+
+def _add_checks(report: PromotionReport, rows: list[tuple[str, bool, str]]) -> None:
+    report.checks = pd.concat([report.checks, pd.DataFrame(rows, columns=report.checks.columns)],
+                              ignore_index=True)
+
+
+def _moved(client: Any, name: str, before: str | None, now: str | None, version: str) -> str:
+    """Name the change that moved ``champion`` from ``before`` to ``now`` meanwhile."""
+    what = (f"version {version} became champion" if now == version else
+            f"champion moved from {_v(before)} to {_v(now)}")
+    done = [e for e in _events(_get_model(client, name))
+            if e.get("event") == "promote" and str(e.get("to_version")) == str(now)]
+    if not done:
+        return f"{what} while the checks ran, outside segments (no audit event)"
+    e = done[-1]
+    return (f"{what} while the checks ran: promoted by {e.get('by')} at {e.get('at')} "
+            f"(evidence run {e.get('evidence_run_id')})")
+
+
+def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None:
+    """Log the evidence run; raise if a check failed (one line for a conflict)."""
+    report.evidence_run_id = _log_promotion(client, report, run, reason)
+    if not report.failed:
+        return
+    bad = report.checks[~report.checks["passed"]]
+    conflict = bad[bad["check"].isin([_LOCK_CHECK, _MOVED_CHECK])]
+    if conflict.empty:
+        error: PromotionError = PromotionError(report.name, report.version, report.failed)
+    else:
+        others = len(bad) - len(conflict)
+        error = PromotionConflict(
+            report.name, report.version, report.failed,
+            f"promotion of {report.name} version {report.version} refused: "
+            + "; ".join(conflict["detail"])
+            + (f" ({others} other check{'s' if others != 1 else ''} failed too)"
+               if others else "")
+            + f"; evidence in MLflow run {report.evidence_run_id}")
+    error.report = report
+    raise error
 
 
 def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -> str:
