@@ -27,12 +27,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from segments import load_config, read_panel, train_groups, train_upgrade, validate_panel
 from segments.cli import app
-from segments.registry import promote
 from segments.schema import inspect_panel
 from segments.scoring import load_scorer, plan_buckets, read_output
-from segments.synthetic import write_bank
+from tests.banks import promoted_bank
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -46,22 +44,17 @@ def ctx(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     mp.chdir(root)
-    paths = write_bank(root / "bank", 1000, 18, seed=3)
-    panel = validate_panel(read_panel(paths["panel"]))
-    config = root / "safety.yaml"
-    config.write_text(yaml.safe_dump({
-        "groups": {"n_bootstrap": 2, "k_max": 6},
-        "registry": {"promotion": {"upgrade": {"min_auc": 0.5,
-                                               "min_auc_gain_over_rule": -1.0}}}}))
-    cfg = load_config(config)
-    up = train_upgrade(panel, cfg)
-    gr = train_groups(panel, cfg)
-    promote(up.registered_model, up.model_version, config=cfg)
-    promote(gr.registered_model, gr.model_version, config=cfg)
-    yield {"root": root, "panel": paths["panel"], "raw": pd.read_parquet(paths["panel"]),
-           "config": config, "cfg": cfg, "groups_uri": f"models:/{gr.registered_model}/"
-           f"{gr.model_version}", "upgrade_uri": f"models:/{up.registered_model}/"
-           f"{up.model_version}"}
+    bank = promoted_bank(root, "safety", 1000, 18, seed=3)
+    up, gr = bank["upgrade"], bank["groups"]
+    yield {
+        "root": root,
+        "panel": bank["panel_path"],
+        "raw": pd.read_parquet(bank["panel_path"]),
+        "config": bank["config"],
+        "cfg": bank["cfg"],
+        "groups_uri": f"models:/{gr.registered_model}/{gr.model_version}",
+        "upgrade_uri": f"models:/{up.registered_model}/{up.model_version}",
+    }
     mp.undo()
 
 
@@ -95,8 +88,9 @@ def _panel_copy(d: Path, c: dict, name: str = "panel.parquet", change=None) -> P
     return path
 
 
-def _parts(d: Path, c: dict, second: Callable[[pd.DataFrame], pd.DataFrame],
-           name: str = "parts") -> Path:
+def _parts(
+    d: Path, c: dict, second: Callable[[pd.DataFrame], pd.DataFrame], name: str = "parts"
+) -> Path:
     folder = d / name
     folder.mkdir(parents=True)
     df = c["raw"]
@@ -108,8 +102,17 @@ def _parts(d: Path, c: dict, second: Callable[[pd.DataFrame], pd.DataFrame],
 
 
 def _score(c: dict, panel: Path | str, out: Path | str, *extra: str) -> list[str]:
-    return ["score", "--panel", str(panel), "--out", str(out), "--config", str(c["config"]),
-            "--no-track", *extra]
+    return [
+        "score",
+        "--panel",
+        str(panel),
+        "--out",
+        str(out),
+        "--config",
+        str(c["config"]),
+        "--no-track",
+        *extra,
+    ]
 
 
 def _scoring_output(d: Path, c: dict, name: str = "old") -> Path:
@@ -136,166 +139,308 @@ CASES: dict[str, Case] = {
     # --- data loss: outputs on, in or around an input -------------------------------------
     "tiers_out_onto_input": Case(
         lambda d, c: ["tiers", str(_panel_copy(d, c)), "--out", str(d / "panel.parquet")],
-        ("--out", "is the input")),
+        ("--out", "is the input"),
+    ),
     "tiers_out_onto_input_with_overwrite": Case(
-        lambda d, c: ["tiers", str(_panel_copy(d, c)), "--out", str(d / "panel.parquet"),
-                      "--overwrite"], ("--out", "is the input")),
+        lambda d, c: [
+            "tiers",
+            str(_panel_copy(d, c)),
+            "--out",
+            str(d / "panel.parquet"),
+            "--overwrite",
+        ],
+        ("--out", "is the input"),
+    ),
     "score_out_holds_the_panel": Case(
-        lambda d, c: _score(c, _panel_copy((d / "dir").mkdir() or d / "dir", c), d / "dir",
-                            "--overwrite"), ("--out", "holds the input")),
+        lambda d, c: _score(
+            c, _panel_copy((d / "dir").mkdir() or d / "dir", c), d / "dir", "--overwrite"
+        ),
+        ("--out", "holds the input"),
+    ),
     "score_out_inside_input_folder": Case(
         lambda d, c: _score(c, _parts(d, c, lambda x: x), d / "parts" / "scores"),
-        ("--out", "inside the input folder")),
+        ("--out", "inside the input folder"),
+    ),
     "score_partial_is_the_input": Case(
         lambda d, c: _score(c, _parts(d, c, lambda x: x, "x.partial"), d / "x"),
-        ("--out", "is the input")),
+        ("--out", "is the input"),
+    ),
     "score_out_is_working_folder": Case(
-        lambda d, c: _score(c, c["panel"], ".", "--overwrite"), ("--out", "working folder")),
+        lambda d, c: _score(c, c["panel"], ".", "--overwrite"), ("--out", "working folder")
+    ),
     "tiers_out_is_working_folder": Case(
-        lambda d, c: ["tiers", str(c["panel"]), "--out", "."], ("--out", "working folder")),
+        lambda d, c: ["tiers", str(c["panel"]), "--out", "."], ("--out", "working folder")
+    ),
     "score_overwrite_unrelated_folder": Case(
-        lambda d, c: (_write((d / "mine").mkdir() or d / "mine" / "notes.txt", b"keep me"),
-                      _score(c, c["panel"], d / "mine", "--overwrite"))[1],
-        ("--out", "not a scoring output segments wrote")),
+        lambda d, c: (
+            _write((d / "mine").mkdir() or d / "mine" / "notes.txt", b"keep me"),
+            _score(c, c["panel"], d / "mine", "--overwrite"),
+        )[1],
+        ("--out", "not a scoring output segments wrote"),
+    ),
     "score_overwrite_output_with_a_stranger_inside": Case(
-        lambda d, c: (_write(_scoring_output(d, c) / "notes.txt", b"keep me"),
-                      _score(c, c["panel"], d / "old", "--overwrite", "--as-of", AS_OF))[1],
-        ("--out", "not a scoring output segments wrote")),
+        lambda d, c: (
+            _write(_scoring_output(d, c) / "notes.txt", b"keep me"),
+            _score(c, c["panel"], d / "old", "--overwrite", "--as-of", AS_OF),
+        )[1],
+        ("--out", "not a scoring output segments wrote"),
+    ),
     "score_out_exists_without_overwrite": Case(
         lambda d, c: _score(c, c["panel"], _scoring_output(d, c), "--as-of", AS_OF),
-        ("--out", "exists", "--overwrite")),
+        ("--out", "exists", "--overwrite"),
+    ),
     "score_out_is_a_file": Case(
         lambda d, c: _score(c, c["panel"], _write(d / "out", b"x"), "--overwrite"),
-        ("--out", "not a scoring output")),
+        ("--out", "not a scoring output"),
+    ),
     "tiers_overwrite_a_file_segments_did_not_write": Case(
-        lambda d, c: ["tiers", str(c["panel"]), "--out", str(_panel_copy(d, c, "other.parquet")),
-                      "--overwrite"], ("--out", "not a tier table segments wrote")),
+        lambda d, c: [
+            "tiers",
+            str(c["panel"]),
+            "--out",
+            str(_panel_copy(d, c, "other.parquet")),
+            "--overwrite",
+        ],
+        ("--out", "not a tier table segments wrote"),
+    ),
     "tiers_out_exists_without_overwrite": Case(
         lambda d, c: ["tiers", str(c["panel"]), "--out", str(_write(d / "t.csv", b"a,b\n"))],
-        ("--out", "exists", "--overwrite")),
+        ("--out", "exists", "--overwrite"),
+    ),
     "tiers_out_under_a_file": Case(
-        lambda d, c: ["tiers", str(c["panel"]), "--out",
-                      str(_write(d / "f.txt", b"x") / "t.parquet")], ("--out", "is a file")),
+        lambda d, c: [
+            "tiers",
+            str(c["panel"]),
+            "--out",
+            str(_write(d / "f.txt", b"x") / "t.parquet"),
+        ],
+        ("--out", "is a file"),
+    ),
     "score_out_where_nothing_can_be_written": Case(
         lambda d, c: _score(c, c["panel"], "/proc/segments-test/out"),
-        ("--out", "cannot be written")),
+        ("--out", "cannot be written"),
+    ),
     "synth_overwrite_a_bank_segments_did_not_write": Case(
-        lambda d, c: (_panel_copy(d, c), ["synth", "--customers", "10", "--months", "3",
-                                          "--out", str(d), "--overwrite"])[1],
-        ("--out", "panel.parquet", "not a synthetic bank file")),
+        lambda d, c: (
+            _panel_copy(d, c),
+            ["synth", "--customers", "10", "--months", "3", "--out", str(d), "--overwrite"],
+        )[1],
+        ("--out", "panel.parquet", "not a synthetic bank file"),
+    ),
     "synth_out_exists_without_overwrite": Case(
         lambda d, c: (_panel_copy(d, c), ["synth", "--customers", "10", "--out", str(d)])[1],
-        ("--out", "exists")),
+        ("--out", "exists"),
+    ),
     # --- inputs that would give wrong output --------------------------------------------
     "score_folder_part_lacks_columns": Case(
-        lambda d, c: _score(c, _parts(d, c, lambda x: x.drop(columns=["funds", "txn_count"])),
-                            d / "out"), ("part-1.parquet", "lacks funds, txn_count")),
+        lambda d, c: _score(
+            c, _parts(d, c, lambda x: x.drop(columns=["funds", "txn_count"])), d / "out"
+        ),
+        ("part-1.parquet", "lacks funds, txn_count"),
+    ),
     "validate_folder_part_lacks_columns": Case(
         lambda d, c: ["validate", str(_parts(d, c, lambda x: x.drop(columns=["funds"])))],
-        ("part-1.parquet", "lacks funds")),
+        ("part-1.parquet", "lacks funds"),
+    ),
     "tiers_folder_part_lacks_columns": Case(
         lambda d, c: ["tiers", str(_parts(d, c, lambda x: x.drop(columns=["funds"])))],
-        ("part-1.parquet", "lacks funds")),
+        ("part-1.parquet", "lacks funds"),
+    ),
     "train_folder_part_lacks_columns": Case(
-        lambda d, c: ["train", "upgrade", "--panel", str(_parts(
-            d, c, lambda x: x.drop(columns=["funds"]))), "--config", str(c["config"])],
-        ("part-1.parquet", "lacks funds")),
+        lambda d, c: [
+            "train",
+            "upgrade",
+            "--panel",
+            str(_parts(d, c, lambda x: x.drop(columns=["funds"]))),
+            "--config",
+            str(c["config"]),
+        ],
+        ("part-1.parquet", "lacks funds"),
+    ),
     "folder_part_with_another_type": Case(
-        lambda d, c: ["validate", str(_parts(d, c, lambda x: x.assign(
-            funds=x["funds"].astype(str))))], ("part-1.parquet", "`funds`", "string")),
+        lambda d, c: [
+            "validate",
+            str(_parts(d, c, lambda x: x.assign(funds=x["funds"].astype(str)))),
+        ],
+        ("part-1.parquet", "`funds`", "string"),
+    ),
     "folder_with_a_csv_inside": Case(
-        lambda d, c: (_write(_parts(d, c, lambda x: x) / "extra.csv", b"a\n1\n"),
-                      ["validate", str(d / "parts")])[1], ("extra.csv", "not Parquet parts")),
-    "empty_folder": Case(lambda d, c: ["validate", str((d / "e").mkdir() or d / "e")],
-                         ("no Parquet parts",)),
+        lambda d, c: (
+            _write(_parts(d, c, lambda x: x) / "extra.csv", b"a\n1\n"),
+            ["validate", str(d / "parts")],
+        )[1],
+        ("extra.csv", "not Parquet parts"),
+    ),
+    "empty_folder": Case(
+        lambda d, c: ["validate", str((d / "e").mkdir() or d / "e")], ("no Parquet parts",)
+    ),
     "float_ids_not_whole": Case(
-        lambda d, c: _score(c, _panel_copy(d, c, change=lambda x: x.assign(
-            customer_id=pd.factorize(x["customer_id"])[0] + 0.5)), d / "out"),
-        ("customer_id", "not whole")),
+        lambda d, c: _score(
+            c,
+            _panel_copy(
+                d, c, change=lambda x: x.assign(customer_id=pd.factorize(x["customer_id"])[0] + 0.5)
+            ),
+            d / "out",
+        ),
+        ("customer_id", "not whole"),
+    ),
     "zoned_month_stamps_off_midnight": Case(
         lambda d, c: _score(c, _panel_copy(d, c, change=_tz_months), d / "out"),
-        ("month", "time zone", "panel.timezone")),
+        ("month", "time zone", "panel.timezone"),
+    ),
     "as_of_with_too_little_history": Case(
         lambda d, c: _score(c, c["panel"], d / "out", "--as-of", "2024-04"),
-        ("--as-of", "4 month(s)", "--allow-short-history")),
+        ("--as-of", "4 month(s)", "--allow-short-history"),
+    ),
     "as_of_month_not_in_panel": Case(
         lambda d, c: _score(c, c["panel"], d / "out", "--as-of", "2031-01"),
-        ("month", "no rows for the as-of month 2031-01")),
+        ("month", "no rows for the as-of month 2031-01"),
+    ),
     # --- checked before any work: models, columns, files --------------------------------
     "groups_model_given_as_upgrade_model": Case(
         lambda d, c: _score(c, c["panel"], d / "out", "--upgrade-model", c["groups_uri"]),
-        ("--upgrade-model", "is a groups model, not a upgrade model")),
+        ("--upgrade-model", "is a groups model, not a upgrade model"),
+    ),
     "panel_lacks_a_column_the_models_need": Case(
-        lambda d, c: _score(c, _panel_copy(d, c, change=lambda x: x.drop(
-            columns=["txn_count"])), d / "out"), ("txn_count", "lacks columns the models")),
+        lambda d, c: _score(
+            c, _panel_copy(d, c, change=lambda x: x.drop(columns=["txn_count"])), d / "out"
+        ),
+        ("txn_count", "lacks columns the models"),
+    ),
     "panel_without_customer_id": Case(
-        lambda d, c: _score(c, _panel_copy(d, c, change=lambda x: x.drop(
-            columns=["customer_id"])), d / "out"), ("customer_id", "required")),
-    "zero_byte_parquet": Case(lambda d, c: _score(c, _write(d / "p.parquet", b""), d / "o"),
-                              ("p.parquet", "empty (0 bytes)")),
-    "zero_byte_csv": Case(lambda d, c: ["validate", str(_write(d / "p.csv", b""))],
-                          ("p.csv", "empty (0 bytes)")),
+        lambda d, c: _score(
+            c, _panel_copy(d, c, change=lambda x: x.drop(columns=["customer_id"])), d / "out"
+        ),
+        ("customer_id", "required"),
+    ),
+    "zero_byte_parquet": Case(
+        lambda d, c: _score(c, _write(d / "p.parquet", b""), d / "o"),
+        ("p.parquet", "empty (0 bytes)"),
+    ),
+    "zero_byte_csv": Case(
+        lambda d, c: ["validate", str(_write(d / "p.csv", b""))], ("p.csv", "empty (0 bytes)")
+    ),
     "gzip_named_csv": Case(
-        lambda d, c: ["tiers", str(_write(d / "p.csv", gzip.compress(
-            c["raw"].head(50).to_csv(index=False).encode())))], ("p.csv", "gzip")),
+        lambda d, c: [
+            "tiers",
+            str(_write(d / "p.csv", gzip.compress(c["raw"].head(50).to_csv(index=False).encode()))),
+        ],
+        ("p.csv", "gzip"),
+    ),
     "csv_named_parquet": Case(
-        lambda d, c: ["validate", str(_write(d / "p.parquet", c["raw"].head(5).to_csv(
-            index=False).encode()))], ("p.parquet", "not a Parquet file")),
+        lambda d, c: [
+            "validate",
+            str(_write(d / "p.parquet", c["raw"].head(5).to_csv(index=False).encode())),
+        ],
+        ("p.parquet", "not a Parquet file"),
+    ),
     "non_utf8_csv": Case(
-        lambda d, c: _score(c, _write(d / "p.csv", c["raw"].assign(
-            region="华东").to_csv(index=False).encode("gb18030")), d / "o"),
-        ("p.csv", "not UTF-8")),
+        lambda d, c: _score(
+            c,
+            _write(
+                d / "p.csv", c["raw"].assign(region="华东").to_csv(index=False).encode("gb18030")
+            ),
+            d / "o",
+        ),
+        ("p.csv", "not UTF-8"),
+    ),
     "duplicate_column_names": Case(
-        lambda d, c: ["validate", str(_write(d / "p.csv", b"customer_id,month,aum,aum\n"
-                                             b"C1,2024-01,5,6\n"))],
-        ("duplicate column names: aum",)),
-    "panel_does_not_exist": Case(lambda d, c: _score(c, d / "none.parquet", d / "o"),
-                                 ("none.parquet", "does not exist")),
-    "unknown_format": Case(lambda d, c: ["tiers", str(_write(d / "p.txt", b"a\n"))],
-                           ("unknown format",)),
-    "zip_csv_no_engine_reads": Case(lambda d, c: ["validate", str(_write(d / "p.csv.zip",
-                                                                          b"PK"))],
-                                    ("unknown format",)),
+        lambda d, c: [
+            "validate",
+            str(_write(d / "p.csv", b"customer_id,month,aum,aum\nC1,2024-01,5,6\n")),
+        ],
+        ("duplicate column names: aum",),
+    ),
+    "panel_does_not_exist": Case(
+        lambda d, c: _score(c, d / "none.parquet", d / "o"), ("none.parquet", "does not exist")
+    ),
+    "unknown_format": Case(
+        lambda d, c: ["tiers", str(_write(d / "p.txt", b"a\n"))], ("unknown format",)
+    ),
+    "zip_csv_no_engine_reads": Case(
+        lambda d, c: ["validate", str(_write(d / "p.csv.zip", b"PK"))], ("unknown format",)
+    ),
     # --- bad option values --------------------------------------------------------------
-    "as_of_banana": Case(lambda d, c: _score(c, c["panel"], d / "o", "--as-of", "banana"),
-                         ("--as-of", "banana")),
-    "month_2025_13": Case(lambda d, c: ["tiers", str(c["panel"]), "--month", "2025-13"],
-                          ("--month", "2025-13")),
+    "as_of_banana": Case(
+        lambda d, c: _score(c, c["panel"], d / "o", "--as-of", "banana"), ("--as-of", "banana")
+    ),
+    "month_2025_13": Case(
+        lambda d, c: ["tiers", str(c["panel"]), "--month", "2025-13"], ("--month", "2025-13")
+    ),
     "tiers_month_with_no_rows": Case(
-        lambda d, c: ["tiers", str(c["panel"]), "--month", "2031-01", "--out",
-                      str(d / "t.parquet")], ("--month", "no rows")),
+        lambda d, c: [
+            "tiers",
+            str(c["panel"]),
+            "--month",
+            "2031-01",
+            "--out",
+            str(d / "t.parquet"),
+        ],
+        ("--month", "no rows"),
+    ),
     "train_as_of_banana": Case(
         lambda d, c: ["train", "groups", "--panel", str(c["panel"]), "--as-of", "banana"],
-        ("--as-of", "banana")),
-    "synth_start_2024_13": Case(lambda d, c: ["synth", "--start", "2024-13", "--out",
-                                              str(d / "b")], ("--start", "2024-13")),
-    "model_name_with_path": Case(lambda d, c: ["promote", "../../x", "--version", "1"],
-                                 ("MODEL", "'../../x'")),
+        ("--as-of", "banana"),
+    ),
+    "synth_start_2024_13": Case(
+        lambda d, c: ["synth", "--start", "2024-13", "--out", str(d / "b")], ("--start", "2024-13")
+    ),
+    "model_name_with_path": Case(
+        lambda d, c: ["promote", "../../x", "--version", "1"], ("MODEL", "'../../x'")
+    ),
     "history_model_name_with_path": Case(lambda d, c: ["history", "../x"], ("MODEL",)),
     "model_uri_with_path": Case(
         lambda d, c: _score(c, c["panel"], d / "o", "--groups-model", "models:/../../x@c"),
-        ("--groups-model", "'../../x'")),
-    "engine_banana": Case(lambda d, c: _score(c, c["panel"], d / "o", "--engine", "banana"),
-                          ("--engine", "banana")),
+        ("--groups-model", "'../../x'"),
+    ),
+    "engine_banana": Case(
+        lambda d, c: _score(c, c["panel"], d / "o", "--engine", "banana"), ("--engine", "banana")
+    ),
     "spark_on_a_csv": Case(
         lambda d, c: _score(c, _panel_copy(d, c, "p.csv"), d / "o", "--engine", "spark"),
-        ("--engine", "Parquet")),
+        ("--engine", "Parquet"),
+    ),
     # --- configuration --------------------------------------------------------------------
     "psi_warn_above_psi_alert": Case(
-        lambda d, c: _score(c, c["panel"], d / "o", "--config", str(_write(
-            d / "c.yaml", b"scoring: {psi_warn: 0.5, psi_alert: 0.2}\n"))),
-        ("scoring.psi_warn", "psi_alert")),
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(_write(d / "c.yaml", b"scoring: {psi_warn: 0.5, psi_alert: 0.2}\n")),
+        ),
+        ("scoring.psi_warn", "psi_alert"),
+    ),
     "ladder_path_missing_in_validate": Case(
-        lambda d, c: ["validate", str(c["panel"]), "--config", str(_write(
-            d / "c.yaml", b"tiers: {ladder: no_such_ladder.yaml}\n"))],
-        ("tiers.ladder", "no_such_ladder.yaml")),
+        lambda d, c: [
+            "validate",
+            str(c["panel"]),
+            "--config",
+            str(_write(d / "c.yaml", b"tiers: {ladder: no_such_ladder.yaml}\n")),
+        ],
+        ("tiers.ladder", "no_such_ladder.yaml"),
+    ),
     "config_not_utf8": Case(
-        lambda d, c: ["validate", str(c["panel"]), "--config", str(_write(
-            d / "c.yaml", "name: 银行\n".encode("gb18030")))], ("c.yaml", "UTF-8")),
+        lambda d, c: [
+            "validate",
+            str(c["panel"]),
+            "--config",
+            str(_write(d / "c.yaml", "name: 银行\n".encode("gb18030"))),
+        ],
+        ("c.yaml", "UTF-8"),
+    ),
     "column_map_names_an_absent_column": Case(
-        lambda d, c: _score(c, c["panel"], d / "o", "--config", str(_write(
-            d / "c.yaml", b"name: safety\npanel: {column_map: {cust_no: customer_id}}\n"))),
-        ("cust_no", "no such column")),
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(
+                _write(d / "c.yaml", b"name: safety\npanel: {column_map: {cust_no: customer_id}}\n")
+            ),
+        ),
+        ("cust_no", "no such column"),
+    ),
 }
 
 
@@ -304,8 +449,7 @@ def test_the_corpus_is_large_enough():
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_or_invocation_fails_named_and_leaves_nothing(ctx, tmp_path, monkeypatch,
-                                                                name):
+def test_bad_input_or_invocation_fails_named_and_leaves_nothing(ctx, tmp_path, monkeypatch, name):
     case = CASES[name]
     args = case.build(tmp_path, ctx)
     monkeypatch.chdir(tmp_path)
@@ -327,10 +471,25 @@ def test_bad_input_or_invocation_fails_named_and_leaves_nothing(ctx, tmp_path, m
 
 # ---- the guarantees of a running job -----------------------------------------------------
 
+
 def _cmd(ctx, out, *extra) -> list[str]:
-    return [sys.executable, "-m", "segments", "score", "--panel", str(ctx["panel"]),
-            "--out", str(out), "--config", str(ctx["config"]), "--batch-customers", "60",
-            "--scored-at", "2026-01-01T00:00:00+00:00", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "segments",
+        "score",
+        "--panel",
+        str(ctx["panel"]),
+        "--out",
+        str(out),
+        "--config",
+        str(ctx["config"]),
+        "--batch-customers",
+        "60",
+        "--scored-at",
+        "2026-01-01T00:00:00+00:00",
+        *extra,
+    ]
 
 
 def _wait_for(pred, timeout=120.0):
@@ -344,14 +503,19 @@ def _wait_for(pred, timeout=120.0):
 
 def test_two_jobs_one_output_the_second_fails_naming_the_first(ctx, tmp_path):
     out = tmp_path / "scores"
-    first = subprocess.Popen(_cmd(ctx, out, "--as-of", AS_OF, "--no-track"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        _cmd(ctx, out, "--as-of", AS_OF, "--no-track"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Hold the first job mid-way (SIGSTOP) so the second surely starts while it runs.
     assert _wait_for(lambda: (tmp_path / "scores.partial" / "parts").exists())
     first.send_signal(signal.SIGSTOP)
     try:
-        second = subprocess.run(_cmd(ctx, out, "--as-of", "2025-05", "--no-track"),
-                                capture_output=True, text=True)
+        second = subprocess.run(
+            _cmd(ctx, out, "--as-of", "2025-05", "--no-track"), capture_output=True, text=True
+        )
     finally:
         first.send_signal(signal.SIGCONT)
     assert second.returncode == 1, second.stderr
@@ -369,11 +533,11 @@ def test_sigterm_kills_the_run_keeps_the_job_and_a_rerun_resumes(ctx, tmp_path):
     import mlflow
 
     full = tmp_path / "full"
-    subprocess.run(_cmd(ctx, full, "--as-of", AS_OF, "--no-track"), check=True,
-                   capture_output=True)
+    subprocess.run(_cmd(ctx, full, "--as-of", AS_OF, "--no-track"), check=True, capture_output=True)
     out = tmp_path / "scores"
-    proc = subprocess.Popen(_cmd(ctx, out, "--as-of", AS_OF), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cmd(ctx, out, "--as-of", AS_OF), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     parts = tmp_path / "scores.partial" / "parts"
     assert _wait_for(lambda: len(list(parts.glob("part-*.parquet"))) >= 2)
     proc.send_signal(signal.SIGTERM)
@@ -396,8 +560,11 @@ def test_sigterm_kills_the_run_keeps_the_job_and_a_rerun_resumes(ctx, tmp_path):
 
 def test_a_resumed_job_with_other_settings_starts_again(ctx, tmp_path):
     out = tmp_path / "scores"
-    proc = subprocess.Popen(_cmd(ctx, out, "--as-of", AS_OF, "--no-track"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(ctx, out, "--as-of", AS_OF, "--no-track"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     parts = tmp_path / "scores.partial" / "parts"
     assert _wait_for(lambda: len(list(parts.glob("part-*.parquet"))) >= 1)
     proc.send_signal(signal.SIGKILL)
@@ -405,8 +572,9 @@ def test_a_resumed_job_with_other_settings_starts_again(ctx, tmp_path):
     valued = tmp_path / "valued.yaml"
     raw = yaml.safe_load(Path(ctx["config"]).read_text())
     raw["name"] = "safety"
-    raw["upgrade"] = {"tier_values": {"gold": 1000, "sunflower": 9000, "diamond": 30000,
-                                      "private": 90000}}
+    raw["upgrade"] = {
+        "tier_values": {"gold": 1000, "sunflower": 9000, "diamond": 30000, "private": 90000}
+    }
     valued.write_text(yaml.safe_dump(raw))
     cmd = _cmd(ctx, out, "--as-of", AS_OF, "--no-track")
     cmd[cmd.index("--config") + 1] = str(valued)
@@ -418,8 +586,9 @@ def test_a_resumed_job_with_other_settings_starts_again(ctx, tmp_path):
     assert frame["expected_value"].notna().any()
 
 
-def test_overwrite_replaces_only_segments_output_and_leaves_no_old_copies(ctx, tmp_path,
-                                                                         monkeypatch):
+def test_overwrite_replaces_only_segments_output_and_leaves_no_old_copies(
+    ctx, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     t = tmp_path / "t.parquet"
     for extra in ([], ["--overwrite"]):
@@ -443,15 +612,32 @@ def _umask() -> int:
 def test_exact_float_ids_are_integers_and_zoned_months_read_in_the_bank_zone(ctx, tmp_path):
     raw = ctx["raw"]
     codes = pd.factorize(raw["customer_id"])[0] + 1
-    floats = _panel_copy(tmp_path, ctx, "f.parquet",
-                         change=lambda x: _tz_months(x.assign(customer_id=codes.astype(float))))
+    floats = _panel_copy(
+        tmp_path,
+        ctx,
+        "f.parquet",
+        change=lambda x: _tz_months(x.assign(customer_id=codes.astype(float))),
+    )
     out = tmp_path / "o"
     zoned = tmp_path / "zoned.yaml"
     raw_cfg = yaml.safe_load(Path(ctx["config"]).read_text())
     raw_cfg.update({"name": "safety", "panel": {"timezone": "Asia/Shanghai"}})
     zoned.write_text(yaml.safe_dump(raw_cfg))
-    res = runner.invoke(app, ["score", "--panel", str(floats), "--out", str(out), "--config",
-                              str(zoned), "--no-track", "--as-of", AS_OF])
+    res = runner.invoke(
+        app,
+        [
+            "score",
+            "--panel",
+            str(floats),
+            "--out",
+            str(out),
+            "--config",
+            str(zoned),
+            "--no-track",
+            "--as-of",
+            AS_OF,
+        ],
+    )
     assert res.exit_code == 0, res.output
     frame = read_output(out)
     active = raw.loc[raw["month"].astype(str).str[:7] == AS_OF, "customer_id"]
@@ -462,8 +648,9 @@ def test_exact_float_ids_are_integers_and_zoned_months_read_in_the_bank_zone(ctx
 
 def test_short_history_can_be_allowed_and_is_named_in_the_manifest(ctx, tmp_path):
     out = tmp_path / "o"
-    res = runner.invoke(app, _score(ctx, ctx["panel"], out, "--as-of", "2024-06",
-                                    "--allow-short-history"))
+    res = runner.invoke(
+        app, _score(ctx, ctx["panel"], out, "--as-of", "2024-06", "--allow-short-history")
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "_manifest.json").read_text())
     short = manifest["short_history"]["features"]
@@ -473,15 +660,18 @@ def test_short_history_can_be_allowed_and_is_named_in_the_manifest(ctx, tmp_path
 
 def test_buckets_are_planned_from_rows_for_every_input_kind(ctx, tmp_path):
     raw = ctx["raw"]
-    kinds = {"parquet": tmp_path / "p.parquet", "csv": tmp_path / "p.csv",
-             "csv.gz": tmp_path / "p.csv.gz"}
+    kinds = {
+        "parquet": tmp_path / "p.parquet",
+        "csv": tmp_path / "p.csv",
+        "csv.gz": tmp_path / "p.csv.gz",
+    }
     raw.to_parquet(kinds["parquet"], index=False)
     raw.to_csv(kinds["csv"], index=False)
     raw.to_csv(kinds["csv.gz"], index=False, compression="gzip")
     folder = tmp_path / "parts"
     folder.mkdir()
     for i, chunk in enumerate(range(0, len(raw), 3000)):
-        raw.iloc[chunk:chunk + 3000].to_parquet(folder / f"part-{i}.parquet", index=False)
+        raw.iloc[chunk : chunk + 3000].to_parquet(folder / f"part-{i}.parquet", index=False)
     kinds["folder"] = folder
     found = {k: inspect_panel(p, months=True) for k, p in kinds.items()}
     assert {k: f.rows for k, f in found.items()} == dict.fromkeys(kinds, len(raw))

@@ -15,21 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from segments import (
     load_config,
     read_panel,
     scoring,
-    train_groups,
-    train_upgrade,
-    validate_panel,
-    write_bank,
 )
 from segments.cli import app
 from segments.exceptions import PanelValidationError
-from segments.registry import promote
 from segments.scoring import (
     ModelContractError,
     load_scorer,
@@ -37,6 +31,7 @@ from segments.scoring import (
     score_local,
     validate_output,
 )
+from tests.banks import promoted_bank
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -49,21 +44,11 @@ def job(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    paths = write_bank(root / "bank", 2_500, 18, seed=5)
-    panel = validate_panel(read_panel(paths["panel"]))
-    exp = root / "scoring_test.yaml"
-    exp.write_text(yaml.safe_dump({
+    bank = promoted_bank(root, "scoring_test", 2_500, 18, seed=5, config={
         "groups": {"n_bootstrap": 2, "k_max": 8},
         "registry": {"promotion": {"upgrade": {"min_auc": 0.6,
-                                               "min_auc_gain_over_rule": -1.0}}}}))
-    cfg = load_config(exp)
-    up = train_upgrade(panel, cfg)
-    gr = train_groups(panel, cfg)
-    promote(up.registered_model, up.model_version, config=cfg)
-    promote(gr.registered_model, gr.model_version, config=cfg)
-    scorer = load_scorer(cfg)
-    yield {"root": root, "panel_path": paths["panel"], "panel": panel, "cfg": cfg,
-           "config": exp, "scorer": scorer, "upgrade": up, "groups": gr, "mp": mp}
+                                               "min_auc_gain_over_rule": -1.0}}}})
+    yield {**bank, "scorer": load_scorer(bank["cfg"]), "mp": mp}
     mp.undo()
 
 

@@ -459,7 +459,7 @@ def promote(
     = False,
 ) -> None:
     """Move the champion alias to a version after checks; log the evidence and the change."""
-    from segments.exceptions import ConfigError, PromotionError, Violation
+    from segments.exceptions import ConfigError, PromotionConflict, PromotionError, Violation
     from segments.registry import CHALLENGER, aliases
     from segments.registry import promote as do_promote
 
@@ -479,6 +479,9 @@ def promote(
         if exc.report is not None:
             _print_report(exc.report)
             out.print(f"evidence logged in MLflow run {exc.report.evidence_run_id}")
+        if isinstance(exc, PromotionConflict):
+            out.print("another change of this model got there first; nothing was changed: "
+                      f"see segments history {model}")
         raise
     _print_report(report)
     if dry_run:

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DriftError",
     "PanelValidationError",
+    "PromotionConflict",
     "PromotionError",
     "RegistryError",
     "SegmentsError",
@@ -156,6 +157,19 @@ class PromotionError(SegmentsError):
         super().__init__(f"promotion of {name} version {version} refused: {n} check"
                          f"{'s' if n != 1 else ''} failed:\n"
                          + "\n".join(f"  - {f}" for f in self.failed))
+
+
+class PromotionConflict(PromotionError):
+    """A promotion refused because another change of the same model got there first.
+
+    Either another process holds the registry lock of the model, or the champion moved
+    between the checks and the alias change. The message is one line naming the other
+    change; ``failed`` and ``report`` are as for :class:`PromotionError`.
+    """
+
+    def __init__(self, name: str, version: str, failed: Sequence[str], message: str) -> None:
+        super().__init__(name, version, failed)
+        self.args = (message,)
 
 
 class DriftError(SegmentsError):

@@ -51,6 +51,7 @@ import pandas as pd
 
 from segments.exceptions import (
     ConfigError,
+    PromotionConflict,
     PromotionError,
     RegistryError,
     SegmentsWarning,
@@ -178,19 +179,6 @@ def _events(model: Any) -> list[dict[str, Any]]:
 
 
 # --- the registry lock ----------------------------------------------------------------------
-
-
-class PromotionConflict(PromotionError):
-    """A promotion refused because another change of the same model got there first.
-
-    Either another process holds the registry lock of the model, or the champion moved
-    between the checks and the alias change. The message is one line naming the other
-    change; ``failed`` and ``report`` are as for :class:`~segments.exceptions.PromotionError`.
-    """
-
-    def __init__(self, name: str, version: str, failed: list[str], message: str) -> None:
-        super().__init__(name, version, failed)
-        self.args = (message,)
 
 
 class _LockHeld(Exception):
