@@ -27,6 +27,7 @@ def plan(n: int, repeats: int, slow: int, work: Path) -> list[list[str]]:
     r = ["--repeats", str(repeats)]
     return [
         ["bench_foundation.py", "--customers", str(n), *r, "--workdir", str(work / "foundation")],
+        ["bench_checks.py", "--customers", str(n), *r, "--workdir", str(work / "foundation")],
         ["bench_groups.py", "--customers", str(n), *r, "--workdir", str(work / "groups")],
         ["bench_explain.py", "--customers", str(n), "--rows", str(n), *r],
         ["bench_scoring.py", "--sizes", str(n), *r, "--spark-repeats", str(slow),
