@@ -418,3 +418,80 @@ def test_versions_registered_before_the_change_count_as_complete(env):
     assert report.promoted
     detail = report.checks.set_index("check").loc["registration_complete", "detail"]
     assert detail == "registered before registrations were tracked"
+
+
+PROMOTE_KILL_SCRIPT = """
+import sys, time
+from mlflow import MlflowClient
+
+point, name, exp = sys.argv[1:4]
+method = "set_registered_model_alias" if point == "alias" else "set_registered_model_tag"
+original = getattr(MlflowClient, method)
+
+def paused(self, *args, **kwargs):
+    if (point == "alias" and args[1] == "champion") or str(args[1]).startswith(
+            "segments.audit."):
+        print("paused", flush=True)
+        time.sleep(600)
+    return original(self, *args, **kwargs)
+
+setattr(MlflowClient, method, paused)
+from segments import load_config
+from segments.registry import promote
+
+promote(name, 2, config=load_config(exp), reason="killed midway")
+print("not killed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("point", ["alias", "audit"])
+def test_a_promotion_killed_midway_is_completed_or_abandoned_by_the_next_command(env, point):
+    client, name = env["client"], f"kill-promote-{point}"
+    assert _register(name) == "1"
+    promote(name, 1, config=env["cfg"], reason="first")
+    assert _register(name) == "2"
+    script = env["root"] / "kill_promote.py"
+    script.write_text(PROMOTE_KILL_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), point, name, str(env["exp"])],
+        cwd=env["root"],
+        env={**os.environ, "SEGMENTS_USER": "killed-promoter"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = []  # MLflow prints its run links on stdout before the pause
+        while not seen or seen[-1] not in ("paused", "not killed", ""):
+            seen.append(_read_line(proc))
+        assert seen[-1] == "paused", seen
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    # What the kill left: the promotion recorded as pending, no promote event for v2.
+    assert client.get_model_version(name, "2").tags["segments.promotion"] == "pending"
+    stored, events = _raw(client, name)
+    assert stored["champion"] == ("1" if point == "alias" else "2")
+    assert not _events(events, "promote", "2")
+
+    res = runner.invoke(app, ["history", name, "--json"])  # the next command
+    assert res.exit_code == 0, res.output
+    stored, events = _raw(client, name)
+    promoted = _events(events, "promote", "2")
+    tags = client.get_model_version(name, "2").tags
+    if point == "alias":  # died before champion moved: nothing took effect
+        assert stored["champion"] == "1" and promoted == []
+        assert tags["segments.promotion"] == "abandoned"
+    else:  # champion moved: its event is written once, saying it was reconciled
+        assert stored["champion"] == "2" and len(promoted) == 1
+        assert promoted[0]["from_version"] == "1"
+        assert (
+            "reconciled after an interrupted promotion by killed-promoter"
+            in (promoted[0]["reason"])
+        )
+        assert tags["segments.promotion"] == "complete"
+        assert tags["segments.promoted_by"] == "killed-promoter"
+    assert not _lock_exists(client, name)
+    assert reconcile(name) == []
+    assert _events(_raw(client, name)[1], "promote", "2") == promoted

@@ -82,6 +82,12 @@ KIND_TAG = "segments.model_kind"
 REGISTRATION_TAG = "segments.registration"
 PENDING, COMPLETE = "pending", "complete"
 _REG = REGISTRATION_TAG + "."  # .previous_challenger, .reason, .run_id, .by, .started_at
+#: Model-version tag: ``pending`` from just before ``champion`` moves to the version until
+#: its audit event is written, then ``complete`` (``abandoned`` when the process died
+#: before the alias moved, so nothing took effect).
+PROMOTION_TAG = "segments.promotion"
+ABANDONED = "abandoned"
+_PRO = PROMOTION_TAG + "."  # .from_version, .reason, .by, .started_at, .evidence_run
 
 #: Registered-model name prefix of the per-model lock that serialises alias changes.
 LOCK_PREFIX = "segments-lock--"
@@ -389,10 +395,46 @@ def _complete_registration(client: Any, name: str, version: str, *,
             "challenger": version if alias else current}
 
 
-def _pending(client: Any, name: str) -> list[str]:
-    found = client.search_model_versions(
-        f"name='{name}' and tags.`{REGISTRATION_TAG}` = '{PENDING}'")
+def _pending(client: Any, name: str, tag: str = REGISTRATION_TAG) -> list[str]:
+    found = client.search_model_versions(f"name='{name}' and tags.`{tag}` = '{PENDING}'")
     return sorted({str(mv.version) for mv in found}, key=int)
+
+
+def _complete_promotion(client: Any, name: str, version: str, *,
+                        reconciled: bool) -> dict[str, Any] | None:
+    """Finish a promotion whose ``champion`` move is recorded as pending: the version tags
+    and the audit event, once. Idempotent; called under the registry lock. A promotion
+    whose process died before ``champion`` moved took no effect and is marked abandoned."""
+    mv = client.get_model_version(name, version)
+    if mv.tags.get(PROMOTION_TAG) != PENDING:
+        return None
+    model = client.get_registered_model(name)
+    if _aliases(model).get(CHAMPION) != version:
+        client.set_model_version_tag(name, version, PROMOTION_TAG, ABANDONED)
+        return {"version": version, "promoted": False, "audit_appended": False}
+    t = {k[len(_PRO):]: v for k, v in mv.tags.items() if k.startswith(_PRO)}
+    evidence = t.get("evidence_run", "")
+    logged = any(e.get("event") == "promote" and str(e.get("to_version")) == version
+                 and e.get("evidence_run_id") == evidence for e in _events(model))
+    reason = t.get("reason") or "(none given)"
+    for key, value in {"segments.promoted_at": t.get("started_at", ""),
+                       "segments.promoted_by": t.get("by", ""),
+                       "segments.promotion_reason": reason,
+                       "segments.promotion_run": evidence}.items():
+        if mv.tags.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
+    if reconciled:
+        reason += (f" (reconciled after an interrupted promotion by {t.get('by', '?')} at "
+                   f"{t.get('started_at', '?')})")
+    if not logged:
+        kind = model.tags.get(KIND_TAG) or mv.tags.get(KIND_TAG, "")
+        _append_audit(client, name, {
+            "event": "promote", "alias": CHAMPION,
+            "from_version": t.get("from_version") or None, "to_version": version,
+            "reason": reason, "run_id": mv.run_id, "evidence_run_id": evidence,
+            "metrics": _run_metrics(client, mv.run_id, kind)})
+    client.set_model_version_tag(name, version, PROMOTION_TAG, COMPLETE)
+    return {"version": version, "promoted": True, "audit_appended": not logged}
 
 
 def _reconcile(client: Any, name: str, *, strict: bool = False) -> list[dict[str, Any]]:
@@ -401,11 +443,13 @@ def _reconcile(client: Any, name: str, *, strict: bool = False) -> list[dict[str
     from mlflow.exceptions import MlflowException
 
     try:
-        if not _pending(client, name):
+        if not _pending(client, name) and not _pending(client, name, PROMOTION_TAG):
             return []
         with _registry_lock(client, name, "reconcile", RECONCILE_LOCK_WAIT_S):
             fixed = [_complete_registration(client, name, v, reconciled=True)
                      for v in _pending(client, name)]
+            fixed += [_complete_promotion(client, name, v, reconciled=True)
+                      for v in _pending(client, name, PROMOTION_TAG)]
     except _LockHeld:
         return []  # the holder (or the next command) completes them
     except MlflowException as exc:
@@ -419,13 +463,18 @@ def _reconcile(client: Any, name: str, *, strict: bool = False) -> list[dict[str
 
 
 def reconcile(name: str) -> list[dict[str, Any]]:
-    """Complete the registrations of ``name`` that a killed process left pending.
+    """Complete the registrations and promotions of ``name`` that a killed process left
+    pending.
 
     A version tagged ``segments.registration=pending`` was created but its process stopped
     before (or while) moving ``challenger`` and appending the audit event. Each one, oldest
     first, under the registry lock: ``challenger`` moves to it unless a newer version holds
     it; the missing ``register`` audit event is appended, its reason saying it was
     reconciled after an interrupted registration; the version is marked ``complete``.
+    A version tagged ``segments.promotion=pending`` passed every promotion check but its
+    process stopped around the ``champion`` move: when ``champion`` points at it, its
+    ``promote`` event (and version tags) are written once and it is marked ``complete``;
+    otherwise the promotion took no effect and it is marked ``abandoned``.
     :func:`register_version`, :func:`promote`, :func:`history` and :func:`aliases` call it
     first, so the next command on the model repairs it.
 
@@ -437,8 +486,10 @@ def reconcile(name: str) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One entry per version completed: ``version``, ``challenger_moved`` (bool),
-        ``audit_appended`` (bool) and ``challenger`` (the version it points at now). Empty
+        One entry per version completed: for a registration ``version``,
+        ``challenger_moved`` (bool), ``audit_appended`` (bool) and ``challenger`` (the
+        version it points at now); for a promotion ``version``, ``promoted`` (bool) and
+        ``audit_appended`` (bool). Empty
         when nothing was pending, or when another process holds the lock (it, or the next
         command, completes them).
 
@@ -886,19 +937,17 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
             (_MOVED_CHECK, now == champion, f"champion still {_v(champion)} under the lock"
              if now == champion else _moved(client, name, champion, now, version))])
         _refuse(client, report, run, reason)  # returns when every check passed
-        client.set_registered_model_alias(name, CHAMPION, version)
-        when = _now().isoformat(timespec="seconds")
-        for key, value in {"segments.promoted_at": when,
-                           "segments.promoted_by": current_user(),
-                           "segments.promotion_reason": reason or "(none given)",
-                           "segments.promotion_run": report.evidence_run_id}.items():
+        # Recorded first, so a kill between the alias move and the audit event is
+        # completed by the next command (reconcile), never left without its event.
+        for key, value in {_PRO + "from_version": champion or "",
+                           _PRO + "reason": reason or "(none given)",
+                           _PRO + "by": current_user(),
+                           _PRO + "started_at": _now().isoformat(timespec="seconds"),
+                           _PRO + "evidence_run": report.evidence_run_id or "",
+                           PROMOTION_TAG: PENDING}.items():
             client.set_model_version_tag(name, version, key, value)
-        _append_audit(client, name, {
-            "event": "promote", "alias": CHAMPION, "from_version": champion,
-            "to_version": version, "reason": reason or "(none given)", "run_id": mv.run_id,
-            "evidence_run_id": report.evidence_run_id,
-            "metrics": {k: float(metrics[k]) for k in KEY_METRICS.get(kind, ())
-                        if k in metrics}})
+        client.set_registered_model_alias(name, CHAMPION, version)
+        _complete_promotion(client, name, version, reconciled=False)
     finally:
         _release_lock(client, name, token)
     report.promoted = True
