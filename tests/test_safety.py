@@ -441,6 +441,136 @@ CASES: dict[str, Case] = {
         ),
         ("cust_no", "no such column"),
     ),
+    # --- found by an adversarial pass ------------------------------------------------------
+    "scored_at_banana": Case(
+        lambda d, c: _score(c, c["panel"], d / "o", "--scored-at", "banana"),
+        ("--scored-at", "banana"),
+    ),
+    "empty_model_uri": Case(
+        lambda d, c: _score(c, c["panel"], d / "o", "--groups-model", ""),
+        ("--groups-model", "empty"),
+    ),
+    "windows_given_twice": Case(
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(_write(d / "c.yaml", b"name: safety\nfeatures: {windows: [3, 3]}\n")),
+        ),
+        ("features.windows", "once"),
+    ),
+    "reasons_k_1000": Case(
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(_write(d / "c.yaml", b"name: safety\nupgrade: {reasons_k: 1000}\n")),
+        ),
+        ("upgrade.reasons_k", "at most 20"),
+    ),
+    "psi_warn_nan": Case(
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(_write(d / "c.yaml", b"name: safety\nscoring: {psi_warn: .nan}\n")),
+        ),
+        ("scoring.psi_warn",),
+    ),
+    "yaml_key_given_twice": Case(
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(
+                _write(
+                    d / "c.yaml",
+                    b"name: safety\nscoring: {engine: local}\nscoring: {engine: spark}\n",
+                )
+            ),
+        ),
+        ("c.yaml", "appears twice"),
+    ),
+    "tier_values_of_an_unknown_tier": Case(
+        lambda d, c: _score(
+            c,
+            c["panel"],
+            d / "o",
+            "--config",
+            str(_write(d / "c.yaml", b"name: safety\nupgrade: {tier_values: {platinum: 5}}\n")),
+        ),
+        ("upgrade.tier_values", "platinum"),
+    ),
+    "folder_with_hidden_parts": Case(
+        lambda d, c: (
+            _write(
+                _parts(d, c, lambda x: x) / ".late.parquet",
+                (d / "parts" / "part-1.parquet").read_bytes(),
+            ),
+            ["validate", str(d / "parts")],
+        )[1],
+        (".late.parquet", "hidden"),
+    ),
+    "tiers_overwrite_a_scoring_part": Case(
+        lambda d, c: [
+            "tiers",
+            str(c["panel"]),
+            "--overwrite",
+            "--out",
+            str(_scoring_output(d, c) / "part-00000.parquet"),
+        ],
+        ("--out", "not a tier table"),
+    ),
+    "tiers_overwrite_a_synthetic_panel": Case(
+        lambda d, c: (
+            shutil.copy(c["panel"], d / "bank.parquet"),
+            ["tiers", str(c["panel"]), "--out", str(d / "bank.parquet"), "--overwrite"],
+        )[1],
+        ("--out", "not a tier table"),
+    ),
+    "synth_into_a_folder_of_other_files": Case(
+        lambda d, c: [
+            "synth",
+            "--customers",
+            "10",
+            "--months",
+            "3",
+            "--overwrite",
+            "--out",
+            str(_scoring_output(d, c)),
+        ],
+        ("--out", "holds files segments did not write"),
+    ),
+    "previous_model_of_the_wrong_kind": Case(
+        lambda d, c: [
+            "train",
+            "groups",
+            "--panel",
+            str(c["panel"]),
+            "--config",
+            str(c["config"]),
+            "--previous",
+            c["upgrade_uri"],
+        ],
+        ("--previous", "not a groups model"),
+    ),
+    "train_groups_as_of_without_history": Case(
+        lambda d, c: [
+            "train",
+            "groups",
+            "--panel",
+            str(c["panel"]),
+            "--config",
+            str(c["config"]),
+            "--as-of",
+            "2024-02",
+        ],
+        ("--as-of", "2 month(s)"),
+    ),
 }
 
 

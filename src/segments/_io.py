@@ -129,9 +129,17 @@ def _head(path: Path, n: int = 8) -> bytes:
 
 
 def _parquet_parts(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file()
-                   and not any(part.startswith(("_", ".")) for part in
-                               p.relative_to(folder).parts))
+    found = sorted(p for p in folder.rglob("*") if p.is_file())
+    hidden = [p for p in found if any(part.startswith(("_", ".")) for part in
+                                      p.relative_to(folder).parts)]
+    # Readers skip hidden names; a hidden *data* part would be skipped silently.
+    skipped = [p for p in hidden if p.name.lower().endswith(_PARQUET_SUFFIXES)
+               and p.name not in ("_metadata", "_common_metadata")]
+    if skipped:
+        raise _fail(folder, "holds Parquet parts with hidden names that readers skip ("
+                    + ", ".join(str(p.relative_to(folder)) for p in skipped[:5]) + ")",
+                    "rename them (no leading '.' or '_') or move them out")
+    files = [p for p in found if p not in hidden]
     others = [p for p in files if not p.name.lower().endswith(_PARQUET_SUFFIXES)]
     if others:
         raise _fail(folder, "is a folder holding files that are not Parquet parts ("
@@ -325,14 +333,17 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def is_segments_table(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a table file segments wrote (Parquet metadata, or CSV header)."""
+def is_segments_table(path: str | os.PathLike[str], kind: str | None = None) -> bool:
+    """Whether ``path`` is a table file segments wrote (Parquet metadata, or CSV header),
+    and when ``kind`` is given, of that kind (``"tier table"``, ``"synthetic panel"``)."""
     p = Path(path)
     if not p.is_file():
         return False
     with contextlib.suppress(Exception):
         if table_format(p) == "parquet":
             meta = pq.read_schema(p).metadata or {}
+            if kind is not None:
+                return meta.get(OUTPUT_KEY) == kind.encode()
             return OUTPUT_KEY in meta
         with _csv_stream(p) as stream:
             first = stream.read(1 << 16).split(b"\n", 1)[0].decode("utf-8")

@@ -6,6 +6,7 @@ config, refused action) reported on stderr; 2 a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import signal
@@ -20,9 +21,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segments._io import check_output, output_lock, write_table
+from segments._io import check_output, is_segments_table, output_lock, write_table
 from segments.config import available_presets, check_model_name, load_config
-from segments.exceptions import PanelValidationError, SegmentsError, SegmentsWarning
+from segments.exceptions import (
+    INTERRUPTS,
+    Interrupted,
+    PanelValidationError,
+    SegmentsError,
+    SegmentsWarning,
+)
 from segments.schema import MONTH, check_panel, parse_month_option, read_panel
 from segments.synthetic import write_bank
 from segments.tiers import assign_tiers, load_ladder, migration_matrix, migration_summary
@@ -55,7 +62,7 @@ def _handles_errors(func: F) -> F:
                 _flush_warnings(caught)
                 err.print(f"error: {exc}", markup=False)
                 raise typer.Exit(1) from None
-            except KeyboardInterrupt as exc:
+            except INTERRUPTS as exc:
                 signum = getattr(exc, "signum", signal.SIGINT)
                 err.print(f"stopped by {signal.Signals(signum).name}: nothing was published; "
                           "run the same command again to resume", markup=False)
@@ -92,8 +99,20 @@ def synth(
 ) -> None:
     """Write the synthetic bank: DIR/panel.parquet (the contract) and DIR/truth.parquet."""
     start = parse_month_option(start, "--start")
-    for name in ("panel.parquet", "truth.parquet"):
-        check_output(out_dir / name, overwrite=overwrite, what="synthetic bank file")
+    files = {"panel.parquet": "synthetic panel", "truth.parquet": "synthetic truth"}
+    if out_dir.is_dir():
+        strangers = sorted(p.name for p in out_dir.iterdir()
+                           if p.name not in files and not p.name.startswith("."))
+        if strangers:
+            from segments.exceptions import ConfigError, Violation
+
+            raise ConfigError([Violation("--out", f"{out_dir}: holds files segments did not "
+                                         f"write ({', '.join(strangers[:5])}); a synthetic "
+                                         "bank goes into a new folder or over one written "
+                                         "before")])
+    for name, kind in files.items():
+        check_output(out_dir / name, overwrite=overwrite, what="synthetic bank file",
+                     ours=functools.partial(is_segments_table, kind=kind))
     with output_lock(out_dir / "panel.parquet", {"command": "segments synth"}):
         paths = write_bank(out_dir, customers, months, seed=seed, start=start)
     out.print(f"wrote {paths['panel']} ({customers:,} customers x {months} months, seed {seed})")
@@ -200,7 +219,8 @@ def tiers(
                       basis_window=basis_window or cfg.tiers.basis_window, hysteresis=hyst)
     if out_path is not None:
         inputs = [panel, *(p for p in (config, ladder, hysteresis) if p and Path(p).exists())]
-        check_output(out_path, inputs, overwrite=overwrite, what="tier table")
+        check_output(out_path, inputs, overwrite=overwrite, what="tier table",
+                     ours=functools.partial(is_segments_table, kind="tier table"))
     frame = _validated(panel, cfg)
     table = assign_tiers(frame, lad)
     months = table[MONTH]
@@ -311,18 +331,29 @@ def train_groups_cmd(
             raise ConfigError([Violation(reference_column, f"--reference {reference} needs "
                                          f"columns customer_id and {reference_column}")])
         ref = table.set_index("customer_id")[reference_column]
-    frame = _validated(panel, cfg)
+    from segments.exceptions import ConfigError, Violation
+
     prev_model = None
-    if previous is not None:
+    if previous is not None:  # the model is checked before the panel is read
+        from segments import StrategicGroups
         from segments.tracking import load_groups_estimator
 
         try:
             prev_model = load_groups_estimator(previous)
         except Exception as exc:  # MLflow raises its own types for a bad URI
-            from segments.exceptions import ConfigError, Violation
-
             raise ConfigError([Violation("--previous", f"cannot load {previous!r}: "
                                          f"{str(exc).splitlines()[0]}")]) from exc
+        if not isinstance(prev_model, StrategicGroups):
+            raise ConfigError([Violation("--previous", f"{previous} is a "
+                                         f"{type(prev_model).__name__}, not a groups model")])
+    frame = _validated(panel, cfg)
+    month = pd.Period(as_of, "M") if as_of else frame[MONTH].max()
+    history = int((frame[MONTH].drop_duplicates() <= month).sum())
+    if history < max(cfg.features.windows):
+        raise ConfigError([Violation("--as-of", f"{month}: the panel has {history} month(s) "
+                                     f"up to it, fewer than the longest feature window "
+                                     f"({max(cfg.features.windows)} months)",
+                                     hint="train on a later month")])
     result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
     model = result.model
     rep = model.k_selection_report_
@@ -556,7 +587,7 @@ def ui(
     proc = subprocess.Popen(cmd, env=env)
     try:
         code = proc.wait()
-    except KeyboardInterrupt:
+    except INTERRUPTS:  # Ctrl-C stops the UI: not an error
         proc.terminate()
         code = proc.wait()
     if code not in (0, -15, 130):
@@ -611,6 +642,21 @@ def score(
     # Everything that can be known before reading the data fails here, before any work.
     if as_of is not None:
         as_of = parse_month_option(as_of)
+    if scored_at is not None:
+        from datetime import datetime
+
+        try:
+            stamp = datetime.fromisoformat(scored_at)
+        except ValueError:
+            stamp = None
+        if stamp is None or stamp.tzinfo is None:
+            raise ConfigError([Violation("--scored-at", f"is {scored_at!r}; expected an ISO "
+                                         "8601 time with its zone, e.g. "
+                                         "2026-01-01T00:00:00+00:00")])
+    for option, uri in (("--groups-model", groups_model), ("--upgrade-model", upgrade_model)):
+        if uri is not None and not uri.strip():
+            raise ConfigError([Violation(option, "is empty; give a model URI or leave the "
+                                         "option out for the champion")])
     cfg = load_config(config)
     sc = cfg.scoring
     engine = engine or sc.engine
@@ -637,6 +683,19 @@ def score(
             runs["id"] = start_scoring_run(cfg, month, scorer, str(panel))
         return runs.get("id", "")
 
+    def end_abandoned_run(job: dict[str, Any]) -> None:
+        rid = job.get("run_id")
+        if track and rid:
+            from segments.registry import _client
+
+            client = _client()
+            with contextlib.suppress(Exception):  # a run in another store: nothing to end
+                if client.get_run(rid).info.status == "RUNNING":
+                    client.set_terminated(rid, "KILLED")
+                    err.print(f"note: the killed job left in {out_dir}.partial (MLflow run "
+                              f"{rid}) could not be resumed with these settings; its run is "
+                              "marked KILLED and the job starts again", markup=False)
+
     try:
         if engine == "spark":
             from segments.spark import score_spark
@@ -658,12 +717,12 @@ def score(
                 result = score_local(panel, month, out_dir, scorer,
                                      batch_customers=batch_customers or sc.batch_customers,
                                      scored_at=scored_at, progress=tick, on_start=start,
-                                     prepared=plan)
+                                     on_discard=end_abandoned_run, prepared=plan)
     except BaseException as exc:
         if runs.get("id"):
             from segments.registry import _client
 
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            status = "KILLED" if isinstance(exc, INTERRUPTS) else "FAILED"
             _client().set_terminated(runs["id"], status)
         raise
     m = result.manifest
@@ -719,15 +778,6 @@ def ladders(
                       markup=False)
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM (what schedulers send on a timeout) or SIGINT, raised where the job is, so
-    every ``finally`` runs: MLflow runs are ended, locks released, work kept to resume."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted(signum)
 
@@ -738,5 +788,8 @@ def main() -> None:
         signal.signal(sig, _raise_interrupted)
     try:
         app(prog_name="segments", standalone_mode=True)
+    except Interrupted as exc:  # outside a command (while parsing, or while printing)
+        err.print(f"stopped by {signal.Signals(exc.signum).name}", markup=False)
+        sys.exit(128 + exc.signum)
     except SystemExit as exc:
         sys.exit(exc.code)

@@ -9,6 +9,7 @@ they come from the environment.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -39,6 +40,23 @@ __all__ = [
 ]
 
 _PRESET_KINDS = ("ladders", "hysteresis")
+#: The most reason codes a customer's row carries (each adds five output columns).
+MAX_REASONS = 20
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (the last would win
+    silently)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 #: A registered model name: letters, digits, '.', '_' and '-', not starting with a dot
 #: (no path separators, so a name can never reach outside the registry's folders).
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
@@ -78,7 +96,7 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError([Violation(str(path), "is not a file")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (UnicodeDecodeError, OSError) as exc:
         raise ConfigError([Violation(str(path), f"cannot be read as UTF-8 text "
                                      f"({str(exc).splitlines()[0]})")]) from None
@@ -177,6 +195,9 @@ class FeaturesConfig:
         ):
             raise ConfigError([Violation("features.windows",
                                          f"is {ws!r}; expected a list of whole numbers >= 2")])
+        if len(set(ws)) != len(ws):
+            raise ConfigError([Violation("features.windows", f"is {list(ws)!r}; each window "
+                                         "may appear once")])
         object.__setattr__(self, "windows", tuple(ws))
 
 
@@ -287,6 +308,9 @@ class UpgradeConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(Violation(f"upgrade.{key}", f"is {value!r}; expected a whole "
                                           "number >= 1"))
+        if isinstance(self.reasons_k, int) and self.reasons_k > MAX_REASONS:
+            problems.append(Violation("upgrade.reasons_k", f"is {self.reasons_k!r}; expected "
+                                      f"at most {MAX_REASONS} reason codes per customer"))
         if self.population not in ("near_tier", "below_top"):
             problems.append(Violation("upgrade.population", f"is {self.population!r}; "
                                       "expected near_tier or below_top"))
@@ -418,7 +442,8 @@ class ScoringConfig:
                                       " expected a whole number >= 1"))
         for key in ("psi_warn", "psi_alert"):
             value = getattr(self, key)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, int | float) or isinstance(value, bool) \
+                    or not math.isfinite(value) or value <= 0:
                 problems.append(Violation(f"scoring.{key}", f"is {value!r}; expected a "
                                           "positive number"))
         if not problems and self.psi_warn >= self.psi_alert:
@@ -557,7 +582,14 @@ def load_config(
 
         t = sections["tiers"]
         try:
-            load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
+            ladder = load_ladder(t.ladder, basis_window=t.basis_window,
+                                 hysteresis=t.hysteresis)
+            values = getattr(sections.get("upgrade"), "tier_values", None) or {}
+            unknown = sorted(str(k) for k in values if k not in ladder.tier_names)
+            if unknown:
+                problems.append(Violation("upgrade.tier_values", f"names {', '.join(unknown)}, "
+                                          f"not a tier of the ladder {ladder.name} "
+                                          f"({', '.join(ladder.tier_names)})"))
         except ConfigError as exc:
             where = f" {t.ladder!r}" if isinstance(t.ladder, str) else ""
             problems.extend(Violation("tiers.ladder", f"{where.strip() or '(inline)'} cannot be "

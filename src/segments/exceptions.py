@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "INTERRUPTS",
     "ConfigError",
     "DriftError",
+    "Interrupted",
     "PanelValidationError",
     "PromotionConflict",
     "PromotionError",
@@ -33,6 +35,23 @@ _SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "regis
 
 class SegmentsError(Exception):
     """Base class of every error segments raises on purpose."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM (what schedulers send on a timeout) or SIGINT, raised where a command is, so
+    every ``finally`` runs: MLflow runs end KILLED, locks are released, work is kept to
+    resume. A ``BaseException`` (like ``KeyboardInterrupt``) that no library handler
+    swallows on its way up to the command line."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: What stops a job from outside: a signal (:class:`Interrupted`) or Ctrl-C in Python.
+INTERRUPTS = (Interrupted, KeyboardInterrupt)
 
 
 class SegmentsWarning(UserWarning):

@@ -215,13 +215,17 @@ def _resolve(uri: str) -> tuple[str, str]:
     body = uri[len("models:/"):] if uri.startswith("models:/") else ""
     if "@" in body:
         name, alias = body.split("@", 1)
-        version = str(_client().get_model_version_by_alias(name, alias).version)
-        return f"models:/{name}/{version}", f"{name}/{version}"
-    if body.count("/") == 1:
+        mv = _client().get_model_version_by_alias(name, alias)
+    elif body.count("/") == 1:
         name, version = body.split("/")
-        version = str(_client().get_model_version(name, version).version)
-        return f"models:/{name}/{version}", f"{name}/{version}"
-    return uri, uri
+        mv = _client().get_model_version(name, version)
+    else:
+        return uri, uri
+    # Load the version's own logged model: loading by registry name makes MLflow write a
+    # registered_model_meta file into a local artifact store, i.e. into the model.
+    source = mv.source if str(mv.source).startswith("models:/m-") else \
+        f"models:/{name}/{mv.version}"
+    return source, f"{name}/{mv.version}"
 
 
 def settings_digest(config: Any, ladder: Any) -> str:
@@ -261,6 +265,7 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
 
     cfg = config or load_config()
     reg = cfg.registry
+    given = {"groups": groups_uri, "upgrade": upgrade_uri}
     groups_uri = groups_uri or f"models:/{reg.model_name('groups', cfg.name)}@champion"
     upgrade_uri = upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@champion"
     ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
@@ -271,7 +276,9 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
     problems: list[str] = []
     kinds = {"groups": GroupsModel, "upgrade": UpgradePyfunc}
     for role, uri in (("groups", groups_uri), ("upgrade", upgrade_uri)):
-        check_model_uri(uri, f"--{role}-model")
+        check_model_uri(uri, f"--{role}-model" if given[role] else
+                        f"registry.{role}_model (default: the experiment name {cfg.name!r} "
+                        f"+ '-{role}')")
         try:
             resolved, stamp[role] = _resolve(uri)
             loaded[role] = load_model(resolved).unwrap_python_model()
@@ -786,7 +793,8 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
                 run_id: str = "", overwrite: bool = False,
                 progress: Callable[[str, int, int], None] | None = None,
                 on_start: Callable[[dict[str, Any]], str] | None = None,
-                allow_short_history: bool = False, prepared: ScoringJob | None = None
+                allow_short_history: bool = False, prepared: ScoringJob | None = None,
+                on_discard: Callable[[dict[str, Any]], None] | None = None
                 ) -> ScoreResult:
     """Score every customer of a panel file in bounded memory (the local engine).
 
@@ -817,6 +825,9 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
         resumed job does not call it and keeps its stored run id.
     allow_short_history : bool, default False
         See :func:`prepare_scoring`.
+    on_discard : callable, optional
+        Called with a killed job's stored state when this job cannot resume it (another
+        month, input or setting) and starts again, e.g. to end that job's MLflow run.
     prepared : ScoringJob, optional
         A job already checked by :func:`prepare_scoring` (the other arguments' panel,
         month, output and overwrite are then taken from it).
@@ -839,13 +850,14 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
                                        allow_short_history=allow_short_history)
     with output_lock(plan.dest, plan.lock_info):
         return _score_local_locked(plan, scorer, batch_customers, scored_at, run_id,
-                                   progress, on_start, t0)
+                                   progress, on_start, on_discard, t0)
 
 
 def _score_local_locked(plan: ScoringJob, scorer: Scorer, batch_customers: int,
                         scored_at: str | None, run_id: str,
                         progress: Callable[[str, int, int], None] | None,
-                        on_start: Callable[[dict[str, Any]], str] | None, t0: float
+                        on_start: Callable[[dict[str, Any]], str] | None,
+                        on_discard: Callable[[dict[str, Any]], None] | None, t0: float
                         ) -> ScoreResult:
     src, dest, month = plan.src, plan.dest, plan.month
     work = dest.with_name(dest.name + ".partial")
@@ -859,6 +871,8 @@ def _score_local_locked(plan: ScoringJob, scorer: Scorer, batch_customers: int,
         stored = json.loads(job_file.read_text())
         if stored.get("identity") == ident:
             job = stored  # resume
+        elif on_discard is not None:  # another job's leftovers: its run will never finish
+            on_discard(stored)
     if job is None:
         shutil.rmtree(work, ignore_errors=True)
         (work / "spool").mkdir(parents=True)

@@ -72,7 +72,12 @@ def spark_session(master: str | None = None, app: str = "segments") -> Any:
     if master.startswith("local"):
         builder = (builder.config("spark.driver.host", "127.0.0.1")
                    .config("spark.driver.bindAddress", "127.0.0.1"))
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # py4j and Spark raise their own types for a bad master
+        first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise ConfigError([Violation("--master", f"is {master!r}; Spark could not start a "
+                                     f"session on it ({first[:200]})")]) from None
 
 
 def _ddl(schema: pa.Schema) -> str:

@@ -416,8 +416,8 @@ def _window_agg(grid: np.ndarray, window: int, agg: str) -> np.ndarray:
         return grid.copy()
     total = np.zeros_like(grid)
     count = np.zeros(grid.shape, dtype=np.int32)
-    for lag in range(window):
-        shifted = grid[:, : grid.shape[1] - lag] if lag else grid
+    for lag in range(min(window, grid.shape[1])):  # a window longer than the history
+        shifted = grid[:, : grid.shape[1] - lag] if lag else grid  # averages what there is
         present = ~np.isnan(shifted)
         total[:, lag:] += np.where(present, shifted, 0.0)
         count[:, lag:] += present

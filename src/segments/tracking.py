@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segments.exceptions import INTERRUPTS
+
 __all__ = [
     "code_version",
     "configure_tracking",
@@ -122,7 +124,7 @@ def start_run(experiment: str, run_name: str, tags: Mapping[str, str] | None = N
     """Start an MLflow run in ``experiment`` (created when missing) on the configured store.
 
     The run ends FINISHED, FAILED on an error, or KILLED on SIGINT/SIGTERM (a
-    ``KeyboardInterrupt``): never left RUNNING.
+    :data:`~segments.exceptions.INTERRUPTS`): never left RUNNING.
     """
     mlflow = _mlflow()
     configure_tracking()
@@ -130,7 +132,7 @@ def start_run(experiment: str, run_name: str, tags: Mapping[str, str] | None = N
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
         try:
             yield run
-        except KeyboardInterrupt:
+        except INTERRUPTS:
             mlflow.end_run("KILLED")
             raise
 
