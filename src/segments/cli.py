@@ -349,11 +349,17 @@ def train_groups_cmd(
     frame = _validated(panel, cfg)
     month = pd.Period(as_of, "M") if as_of else frame[MONTH].max()
     history = int((frame[MONTH].drop_duplicates() <= month).sum())
-    if history < max(cfg.features.windows):
+    windows = cfg.features.windows
+    if 0 < history < min(windows):  # every windowed feature would be empty
         raise ConfigError([Violation("--as-of", f"{month}: the panel has {history} month(s) "
-                                     f"up to it, fewer than the longest feature window "
-                                     f"({max(cfg.features.windows)} months)",
-                                     hint="train on a later month")])
+                                     f"up to it, fewer than the shortest feature window "
+                                     f"({min(windows)} months)", hint="train on a later "
+                                     "month")])
+    if 0 < history < max(windows):
+        warnings.warn(SegmentsWarning(
+            f"the panel has {history} month(s) up to {month}: features over "
+            f"{', '.join(str(w) for w in windows if w > history)} months summarise only "
+            "those"), stacklevel=2)
     result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
     model = result.model
     rep = model.k_selection_report_
