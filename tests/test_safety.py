@@ -123,6 +123,13 @@ def _scoring_output(d: Path, c: dict, name: str = "old") -> Path:
     return out
 
 
+def _scored_with(config: bytes) -> Callable[[Path, dict], list[str]]:
+    """A case that scores the bank with an experiment YAML of these bytes."""
+    return lambda d, c: _score(
+        c, c["panel"], d / "o", "--config", str(_write(d / "c.yaml", config))
+    )
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -402,13 +409,7 @@ CASES: dict[str, Case] = {
     ),
     # --- configuration --------------------------------------------------------------------
     "psi_warn_above_psi_alert": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(_write(d / "c.yaml", b"scoring: {psi_warn: 0.5, psi_alert: 0.2}\n")),
-        ),
+        _scored_with(b"scoring: {psi_warn: 0.5, psi_alert: 0.2}\n"),
         ("scoring.psi_warn", "psi_alert"),
     ),
     "ladder_path_missing_in_validate": Case(
@@ -430,15 +431,7 @@ CASES: dict[str, Case] = {
         ("c.yaml", "UTF-8"),
     ),
     "column_map_names_an_absent_column": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(
-                _write(d / "c.yaml", b"name: safety\npanel: {column_map: {cust_no: customer_id}}\n")
-            ),
-        ),
+        _scored_with(b"name: safety\npanel: {column_map: {cust_no: customer_id}}\n"),
         ("cust_no", "no such column"),
     ),
     # --- found by an adversarial pass ------------------------------------------------------
@@ -451,33 +444,15 @@ CASES: dict[str, Case] = {
         ("--groups-model", "empty"),
     ),
     "windows_given_twice": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(_write(d / "c.yaml", b"name: safety\nfeatures: {windows: [3, 3]}\n")),
-        ),
+        _scored_with(b"name: safety\nfeatures: {windows: [3, 3]}\n"),
         ("features.windows", "once"),
     ),
     "reasons_k_1000": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(_write(d / "c.yaml", b"name: safety\nupgrade: {reasons_k: 1000}\n")),
-        ),
+        _scored_with(b"name: safety\nupgrade: {reasons_k: 1000}\n"),
         ("upgrade.reasons_k", "at most 20"),
     ),
     "psi_warn_nan": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(_write(d / "c.yaml", b"name: safety\nscoring: {psi_warn: .nan}\n")),
-        ),
+        _scored_with(b"name: safety\nscoring: {psi_warn: .nan}\n"),
         ("scoring.psi_warn",),
     ),
     "yaml_key_given_twice": Case(
@@ -496,13 +471,7 @@ CASES: dict[str, Case] = {
         ("c.yaml", "appears twice"),
     ),
     "tier_values_of_an_unknown_tier": Case(
-        lambda d, c: _score(
-            c,
-            c["panel"],
-            d / "o",
-            "--config",
-            str(_write(d / "c.yaml", b"name: safety\nupgrade: {tier_values: {platinum: 5}}\n")),
-        ),
+        _scored_with(b"name: safety\nupgrade: {tier_values: {platinum: 5}}\n"),
         ("upgrade.tier_values", "platinum"),
     ),
     "folder_with_hidden_parts": Case(

@@ -712,7 +712,8 @@ def score(
         else:
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed:,.0f}"),
-                          TimeElapsedColumn(), console=err, transient=True) as bar:
+                          TimeElapsedColumn(), console=err, transient=True,
+                          disable=not err.is_terminal) as bar:  # no bar in a log
                 tasks: dict[str, Any] = {}
 
                 def tick(stage: str, done: int, total: int) -> None:
