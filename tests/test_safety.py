@@ -794,3 +794,26 @@ def test_folder_input_is_read_alike_by_every_command(ctx, tmp_path):
     assert res.exit_code == 0, res.output
     assert len(pd.read_parquet(tmp_path / "t.parquet")) == len(ctx["raw"])
     shutil.rmtree(folder)
+
+
+def test_synth_reruns_over_its_own_bank_beside_what_was_made_of_it(ctx, tmp_path, monkeypatch):
+    # make demo's pattern: the bank, its tier table and its scores in one folder, rerun.
+    monkeypatch.chdir(tmp_path)
+    bank = tmp_path / "demo"
+    synth = ["synth", "--customers", "30", "--months", "3", "--out", str(bank)]
+    assert runner.invoke(app, synth).exit_code == 0
+    res = runner.invoke(
+        app, ["tiers", str(bank / "panel.parquet"), "--out", str(bank / "tiers.parquet")]
+    )
+    assert res.exit_code == 0, res.output
+    (bank / "notes.txt").write_text("mine")
+    res = runner.invoke(app, [*synth, "--overwrite"])
+    assert res.exit_code == 1 and "notes.txt" in res.stderr  # a stranger: refused
+    (bank / "notes.txt").unlink()
+    res = runner.invoke(app, [*synth, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in bank.iterdir()) == [
+        "panel.parquet",
+        "tiers.parquet",
+        "truth.parquet",
+    ]

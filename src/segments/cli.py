@@ -101,8 +101,14 @@ def synth(
     start = parse_month_option(start, "--start")
     files = {"panel.parquet": "synthetic panel", "truth.parquet": "synthetic truth"}
     if out_dir.is_dir():
-        strangers = sorted(p.name for p in out_dir.iterdir()
-                           if p.name not in files and not p.name.startswith("."))
+        from segments.scoring import is_scoring_output
+
+        # Beside a bank may lie what segments made of it (a tier table, scores); a folder
+        # that is itself an output, or holds anything else, is not a bank's folder.
+        strangers = [] if not is_scoring_output(out_dir) else ["_manifest.json"]
+        strangers += sorted(p.name for p in out_dir.iterdir()
+                            if p.name not in files and not p.name.startswith(".")
+                            and not is_segments_table(p) and not is_scoring_output(p))
         if strangers:
             from segments.exceptions import ConfigError, Violation
 
