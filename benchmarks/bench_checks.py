@@ -27,8 +27,12 @@ def _inputs(folder: Path) -> dict[str, Path]:
     import pyarrow.parquet as pq
 
     panel = folder / "panel.parquet"
-    out = {"Parquet file": panel, "Parquet folder (8 parts)": folder / "parts",
-           "CSV": folder / "panel.csv", "CSV.gz": folder / "panel.csv.gz"}
+    out = {
+        "Parquet file": panel,
+        "Parquet folder (8 parts)": folder / "parts",
+        "CSV": folder / "panel.csv",
+        "CSV.gz": folder / "panel.csv.gz",
+    }
     if not out["Parquet folder (8 parts)"].exists():
         table = pq.read_table(panel)
         parts = folder / "parts.tmp"
@@ -53,22 +57,30 @@ def _inputs(folder: Path) -> dict[str, Path]:
 def _read_code(kind: str, path: Path) -> str:
     if kind.startswith("Parquet"):
         if path.is_dir():
-            return ("import pyarrow.dataset as ds\n"
-                    f"t = time.perf_counter(); n = ds.dataset({str(path)!r}).to_table().num_rows\n"
-                    "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n")
-        return ("import pyarrow.parquet as pq\n"
-                f"t = time.perf_counter(); n = pq.read_table({str(path)!r}).num_rows\n"
-                "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n")
-    return ("import pyarrow.csv as pv\n"
-            f"t = time.perf_counter(); n = pv.read_csv({str(path)!r}).num_rows\n"
-            "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n")
+            return (
+                "import pyarrow.dataset as ds\n"
+                f"t = time.perf_counter(); n = ds.dataset({str(path)!r}).to_table().num_rows\n"
+                "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n"
+            )
+        return (
+            "import pyarrow.parquet as pq\n"
+            f"t = time.perf_counter(); n = pq.read_table({str(path)!r}).num_rows\n"
+            "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n"
+        )
+    return (
+        "import pyarrow.csv as pv\n"
+        f"t = time.perf_counter(); n = pv.read_csv({str(path)!r}).num_rows\n"
+        "elapsed = time.perf_counter() - t\nextra = {'rows': n}\n"
+    )
 
 
 def _check_code(path: Path) -> str:
-    return ("from segments.schema import inspect_panel\n"
-            f"t = time.perf_counter(); found = inspect_panel({str(path)!r}, months=True)\n"
-            "elapsed = time.perf_counter() - t\n"
-            "extra = {'rows': found.rows, 'months': len(found.months)}\n")
+    return (
+        "from segments.schema import inspect_panel\n"
+        f"t = time.perf_counter(); found = inspect_panel({str(path)!r}, months=True)\n"
+        "elapsed = time.perf_counter() - t\n"
+        "extra = {'rows': found.rows, 'months': len(found.months)}\n"
+    )
 
 
 def main() -> None:
@@ -79,17 +91,23 @@ def main() -> None:
         check = run_step(_check_code(path), args.repeats)
         read = run_step(_read_code(kind, path), args.repeats)
         if check["extra"]["rows"] != read["extra"]["rows"]:
-            raise SystemExit(f"{kind}: the checks counted {check['extra']['rows']} rows, the "
-                             f"read {read['extra']['rows']}")
+            raise SystemExit(
+                f"{kind}: the checks counted {check['extra']['rows']} rows, the "
+                f"read {read['extra']['rows']}"
+            )
         if check["extra"]["months"] != args.months:
             raise SystemExit(f"{kind}: {check['extra']['months']} months, not {args.months}")
-        size_mb = sum(p.stat().st_size for p in ([path] if path.is_file()
-                                                 else path.glob("*.parquet"))) / 1e6
-        rows.append(f"| {kind} | {size_mb:,.0f} MB | {check['median']:.2f} s "
-                    f"({check['min']:.2f}–{check['max']:.2f}) | {read['median']:.2f} s "
-                    f"({read['min']:.2f}–{read['max']:.2f}) | "
-                    f"{check['median'] / read['median']:.2f}x | {check['peak_mib']:,.0f} / "
-                    f"{read['peak_mib']:,.0f} MiB |")
+        size_mb = (
+            sum(p.stat().st_size for p in ([path] if path.is_file() else path.glob("*.parquet")))
+            / 1e6
+        )
+        rows.append(
+            f"| {kind} | {size_mb:,.0f} MB | {check['median']:.2f} s "
+            f"({check['min']:.2f}–{check['max']:.2f}) | {read['median']:.2f} s "
+            f"({read['min']:.2f}–{read['max']:.2f}) | "
+            f"{check['median'] / read['median']:.2f}x | {check['peak_mib']:,.0f} / "
+            f"{read['peak_mib']:,.0f} MiB |"
+        )
         print(rows[-1], flush=True)
     body = (
         f"Checks before any work (`inspect_panel(path, months=True)`: kind, schema of every "
@@ -97,8 +115,10 @@ def main() -> None:
         f"input into Arrow, on {args.customers:,} customers x {args.months} months; median "
         f"of {args.repeats} fresh processes (min–max).\n\n"
         "| input | size | checks | read into Arrow (baseline) | checks / read | peak "
-        "memory checks / read |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
-        + f"\n\n{machine()}\n\nCommand: `{command()}`\n")
+        "memory checks / read |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + f"\n\n{machine()}\n\nCommand: `{command()}`\n"
+    )
     write_section("checks", body, size_label(args.customers))
 
 

@@ -55,9 +55,14 @@ OUTPUT_KEY = b"segments.output"
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 # Leading bytes of formats a careless rename can hide behind a .csv or .parquet name.
-_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"BZh": "bzip2-compressed", b"PK\x03\x04": "a zip",
-          b"\xfd7zXZ": "xz-compressed", b"\x28\xb5\x2f\xfd": "zstd-compressed",
-          b"PAR1": "Parquet"}
+_MAGIC = {
+    b"\x1f\x8b": "gzip-compressed",
+    b"BZh": "bzip2-compressed",
+    b"PK\x03\x04": "a zip",
+    b"\xfd7zXZ": "xz-compressed",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"PAR1": "Parquet",
+}
 
 
 class InputFileError(SegmentsError, FileNotFoundError):
@@ -83,6 +88,7 @@ def table_format(path: str | os.PathLike[str]) -> str:
 
 
 # ---- inputs ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InputFiles:
@@ -130,21 +136,34 @@ def _head(path: Path, n: int = 8) -> bytes:
 
 def _parquet_parts(folder: Path) -> list[Path]:
     found = sorted(p for p in folder.rglob("*") if p.is_file())
-    hidden = [p for p in found if any(part.startswith(("_", ".")) for part in
-                                      p.relative_to(folder).parts)]
+    hidden = [
+        p for p in found if any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    ]
     # Readers skip hidden names; a hidden *data* part would be skipped silently.
-    skipped = [p for p in hidden if p.name.lower().endswith(_PARQUET_SUFFIXES)
-               and p.name not in ("_metadata", "_common_metadata")]
+    skipped = [
+        p
+        for p in hidden
+        if p.name.lower().endswith(_PARQUET_SUFFIXES)
+        and p.name not in ("_metadata", "_common_metadata")
+    ]
     if skipped:
-        raise _fail(folder, "holds Parquet parts with hidden names that readers skip ("
-                    + ", ".join(str(p.relative_to(folder)) for p in skipped[:5]) + ")",
-                    "rename them (no leading '.' or '_') or move them out")
+        raise _fail(
+            folder,
+            "holds Parquet parts with hidden names that readers skip ("
+            + ", ".join(str(p.relative_to(folder)) for p in skipped[:5])
+            + ")",
+            "rename them (no leading '.' or '_') or move them out",
+        )
     files = [p for p in found if p not in hidden]
     others = [p for p in files if not p.name.lower().endswith(_PARQUET_SUFFIXES)]
     if others:
-        raise _fail(folder, "is a folder holding files that are not Parquet parts ("
-                    + ", ".join(str(p.relative_to(folder)) for p in others[:5]) + ")",
-                    "a folder input must hold only .parquet parts")
+        raise _fail(
+            folder,
+            "is a folder holding files that are not Parquet parts ("
+            + ", ".join(str(p.relative_to(folder)) for p in others[:5])
+            + ")",
+            "a folder input must hold only .parquet parts",
+        )
     if not files:
         raise _fail(folder, "is a folder with no Parquet parts (*.parquet)")
     return files
@@ -156,14 +175,12 @@ def _parquet_schema(part: Path, shown: Path) -> tuple[pa.Schema, int]:
     head = _head(part, 4)
     if head != b"PAR1":
         what = next((v for k, v in _MAGIC.items() if head.startswith(k)), None)
-        raise _fail(shown, "is not a Parquet file" + (f" (it holds {what} data)" if what
-                                                       else ""))
+        raise _fail(shown, "is not a Parquet file" + (f" (it holds {what} data)" if what else ""))
     try:
         meta = pq.ParquetFile(part).metadata
         schema = pq.read_schema(part)
     except (pa.ArrowException, OSError) as exc:
-        raise _fail(shown, f"is not a readable Parquet file ({str(exc).splitlines()[0]})"
-                    ) from None
+        raise _fail(shown, f"is not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     dup = _duplicates(schema.names)
     if dup:
         raise _fail(shown, f"has duplicate column names: {', '.join(dup)}")
@@ -182,22 +199,34 @@ def _unify_parts(path: Path, parts: list[Path]) -> tuple[pa.Schema, int, bool]:
         missing = [c for c in first.names if c not in schema.names]
         extra = [c for c in schema.names if c not in first.names]
         if missing or extra:
-            said = "; ".join(s for s in (
-                f"lacks {', '.join(missing)}" if missing else "",
-                f"has {', '.join(extra)} which {parts[0].name} lacks" if extra else "") if s)
-            raise _fail(path, f"part {part.name} has other columns than {parts[0].name}: "
-                        f"{said}", "every part of a folder must have the same columns")
+            said = "; ".join(
+                s
+                for s in (
+                    f"lacks {', '.join(missing)}" if missing else "",
+                    f"has {', '.join(extra)} which {parts[0].name} lacks" if extra else "",
+                )
+                if s
+            )
+            raise _fail(
+                path,
+                f"part {part.name} has other columns than {parts[0].name}: {said}",
+                "every part of a folder must have the same columns",
+            )
     try:
-        unified = pa.unify_schemas([s.remove_metadata() for s in schemas],
-                                   promote_options="permissive")
+        unified = pa.unify_schemas(
+            [s.remove_metadata() for s in schemas], promote_options="permissive"
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         for part, schema in zip(parts, schemas, strict=True):
             for f in schema:
                 base = first.field(f.name).type
                 if f.type != base:
-                    raise _fail(path, f"part {part.name}: column `{f.name}` is {f.type}, "
-                                f"but {base} in {parts[0].name}",
-                                "every part must store a column with one type") from None
+                    raise _fail(
+                        path,
+                        f"part {part.name}: column `{f.name}` is {f.type}, "
+                        f"but {base} in {parts[0].name}",
+                        "every part must store a column with one type",
+                    ) from None
         raise
     uniform = all(s.remove_metadata().equals(first.remove_metadata()) for s in schemas)
     return unified.with_metadata(first.metadata), rows, uniform
@@ -220,8 +249,11 @@ def _check_csv(path: Path) -> tuple[tuple[str, ...], int]:
     if suffix is None:
         what = next((v for k, v in _MAGIC.items() if head.startswith(k)), None)
         if what is not None:
-            raise _fail(path, f"is named .csv but holds {what} data",
-                        "name it after its content (e.g. .csv.gz for gzip)")
+            raise _fail(
+                path,
+                f"is named .csv but holds {what} data",
+                "name it after its content (e.g. .csv.gz for gzip)",
+            )
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     offset, header, lines = 0, None, 0
     first = last = b""
@@ -236,10 +268,13 @@ def _check_csv(path: Path) -> tuple[tuple[str, ...], int]:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
                     at = offset + exc.start
-                    line = lines + chunk[:exc.start].count(b"\n") + 1
-                    raise _fail(path, f"is not UTF-8 text (byte 0x{chunk[exc.start]:02x} at "
-                                f"offset {at:,}, line {line:,})",
-                                "re-save it as UTF-8, e.g. iconv -f GB18030 -t UTF-8") from None
+                    line = lines + chunk[: exc.start].count(b"\n") + 1
+                    raise _fail(
+                        path,
+                        f"is not UTF-8 text (byte 0x{chunk[exc.start]:02x} at "
+                        f"offset {at:,}, line {line:,})",
+                        "re-save it as UTF-8, e.g. iconv -f GB18030 -t UTF-8",
+                    ) from None
                 if header is None:
                     first += chunk
                     if b"\n" in first or len(first) > 1 << 20:
@@ -297,8 +332,7 @@ def inspect_files(path: str | os.PathLike[str]) -> InputFiles:
         else:
             parts = [p]
             schema, rows = _parquet_schema(p, p)
-        return InputFiles(p, "parquet", tuple(parts), tuple(schema.names), schema, rows,
-                          uniform)
+        return InputFiles(p, "parquet", tuple(parts), tuple(schema.names), schema, rows, uniform)
     if not p.is_file():
         raise _fail(p, "is not a file")
     columns, rows = _check_csv(p)
@@ -316,14 +350,16 @@ def read_table(
     if info.format == "parquet":
         import pyarrow.dataset as ds
 
-        table = ds.dataset(list(map(str, info.files)), schema=info.schema,
-                           format="parquet").to_table(columns=columns)
+        table = ds.dataset(
+            list(map(str, info.files)), schema=info.schema, format="parquet"
+        ).to_table(columns=columns)
         return table.to_pandas()
     dtype = {c: "str" for c in str_columns if c in info.columns}
     return pd.read_csv(path, usecols=columns, dtype=dtype or None, encoding="utf-8")
 
 
 # ---- outputs ---------------------------------------------------------------------------------
+
 
 def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(path)).resolve()
@@ -402,8 +438,10 @@ def check_output(
 
     cwd = Path.cwd().resolve()
     if _inside(cwd, target):
-        raise refuse("is the working folder or holds it; segments never writes over it",
-                     "name a new folder or file")
+        raise refuse(
+            "is the working folder or holds it; segments never writes over it",
+            "name a new folder or file",
+        )
     for extra in ("", *siblings):
         place = target.with_name(target.name + extra)
         for src in inputs:
@@ -413,15 +451,18 @@ def check_output(
             if _inside(s, place):
                 raise refuse(f"holds the input {src}; segments never writes around its input")
             if s.is_dir() and _inside(place, s):
-                raise refuse(f"is inside the input folder {src}; segments never writes into "
-                             "its input")
+                raise refuse(
+                    f"is inside the input folder {src}; segments never writes into its input"
+                )
     if dest.exists() or dest.is_symlink():
         if not overwrite:
             raise refuse("exists", "pass --overwrite to replace it")
         if not ours(dest):
-            raise refuse(f"exists and is not a {what} segments wrote; --overwrite replaces "
-                         f"only segments' own {what}, so it is left as it is",
-                         "choose another path")
+            raise refuse(
+                f"exists and is not a {what} segments wrote; --overwrite replaces "
+                f"only segments' own {what}, so it is left as it is",
+                "choose another path",
+            )
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
@@ -432,8 +473,9 @@ def check_output(
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise refuse(f"cannot be written: {parent} does not accept new files "
-                     f"({exc.strerror or exc})") from None
+        raise refuse(
+            f"cannot be written: {parent} does not accept new files ({exc.strerror or exc})"
+        ) from None
     return dest
 
 
@@ -470,9 +512,11 @@ def output_lock(out: str | os.PathLike[str], job: dict | None = None) -> Iterato
                 holder = {}
             os.close(fd)
             who = ", ".join(f"{k} {v}" for k, v in holder.items()) or "unknown job"
-            raise OutputBusyError(f"--out {dest}: another segments job is writing it ({who});"
-                                  " one writer per output: wait for it or choose another "
-                                  "--out") from None
+            raise OutputBusyError(
+                f"--out {dest}: another segments job is writing it ({who});"
+                " one writer per output: wait for it or choose another "
+                "--out"
+            ) from None
         # The holder may have removed the file between our open and lock: lock the live one.
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -481,8 +525,12 @@ def output_lock(out: str | os.PathLike[str], job: dict | None = None) -> Iterato
         if same:
             break
         os.close(fd)
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(job or {})}
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(job or {}),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)
     try:
