@@ -83,8 +83,9 @@ def ensure_pycaret(python: Path, work: Path) -> str:
         venv = python.parent.parent
         print(f"creating the PyCaret venv in {venv} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-                   check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)], check=True
+    )
     return subprocess.run(check, capture_output=True, text=True, check=True).stdout.strip()
 
 

@@ -46,16 +46,21 @@ def bank(work: Path, customers: int, months: int, seed: int = 0) -> Path:
     meta = folder / "_bank.json"
     if not (folder / "panel.parquet").exists():
         subprocess.run(
-            [sys.executable, "-c", "from segments import write_bank\n"
-             f"write_bank({str(folder)!r}, {customers}, {months}, seed={seed})"],
-            check=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-c",
+                "from segments import write_bank\n"
+                f"write_bank({str(folder)!r}, {customers}, {months}, seed={seed})",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     if not meta.exists():
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         n = pq.ParquetFile(folder / "truth.parquet").metadata.num_rows
-        got = len(pc.unique(pq.read_table(folder / "panel.parquet", columns=["month"])
-                            .column(0)))
+        got = len(pc.unique(pq.read_table(folder / "panel.parquet", columns=["month"]).column(0)))
         meta.write_text(json.dumps({"customers": n, "months": got, "seed": seed}))
     info = json.loads(meta.read_text())
     want = {"customers": customers, "months": months, "seed": seed}
@@ -81,12 +86,17 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
     )
     runs = []
     for _ in range(repeats):
-        proc = subprocess.run([str(python or sys.executable), "-c", wrapper],
-                              capture_output=True, text=True, check=False, cwd=ROOT)
+        proc = subprocess.run(
+            [str(python or sys.executable), "-c", wrapper],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"benchmark step failed:\n{proc.stderr}")
         line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-        runs.append(json.loads(line[len("RESULT "):]))
+        runs.append(json.loads(line[len("RESULT ") :]))
     times = [r["elapsed"] for r in runs]
     return {
         "median": statistics.median(times),
@@ -127,23 +137,50 @@ def machine() -> str:
         pass
     mem = ""
     try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines()
-                      if x.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                x
+                for x in Path("/proc/meminfo").read_text().splitlines()
+                if x.startswith("MemTotal")
+            ).split()[1]
+        )
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, StopIteration):
         pass
     versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in (
-            "segments", "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "shap",
-            "mlflow", "pyspark") if _installed(p)
+        f"{p} {metadata.version(p)}"
+        for p in (
+            "segments",
+            "numpy",
+            "pandas",
+            "pyarrow",
+            "scikit-learn",
+            "lightgbm",
+            "shap",
+            "mlflow",
+            "pyspark",
+        )
+        if _installed(p)
     )
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True, cwd=ROOT, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True,
-                           text=True, cwd=ROOT, check=False).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
     commit = f" (commit {sha}{', src modified' if dirty else ''})" if sha else ""
-    return (f"{os.cpu_count()} cores ({cpu}){mem}; Python {platform.python_version()} on "
-            f"{platform.system()}; {versions}{commit}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}; Python {platform.python_version()} on "
+        f"{platform.system()}; {versions}{commit}"
+    )
 
 
 def _installed(name: str) -> bool:
@@ -157,11 +194,13 @@ def _installed(name: str) -> bool:
 def size_label(*sizes: int) -> str:
     """A short label for benchmark sizes: ``20000`` -> ``20k``, ``(100000, 1000000)`` ->
     ``100k+1M``."""
+
     def one(n: int) -> str:
         for div, unit in ((1_000_000, "M"), (1_000, "k")):
             if n >= div and n % div == 0:
                 return f"{n // div}{unit}"
         return str(n)
+
     return "+".join(one(n) for n in sizes)
 
 
@@ -175,10 +214,14 @@ def write_section(name: str, body: str, size: str) -> None:
     """
     key = f"{name}@{size}"
     start, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
-        "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says "
-        "the machine and the command that produced it. Medians over repeated runs, each in a "
-        "fresh process; peak memory is the process's maximum resident set.\n"
+    text = (
+        BENCHMARKS_MD.read_text()
+        if BENCHMARKS_MD.exists()
+        else (
+            "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says "
+            "the machine and the command that produced it. Medians over repeated runs, each in a "
+            "fresh process; peak memory is the process's maximum resident set.\n"
+        )
     )
     block = f"{start}\n{body.rstrip()}\n{end}"
     if start in text and end in text:

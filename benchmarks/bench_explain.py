@@ -74,8 +74,7 @@ def main() -> None:
     assert err_contrib < 1e-6 and err_shap < 1e-6, (err_contrib, err_shap)
 
     t_ours = timed(lambda: ours.contributions(X), args.repeats)
-    t_contrib = timed(lambda: booster.predict(X, pred_contrib=True, num_iteration=it),
-                      args.repeats)
+    t_contrib = timed(lambda: booster.predict(X, pred_contrib=True, num_iteration=it), args.repeats)
 
     def run_shap():
         with warnings.catch_warnings():
@@ -91,32 +90,46 @@ def main() -> None:
     def line(name, times, base, note):
         med = statistics.median(times)
         ratio = f"{statistics.median(base) / med:.1f}x" if base is not None else "-"
-        return (f"| {name} | {med:.2f} | {min(times):.2f} / {max(times):.2f} | {n / med:,.0f} "
-                f"| {ratio} | {note} |")
+        return (
+            f"| {name} | {med:.2f} | {min(times):.2f} / {max(times):.2f} | {n / med:,.0f} "
+            f"| {ratio} | {note} |"
+        )
 
-    body = "\n".join([
-        f"## Exact TreeSHAP for reason codes ({n:,} rows)",
-        "",
-        f"Machine: {machine()}; lightgbm, shap and numba as pinned.",
-        "",
-        f"Command: `{command()}`",
-        "",
-        f"The upgrade model of a {args.customers:,}-customer synthetic bank (default config): "
-        f"{len(leaves)} trees kept by early stopping, up to {max(leaves)} leaves, depth <= 6, "
-        f"{len(model.features_)} features. Rows: near-tier customer-months of its training data "
-        f"(sampled). Agreement checked first: max |difference| vs pred_contrib "
-        f"{err_contrib:.1e}, vs shap.TreeExplainer {err_shap:.1e} (on 2,000 rows). Times in "
-        f"seconds, median (min / max) after a warm-up; ratio = pred_contrib's median / this one.",
-        "",
-        "| method | median s | min / max s | rows/s | speed-up vs pred_contrib | note |",
-        "|---|---|---|---|---|---|",
-        line("segments UpgradeExplainer.contributions", t_ours, t_contrib,
-             "per-leaf pattern tables, numba, 2 threads"),
-        line("LightGBM pred_contrib", t_contrib, t_contrib, "baseline, 2 threads"),
-        line("shap.TreeExplainer.shap_values", t_shap, t_contrib, "delegates to LightGBM"),
-        line("segments reason_codes (k=3, EN + ZH text)", t_codes, t_contrib,
-             "SHAP + top-3 + sentences"),
-    ])
+    body = "\n".join(
+        [
+            f"## Exact TreeSHAP for reason codes ({n:,} rows)",
+            "",
+            f"Machine: {machine()}; lightgbm, shap and numba as pinned.",
+            "",
+            f"Command: `{command()}`",
+            "",
+            f"The upgrade model of a {args.customers:,}-customer synthetic bank (default config): "
+            f"{len(leaves)} trees kept by early stopping, up to {max(leaves)} leaves, depth <= 6, "
+            f"{len(model.features_)} features. Rows: near-tier customer-months of its training "
+            f"data "
+            f"(sampled). Agreement checked first: max |difference| vs pred_contrib "
+            f"{err_contrib:.1e}, vs shap.TreeExplainer {err_shap:.1e} (on 2,000 rows). Times in "
+            f"seconds, median (min / max) after a warm-up; ratio = pred_contrib's median / "
+            "this one.",
+            "",
+            "| method | median s | min / max s | rows/s | speed-up vs pred_contrib | note |",
+            "|---|---|---|---|---|---|",
+            line(
+                "segments UpgradeExplainer.contributions",
+                t_ours,
+                t_contrib,
+                "per-leaf pattern tables, numba, 2 threads",
+            ),
+            line("LightGBM pred_contrib", t_contrib, t_contrib, "baseline, 2 threads"),
+            line("shap.TreeExplainer.shap_values", t_shap, t_contrib, "delegates to LightGBM"),
+            line(
+                "segments reason_codes (k=3, EN + ZH text)",
+                t_codes,
+                t_contrib,
+                "SHAP + top-3 + sentences",
+            ),
+        ]
+    )
     write_section("explain", body, size_label(args.rows))
     print(body)
 

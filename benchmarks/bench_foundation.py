@@ -58,8 +58,7 @@ def main() -> None:
         f"panel = validate_panel(read_panel({str(panel_path)!r}))\n"
     )
     naive = run_step(
-        prelude
-        + "t = time.perf_counter()\n"
+        prelude + "t = time.perf_counter()\n"
         "bins = [0, 50e3, 500e3, 5e6, 10e6, np.inf]\n"
         "rank = pd.cut(panel['aum'], bins, right=False, labels=False)\n"
         "change = rank.groupby(panel['customer_id']).diff()\n"
@@ -68,16 +67,14 @@ def main() -> None:
         args.repeats,
     )
     tiers = run_step(
-        prelude
-        + "t = time.perf_counter()\n"
+        prelude + "t = time.perf_counter()\n"
         "table = assign_tiers(panel, 'cmb')\n"
         "elapsed = time.perf_counter() - t\n"
         "extra = {'gold_share': float((table['tier_rank'] == 1).mean())}\n",
         args.repeats,
     )
     hyst = run_step(
-        prelude
-        + "t = time.perf_counter()\n"
+        prelude + "t = time.perf_counter()\n"
         "table = assign_tiers(panel, 'cmb', hysteresis='ccb')\n"
         "elapsed = time.perf_counter() - t\n",
         args.repeats,
@@ -88,32 +85,40 @@ def main() -> None:
 
     def line(name: str, r: dict, base: dict | None, note: str) -> str:
         ratio = f"{r['median'] / base['median']:.2f}x" if base else "-"
-        return (f"| {name} | {r['median']:.2f} | {r['min']:.2f} / {r['max']:.2f} | "
-                f"{rows / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | {note} |")
+        return (
+            f"| {name} | {r['median']:.2f} | {r['min']:.2f} / {r['max']:.2f} | "
+            f"{rows / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | {note} |"
+        )
 
-    body = "\n".join([
-        f"## Foundation: synthetic bank, validation, tiers ({n:,} customers x {m} months)",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Command: `{command()}`",
-        "",
-        f"Panel: {rows:,} customer-months x {read['extra']['columns']} columns, "
-        f"{panel_path.stat().st_size / 2**20:,.0f} MiB of Parquet. Times in seconds, median "
-        f"of {args.repeats} (min / max); each run in a fresh process.",
-        "",
-        "| step | median s | min / max s | rows/s | peak MiB | ratio | vs. baseline |",
-        "|---|---|---|---|---|---|---|",
-        line("synth (write_bank)", synth, read, "ratio to reading the panel back"),
-        line("read panel (pd.read_parquet)", read, None, "baseline"),
-        line("read_panel + validate_panel", validate, read, "ratio to the plain read"),
-        line("naive tiers (pd.cut + groupby diff)", naive, None, "baseline (no bands, gaps, "
-             "status)"),
-        line("assign_tiers, cmb", tiers, naive, "ratio to the naive tiers"),
-        line("assign_tiers, cmb + CCB hysteresis", hyst, tiers, "ratio to no hysteresis"),
-        "",
-        "Peak memory of the tier steps includes the validated panel held in memory.",
-    ])
+    body = "\n".join(
+        [
+            f"## Foundation: synthetic bank, validation, tiers ({n:,} customers x {m} months)",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            f"Command: `{command()}`",
+            "",
+            f"Panel: {rows:,} customer-months x {read['extra']['columns']} columns, "
+            f"{panel_path.stat().st_size / 2**20:,.0f} MiB of Parquet. Times in seconds, median "
+            f"of {args.repeats} (min / max); each run in a fresh process.",
+            "",
+            "| step | median s | min / max s | rows/s | peak MiB | ratio | vs. baseline |",
+            "|---|---|---|---|---|---|---|",
+            line("synth (write_bank)", synth, read, "ratio to reading the panel back"),
+            line("read panel (pd.read_parquet)", read, None, "baseline"),
+            line("read_panel + validate_panel", validate, read, "ratio to the plain read"),
+            line(
+                "naive tiers (pd.cut + groupby diff)",
+                naive,
+                None,
+                "baseline (no bands, gaps, status)",
+            ),
+            line("assign_tiers, cmb", tiers, naive, "ratio to the naive tiers"),
+            line("assign_tiers, cmb + CCB hysteresis", hyst, tiers, "ratio to no hysteresis"),
+            "",
+            "Peak memory of the tier steps includes the validated panel held in memory.",
+        ]
+    )
     write_section("foundation", body, size_label(n))
     print(body)
 

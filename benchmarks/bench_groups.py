@@ -93,32 +93,44 @@ def main() -> None:
 
     def line(name: str, r: dict, ref: dict | None, note: str) -> str:
         ratio = f"{r['median'] / ref['median']:.2f}x" if ref else "-"
-        return (f"| {name} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
-                f"{customers / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | {note} |")
+        return (
+            f"| {name} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
+            f"{customers / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | {note} |"
+        )
 
     fx = fit["extra"]
-    body = "\n".join([
-        f"## Strategic groups ({n:,} customers x {m} months)",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        f"Command: `{command()}`",
-        "",
-        f"{customers:,} active customers in the last month, "
-        f"{features['extra']['features']} features. Times in seconds, median of "
-        f"{args.repeats} (min / max), each run in a fresh process; rate in customers/s.",
-        "",
-        "| step | median s | min / max s | customers/s | peak MiB | ratio | vs. baseline |",
-        "|---|---|---|---|---|---|---|",
-        line("read + validate panel", base, None, "baseline for features"),
-        line("read + validate + build_features", features, base, "ratio to read + validate"),
-        line("plain StandardScaler + KMeans(7)", plain, None,
-             f"baseline for groups; ARI vs personas {plain['extra']['ari']:.3f}"),
-        line("StrategicGroups().fit (auto k, stability)", fit, plain,
-             f"chosen k = {fx['k']}, ARI vs personas {fx['ari']:.3f}, "
-             f"min group Jaccard {fx['jaccard_min']:.3f}"),
-        line("StrategicGroups.predict", assign, None, "assignment of every customer"),
-    ])
+    body = "\n".join(
+        [
+            f"## Strategic groups ({n:,} customers x {m} months)",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            f"Command: `{command()}`",
+            "",
+            f"{customers:,} active customers in the last month, "
+            f"{features['extra']['features']} features. Times in seconds, median of "
+            f"{args.repeats} (min / max), each run in a fresh process; rate in customers/s.",
+            "",
+            "| step | median s | min / max s | customers/s | peak MiB | ratio | vs. baseline |",
+            "|---|---|---|---|---|---|---|",
+            line("read + validate panel", base, None, "baseline for features"),
+            line("read + validate + build_features", features, base, "ratio to read + validate"),
+            line(
+                "plain StandardScaler + KMeans(7)",
+                plain,
+                None,
+                f"baseline for groups; ARI vs personas {plain['extra']['ari']:.3f}",
+            ),
+            line(
+                "StrategicGroups().fit (auto k, stability)",
+                fit,
+                plain,
+                f"chosen k = {fx['k']}, ARI vs personas {fx['ari']:.3f}, "
+                f"min group Jaccard {fx['jaccard_min']:.3f}",
+            ),
+            line("StrategicGroups.predict", assign, None, "assignment of every customer"),
+        ]
+    )
     write_section("groups", body, size_label(n))
     print(body)
 

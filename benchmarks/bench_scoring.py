@@ -39,10 +39,16 @@ def _prepare(work: Path) -> Path:
 
     exp = work / "bench_scoring.yaml"
     marker = work / "models_src_tree.txt"
-    tree = subprocess.run(["git", "rev-parse", "HEAD:src"], capture_output=True, text=True,
-                          cwd=ROOT, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True,
-                           text=True, cwd=ROOT, check=False).stdout.strip()
+    tree = subprocess.run(
+        ["git", "rev-parse", "HEAD:src"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
     fresh = bool(tree) and not dirty and marker.exists() and marker.read_text() == tree
     if (work / "mlflow.db").exists() and exp.exists() and fresh:
         return exp
@@ -68,11 +74,14 @@ def _prepare(work: Path) -> Path:
     return exp
 
 
-def _score_code(work: Path, exp: Path, panel: Path, out: Path, engine: str,
-                batch: int, master: str = "") -> str:
-    call = (f"score_local(panel, month, out, scorer, batch_customers={batch}, overwrite=True)"
-            if engine == "local" else
-            f"score_spark(panel, month, out, scorer, master={master!r}, overwrite=True)")
+def _score_code(
+    work: Path, exp: Path, panel: Path, out: Path, engine: str, batch: int, master: str = ""
+) -> str:
+    call = (
+        f"score_local(panel, month, out, scorer, batch_customers={batch}, overwrite=True)"
+        if engine == "local"
+        else f"score_spark(panel, month, out, scorer, master={master!r}, overwrite=True)"
+    )
     return (
         "import os\n"
         f"os.chdir({str(work)!r})\n"
@@ -121,26 +130,42 @@ def main() -> None:
                 "elapsed = time.perf_counter() - t\n"
                 "extra = {'rows': int((df['month'] == df['month'].max()).sum()),\n"
                 "         'panel_rows': len(df)}\n",
-                args.repeats)
+                args.repeats,
+            )
             rows.append((n, "baseline: pd.read_parquet of the whole panel", base, None))
-        local = run_step(_score_code(work, exp, panel, work / f"out_{n}", "local",
-                                     args.batch_customers), args.repeats)
-        rows.append((n, f"segments score, local, {args.batch_customers:,} per batch", local,
-                     base if n <= args.max_baseline else None))
+        local = run_step(
+            _score_code(work, exp, panel, work / f"out_{n}", "local", args.batch_customers),
+            args.repeats,
+        )
+        rows.append(
+            (
+                n,
+                f"segments score, local, {args.batch_customers:,} per batch",
+                local,
+                base if n <= args.max_baseline else None,
+            )
+        )
     spark_rows = []
     if not args.no_spark:
         n = min(args.sizes)
         panel = bank(work, n, args.months) / "panel.parquet"
         for master in ("local[1]", "local[2]"):
-            res = run_step(_score_code(work, exp, panel, work / f"spark_{n}", "spark",
-                                       args.batch_customers, master), args.spark_repeats)
+            res = run_step(
+                _score_code(
+                    work, exp, panel, work / f"spark_{n}", "spark", args.batch_customers, master
+                ),
+                args.spark_repeats,
+            )
             spark_rows.append((master, res))
 
     lines = [
         f"## Batch scoring ({', '.join(f'{n:,}' for n in args.sizes)} customers x "
-        f"{args.months} months)", "",
-        f"Machine: {machine()}.", "",
-        f"Command: `{command()}`", "",
+        f"{args.months} months)",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Command: `{command()}`",
+        "",
         f"Models trained on a {TRAIN:,}-customer bank (default config), promoted, loaded by "
         "alias. The last month of each bank is scored: tiers, groups, upgrade probability, "
         "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
@@ -158,28 +183,40 @@ def main() -> None:
         active = extra.get("rows", n)
         ratio = f"{r['peak_mib'] / base['peak_mib']:.2f}x" if base else "-"
         t = extra.get("timings", {})
-        stages = ", ".join(f"{k.removesuffix('_s')} {v:.0f}" for k, v in t.items()
-                           if k != "digest_and_plan_s") if t else "-"
+        stages = (
+            ", ".join(
+                f"{k.removesuffix('_s')} {v:.0f}" for k, v in t.items() if k != "digest_and_plan_s"
+            )
+            if t
+            else "-"
+        )
         lines.append(
             f"| {n:,} | {step} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
             f"{active / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | "
             f"{format(extra['scored_upgrade'], ',') if 'scored_upgrade' in extra else '-'} | "
-            f"{stages} |")
+            f"{stages} |"
+        )
     if spark_rows:
         n = min(args.sizes)
         one = spark_rows[0][1]["median"]
-        lines += ["", f"Spark engine on the {n:,}-customer bank (session start, validation "
-                  "job, scoring job, window ranks, write):", "",
-                  "| master | runs | median s | min / max s | customers/s | speed-up vs "
-                  "local[1] | driver peak MiB | stage times (s), last run |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Spark engine on the {n:,}-customer bank (session start, validation "
+            "job, scoring job, window ranks, write):",
+            "",
+            "| master | runs | median s | min / max s | customers/s | speed-up vs "
+            "local[1] | driver peak MiB | stage times (s), last run |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for master, r in spark_rows:
             active = r["extra"].get("rows", n)
             t = r["extra"].get("timings", {})
             stages = ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in t.items())
-            lines.append(f"| {master} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / "
-                         f"{r['max']:.1f} | {active / r['median']:,.0f} | "
-                         f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} | {stages} |")
+            lines.append(
+                f"| {master} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / "
+                f"{r['max']:.1f} | {active / r['median']:,.0f} | "
+                f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} | {stages} |"
+            )
         lines.append("")
         lines.append("Driver peak only: executors run in the Spark JVM and Python workers.")
     write_section("scoring", "\n".join(lines), size_label(*args.sizes))

@@ -119,9 +119,14 @@ def main() -> None:
         args.repeats,
     )
     full_sil = rows <= opts.silhouette_max
-    sk = run_step(SK_CODE.format(feats=str(feats), out=str(work / "labels_sklearn.npy"),
-                                 sample=None if full_sil else opts.silhouette_max),
-                  args.repeats)
+    sk = run_step(
+        SK_CODE.format(
+            feats=str(feats),
+            out=str(work / "labels_sklearn.npy"),
+            sample=None if full_sil else opts.silhouette_max,
+        ),
+        args.repeats,
+    )
 
     import numpy as np
     import pandas as pd
@@ -138,9 +143,14 @@ def main() -> None:
         version = ensure_pycaret(opts.pycaret_python, work)
         for key, kwargs in (("default", ""), ("k", f", num_clusters={opts.pycaret_k}")):
             pycaret_runs[key] = run_pycaret_step(
-                PC_CODE.format(feats=str(group_feats), kwargs=kwargs,
-                               out_path=str(work / f"labels_pycaret_{key}.npy")),
-                opts.pycaret_repeats, opts.pycaret_python)
+                PC_CODE.format(
+                    feats=str(group_feats),
+                    kwargs=kwargs,
+                    out_path=str(work / f"labels_pycaret_{key}.npy"),
+                ),
+                opts.pycaret_repeats,
+                opts.pycaret_python,
+            )
 
     # Quality, the same way for every method.
     A = StandardScaler().fit_transform(X[list(DEFAULT_GROUP_FEATURES)].fillna(0))
@@ -172,61 +182,94 @@ def main() -> None:
         k = r["extra"].get("k", "-")
         sil = f"{r['sil']:.3f}" if "sil" in r else "-"
         ari = f"{r['ari']:.3f}" if "ari" in r else "-"
-        return (f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
-                f"{r['peak_mib']:,.0f} | {k} | {sil} | {ari} | {rel} | {note} |")
+        return (
+            f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
+            f"{r['peak_mib']:,.0f} | {k} | {sil} | {ari} | {rel} | {note} |"
+        )
 
-    sil_mode = ("silhouette on every row" if full_sil else
-                f"silhouette on a {opts.silhouette_max:,}-row random sample (every row "
-                f"is O(n²); limit `--silhouette-max`)")
+    sil_mode = (
+        "silhouette on every row"
+        if full_sil
+        else f"silhouette on a {opts.silhouette_max:,}-row random sample (every row "
+        f"is O(n²); limit `--silhouette-max`)"
+    )
     scores = ", ".join(f"{k}: {v:.3f}" for k, v in sk["extra"]["scores"].items())
-    total = {"median": features["median"] + fit["median"],
-             "min": features["min"] + fit["min"], "max": features["max"] + fit["max"],
-             "peak_mib": max(features["peak_mib"], fit["peak_mib"]), "extra": {},
-             "n": fit["n"]}
-    skipped = (f"not run: `create_model` scores the silhouette on all {rows:,} rows, O(n²) "
-               f"(limit `--pycaret-max` {opts.pycaret_max:,})")
+    total = {
+        "median": features["median"] + fit["median"],
+        "min": features["min"] + fit["min"],
+        "max": features["max"] + fit["max"],
+        "peak_mib": max(features["peak_mib"], fit["peak_mib"]),
+        "extra": {},
+        "n": fit["n"],
+    }
+    skipped = (
+        f"not run: `create_model` scores the silhouette on all {rows:,} rows, O(n²) "
+        f"(limit `--pycaret-max` {opts.pycaret_max:,})"
+    )
     pc_rows = []
-    for key, title in (("default", "PyCaret kmeans, default 4 clusters"),
-                       ("k", f"PyCaret kmeans, num_clusters={opts.pycaret_k}")):
+    for key, title in (
+        ("default", "PyCaret kmeans, default 4 clusters"),
+        ("k", f"PyCaret kmeans, num_clusters={opts.pycaret_k}"),
+    ):
         r = pycaret_runs[key]
-        note = skipped if r is None else (
-            "setup (normalize) + create_model + assign_model"
-            + ("; told the planted k" if key == "k" else ""))
+        note = (
+            skipped
+            if r is None
+            else (
+                "setup (normalize) + create_model + assign_model"
+                + ("; told the planted k" if key == "k" else "")
+            )
+        )
         pc_rows.append(line(title, r, note))
-    body = "\n".join([
-        f"## Strategic groups vs. scikit-learn and PyCaret ({n:,} customers x {m} months)",
-        "",
-        f"Machine: {machine()}; PyCaret {version} in its own venv "
-        "(`benchmarks/pycaret-requirements.txt`).",
-        "",
-        f"Command: `{command()}`",
-        "",
-        f"{rows:,} active customers in the last month, {len(DEFAULT_GROUP_FEATURES)} group "
-        "features. Times in seconds: median (min / max) of the row's runs, each in a "
-        "fresh process; peak MiB is the process's own maximum resident set (VmHWM; for "
-        "PyCaret, the process tree with its joblib workers, sampled every 0.2 s). "
-        "scikit-learn and PyCaret start from the feature table in memory (feature "
-        "engineering not timed). Silhouette: the same "
-        f"{len(sample):,}-customer random sample (seed 0) for every method, in one space "
-        "(group features, NaN -> 0, standardised: the space the scikit-learn path clusters "
-        "in; PyCaret imputes means, segments transforms its features its own way); ARI "
-        "against the planted personas. PyCaret runs in its own venv, with the older "
-        "scikit-learn, numpy and pandas pinned in `benchmarks/pycaret-requirements.txt` "
-        "(the Machine line gives this venv's).",
-        "",
-        "| method | runs | median s | min / max s | peak MiB | k | silhouette | ARI | "
-        "time ÷ segments fit | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        line("segments: read + validate + build_features", features,
-             "feature table for every method", ratio=False),
-        line("segments: StrategicGroups().fit (auto k, stability)", fit,
-             f"k chosen on evidence; min group Jaccard {fit['extra']['jaccard_min']:.3f}"),
-        line("segments: features + fit", total,
-             "sum of the two rows above (median, min and max each summed)"),
-        line("scikit-learn: StandardScaler + KMeans(n_init=10), k = 3..10", sk,
-             f"best k by {sil_mode}; scores {scores}"),
-        *pc_rows,
-    ])
+    body = "\n".join(
+        [
+            f"## Strategic groups vs. scikit-learn and PyCaret ({n:,} customers x {m} months)",
+            "",
+            f"Machine: {machine()}; PyCaret {version} in its own venv "
+            "(`benchmarks/pycaret-requirements.txt`).",
+            "",
+            f"Command: `{command()}`",
+            "",
+            f"{rows:,} active customers in the last month, {len(DEFAULT_GROUP_FEATURES)} group "
+            "features. Times in seconds: median (min / max) of the row's runs, each in a "
+            "fresh process; peak MiB is the process's own maximum resident set (VmHWM; for "
+            "PyCaret, the process tree with its joblib workers, sampled every 0.2 s). "
+            "scikit-learn and PyCaret start from the feature table in memory (feature "
+            "engineering not timed). Silhouette: the same "
+            f"{len(sample):,}-customer random sample (seed 0) for every method, in one space "
+            "(group features, NaN -> 0, standardised: the space the scikit-learn path clusters "
+            "in; PyCaret imputes means, segments transforms its features its own way); ARI "
+            "against the planted personas. PyCaret runs in its own venv, with the older "
+            "scikit-learn, numpy and pandas pinned in `benchmarks/pycaret-requirements.txt` "
+            "(the Machine line gives this venv's).",
+            "",
+            "| method | runs | median s | min / max s | peak MiB | k | silhouette | ARI | "
+            "time ÷ segments fit | note |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            line(
+                "segments: read + validate + build_features",
+                features,
+                "feature table for every method",
+                ratio=False,
+            ),
+            line(
+                "segments: StrategicGroups().fit (auto k, stability)",
+                fit,
+                f"k chosen on evidence; min group Jaccard {fit['extra']['jaccard_min']:.3f}",
+            ),
+            line(
+                "segments: features + fit",
+                total,
+                "sum of the two rows above (median, min and max each summed)",
+            ),
+            line(
+                "scikit-learn: StandardScaler + KMeans(n_init=10), k = 3..10",
+                sk,
+                f"best k by {sil_mode}; scores {scores}",
+            ),
+            *pc_rows,
+        ]
+    )
     if not opts.no_write:
         write_section("vs-groups", body, size_label(n))
     print(body)

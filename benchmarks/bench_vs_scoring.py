@@ -103,10 +103,16 @@ def main() -> None:
     n = args.customers
     panel = bank(work, n, args.months) / "panel.parquet"
     check = work / "naive_check.parquet"
-    naive = run_step(NAIVE.format(work=str(work), db=str(work / "mlflow.db"), panel=str(panel),
-                                  check=str(check)), args.repeats)
-    ours = run_step(_score_code(work, exp, panel, work / f"out_{n}", "local",
-                                args.batch_customers), args.repeats)
+    naive = run_step(
+        NAIVE.format(
+            work=str(work), db=str(work / "mlflow.db"), panel=str(panel), check=str(check)
+        ),
+        args.repeats,
+    )
+    ours = run_step(
+        _score_code(work, exp, panel, work / f"out_{n}", "local", args.batch_customers),
+        args.repeats,
+    )
     # Sanity: same customers, same probabilities, mostly the same top reason.
     import numpy as np
     import pandas as pd
@@ -120,10 +126,12 @@ def main() -> None:
     b = b.reindex(a.index)
     # The same customers scored (near-tier) on both paths, and the same probabilities.
     assert (a["p_upgrade"].notna() == b["p_upgrade"].notna()).all(), "different scored sets"
-    assert int(a["p_upgrade"].notna().sum()) == naive["extra"]["scored"] == ours["extra"][
-        "scored_upgrade"], (naive["extra"]["scored"], ours["extra"]["scored_upgrade"])
-    both = a.join(b[["p_upgrade", "reason_1_feature"]], rsuffix="_s").dropna(
-        subset=["p_upgrade"])
+    assert (
+        int(a["p_upgrade"].notna().sum())
+        == naive["extra"]["scored"]
+        == ours["extra"]["scored_upgrade"]
+    ), (naive["extra"]["scored"], ours["extra"]["scored_upgrade"])
+    both = a.join(b[["p_upgrade", "reason_1_feature"]], rsuffix="_s").dropna(subset=["p_upgrade"])
     diff = float(np.abs(both["p_upgrade"] - both["p_upgrade_s"]).max())
     assert diff <= 1e-9, diff
     agree = float((both["reason_1_feature"] == both["reason_1_feature_s"]).mean())
@@ -132,10 +140,12 @@ def main() -> None:
     speed = f"{speed:.2f}x faster" if speed >= 1 else f"{1 / speed:.2f}x slower"
     rate = {k: r["extra"]["rows"] / r["median"] for k, r in (("naive", naive), ("ours", ours))}
     lines = [
-        f"## Scoring with reason codes vs the naive path ({n:,} customers x {args.months} "
-        "months)", "",
-        f"Machine: {machine()}.", "",
-        f"Command: `{command()}`", "",
+        f"## Scoring with reason codes vs the naive path ({n:,} customers x {args.months} months)",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Command: `{command()}`",
+        "",
         f"Same registered models, same bank, last month: {ours['extra']['rows']:,} customers, "
         f"{naive['extra']['scored']:,} near-tier with probabilities and reasons. Checked: "
         f"the same customers, the same ones scored, max |p difference| {diff:.1e}, same "
@@ -143,7 +153,8 @@ def main() -> None:
         "booster; segments ranks calibrated log-odds, the same order up to ties). Both "
         "timers start after the models are loaded from the registry. Median of "
         f"{args.repeats} (min / max), each in a fresh process; peak = the process's own "
-        "maximum resident memory (VmHWM).", "",
+        "maximum resident memory (VmHWM).",
+        "",
         "| path | median s | min / max s | customers/s | peak MiB | ratio |",
         "|---|---|---|---|---|---|",
         f"| naive: pandas read + pyfunc predict + shap.TreeExplainer + iterrows reasons | "

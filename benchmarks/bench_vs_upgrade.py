@@ -130,6 +130,7 @@ LGBM_FIT = """model = create_model('lightgbm', verbose=False)
 board = pull()
 more = {'cv_auc': float(board.loc['Mean', 'AUC'])}"""
 
+
 def main() -> None:
     parser = pycaret_parser(__doc__)
     parser.add_argument("--config", default=str(ROOT / "experiments" / "demo.yaml"))
@@ -140,8 +141,7 @@ def main() -> None:
     n, m = args.customers, args.months
     panel = bank(work, n, m) / "panel.parquet"
     rows, meta = work / "upgrade_rows.pq", work / "upgrade_meta.json"
-    paths = {"panel": str(panel), "config": str(opts.config), "rows": str(rows),
-             "meta": str(meta)}
+    paths = {"panel": str(panel), "config": str(opts.config), "rows": str(rows), "meta": str(meta)}
 
     e2e = run_step(E2E_CODE.format(**paths), args.repeats)
     fit = run_step(FIT_CODE.format(**paths), args.repeats)
@@ -152,9 +152,13 @@ def main() -> None:
         version = ensure_pycaret(opts.pycaret_python, work)
         setup_kwargs = "" if opts.fold is None else f", fold={opts.fold}"
         pc, pc_lgbm = (
-            run_pycaret_step(PC_CODE.format(**paths, setup_kwargs=setup_kwargs, fit=fit),
-                             opts.pycaret_repeats, opts.pycaret_python)
-            for fit in (COMPARE_FIT, LGBM_FIT))
+            run_pycaret_step(
+                PC_CODE.format(**paths, setup_kwargs=setup_kwargs, fit=fit),
+                opts.pycaret_repeats,
+                opts.pycaret_python,
+            )
+            for fit in (COMPARE_FIT, LGBM_FIT)
+        )
 
     # Sanity: the same test rows everywhere, the model alone is train_upgrade's model, and
     # nothing scores like a coin.
@@ -172,72 +176,101 @@ def main() -> None:
         a = "-" if auc is None else f"{auc:.4f}"
         if r is None:
             return f"| {name} | - | - | - | - | {a} | - | {note} |"
-        return (f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
-                f"{r['peak_mib']:,.0f} | {a} | {r['median'] / fit['median']:.2f}x | {note} |")
+        return (
+            f"| {name} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
+            f"{r['peak_mib']:,.0f} | {a} | {r['median'] / fit['median']:.2f}x | {note} |"
+        )
 
     if pc is None:
         skipped = f"not run: {n_fit:,} training rows (limit `--pycaret-max` {opts.pycaret_max:,})"
-        pc_line = line("PyCaret: setup + compare_models(sort='AUC') + predict_model", None,
-                       None, skipped)
-        lgbm_line = line("PyCaret: setup + create_model('lightgbm') + predict_model", None,
-                         None, skipped)
+        pc_line = line(
+            "PyCaret: setup + compare_models(sort='AUC') + predict_model", None, None, skipped
+        )
+        lgbm_line = line(
+            "PyCaret: setup + create_model('lightgbm') + predict_model", None, None, skipped
+        )
     else:
         px = pc["extra"]
         top = "; ".join(f"{b[0]} {b[1]:.4f} ({b[2]:.1f} s)" for b in px["board"][:5])
         folds = opts.fold or 10
         pc_line = line(
-            "PyCaret: setup + compare_models(sort='AUC') + predict_model", pc, px["auc"],
+            "PyCaret: setup + compare_models(sort='AUC') + predict_model",
+            pc,
+            px["auc"],
             f"best: {px['best']} (CV AUC {px['cv_auc']:.4f}) of {px['n_models']} models, "
             f"{folds}-fold CV on train + validation rows; top 5 by CV AUC (mean fit s): "
-            f"{top}")
+            f"{top}",
+        )
         lx = pc_lgbm["extra"]
         lgbm_line = line(
-            "PyCaret: setup + create_model('lightgbm') + predict_model", pc_lgbm, lx["auc"],
+            "PyCaret: setup + create_model('lightgbm') + predict_model",
+            pc_lgbm,
+            lx["auc"],
             f"the like-for-like single model: PyCaret's LightGBM defaults, {folds}-fold CV "
-            f"(CV AUC {lx['cv_auc']:.4f}), then a fit on train + validation rows")
+            f"(CV AUC {lx['cv_auc']:.4f}), then a fit on train + validation rows",
+        )
     split = ex["split"]
     lr, gbm = ex["auc"]["logistic"], ex["auc"]["model"]
-    gbm_vs_lr = (f" At this size the logistic regression baseline ({lr:.4f}) is above the "
-                 f"gradient-boosted model ({gbm:.4f}) out of time." if lr > gbm else "")
-    body = "\n".join([
-        f"## Upgrade model vs. PyCaret ({n:,} customers x {m} months)",
-        "",
-        f"Machine: {machine()}; PyCaret {version} in its own venv "
-        "(`benchmarks/pycaret-requirements.txt`).",
-        "",
-        f"Command: `{command()}`",
-        "",
-        f"Config `{Path(opts.config).name}`. Out-of-time split by as-of month: train "
-        f"{split['train'][0]}..{split['train'][-1]} ({ex['rows']['train']:,} rows), "
-        f"validation {', '.join(split['valid'])} ({ex['rows']['valid']:,}), test "
-        f"{', '.join(split['test'])} ({ex['rows']['test']:,}); {ex['features']} features. "
-        "segments trains on the training months and early-stops and calibrates on the "
-        "validation months; PyCaret cross-validates and fits on both, with its default "
-        "stratified folds, so one customer's months fall in both training and validation "
-        "folds (its CV AUC runs above the out-of-time AUC). AUC: ROC AUC on the test "
-        "months. Times in seconds: median (min / max) of the row's runs, each in a fresh "
-        "process; peak MiB is the process's own maximum resident set (VmHWM; for PyCaret, "
-        "the process tree with its joblib workers, sampled every 0.2 s). "
-        "compare_models fits 14 model types with cross-validation and "
-        "`UpgradeModel` one: the last column says how long each took, not that the same "
-        f"work was done faster.{gbm_vs_lr}",
-        "",
-        "| system | runs | median s | min / max s | peak MiB | OOT AUC | time ÷ UpgradeModel "
-        "fit | note |",
-        "|---|---|---|---|---|---|---|---|",
-        line("segments: train_upgrade (end to end)", e2e, ex["auc"]["model"],
-             "labels + features for every as-of month, model, both baselines, evaluation, "
-             "exact SHAP reason codes for the test rows, call list"),
-        line("segments: UpgradeModel fit + predict", fit, fit["extra"]["auc"],
-             f"the same row pool as PyCaret (fit on train, early stopping and calibration "
-             f"on validation); {fit['extra']['best_iteration']} trees after early stopping"),
-        line("rule of thumb (inside train_upgrade)", None, ex["auc"]["rule_of_thumb"],
-             "baseline"),
-        line("logistic regression (inside train_upgrade)", None, ex["auc"]["logistic"],
-             "baseline"),
-        pc_line,
-        lgbm_line,
-    ])
+    gbm_vs_lr = (
+        f" At this size the logistic regression baseline ({lr:.4f}) is above the "
+        f"gradient-boosted model ({gbm:.4f}) out of time."
+        if lr > gbm
+        else ""
+    )
+    body = "\n".join(
+        [
+            f"## Upgrade model vs. PyCaret ({n:,} customers x {m} months)",
+            "",
+            f"Machine: {machine()}; PyCaret {version} in its own venv "
+            "(`benchmarks/pycaret-requirements.txt`).",
+            "",
+            f"Command: `{command()}`",
+            "",
+            f"Config `{Path(opts.config).name}`. Out-of-time split by as-of month: train "
+            f"{split['train'][0]}..{split['train'][-1]} ({ex['rows']['train']:,} rows), "
+            f"validation {', '.join(split['valid'])} ({ex['rows']['valid']:,}), test "
+            f"{', '.join(split['test'])} ({ex['rows']['test']:,}); {ex['features']} features. "
+            "segments trains on the training months and early-stops and calibrates on the "
+            "validation months; PyCaret cross-validates and fits on both, with its default "
+            "stratified folds, so one customer's months fall in both training and validation "
+            "folds (its CV AUC runs above the out-of-time AUC). AUC: ROC AUC on the test "
+            "months. Times in seconds: median (min / max) of the row's runs, each in a fresh "
+            "process; peak MiB is the process's own maximum resident set (VmHWM; for PyCaret, "
+            "the process tree with its joblib workers, sampled every 0.2 s). "
+            "compare_models fits 14 model types with cross-validation and "
+            "`UpgradeModel` one: the last column says how long each took, not that the same "
+            f"work was done faster.{gbm_vs_lr}",
+            "",
+            "| system | runs | median s | min / max s | peak MiB | OOT AUC | time ÷ UpgradeModel "
+            "fit | note |",
+            "|---|---|---|---|---|---|---|---|",
+            line(
+                "segments: train_upgrade (end to end)",
+                e2e,
+                ex["auc"]["model"],
+                "labels + features for every as-of month, model, both baselines, evaluation, "
+                "exact SHAP reason codes for the test rows, call list",
+            ),
+            line(
+                "segments: UpgradeModel fit + predict",
+                fit,
+                fit["extra"]["auc"],
+                f"the same row pool as PyCaret (fit on train, early stopping and calibration "
+                f"on validation); {fit['extra']['best_iteration']} trees after early stopping",
+            ),
+            line(
+                "rule of thumb (inside train_upgrade)", None, ex["auc"]["rule_of_thumb"], "baseline"
+            ),
+            line(
+                "logistic regression (inside train_upgrade)",
+                None,
+                ex["auc"]["logistic"],
+                "baseline",
+            ),
+            pc_line,
+            lgbm_line,
+        ]
+    )
     if not opts.no_write:
         write_section("vs-upgrade", body, size_label(n))
     print(body)

@@ -30,12 +30,30 @@ def plan(n: int, repeats: int, slow: int, work: Path) -> list[list[str]]:
         ["bench_checks.py", "--customers", str(n), *r, "--workdir", str(work / "foundation")],
         ["bench_groups.py", "--customers", str(n), *r, "--workdir", str(work / "groups")],
         ["bench_explain.py", "--customers", str(n), "--rows", str(n), *r],
-        ["bench_scoring.py", "--sizes", str(n), *r, "--spark-repeats", str(slow),
-         "--workdir", str(work / "scoring")],
+        [
+            "bench_scoring.py",
+            "--sizes",
+            str(n),
+            *r,
+            "--spark-repeats",
+            str(slow),
+            "--workdir",
+            str(work / "scoring"),
+        ],
         ["bench_vs_scoring.py", "--customers", str(n), *r, "--workdir", str(work / "scoring")],
         ["bench_vs_groups.py", "--customers", str(n), *r, "--workdir", str(work / "vs")],
-        ["bench_vs_upgrade.py", "--customers", str(n), *r, "--pycaret-repeats", str(slow),
-         "--fold", "3", "--workdir", str(work / "vs")],
+        [
+            "bench_vs_upgrade.py",
+            "--customers",
+            str(n),
+            *r,
+            "--pycaret-repeats",
+            str(slow),
+            "--fold",
+            "3",
+            "--workdir",
+            str(work / "vs"),
+        ],
     ]
 
 
@@ -43,8 +61,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--slow-repeats", type=int, default=3,
-                        help="runs of PyCaret compare_models and of each Spark master")
+    parser.add_argument(
+        "--slow-repeats",
+        type=int,
+        default=3,
+        help="runs of PyCaret compare_models and of each Spark master",
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--budget-min", type=float, default=30.0)
     args = parser.parse_args()
@@ -59,13 +81,18 @@ def main() -> None:
     total = time.perf_counter() - start
     verdict = "within" if total <= args.budget_min * 60 else "OVER"
     lines = [
-        f"## `make bench`: every script at {args.customers:,} customers", "",
-        f"Machine: {machine()}.", "",
-        f"Command: `{command()}` (what `make bench` runs)", "",
+        f"## `make bench`: every script at {args.customers:,} customers",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Command: `{command()}` (what `make bench` runs)",
+        "",
         f"Total wall time {total / 60:.1f} min, {verdict} the {args.budget_min:.0f}-minute "
         "budget (the PyCaret venv already built; building it once adds about a minute). "
-        "One run of each script, in this order:", "",
-        "| script and options | wall time (min) |", "|---|---|",
+        "One run of each script, in this order:",
+        "",
+        "| script and options | wall time (min) |",
+        "|---|---|",
         *(f"| {name} | {sec / 60:.1f} |" for name, sec in times),
         f"| total | {total / 60:.1f} |",
     ]

@@ -11,13 +11,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _report
 
 
-@pytest.mark.parametrize(("sizes", "label"), [
-    ((20_000,), "20k"),
-    ((100_000, 1_000_000), "100k+1M"),
-    ((10_000_000,), "10M"),
-    ((2_500,), "2500"),
-    ((1_234,), "1234"),
-])
+@pytest.mark.parametrize(
+    ("sizes", "label"),
+    [
+        ((20_000,), "20k"),
+        ((100_000, 1_000_000), "100k+1M"),
+        ((10_000_000,), "10M"),
+        ((2_500,), "2500"),
+        ((1_234,), "1234"),
+    ],
+)
 def test_size_label(sizes, label):
     assert _report.size_label(*sizes) == label
 
@@ -34,8 +37,14 @@ def test_sections_are_keyed_by_size(tmp_path, monkeypatch):
     # The 1M section was replaced in place, the 20k one went after it (before the next
     # script's section), and nothing else was touched.
     assert "first" not in text and text.count("second") == 1
-    order = [text.index(s) for s in ("<!-- bench:scoring@1M -->", "<!-- bench:scoring@20k -->",
-                                      "<!-- bench:vs-groups@20k -->")]
+    order = [
+        text.index(s)
+        for s in (
+            "<!-- bench:scoring@1M -->",
+            "<!-- bench:scoring@20k -->",
+            "<!-- bench:vs-groups@20k -->",
+        )
+    ]
     assert order == sorted(order)
     assert text.count("<!-- bench:") == 3 and text.count("<!-- /bench:") == 3
     assert not list(tmp_path.glob("*.tmp"))
@@ -45,8 +54,14 @@ def test_run_step_reports_median_min_max_and_extra():
     code = "import os\nelapsed = float(len(os.environ.get('X', 'ab')))\nextra = {'n': 3}\n"
     res = _report.run_step(code, repeats=3)
     peak = res.pop("peak_mib")
-    assert res == {"median": 2.0, "min": 2.0, "max": 2.0, "extra": {"n": 3},
-                   "extras": [{"n": 3}] * 3, "n": 3}
+    assert res == {
+        "median": 2.0,
+        "min": 2.0,
+        "max": 2.0,
+        "extra": {"n": 3},
+        "extras": [{"n": 3}] * 3,
+        "n": 3,
+    }
     # The child's own high-water mark (VmHWM): a bare interpreter, tens of MiB.
     assert 1 < peak < 200
 

@@ -9,8 +9,10 @@ from segments.cards import markdown_table, render_html
 
 
 def test_markdown_table_formats_numbers_and_escapes_pipes():
-    df = pd.DataFrame({"auc": [0.91234, np.nan], "n": [12345, 7], "note": ["a|b", "c"]},
-                      index=pd.Index(["model", "rule"], name="system"))
+    df = pd.DataFrame(
+        {"auc": [0.91234, np.nan], "n": [12345, 7], "note": ["a|b", "c"]},
+        index=pd.Index(["model", "rule"], name="system"),
+    )
     text = markdown_table(df)
     lines = text.splitlines()
     assert lines[0] == "| system | auc | n | note |"

@@ -16,8 +16,10 @@ from segments import load_config, panel_from_transactions, train_upgrade, valida
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow"
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "cdnow.yaml"
-pytestmark = pytest.mark.skipif(not (DATA / "cdnow_transactions.csv.gz").exists(),
-                                reason="the shared CDNOW data is not beside the repository")
+pytestmark = pytest.mark.skipif(
+    not (DATA / "cdnow_transactions.csv.gz").exists(),
+    reason="the shared CDNOW data is not beside the repository",
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,9 @@ def test_upgrade_pipeline_runs_out_of_time_on_real_data(panel, tmp_path, monkeyp
     comp = result.comparison()
     for model in ("model", "rule_of_thumb", "logistic"):
         assert 0.4 < comp.loc["roc_auc", model] < 1.0
-        assert comp.loc["n", model] == result.label_counts.loc["1998-03", "positives"] + \
-            result.label_counts.loc["1998-03", "negatives"]
+        assert (
+            comp.loc["n", model]
+            == result.label_counts.loc["1998-03", "positives"]
+            + result.label_counts.loc["1998-03", "negatives"]
+        )
     assert result.run_id is not None

@@ -17,8 +17,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def bank_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("bank")
-    result = runner.invoke(app, ["synth", "--customers", "1500", "--months", "12", "--seed",
-                                 "2", "--out", str(out)])
+    result = runner.invoke(
+        app, ["synth", "--customers", "1500", "--months", "12", "--seed", "2", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -38,9 +39,13 @@ def test_validate_prints_summary(bank_dir):
 
 
 def test_validate_lists_every_violation_and_exits_1(tmp_path):
-    raw = pd.DataFrame({"customer_id": ["C1", "C1", "C2", "C3"],
-                        "month": ["2024-01", "2024-01", "2024-13", "2024-01"],
-                        "aum": ["5", "6", "7", "-1"]})
+    raw = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C1", "C2", "C3"],
+            "month": ["2024-01", "2024-01", "2024-13", "2024-01"],
+            "aum": ["5", "6", "7", "-1"],
+        }
+    )
     path = tmp_path / "bad.csv"
     raw.to_csv(path, index=False)
     result = runner.invoke(app, ["validate", str(path)])
@@ -57,19 +62,32 @@ def test_tiers_prints_tables_and_writes_table(bank_dir, tmp_path):
     out = tmp_path / "tiers.parquet"
     result = runner.invoke(app, ["tiers", str(bank_dir / "panel.parquet"), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    for text in ("Tiers in 2024-12 (ladder cmb)", "near_gold", "Migration 2024-11 -> 2024-12",
-                 "Upgrades and downgrades by month"):
+    for text in (
+        "Tiers in 2024-12 (ladder cmb)",
+        "near_gold",
+        "Migration 2024-11 -> 2024-12",
+        "Upgrades and downgrades by month",
+    ):
         assert text in result.output
     table = pd.read_parquet(out)
     panel = pd.read_parquet(bank_dir / "panel.parquet")
     assert len(table) == len(panel)
-    assert {"tier", "tier_rank", "next_tier", "gap_to_next", "gap_ratio", "near_tier",
-            "near_band", "tier_status"} <= set(table.columns)
+    assert {
+        "tier",
+        "tier_rank",
+        "next_tier",
+        "gap_to_next",
+        "gap_ratio",
+        "near_tier",
+        "near_band",
+        "tier_status",
+    } <= set(table.columns)
 
 
 def test_tiers_with_ccb_ladder_and_month(bank_dir):
-    result = runner.invoke(app, ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "ccb",
-                                 "--month", "2024-06"])
+    result = runner.invoke(
+        app, ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "ccb", "--month", "2024-06"]
+    )
     assert result.exit_code == 0, result.output
     assert "Tiers in 2024-06 (ladder ccb)" in result.output
     assert "tier status: active" in result.output
@@ -91,8 +109,7 @@ def test_bad_config_and_ladder_exit_1(bank_dir, tmp_path):
     assert "packaged: bos, ccb, cmb, spdb" in result.stderr
     cfg = tmp_path / "x.yaml"
     cfg.write_text("panel: {column_map: {cust: customer_id}}\n")
-    result = runner.invoke(app, ["validate", str(bank_dir / "panel.parquet"), "--config",
-                                 str(cfg)])
+    result = runner.invoke(app, ["validate", str(bank_dir / "panel.parquet"), "--config", str(cfg)])
     assert result.exit_code == 1
     assert "column `cust`" in result.stderr
 
@@ -107,13 +124,20 @@ def test_missing_file_and_usage_errors(tmp_path):
 
 
 def test_python_dash_m_and_console_script(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "segments", "ladders", "ccb"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "segments", "ladders", "ccb"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "card_spend over 12m" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "segments", "validate",
-                           str(tmp_path / "none.csv")], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "segments", "validate", str(tmp_path / "none.csv")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: file")
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -47,14 +47,30 @@ def test_registry_section_names_and_thresholds(tmp_path):
     cfg = load_config(overrides={"name": "bank_a"})
     assert cfg.registry.model_name("upgrade", cfg.name) == "bank_a-upgrade"
     assert cfg.registry.promotion["upgrade"]["min_auc_gain_over_rule"] == 0.0
-    cfg = load_config(overrides={"registry": {"groups_model": "cmb-groups",
-                                              "promotion": {"upgrade": {"min_auc": 0.75}}}})
+    cfg = load_config(
+        overrides={
+            "registry": {"groups_model": "cmb-groups", "promotion": {"upgrade": {"min_auc": 0.75}}}
+        }
+    )
     assert cfg.registry.model_name("groups", "x") == "cmb-groups"
-    assert cfg.registry.promotion["upgrade"] == {"min_auc": 0.75, "min_auc_gain_over_rule": 0.0,
-                                                 "max_ece": 0.1}  # the rest keep defaults
+    assert cfg.registry.promotion["upgrade"] == {
+        "min_auc": 0.75,
+        "min_auc_gain_over_rule": 0.0,
+        "max_ece": 0.1,
+    }  # the rest keep defaults
     with pytest.raises(ConfigError) as info:
-        load_config(overrides={"registry": {"register": "yes", "promotion": {
-            "upgrade": {"min_auk": 0.7, "max_ece": "low"}, "churn": {}}}})
+        load_config(
+            overrides={
+                "registry": {
+                    "register": "yes",
+                    "promotion": {"upgrade": {"min_auk": 0.7, "max_ece": "low"}, "churn": {}},
+                }
+            }
+        )
     columns = {v.column for v in info.value.violations}
-    assert columns == {"registry.register", "registry.promotion.upgrade.min_auk",
-                       "registry.promotion.upgrade.max_ece", "registry.promotion.churn"}
+    assert columns == {
+        "registry.register",
+        "registry.promotion.upgrade.min_auk",
+        "registry.promotion.upgrade.max_ece",
+        "registry.promotion.churn",
+    }

@@ -20,15 +20,21 @@ def test_psi_by_hand():
     assert drift.psi([0.5, 0.5], [50, 50]) == 0.0
     # an empty bin is floored at EPS, not infinite
     assert drift.psi([0.5, 0.5, 0.0], [50, 40, 10]) == pytest.approx(
-        (0.5 - 0.5) * 0 + (0.4 - 0.5) * math.log(0.4 / 0.5)
-        + (0.1 - drift.EPS) * math.log(0.1 / drift.EPS))
+        (0.5 - 0.5) * 0
+        + (0.4 - 0.5) * math.log(0.4 / 0.5)
+        + (0.1 - drift.EPS) * math.log(0.1 / drift.EPS)
+    )
     assert drift.flag(0.05) == "stable" and drift.flag(0.1) == "moderate"
     assert drift.flag(0.25) == "moderate" and drift.flag(0.2501) == "significant"
 
 
 def test_profile_bins_and_counts():
-    ref = pd.DataFrame({"x": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, np.nan, np.nan],
-                        "c": ["a", "a", "b", "b", "b", "b", None, "a", "a", "b", "a", "b"]})
+    ref = pd.DataFrame(
+        {
+            "x": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, np.nan, np.nan],
+            "c": ["a", "a", "b", "b", "b", "b", None, "a", "a", "b", "a", "b"],
+        }
+    )
     prof = drift.profile(ref, bins=2)
     assert prof["x"]["edges"] == [5.5]  # the median of 1..10
     assert prof["x"]["expected"] == pytest.approx([5 / 12, 5 / 12, 2 / 12])
@@ -44,5 +50,4 @@ def test_profile_bins_and_counts():
     assert drift.add_counts(a, b) == counts
     table = drift.psi_table(prof, counts, "feature")
     assert list(table["column"]) == ["x", "c"]
-    assert table.loc[0, "psi"] == pytest.approx(
-        drift.psi(prof["x"]["expected"], counts["x"]))
+    assert table.loc[0, "psi"] == pytest.approx(drift.psi(prof["x"]["expected"], counts["x"]))

@@ -32,8 +32,9 @@ def test_additivity_for_every_row(upgrade):
     result, ex = upgrade
     X = result.test
     phi = ex.contributions(X)
-    np.testing.assert_allclose(phi.sum(axis=1) + ex.expected_value,
-                               result.model.decision_function(X), atol=1e-9)
+    np.testing.assert_allclose(
+        phi.sum(axis=1) + ex.expected_value, result.model.decision_function(X), atol=1e-9
+    )
     p = 1 / (1 + np.exp(-(phi.sum(axis=1) + ex.expected_value)))
     np.testing.assert_allclose(p, result.model.predict_proba(X)[:, 1], atol=1e-9)
 
@@ -52,8 +53,9 @@ def test_agrees_with_shap_tree_explainer(upgrade):
     # shap explains the raw margin of all trees; our model stops at the best iteration.
     if result.model.best_iteration_ == lgbm.booster_.num_trees():
         np.testing.assert_allclose(ex.contributions(X).to_numpy(), a * sv, atol=1e-6)
-    ref = lgbm.booster_.predict(X[result.model.features_], pred_contrib=True,
-                                num_iteration=result.model.best_iteration_)
+    ref = lgbm.booster_.predict(
+        X[result.model.features_], pred_contrib=True, num_iteration=result.model.best_iteration_
+    )
     np.testing.assert_allclose(ex.contributions(X).to_numpy(), a * ref[:, :-1], atol=1e-6)
 
 
@@ -69,9 +71,13 @@ def test_reason_codes_columns_and_directions(upgrade):
     X = result.test.head(200)
     phi = ex.contributions(X)
     up = ex.reason_codes(X, k=3, contributions=phi)
-    assert list(up.columns[:5]) == ["reason_1_feature", "reason_1_value",
-                                    "reason_1_contribution", "reason_1_text",
-                                    "reason_1_text_zh"]
+    assert list(up.columns[:5]) == [
+        "reason_1_feature",
+        "reason_1_value",
+        "reason_1_contribution",
+        "reason_1_text",
+        "reason_1_text_zh",
+    ]
     assert (up["reason_1_contribution"].dropna() > 0).all()
     assert (up["reason_1_contribution"].fillna(0) >= up["reason_2_contribution"].fillna(0)).all()
     row = up.iloc[0]
@@ -93,8 +99,12 @@ def test_a_customer_whose_reason_a_person_can_check(upgrade):
         twin[c] = 0.0
     phi = ex.contributions(pd.concat([row, twin]))
     diff = (phi.iloc[0] - phi.iloc[1]).abs().sort_values(ascending=False)
-    assert diff.index[0] in ("payroll_avg_6m", "payroll_ratio_6m", "payroll_regularity_6m",
-                             "inflow_turnover_3m")
+    assert diff.index[0] in (
+        "payroll_avg_6m",
+        "payroll_ratio_6m",
+        "payroll_regularity_6m",
+        "inflow_turnover_3m",
+    )
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -103,8 +113,11 @@ def test_sentences_render_for_every_catalogue_feature(lang):
         value = "near_gold" if spec.unit == "category" else 1.5
         for sign in (1.0, -1.0):
             text = reason_sentence(name, value, sign, lang)
-            assert text and (spec.zh in text if lang == "zh" else spec.en.split()[0] in
-                             text.lower() or spec.en[:1].upper() in text)
+            assert text and (
+                spec.zh in text
+                if lang == "zh"
+                else spec.en.split()[0] in text.lower() or spec.en[:1].upper() in text
+            )
     assert "%" in reason_sentence("wealth_share", 0.35, 1.0)
     assert "个月" in reason_sentence("months_since_txn", 2, -1.0, "zh")
     assert "unknown" in reason_sentence("aum_growth_3m", float("nan"), 1.0)
@@ -123,7 +136,12 @@ def test_group_surrogate_fidelity_and_top_features():
     personas = truth.set_index("customer_id")["persona"].reindex(X.index)
     retired = pd.Series(groups.labels_)[personas.to_numpy() == "retired_depositor"].mode()[0]
     feats_retired = set(top[top["group_id"] == retired]["feature"])
-    assert feats_retired & {"age", "branch_visits_avg_6m", "time_deposit_share",
-                            "digital_share_6m", "tenure_months"}
+    assert feats_retired & {
+        "age",
+        "branch_visits_avg_6m",
+        "time_deposit_share",
+        "digital_share_6m",
+        "tenure_months",
+    }
     reasons = sur.customer_reasons(feats, groups.labels_, k=2)
     assert reasons["group_reason_1"].notna().all()

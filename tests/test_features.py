@@ -87,9 +87,11 @@ def test_active_only_and_missing_columns():
     assert list(X.index) == ["A"]  # B has no row in 2024-06
     Y = build_features(tiny(), "2024-06", active_only=False)
     assert list(Y.index) == ["A"]  # B is not seen at all by 2024-06
-    minimal = validate_panel(pd.DataFrame({"customer_id": ["A", "A"],
-                                           "month": ["2024-01", "2024-02"],
-                                           "aum": [1.0, 2.0]}))
+    minimal = validate_panel(
+        pd.DataFrame(
+            {"customer_id": ["A", "A"], "month": ["2024-01", "2024-02"], "aum": [1.0, 2.0]}
+        )
+    )
     M = build_features(minimal)
     assert "wealth_share" not in M.columns and "aum_avg_3m" in M.columns
 
@@ -112,7 +114,6 @@ def test_bad_windows_and_unvalidated_panel():
     with pytest.raises(ConfigError, match=r"features\.windows"):
         build_features(tiny(), windows=(1,))
     with pytest.raises(PanelValidationError, match="validate_panel"):
-        build_features(pd.DataFrame({"customer_id": ["A"], "month": ["2024-01"],
-                                     "aum": [1.0]}))
+        build_features(pd.DataFrame({"customer_id": ["A"], "month": ["2024-01"], "aum": [1.0]}))
     with pytest.raises(PanelValidationError, match="no rows at or before 2023-01"):
         build_features(tiny(), "2023-01")

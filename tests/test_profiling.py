@@ -58,8 +58,13 @@ def test_names_follow_distinguishing_features(toy):
 
 
 def test_names_are_unique_even_for_similar_groups():
-    z = pd.DataFrame({"age": [-1.0, -1.0, 1.0], "app_logins_avg_3m": [1.0, 0.9, -1.0],
-                      "tenure_months": [-0.5, 0.5, 0.0]})
+    z = pd.DataFrame(
+        {
+            "age": [-1.0, -1.0, 1.0],
+            "app_logins_avg_3m": [1.0, 0.9, -1.0],
+            "tenure_months": [-0.5, 0.5, 0.0],
+        }
+    )
     names = suggest_names(z)
     assert names["name_en"].is_unique and names["name_zh"].is_unique
 
@@ -82,17 +87,26 @@ def test_persona_cards_have_every_section(toy):
     prof = profile_groups(X, labels)
     names = suggest_names(prof["z"])
     cards = persona_cards(prof, names, X, labels)
-    for section in ("## Who they are", "## What they hold", "## How they behave",
-                    "## What they need", "## What sets them apart"):
+    for section in (
+        "## Who they are",
+        "## What they hold",
+        "## How they behave",
+        "## What they need",
+        "## What sets them apart",
+    ):
         assert section in cards[0] and section in cards[1]
     assert "3 customers (50.0%)" in cards[1]
 
 
 def test_tier_group_matrix_hand_computed():
-    tiers = pd.DataFrame({"customer_id": ["A", "B", "C", "D"],
-                          "tier": ["mass", "mass", "gold", "gold"],
-                          "aum_basis": [10.0, 40.0, 60.0, 90.0],
-                          "near_tier": [False, True, False, False]})
+    tiers = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "tier": ["mass", "mass", "gold", "gold"],
+            "aum_basis": [10.0, 40.0, 60.0, 90.0],
+            "near_tier": [False, True, False, False],
+        }
+    )
     groups = pd.Series([0, 1, 1, 1], index=pd.Index(["A", "B", "C", "D"], name="customer_id"))
     m = tier_group_matrix(tiers, groups)
     assert m["counts"].loc["mass", 0] == 1 and m["counts"].loc["gold", 1] == 2

@@ -52,8 +52,9 @@ def _get(url: str, path: str, **params) -> dict:
 
 
 def _post(url: str, path: str, body: dict) -> dict:
-    req = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
@@ -71,32 +72,64 @@ def flow(tmp_path_factory):
     exp = root / "review.yaml"
     # A 2,500-customer bank is too small for the model to beat the rule of thumb on every
     # seed; the review's own thresholds say so explicitly (strict.yaml tests a refusal).
-    exp.write_text(yaml.safe_dump({
-        "groups": {"n_bootstrap": 2, "k_max": 8},
-        "registry": {"promotion": {"upgrade": {"min_auc": 0.7,
-                                               "min_auc_gain_over_rule": -0.1}}}}))
+    exp.write_text(
+        yaml.safe_dump(
+            {
+                "groups": {"n_bootstrap": 2, "k_max": 8},
+                "registry": {
+                    "promotion": {"upgrade": {"min_auc": 0.7, "min_auc_gain_over_rule": -0.1}}
+                },
+            }
+        )
+    )
     strict = root / "strict.yaml"
     strict.write_text(yaml.safe_dump({"registry": {"promotion": {"upgrade": {"min_auc": 0.99}}}}))
     windows = root / "windows.yaml"
     windows.write_text(yaml.safe_dump({"features": {"windows": [4, 8]}}))
     cfg = load_config(exp)
-    out: dict = {"server": server, "root": root, "panel": panel, "cfg": cfg,
-                 "panel_path": str(paths["panel"])}
+    out: dict = {
+        "server": server,
+        "root": root,
+        "panel": panel,
+        "cfg": cfg,
+        "panel_path": str(paths["panel"]),
+    }
     out["up1"] = train_upgrade(panel, cfg)
     out["groups"] = train_groups(panel, cfg)
     out["aliases_after_training"] = aliases(UP)
-    out["promote1"] = _cli("promote", UP, "--version", "1", "--reason", "first model",
-                           "--config", str(exp), "--panel", out["panel_path"])
+    out["promote1"] = _cli(
+        "promote",
+        UP,
+        "--version",
+        "1",
+        "--reason",
+        "first model",
+        "--config",
+        str(exp),
+        "--panel",
+        out["panel_path"],
+    )
     cfg2 = load_config(exp, {"upgrade": {"model": {"num_leaves": 3}}})
     out["up2"] = train_upgrade(panel, cfg2)
     out["refused"] = _cli("promote", UP, "--version", "2", "--config", str(strict))
     out["missing"] = _cli("promote", UP, "--version", "7")
     out["signature"] = _cli("promote", GR, "--version", "1", "--config", str(windows))
-    out["promote_groups"] = _cli("promote", GR, "--version", "1", "--config", str(exp),
-                                 "--reason", "groups reviewed")
+    out["promote_groups"] = _cli(
+        "promote", GR, "--version", "1", "--config", str(exp), "--reason", "groups reviewed"
+    )
     mp.setenv("SEGMENTS_USER", "reviewer-b")
-    out["promote2"] = _cli("promote", UP, "--version", "2", "--reason", "smaller trees",
-                           "--config", str(exp), "--panel", out["panel_path"])
+    out["promote2"] = _cli(
+        "promote",
+        UP,
+        "--version",
+        "2",
+        "--reason",
+        "smaller trees",
+        "--config",
+        str(exp),
+        "--panel",
+        out["panel_path"],
+    )
     yield out
     mp.undo()
     server.stop()
@@ -130,8 +163,13 @@ def test_a_passing_promotion_moves_champion_and_logs_evidence(flow):
     assert evidence.data.tags["segments.decision"] == "promoted"
     assert evidence.data.tags["segments.champion_before"] == "1"
     files = {a.path for a in client.list_artifacts(evidence.info.run_id)}
-    assert {"promotion.md", "promotion.html", "checks.json", "comparison_logged.csv",
-            "comparison_same_months.csv"} <= files
+    assert {
+        "promotion.md",
+        "promotion.html",
+        "checks.json",
+        "comparison_logged.csv",
+        "comparison_same_months.csv",
+    } <= files
 
 
 def test_the_comparison_uses_the_same_held_out_months(flow):
@@ -143,11 +181,14 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     # Rebuilt from the panel, each model's figures equal the ones its run logged (both
     # runs were tested on the same months).
     assert same.loc["roc_auc", "challenger v1"] == pytest.approx(
-        report.logged.loc["model.roc_auc", "challenger v1"], abs=1e-9)
+        report.logged.loc["model.roc_auc", "challenger v1"], abs=1e-9
+    )
     assert same.loc["roc_auc", "champion v2"] == pytest.approx(
-        flow["up2"].comparison().loc["roc_auc", "model"], abs=1e-9)
+        flow["up2"].comparison().loc["roc_auc", "model"], abs=1e-9
+    )
     assert same.loc["roc_auc", "rule of thumb"] == pytest.approx(
-        flow["up2"].comparison().loc["roc_auc", "rule_of_thumb"], abs=1e-9)
+        flow["up2"].comparison().loc["roc_auc", "rule_of_thumb"], abs=1e-9
+    )
     assert not report.failed and not report.promoted  # a dry run changes nothing
     assert aliases(UP)["champion"] == "2"
     again = promote(UP, 2, config=flow["cfg"], dry_run=True)
@@ -161,9 +202,10 @@ def test_a_failing_promotion_names_the_check_and_changes_nothing(flow):
     import mlflow
 
     client = mlflow.MlflowClient()
-    runs = client.search_runs([client.get_experiment_by_name("review").experiment_id],
-                              "tags.`segments.decision` = 'refused' and "
-                              f"tags.`segments.registered_model` = '{UP}'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("review").experiment_id],
+        f"tags.`segments.decision` = 'refused' and tags.`segments.registered_model` = '{UP}'",
+    )
     assert len(runs) == 1 and runs[0].data.tags["segments.version"] == "2"
     assert runs[0].data.metrics["check.min_auc"] == 0.0
     assert flow["missing"].exit_code == 1
@@ -179,8 +221,9 @@ def test_a_signature_that_breaks_the_feature_contract_is_refused(flow):
     assert "aum_avg_6m" in res.output  # the groups use 6-month windows; [4, 8] has none
     assert flow["promote_groups"].exit_code == 0, flow["promote_groups"].output
     with pytest.raises(PromotionError) as info:
-        promote(GR, 1, config=load_config(overrides={"features": {"windows": [4, 8]}}),
-                dry_run=False)
+        promote(
+            GR, 1, config=load_config(overrides={"features": {"windows": [4, 8]}}), dry_run=False
+        )
     assert info.value.report is not None
     assert any(f.startswith("signature") for f in info.value.failed)
 
@@ -193,13 +236,16 @@ def test_history_survives_a_server_restart(flow):
     events = json.loads(res.output)
     assert len(events) == len(before) == 4
     assert [(e["event"], e["alias"], e["from_version"], e["to_version"]) for e in events] == [
-        ("register", "challenger", None, "1"), ("promote", "champion", None, "1"),
-        ("register", "challenger", "1", "2"), ("promote", "champion", "1", "2")]
-    assert [e["by"] for e in events] == ["reviewer-a", "reviewer-a", "reviewer-a",
-                                         "reviewer-b"]
+        ("register", "challenger", None, "1"),
+        ("promote", "champion", None, "1"),
+        ("register", "challenger", "1", "2"),
+        ("promote", "champion", "1", "2"),
+    ]
+    assert [e["by"] for e in events] == ["reviewer-a", "reviewer-a", "reviewer-a", "reviewer-b"]
     assert events[3]["reason"] == "smaller trees"
     assert events[3]["metrics"]["model.roc_auc"] == pytest.approx(
-        flow["up2"].comparison().loc["roc_auc", "model"])
+        flow["up2"].comparison().loc["roc_auc", "model"]
+    )
     assert events[1]["evidence_run_id"]
     table = _cli("history", UP)
     assert "aliases now: challenger -> v2, champion -> v2" in table.output
@@ -224,8 +270,9 @@ def test_rest_api_shows_what_a_reviewer_needs(flow):
     url = flow["server"].url
     exp = _get(url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name="review")
     eid = exp["experiment"]["experiment_id"]
-    runs = _post(url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [eid],
-                                                       "max_results": 100})["runs"]
+    runs = _post(url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [eid], "max_results": 100})[
+        "runs"
+    ]
     kinds = {}
     for r in runs:
         tags = {t["key"]: t["value"] for t in r["data"].get("tags", [])}
@@ -236,28 +283,41 @@ def test_rest_api_shows_what_a_reviewer_needs(flow):
     # (CLI and API); dry runs log nothing.
     assert decisions == ["promoted"] * 3 + ["refused"] * 3
     run, tags = kinds["upgrade"][0]
-    assert {"segments.ladder", "segments.as_of", "segments.test_months",
-            "segments.data_digest", "segments.code_version",
-            "segments.registered_model"} <= set(tags)
+    assert {
+        "segments.ladder",
+        "segments.as_of",
+        "segments.test_months",
+        "segments.data_digest",
+        "segments.code_version",
+        "segments.registered_model",
+    } <= set(tags)
     metrics = {m["key"] for m in run["data"]["metrics"]}
     assert {"model.roc_auc", "rule_of_thumb.roc_auc", "model.ece"} <= metrics
     rid = run["info"]["run_id"]
-    files = {f["path"] for f in _get(url, "/api/2.0/mlflow/artifacts/list",
-                                      run_id=rid).get("files", [])}
-    assert {"model_card.md", "model_card.html", "config.yaml", "plots",
-            "evaluation"} <= files
-    with urllib.request.urlopen(f"{url}/get-artifact?path=model_card.html&run_uuid={rid}",
-                                timeout=30) as r:
+    files = {
+        f["path"] for f in _get(url, "/api/2.0/mlflow/artifacts/list", run_id=rid).get("files", [])
+    }
+    assert {"model_card.md", "model_card.html", "config.yaml", "plots", "evaluation"} <= files
+    with urllib.request.urlopen(
+        f"{url}/get-artifact?path=model_card.html&run_uuid={rid}", timeout=30
+    ) as r:
         card = r.read().decode()
-    for section in ("Purpose", "Data", "Population and label", "Features used",
-                    "Metrics against the baselines", "Calibration", "Stability",
-                    "Known limits", "Configuration"):
+    for section in (
+        "Purpose",
+        "Data",
+        "Population and label",
+        "Features used",
+        "Metrics against the baselines",
+        "Calibration",
+        "Stability",
+        "Known limits",
+        "Configuration",
+    ):
         assert f"<h2>{section}" in card, section
     alias = _get(url, "/api/2.0/mlflow/registered-models/alias", name=UP, alias="champion")
     assert alias["model_version"]["version"] == "2"
     model = _get(url, "/api/2.0/mlflow/registered-models/get", name=UP)
-    audit = [t for t in model["registered_model"]["tags"]
-             if t["key"].startswith("segments.audit.")]
+    audit = [t for t in model["registered_model"]["tags"] if t["key"].startswith("segments.audit.")]
     assert len(audit) == 4
 
 
@@ -282,9 +342,14 @@ def _listeners(port: int) -> list[str]:
 def test_segments_ui_serves_on_loopback_only(tmp_path):
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "segments", "ui", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segments", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_health(f"http://127.0.0.1:{port}", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
@@ -293,8 +358,9 @@ def test_segments_ui_serves_on_loopback_only(tmp_path):
         assert hosts and all(h == "0100007F" for h in hosts), hosts
         # Not reachable on the machine's other addresses.
         try:
-            others = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None,
-                                                          socket.AF_INET)}
+            others = {
+                a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+            }
         except OSError:
             others = set()
         for ip in others - {"127.0.0.1"}:

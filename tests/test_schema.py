@@ -146,12 +146,16 @@ def test_gaps_warn_by_default_and_error_when_configured():
 
 def test_column_map_renames_and_reports_unknown_sources():
     raw = good().rename(columns={"customer_id": "cust_no", "aum": "total_assets"})
-    df = validate_panel(raw, PanelConfig(column_map={"cust_no": "customer_id",
-                                                     "total_assets": "aum"}))
+    df = validate_panel(
+        raw, PanelConfig(column_map={"cust_no": "customer_id", "total_assets": "aum"})
+    )
     assert {"customer_id", "aum"} <= set(df.columns)
-    violations = errors_of(raw, PanelConfig(column_map={"cust_no": "customer_id",
-                                                        "total_assets": "aum",
-                                                        "branch_code": "branch_id"}))
+    violations = errors_of(
+        raw,
+        PanelConfig(
+            column_map={"cust_no": "customer_id", "total_assets": "aum", "branch_code": "branch_id"}
+        ),
+    )
     (v,) = violations
     assert v.column == "branch_code"
     assert "no such column" in v.problem

@@ -44,18 +44,33 @@ def job(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    bank = promoted_bank(root, "scoring_test", 2_500, 18, seed=5, config={
-        "groups": {"n_bootstrap": 2, "k_max": 8},
-        "registry": {"promotion": {"upgrade": {"min_auc": 0.6,
-                                               "min_auc_gain_over_rule": -1.0}}}})
+    bank = promoted_bank(
+        root,
+        "scoring_test",
+        2_500,
+        18,
+        seed=5,
+        config={
+            "groups": {"n_bootstrap": 2, "k_max": 8},
+            "registry": {
+                "promotion": {"upgrade": {"min_auc": 0.6, "min_auc_gain_over_rule": -1.0}}
+            },
+        },
+    )
     yield {**bank, "scorer": load_scorer(bank["cfg"]), "mp": mp}
     mp.undo()
 
 
 @pytest.fixture(scope="module")
 def reference_output(job):
-    return score_local(job["panel_path"], AS_OF, job["root"] / "ref", job["scorer"],
-                       batch_customers=400, scored_at="2026-01-01T00:00:00+00:00")
+    return score_local(
+        job["panel_path"],
+        AS_OF,
+        job["root"] / "ref",
+        job["scorer"],
+        batch_customers=400,
+        scored_at="2026-01-01T00:00:00+00:00",
+    )
 
 
 def test_output_has_one_documented_row_per_customer(job, reference_output):
@@ -91,40 +106,71 @@ def test_output_has_one_documented_row_per_customer(job, reference_output):
     last = test[test["as_of"] == AS_OF]
     if len(last):
         merged = last.merge(out, on="customer_id", suffixes=("", "_scored"))
-        np.testing.assert_allclose(merged["p_upgrade_scored"], merged["p_upgrade"],
-                                   rtol=1e-9)
+        np.testing.assert_allclose(merged["p_upgrade_scored"], merged["p_upgrade"], rtol=1e-9)
 
 
 def test_batches_do_not_change_the_output(job, reference_output, tmp_path, monkeypatch):
     # One batch for everyone, and many small Arrow reads on a month-sorted copy so a
     # read boundary falls inside customers' months: same rows, same ranks.
-    one = score_local(job["panel_path"], AS_OF, tmp_path / "one", job["scorer"],
-                      batch_customers=10**6, scored_at="2026-01-01T00:00:00+00:00")
+    one = score_local(
+        job["panel_path"],
+        AS_OF,
+        tmp_path / "one",
+        job["scorer"],
+        batch_customers=10**6,
+        scored_at="2026-01-01T00:00:00+00:00",
+    )
     by_month = tmp_path / "by_month.parquet"
     table = pq.read_table(job["panel_path"]).sort_by([("month", "ascending")])
     pq.write_table(table, by_month)
     monkeypatch.setattr(scoring, "READ_ROWS", 997)
-    split = score_local(by_month, AS_OF, tmp_path / "split", job["scorer"],
-                        batch_customers=300, scored_at="2026-01-01T00:00:00+00:00")
+    split = score_local(
+        by_month,
+        AS_OF,
+        tmp_path / "split",
+        job["scorer"],
+        batch_customers=300,
+        scored_at="2026-01-01T00:00:00+00:00",
+    )
     ref = read_output(reference_output.out)
     pd.testing.assert_frame_equal(read_output(one.out), ref)
     pd.testing.assert_frame_equal(read_output(split.out), ref)
 
 
 def _score_cmd(job, out, *extra):
-    return [sys.executable, "-m", "segments", "score", "--panel", str(job["panel_path"]),
-            "--as-of", AS_OF, "--out", str(out), "--config", str(job["config"]),
-            "--no-track", "--scored-at", "2026-01-01T00:00:00+00:00", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "segments",
+        "score",
+        "--panel",
+        str(job["panel_path"]),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out),
+        "--config",
+        str(job["config"]),
+        "--no-track",
+        "--scored-at",
+        "2026-01-01T00:00:00+00:00",
+        *extra,
+    ]
 
 
 def test_a_killed_run_resumes_to_identical_output(job, tmp_path):
     env = {**os.environ}
     full = tmp_path / "full"
-    subprocess.run(_score_cmd(job, full, "--batch-customers", "150"), env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        _score_cmd(job, full, "--batch-customers", "150"), env=env, check=True, capture_output=True
+    )
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_score_cmd(job, out, "--batch-customers", "150"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _score_cmd(job, out, "--batch-customers", "150"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     parts = tmp_path / "killed.partial" / "parts"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
@@ -134,8 +180,9 @@ def test_a_killed_run_resumes_to_identical_output(job, tmp_path):
     done_before = len(list(parts.glob("part-*.parquet")))
     assert 3 <= done_before < len(list(full.glob("*.parquet")))
     assert not out.exists()  # nothing published by the killed run
-    subprocess.run(_score_cmd(job, out, "--batch-customers", "150"), env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        _score_cmd(job, out, "--batch-customers", "150"), env=env, check=True, capture_output=True
+    )
     assert not (tmp_path / "killed.partial").exists()
     files = sorted(p.name for p in full.glob("*.parquet"))
     assert files == sorted(p.name for p in out.glob("*.parquet"))
@@ -185,8 +232,21 @@ def test_bad_input_is_refused_before_any_work(job, tmp_path, case):
         score_local(path, AS_OF, out, job["scorer"], batch_customers=50)
     assert expected in str(info.value)
     assert not out.exists() and not (tmp_path / "out.partial").exists()
-    res = CliRunner().invoke(app, ["score", "--panel", str(path), "--as-of", AS_OF, "--out",
-                                   str(out), "--config", str(job["config"]), "--no-track"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--panel",
+            str(path),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(out),
+            "--config",
+            str(job["config"]),
+            "--no-track",
+        ],
+    )
     assert res.exit_code == 1 and expected in res.output
 
 
@@ -204,8 +264,20 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
     import mlflow
 
     out = tmp_path / "tracked"
-    res = CliRunner().invoke(app, ["score", "--panel", str(job["panel_path"]), "--as-of",
-                                   AS_OF, "--out", str(out), "--config", str(job["config"])])
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--panel",
+            str(job["panel_path"]),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(out),
+            "--config",
+            str(job["config"]),
+        ],
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "_manifest.json").read_text())
     client = mlflow.MlflowClient()
@@ -224,16 +296,37 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
     assert manifest["drift"]["significant"] == 0
     # ... a bank whose money tripled is not: warning, or exit 1 when configured.
     raw = read_panel(job["panel_path"])
-    money = ["aum", "dep_demand", "dep_time", "wealth_products", "funds", "insurance",
-             "bonds", "precious_metals"]
+    money = [
+        "aum",
+        "dep_demand",
+        "dep_time",
+        "wealth_products",
+        "funds",
+        "insurance",
+        "bonds",
+        "precious_metals",
+    ]
     now = (raw["month"] == pd.Period(AS_OF, "M")).to_numpy()
     for c in money:
         raw[c] = np.where(now, raw[c].to_numpy(dtype=float) * 3, raw[c].to_numpy(dtype=float))
     shifted = tmp_path / "shifted.parquet"
     raw.to_parquet(shifted)
-    res = CliRunner().invoke(app, ["score", "--panel", str(shifted), "--as-of", AS_OF,
-                                   "--out", str(tmp_path / "shifted"), "--config",
-                                   str(job["config"]), "--fail-on-drift", "--no-track"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--panel",
+            str(shifted),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(tmp_path / "shifted"),
+            "--config",
+            str(job["config"]),
+            "--fail-on-drift",
+            "--no-track",
+        ],
+    )
     assert res.exit_code == 1
     assert "drifted" in res.output and (tmp_path / "shifted" / "_manifest.json").exists()
 
@@ -245,8 +338,15 @@ def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
 
     spark = spark_session("local[2]")
     try:
-        res = score_spark(job["panel_path"], AS_OF, tmp_path / "spark", job["scorer"],
-                          scored_at="2026-01-01T00:00:00+00:00", spark=spark, partitions=3)
+        res = score_spark(
+            job["panel_path"],
+            AS_OF,
+            tmp_path / "spark",
+            job["scorer"],
+            scored_at="2026-01-01T00:00:00+00:00",
+            spark=spark,
+            partitions=3,
+        )
     finally:
         spark.stop()
     validate_output(res.out)

@@ -47,8 +47,14 @@ def test_recovers_planted_personas_with_default_config(bank, fitted):
 def test_k_selection_table_and_report(fitted):
     table = fitted.k_selection_
     assert list(table["k"]) == list(range(3, 11))
-    for col in ("silhouette", "calinski_harabasz", "davies_bouldin", "stability", "min_share",
-                "qualifies"):
+    for col in (
+        "silhouette",
+        "calinski_harabasz",
+        "davies_bouldin",
+        "stability",
+        "min_share",
+        "qualifies",
+    ):
         assert col in table
     report = fitted.k_selection_report_
     assert report["chosen_k"] == fitted.n_groups_
@@ -65,16 +71,18 @@ def test_business_constraints_bound_k(bank):
     _, X, _, _ = bank
     capped = StrategicGroups(max_groups=5, n_bootstrap=2, n_init=3, random_state=0).fit(X)
     assert capped.n_groups_ <= 5 and capped.k_selection_["k"].max() == 5
-    strict = StrategicGroups(min_group_share=0.15, k_range=(3, 8), n_bootstrap=2, n_init=3,
-                             random_state=0).fit(X)
+    strict = StrategicGroups(
+        min_group_share=0.15, k_range=(3, 8), n_bootstrap=2, n_init=3, random_state=0
+    ).fit(X)
     chosen = strict.k_selection_.set_index("k").loc[strict.n_groups_]
     assert chosen["min_share"] >= 0.15
 
 
 def test_gmm_has_soft_membership_and_bic(bank):
     _, X, _, _ = bank
-    gmm = StrategicGroups(algorithm="gmm", k_range=(5, 8), n_bootstrap=2, n_init=3,
-                          random_state=0).fit(X)
+    gmm = StrategicGroups(
+        algorithm="gmm", k_range=(5, 8), n_bootstrap=2, n_init=3, random_state=0
+    ).fit(X)
     assert "bic" in gmm.k_selection_
     proba = gmm.predict_proba(X)
     assert proba.shape == (len(X), gmm.n_groups_)
@@ -113,10 +121,16 @@ def test_ids_are_kept_on_a_refit_at_a_later_month(bank, fitted):
     first = StrategicGroups(random_state=0).fit(earlier)
     later = StrategicGroups(random_state=1).fit(X, previous=first)
     assert set(later.match_report_["status"]) == {"kept"}
-    ids_then = pd.Series(first.labels_, index=earlier.index).groupby(
-        personas.reindex(earlier.index), observed=True).agg(lambda s: s.mode()[0])
-    ids_now = pd.Series(later.labels_, index=X.index).groupby(personas, observed=True).agg(
-        lambda s: s.mode()[0])
+    ids_then = (
+        pd.Series(first.labels_, index=earlier.index)
+        .groupby(personas.reindex(earlier.index), observed=True)
+        .agg(lambda s: s.mode()[0])
+    )
+    ids_now = (
+        pd.Series(later.labels_, index=X.index)
+        .groupby(personas, observed=True)
+        .agg(lambda s: s.mode()[0])
+    )
     pd.testing.assert_series_equal(ids_then, ids_now)
 
 
@@ -150,8 +164,7 @@ def test_chained_refits_with_new_and_vanished_groups(bank):
     assert (second.groups_[proba.argmax(axis=1)] == second.labels_).all()
     dist = second.transform(no_retired)
     assert (second.groups_[dist.argmin(axis=1)] == second.labels_).mean() > 0.99
-    assert list(second.get_feature_names_out()) == [f"group_{g}_distance"
-                                                    for g in second.groups_]
+    assert list(second.get_feature_names_out()) == [f"group_{g}_distance" for g in second.groups_]
     third = StrategicGroups(7, n_bootstrap=0, random_state=0).fit(X, previous=second)
     assert set(third.labels_) <= set(third.groups_)
     assert len(set(third.match_report_.query("status != 'vanished'")["group_id"])) == 7

@@ -24,12 +24,31 @@ def test_panel_follows_the_contract(small_bank):
     df = validate_panel(panel)  # raises on any violation; no gaps by construction
     assert df["customer_id"].nunique() == len(truth) == 4_000
     assert df["month"].nunique() == 24
-    components = ["dep_demand", "dep_time", "wealth_products", "funds", "insurance", "bonds",
-                  "precious_metals"]
+    components = [
+        "dep_demand",
+        "dep_time",
+        "wealth_products",
+        "funds",
+        "insurance",
+        "bonds",
+        "precious_metals",
+    ]
     assert np.allclose(df[components].sum(axis=1), df["aum"], atol=0.02)
-    for col in ("loan_balance", "card_spend", "payroll_inflow", "transfer_in_other_bank",
-                "app_logins", "branch_visits", "rm_contacts", "n_products", "age",
-                "tenure_months", "region", "occupation", "branch_id"):
+    for col in (
+        "loan_balance",
+        "card_spend",
+        "payroll_inflow",
+        "transfer_in_other_bank",
+        "app_logins",
+        "branch_visits",
+        "rm_contacts",
+        "n_products",
+        "age",
+        "tenure_months",
+        "region",
+        "occupation",
+        "branch_id",
+    ):
         assert col in df.columns
     # Some customers join and some leave during the panel.
     per_customer = df.groupby("customer_id").size()
@@ -42,8 +61,15 @@ def test_truth_has_personas_and_drivers(small_bank):
     assert 6 <= truth["persona"].nunique() <= 8
     shares = truth["persona"].value_counts(normalize=True)
     assert shares.min() > 0.005
-    for col in ("customer_id", "persona", "upgrade_propensity", "has_payroll",
-                "payroll_strength", "wealth_adoption_month", "consolidation_month"):
+    for col in (
+        "customer_id",
+        "persona",
+        "upgrade_propensity",
+        "has_payroll",
+        "payroll_strength",
+        "wealth_adoption_month",
+        "consolidation_month",
+    ):
         assert col in truth.columns
     assert truth["wealth_adoption_month"].notna().mean() > 0.02
 
@@ -62,7 +88,8 @@ def test_planted_drivers_change_growth(small_bank):
     df = validate_panel(panel)
     wide = df.pivot(index="customer_id", columns="month", values="aum")
     short = (np.log(wide.iloc[:, 15] + 1) - np.log(wide.iloc[:, 12] + 1)).reindex(
-        truth["customer_id"])
+        truth["customer_id"]
+    )
     propensity = truth.set_index("customer_id")["upgrade_propensity"]
     hi = (propensity >= 0.05).to_numpy()
     none = (propensity == 0).to_numpy()
@@ -78,10 +105,13 @@ def test_personas_differ_in_behaviour(small_bank):
     panel, truth = small_bank
     df = panel.merge(truth[["customer_id", "persona"]], on="customer_id")
     by = df.groupby("persona", observed=True)[["app_logins", "branch_visits", "age"]].mean()
-    assert by.loc["young_digital_saver", "app_logins"] > 3 * by.loc["retired_depositor",
-                                                                    "app_logins"]
-    assert by.loc["retired_depositor", "branch_visits"] > 3 * by.loc["young_digital_saver",
-                                                                     "branch_visits"]
+    assert (
+        by.loc["young_digital_saver", "app_logins"] > 3 * by.loc["retired_depositor", "app_logins"]
+    )
+    assert (
+        by.loc["retired_depositor", "branch_visits"]
+        > 3 * by.loc["young_digital_saver", "branch_visits"]
+    )
 
 
 def test_write_bank_files_and_bad_sizes(tmp_path):
@@ -91,8 +121,10 @@ def test_write_bank_files_and_bad_sizes(tmp_path):
     mem_panel, mem_truth = make_bank(120, 4, seed=5)
     pd.testing.assert_frame_equal(panel, mem_panel)
     assert truth["customer_id"].tolist() == mem_truth["customer_id"].tolist()
-    assert sorted(p.name for p in (tmp_path / "bank").iterdir()) == ["panel.parquet",
-                                                                     "truth.parquet"]
+    assert sorted(p.name for p in (tmp_path / "bank").iterdir()) == [
+        "panel.parquet",
+        "truth.parquet",
+    ]
     with pytest.raises(ConfigError, match="customers"):
         write_bank(tmp_path / "none", 0, 4)
     assert not (tmp_path / "none" / "panel.parquet").exists()

@@ -65,8 +65,9 @@ def test_cmb_edges_hand_computed():
             threshold = load_ladder("cmb").tiers[row["tier_rank"] + 1].min_aum
             assert row["gap_ratio"] == pytest.approx(aum / threshold)
         assert row["near_tier"] == (band is not None)
-        assert (row["near_band"] if band else None) == (None if pd.isna(row["near_band"])
-                                                         else row["near_band"])
+        assert (row["near_band"] if band else None) == (
+            None if pd.isna(row["near_band"]) else row["near_band"]
+        )
         assert row["tier_status"] == "active"
     assert table["tier"].cat.ordered
 
@@ -85,8 +86,18 @@ def test_ccb_rule_on_a_customer_who_hovers():
     table = tiers_of(aums, hysteresis="ccb")
     assert table["tier"].tolist() == ["gold"] * 10 + ["mass"] * 2
     assert table["tier_status"].tolist() == [
-        "active", "grace", "grace", "watch", "active",
-        "grace", "grace", "watch", "watch", "watch", "active", "active",
+        "active",
+        "grace",
+        "grace",
+        "watch",
+        "active",
+        "grace",
+        "grace",
+        "watch",
+        "watch",
+        "watch",
+        "active",
+        "active",
     ]
     assert table["qualifying_tier"].tolist() == ["gold"] + ["mass"] * 3 + ["gold"] + ["mass"] * 7
     # Held at gold while below it: not near gold, and the gap is to sunflower.
@@ -105,7 +116,15 @@ def test_ccb_rule_downgrades_to_highest_of_last_six_months():
     assert table["tier"].tolist() == ["sunflower"] * 6 + ["gold", "gold", "mass"]
     # After moving down to gold it has already been below gold for 4 months: watch.
     assert table["tier_status"].tolist() == [
-        "active", "grace", "grace", "watch", "watch", "watch", "watch", "watch", "active",
+        "active",
+        "grace",
+        "grace",
+        "watch",
+        "watch",
+        "watch",
+        "watch",
+        "watch",
+        "active",
     ]
 
 
@@ -119,8 +138,9 @@ def test_qualifying_downgrade_and_watch_after_one():
 def test_hysteresis_counts_observed_months_across_a_gap():
     rule = {"downgrade_after": 2, "downgrade_to": "qualifying"}
     with pytest.warns(SegmentsWarning):
-        table = tiers_of([60e3, 10e3, 10e3], months=["2024-01", "2024-02", "2024-05"],
-                         hysteresis=rule)
+        table = tiers_of(
+            [60e3, 10e3, 10e3], months=["2024-01", "2024-02", "2024-05"], hysteresis=rule
+        )
     assert table["tier"].tolist() == ["gold", "gold", "mass"]
     assert pd.isna(table["tier_change"].iloc[2])  # not consecutive months
 
@@ -152,10 +172,14 @@ def test_any_of_criterion_on_a_missing_column_warns_and_is_skipped():
 
 def test_migration_matrix_and_summary_on_a_tiny_panel():
     rows = [
-        ("A", "2024-01", 10e3), ("A", "2024-02", 60e3),
-        ("B", "2024-01", 60e3), ("B", "2024-02", 70e3),
-        ("C", "2024-01", 60e3), ("C", "2024-02", 10e3),
-        ("D", "2024-01", 10e3), ("D", "2024-02", 20e3),
+        ("A", "2024-01", 10e3),
+        ("A", "2024-02", 60e3),
+        ("B", "2024-01", 60e3),
+        ("B", "2024-02", 70e3),
+        ("C", "2024-01", 60e3),
+        ("C", "2024-02", 10e3),
+        ("D", "2024-01", 10e3),
+        ("D", "2024-02", 20e3),
         ("E", "2024-01", 10e3),
     ]
     table = assign_tiers(validate_panel(panel_of(rows)))
@@ -183,21 +207,30 @@ def test_user_ladder_from_file_and_validation_reports_every_problem(tmp_path):
     )
     table = tiers_of([799.0, 800.0, 1000.0], ladder=str(path))
     assert table["near_band"].tolist()[:2] == [None, "near_high"] or (
-        pd.isna(table["near_band"].iloc[0]) and table["near_band"].iloc[1] == "near_high")
+        pd.isna(table["near_band"].iloc[0]) and table["near_band"].iloc[1] == "near_high"
+    )
     assert table["tier"].tolist() == ["low", "low", "high"]
     bad = {
         "name": "bad",
-        "tiers": [{"name": "a", "min_aum": 10}, {"name": "b", "min_aum": 5},
-                  {"name": "b", "min_aum": 20, "colour": "red"}],
+        "tiers": [
+            {"name": "a", "min_aum": 10},
+            {"name": "b", "min_aum": 5},
+            {"name": "b", "min_aum": 20, "colour": "red"},
+        ],
         "near_bands": [{"name": "n", "tier": "zzz", "lower": 1}],
         "hysteresis": {"downgrade_after": 0},
     }
     with pytest.raises(ConfigError) as info:
         load_ladder(bad)
     columns = [v.column for v in info.value.violations]
-    for expected in ("ladder.tiers[0].min_aum", "ladder.tiers", "ladder.tiers[2].name",
-                     "ladder.tiers[2].colour", "ladder.near_bands[0].tier",
-                     "hysteresis.downgrade_after"):
+    for expected in (
+        "ladder.tiers[0].min_aum",
+        "ladder.tiers",
+        "ladder.tiers[2].name",
+        "ladder.tiers[2].colour",
+        "ladder.near_bands[0].tier",
+        "hysteresis.downgrade_after",
+    ):
         assert expected in columns, columns
 
 
@@ -207,8 +240,12 @@ def test_unknown_ladder_name_lists_presets():
 
 
 def test_presets_load():
-    for name, top in [("cmb", "private"), ("ccb", "platinum"), ("spdb", "private"),
-                      ("bos", "private")]:
+    for name, top in [
+        ("cmb", "private"),
+        ("ccb", "platinum"),
+        ("spdb", "private"),
+        ("bos", "private"),
+    ]:
         assert load_ladder(name).tier_names[-1] == top
     assert load_ladder("ccb").hysteresis.downgrade_after == 6
     assert load_ladder("cmb").hysteresis is None
@@ -230,8 +267,9 @@ aum_paths = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(path=aum_paths, bumps=st.data(), rule=st.sampled_from([None, "ccb"]))
 def test_more_aum_never_lowers_a_tier(path, bumps, rule):
-    extra = bumps.draw(st.lists(st.floats(min_value=0, max_value=1e7), min_size=len(path),
-                                max_size=len(path)))
+    extra = bumps.draw(
+        st.lists(st.floats(min_value=0, max_value=1e7), min_size=len(path), max_size=len(path))
+    )
     richer = [a + b for a, b in zip(path, extra, strict=True)]
     low = tiers_of(path, hysteresis=rule)
     high = tiers_of(richer, hysteresis=rule)

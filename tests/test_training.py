@@ -28,8 +28,7 @@ def tracked(tmp_path_factory):
     root, mp = _isolated_store(tmp_path_factory, "mlflow")
     raw, truth = make_bank(2_500, 18, seed=5)
     panel = validate_panel(raw)
-    cfg = load_config(overrides={"name": "groups_test",
-                                 "groups": {"n_bootstrap": 2, "k_max": 8}})
+    cfg = load_config(overrides={"name": "groups_test", "groups": {"n_bootstrap": 2, "k_max": 8}})
     result = train_groups(panel, cfg, reference=truth.set_index("customer_id")["persona"])
     yield result, root
     mp.undo()
@@ -58,14 +57,24 @@ def test_run_is_readable_back(tracked):
     history = client.get_metric_history(result.run_id, "k_silhouette")
     assert sorted(h.step for h in history) == list(range(3, 9))
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"plots", "profiles", "k_selection", "tier_group", "names.csv",
-            "persona_cards.md", "stability.json"} <= artifacts
+    assert {
+        "plots",
+        "profiles",
+        "k_selection",
+        "tier_group",
+        "names.csv",
+        "persona_cards.md",
+        "stability.json",
+    } <= artifacts
     expl = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
-    assert {"explanations/group_top_features.csv",
-            "explanations/group_shap_heatmap.png"} <= expl
+    assert {"explanations/group_top_features.csv", "explanations/group_shap_heatmap.png"} <= expl
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert {"plots/k_selection.png", "plots/profile_heatmap.png", "plots/tier_group.png",
-            "plots/group_sizes.png"} <= plots
+    assert {
+        "plots/k_selection.png",
+        "plots/profile_heatmap.png",
+        "plots/tier_group.png",
+        "plots/group_sizes.png",
+    } <= plots
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.name == "groups_test"
     assert run.inputs.dataset_inputs[0].dataset.name == "features"
@@ -73,9 +82,18 @@ def test_run_is_readable_back(tracked):
     assert {"model_card.md", "model_card.html", "config.yaml"} <= artifacts
     card = client.download_artifacts(result.run_id, "model_card.md", str(root))
     text = Path(card).read_text(encoding="utf-8")
-    for section in ("## Purpose", "## Data", "## Population and definition",
-                    "## Features used", "## Groups", "## Metrics and baselines",
-                    "## Calibration", "## Stability", "## Known limits", "## Configuration"):
+    for section in (
+        "## Purpose",
+        "## Data",
+        "## Population and definition",
+        "## Features used",
+        "## Groups",
+        "## Metrics and baselines",
+        "## Calibration",
+        "## Stability",
+        "## Known limits",
+        "## Configuration",
+    ):
         assert section in text, section
     assert run.data.tags["segments.data_digest"] in text
     assert f"Chosen k = {result.model.n_groups_}" in text
@@ -104,25 +122,63 @@ def test_train_groups_cli(tmp_path, monkeypatch):
     cfg = tmp_path / "quick.yaml"
     cfg.write_text("groups:\n  n_bootstrap: 1\n  k_max: 6\n  n_init: 3\n")
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
-                                 "--config", str(cfg), "--as-of", "2024-11",
-                                 "--reference", str(tmp_path / "truth.parquet")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "groups",
+            "--panel",
+            str(tmp_path / "panel.parquet"),
+            "--config",
+            str(cfg),
+            "--as-of",
+            "2024-11",
+            "--reference",
+            str(tmp_path / "truth.parquet"),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    for text in ("strategic groups as of 2024-11", "k selection", "Tier x group",
-                 "against the reference labels (persona): adjusted Rand index",
-                 "experiment 'quick'", "models:/"):
+    for text in (
+        "strategic groups as of 2024-11",
+        "k selection",
+        "Tier x group",
+        "against the reference labels (persona): adjusted Rand index",
+        "experiment 'quick'",
+        "models:/",
+    ):
         assert text in result.output
     assert (tmp_path / "mlflow.db").exists()  # the default store: a file in the cwd
     uri = result.output.split("model: ")[1].split()[0]
-    again = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
-                                "--config", str(cfg), "--previous", uri])
+    again = runner.invoke(
+        app,
+        [
+            "train",
+            "groups",
+            "--panel",
+            str(tmp_path / "panel.parquet"),
+            "--config",
+            str(cfg),
+            "--previous",
+            uri,
+        ],
+    )
     assert again.exit_code == 0, again.output
     assert "ids matched to the previous model:" in again.output
-    bad = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
-                              "--previous", "models:/nope/1"])
+    bad = runner.invoke(
+        app,
+        [
+            "train",
+            "groups",
+            "--panel",
+            str(tmp_path / "panel.parquet"),
+            "--previous",
+            "models:/nope/1",
+        ],
+    )
     assert bad.exit_code == 1 and "--previous" in bad.stderr
-    bad = runner.invoke(app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"),
-                              "--as-of", "2019-01"])
+    bad = runner.invoke(
+        app, ["train", "groups", "--panel", str(tmp_path / "panel.parquet"), "--as-of", "2019-01"]
+    )
     assert bad.exit_code == 1 and "no rows at or before 2019-01" in bad.stderr
 
 
@@ -160,8 +216,11 @@ def test_model_beats_the_rule_of_thumb_out_of_time(upgrade_run):
     # Out of time: the test months come after every training label window.
     train_end = pd.Period(result.split["train"][-1], "M") + 3
     assert train_end <= pd.Period(result.split["test"][0], "M")
-    assert set(result.data["as_of"]) == {*result.split["train"], *result.split["valid"],
-                                         *result.split["test"]}
+    assert set(result.data["as_of"]) == {
+        *result.split["train"],
+        *result.split["valid"],
+        *result.split["test"],
+    }
 
 
 def test_planted_drivers_are_among_the_top_features(upgrade_run):
@@ -169,8 +228,7 @@ def test_planted_drivers_are_among_the_top_features(upgrade_run):
     and consolidation from other banks lift growth, which the trend features carry."""
     result, _ = upgrade_run
     top = list(result.importance.index)
-    payroll = {"payroll_ratio_6m", "payroll_avg_6m", "payroll_regularity_6m",
-               "inflow_turnover_3m"}
+    payroll = {"payroll_ratio_6m", "payroll_avg_6m", "payroll_regularity_6m", "inflow_turnover_3m"}
     assert payroll & set(top[:6])
     trend = {"aum_growth_3m", "aum_growth_6m", "aum_slope_6m"}
     assert trend & set(top[:10])
@@ -197,11 +255,19 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     assert "rule_of_thumb.roc_auc" in m and "logistic.near_gold.roc_auc" in m
     assert run.data.tags["segments.model_kind"] == "upgrade"
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert {"plots/roc.png", "plots/precision_recall.png", "plots/gain.png",
-            "plots/calibration.png", "plots/deciles.png"} <= plots
+    assert {
+        "plots/roc.png",
+        "plots/precision_recall.png",
+        "plots/gain.png",
+        "plots/calibration.png",
+        "plots/deciles.png",
+    } <= plots
     expl = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
-    assert {"explanations/global_importance.csv", "explanations/beeswarm.png",
-            "explanations/reason_codes_sample.csv"} <= expl
+    assert {
+        "explanations/global_importance.csv",
+        "explanations/beeswarm.png",
+        "explanations/reason_codes_sample.csv",
+    } <= expl
     assert result.call_list["reason_1_text"].notna().any()
     history = client.get_metric_history(result.run_id, "labels.positives")
     assert len(history) == len(result.label_counts)
@@ -211,5 +277,6 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     for c in result.model.categories_:  # MLflow signatures carry categoricals as text
         frame[c] = frame[c].astype(str)
     out = pyfunc.predict(frame)
-    np.testing.assert_allclose(out["p_upgrade"].to_numpy(),
-                               result.model.predict_proba(sample)[:, 1], rtol=1e-9)
+    np.testing.assert_allclose(
+        out["p_upgrade"].to_numpy(), result.model.predict_proba(sample)[:, 1], rtol=1e-9
+    )

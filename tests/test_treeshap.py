@@ -14,17 +14,23 @@ from segments._treeshap import FastTreeShap
 
 def _data(seed: int, n: int = 1500) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "a": rng.normal(size=n),
-        "b": rng.exponential(size=n),
-        "c": pd.Categorical(rng.choice(list("pqrstuvw"), n)),
-        "d": rng.integers(0, 4, n).astype(float),
-        "e": rng.normal(size=n),
-    })
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.exponential(size=n),
+            "c": pd.Categorical(rng.choice(list("pqrstuvw"), n)),
+            "d": rng.integers(0, 4, n).astype(float),
+            "e": rng.normal(size=n),
+        }
+    )
     X.loc[rng.random(n) < 0.1, "a"] = np.nan  # missing values take the default direction
     X.loc[rng.random(n) < 0.05, "c"] = np.nan
-    logit = (np.nan_to_num(X["a"]) * X["b"] + X["c"].isin(["p", "q"]) * 1.5
-             - 0.5 * X["d"] + 0.3 * X["e"] ** 2)
+    logit = (
+        np.nan_to_num(X["a"]) * X["b"]
+        + X["c"].isin(["p", "q"]) * 1.5
+        - 0.5 * X["d"]
+        + 0.3 * X["e"] ** 2
+    )
     y = (logit + rng.normal(size=n) > 0.5).astype(int).to_numpy()
     return X, y
 
@@ -36,13 +42,19 @@ def _codes(X: pd.DataFrame) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("params", [{"num_leaves": 15, "max_depth": 6},
-                                    {"num_leaves": 31, "max_depth": -1},
-                                    {"num_leaves": 4, "max_depth": 2}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_leaves": 15, "max_depth": 6},
+        {"num_leaves": 31, "max_depth": -1},
+        {"num_leaves": 4, "max_depth": 2},
+    ],
+)
 def test_matches_pred_contrib_and_shap(seed, params):
     X, y = _data(seed)
-    model = lgb.LGBMClassifier(n_estimators=60, learning_rate=0.1, verbose=-1,
-                               random_state=seed, **params).fit(X, y)
+    model = lgb.LGBMClassifier(
+        n_estimators=60, learning_rate=0.1, verbose=-1, random_state=seed, **params
+    ).fit(X, y)
     booster = model.booster_
     fast = FastTreeShap(booster)
     phi = fast.shap_values(_codes(X))

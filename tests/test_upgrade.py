@@ -37,8 +37,7 @@ def tiny_tiers(hysteresis=None):
 
 
 def labels_of(frame):
-    return {r.customer_id: (None if r.censored else int(r.label))
-            for r in frame.itertuples()}
+    return {r.customer_id: (None if r.censored else int(r.label)) for r in frame.itertuples()}
 
 
 def test_reach_labels_and_censoring():
@@ -68,8 +67,9 @@ def test_below_top_population():
 
 
 def test_hysteresis_ladder_labels_use_held_tiers():
-    rows = [("H", m, a) for m, a in zip(MONTHS, [60e3, 40e3, 40e3, 40e3, 40e3, 40e3, 40e3],
-                                        strict=True)]
+    rows = [
+        ("H", m, a) for m, a in zip(MONTHS, [60e3, 40e3, 40e3, 40e3, 40e3, 40e3, 40e3], strict=True)
+    ]
     tiers = assign_tiers(validate_panel(panel_of(rows)), hysteresis="ccb")
     # Held at gold (on grace/watch) while below: not near gold, so not in the population.
     assert make_labels(tiers, "2024-02", horizon=3).empty
@@ -81,7 +81,10 @@ def test_bad_label_options():
     with pytest.raises(ConfigError) as info:
         make_labels(tiny_tiers(), "2024-01", horizon=0, kind="stay", population="all")
     assert {v.column for v in info.value.violations} == {
-        "upgrade.horizon", "upgrade.label", "upgrade.population"}
+        "upgrade.horizon",
+        "upgrade.label",
+        "upgrade.population",
+    }
 
 
 def test_oot_split_has_an_embargo():
@@ -135,17 +138,25 @@ def test_evaluate_and_deciles_by_hand():
 
 
 def test_expected_gain_ranks_and_call_list():
-    g = expected_gain([0.5, 0.1], [20_000, 100_000], next_tier=["gold", "sunflower"],
-                      tier_values={"gold": 600.0, "sunflower": 6_000.0})
+    g = expected_gain(
+        [0.5, 0.1],
+        [20_000, 100_000],
+        next_tier=["gold", "sunflower"],
+        tier_values={"gold": 600.0, "sunflower": 6_000.0},
+    )
     assert g["expected_gain"].tolist() == [10_000, 10_000]
     assert g["expected_value"].tolist() == [300.0, 600.0]
     r = rank_within(pd.Series([0.9, 0.1, 0.5, 0.7]), pd.Series(["a", "a", "b", "b"]))
     assert r["percentile"].tolist() == [50, 100, 100, 50]
     assert r["permille"].tolist() == [500, 1000, 1000, 500]
-    scored = pd.DataFrame({"customer_id": [f"C{i}" for i in range(7)],
-                           "branch_id": ["X"] * 5 + ["Y"] * 2,
-                           "p_upgrade": np.linspace(0.9, 0.3, 7),
-                           "expected_gain": [5, 4, 3, 2, 1, 9, 8]})
+    scored = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(7)],
+            "branch_id": ["X"] * 5 + ["Y"] * 2,
+            "p_upgrade": np.linspace(0.9, 0.3, 7),
+            "expected_gain": [5, 4, 3, 2, 1, 9, 8],
+        }
+    )
     calls = call_list(scored, capacity_per_rm=1, rms_per_branch=2)
     assert calls["customer_id"].tolist() == ["C0", "C1", "C5", "C6"]
     assert calls["rm_slot"].tolist() == [1, 2, 1, 2]
@@ -157,8 +168,11 @@ def test_sustain_on_a_hysteresis_ladder_needs_the_basis_to_stay_up():
     """A one-month touch of gold: held for months under CCB's rule, but not sustained."""
     touch = [40e3, 55e3, 40e3, 40e3, 40e3, 40e3, 40e3]
     kept = [40e3, 55e3, 56e3, 57e3, 40e3, 40e3, 40e3]
-    rows = [(c, m, a) for c, path in (("T", touch), ("K", kept))
-            for m, a in zip(MONTHS, path, strict=True)]
+    rows = [
+        (c, m, a)
+        for c, path in (("T", touch), ("K", kept))
+        for m, a in zip(MONTHS, path, strict=True)
+    ]
     panel = validate_panel(panel_of(rows))
     for hysteresis in (None, "ccb"):
         tiers = assign_tiers(panel, hysteresis=hysteresis)
@@ -173,8 +187,16 @@ def test_sustain_on_a_hysteresis_ladder_needs_the_basis_to_stay_up():
 def test_sustain_split_embargo_covers_the_longer_window(small_panel):
     from segments import load_config, train_upgrade
 
-    cfg = load_config(overrides={"upgrade": {"label": "sustain", "sustain_months": 3,
-                                             "test_months": 1, "valid_months": 1}})
+    cfg = load_config(
+        overrides={
+            "upgrade": {
+                "label": "sustain",
+                "sustain_months": 3,
+                "test_months": 1,
+                "valid_months": 1,
+            }
+        }
+    )
     result = train_upgrade(small_panel, cfg, track=False)
     span = 3 + 3 - 1
     split = {k: [pd.Period(m, "M") for m in v] for k, v in result.split.items()}

@@ -28,8 +28,7 @@ class GroupsModel(PythonModel):
         self.names = payload["names"]
         self.reference = payload.get("reference")
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
-                ) -> pd.DataFrame:
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         """Group id and name for each row of the feature table."""
         ids = self.model.predict(model_input)
         names = self.names.reindex(ids)["name_en"].to_numpy()
@@ -50,12 +49,12 @@ class UpgradePyfunc(PythonModel):
         self.reference = payload.get("reference")
         self.training = payload.get("training") or {}
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None
-                ) -> pd.DataFrame:
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         """Calibrated probability of reaching the next tier within the horizon."""
         frame = model_input.copy()
         for c in self.model.categories_:
             if c in frame:
-                frame[c] = pd.Categorical(frame[c].astype(str),
-                                          categories=self.model.categories_[c])
+                frame[c] = pd.Categorical(
+                    frame[c].astype(str), categories=self.model.categories_[c]
+                )
         return pd.DataFrame({"p_upgrade": self.model.predict_proba(frame)[:, 1]})

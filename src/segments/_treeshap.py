@@ -32,15 +32,18 @@ def _walk(tree):
             return
         nid = len(nodes)
         is_cat = node["decision_type"] == "=="
-        nodes.append({
-            "feature": node["split_feature"],
-            "threshold": 0.0 if is_cat else float(node["threshold"]),
-            "default_left": bool(node.get("default_left", False)),
-            "missing": {"None": 0, "Zero": 1, "NaN": 2}[node.get("missing_type", "None")],
-            "cats": [int(c) for c in str(node["threshold"]).split("||")] if is_cat else None,
-            "left_frac": count(node["left_child"]) / node["internal_count"]
-            if node["internal_count"] else 0.0,
-        })
+        nodes.append(
+            {
+                "feature": node["split_feature"],
+                "threshold": 0.0 if is_cat else float(node["threshold"]),
+                "default_left": bool(node.get("default_left", False)),
+                "missing": {"None": 0, "Zero": 1, "NaN": 2}[node.get("missing_type", "None")],
+                "cats": [int(c) for c in str(node["threshold"]).split("||")] if is_cat else None,
+                "left_frac": count(node["left_child"]) / node["internal_count"]
+                if node["internal_count"]
+                else 0.0,
+            }
+        )
         rec(node["left_child"], [*path, (nid, True)])
         rec(node["right_child"], [*path, (nid, False)])
 
@@ -55,8 +58,9 @@ def _leaf_tables(value, zero):
         return np.zeros((1, 0))
     patterns = np.arange(1 << m)
     o = ((patterns[:, None] >> np.arange(m)[None, :]) & 1).astype(float)
-    w = np.array([math.factorial(s) * math.factorial(m - 1 - s) / math.factorial(m)
-                  for s in range(m)])
+    w = np.array(
+        [math.factorial(s) * math.factorial(m - 1 - s) / math.factorial(m) for s in range(m)]
+    )
     table = np.empty((1 << m, m))
     for j in range(m):
         poly = np.zeros((1 << m, m))
@@ -65,7 +69,7 @@ def _leaf_tables(value, zero):
             if k == j:
                 continue
             shifted = np.zeros_like(poly)
-            shifted[:, 1:] = poly[:, :-1] * o[:, k:k + 1]
+            shifted[:, 1:] = poly[:, :-1] * o[:, k : k + 1]
             poly = poly * zero[k] + shifted
         table[:, j] = value * (o[:, j] - zero[j]) * (poly @ w)
     return table
@@ -164,8 +168,7 @@ class FastTreeShap:
             tree_nodes=np.array(tree_nodes, dtype=np.int64),
             tree_leaves=np.array(tree_leaves, dtype=np.int64),
             leaf_expect=np.array(leaf_expect, dtype=np.uint64),
-            leaf_masks=_pad([[np.uint64(x) for x in ms] for ms in leaf_masks], maxm,
-                            np.uint64),
+            leaf_masks=_pad([[np.uint64(x) for x in ms] for ms in leaf_masks], maxm, np.uint64),
             leaf_feats=_pad(leaf_feats, maxm, np.int64, fill=-1),
             leaf_m=np.array(leaf_m, dtype=np.int64),
             leaf_tab=np.array(leaf_tab, dtype=np.int64),
@@ -193,10 +196,26 @@ class FastTreeShap:
         X = np.ascontiguousarray(X, dtype=np.float64)
         out = np.zeros((X.shape[0], self.n_features))
         a = self.arrays
-        _kernel(X, out, block, self.max_nodes, a["node_feature"], a["node_threshold"],
-                a["node_default_left"], a["node_missing"], a["node_cat"], a["cat_bits"],
-                a["tree_nodes"], a["tree_leaves"], a["leaf_expect"], a["leaf_masks"],
-                a["leaf_feats"], a["leaf_m"], a["leaf_tab"], a["tables"])
+        _kernel(
+            X,
+            out,
+            block,
+            self.max_nodes,
+            a["node_feature"],
+            a["node_threshold"],
+            a["node_default_left"],
+            a["node_missing"],
+            a["node_cat"],
+            a["cat_bits"],
+            a["tree_nodes"],
+            a["tree_leaves"],
+            a["leaf_expect"],
+            a["leaf_masks"],
+            a["leaf_feats"],
+            a["leaf_m"],
+            a["leaf_tab"],
+            a["tables"],
+        )
         return out
 
 
@@ -220,9 +239,26 @@ def _pad(rows, width, dtype, fill=0):
 
 
 @numba.njit(parallel=True, cache=True)
-def _kernel(X, out, block, max_nodes, node_feature, node_threshold, node_default_left,
-            node_missing, node_cat, cat_bits, tree_nodes, tree_leaves, leaf_expect,
-            leaf_masks, leaf_feats, leaf_m, leaf_tab, tables):
+def _kernel(
+    X,
+    out,
+    block,
+    max_nodes,
+    node_feature,
+    node_threshold,
+    node_default_left,
+    node_missing,
+    node_cat,
+    cat_bits,
+    tree_nodes,
+    tree_leaves,
+    leaf_expect,
+    leaf_masks,
+    leaf_feats,
+    leaf_m,
+    leaf_tab,
+    tables,
+):
     n_rows = X.shape[0]
     n_blocks = (n_rows + block - 1) // block
     n_trees = tree_nodes.shape[0] - 1
@@ -245,8 +281,9 @@ def _kernel(X, out, block, max_nodes, node_feature, node_threshold, node_default
                             c = int(x)
                             word = c // 64
                             if word < cat_bits.shape[1]:
-                                go_left = ((cat_bits[node_cat[i], word]
-                                            >> np.uint64(c % 64)) & one) == one
+                                go_left = (
+                                    (cat_bits[node_cat[i], word] >> np.uint64(c % 64)) & one
+                                ) == one
                     else:
                         miss = node_missing[i]
                         if np.isnan(x):

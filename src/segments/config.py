@@ -54,9 +54,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} appears twice", key_node.start_mark)
+                    None, None, f"the key {key!r} appears twice", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
 #: A registered model name: letters, digits, '.', '_' and '-', not starting with a dot
 #: (no path separators, so a name can never reach outside the registry's folders).
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
@@ -65,9 +68,16 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
 def check_model_name(name: str, option: str = "model") -> str:
     """Return ``name`` when it is a valid registered-model name, else raise ConfigError."""
     if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
-        raise ConfigError([Violation(option, f"is {name!r}; a registered model name holds "
-                                     "only letters, digits, '.', '_' and '-'",
-                                     hint="e.g. demo-upgrade")])
+        raise ConfigError(
+            [
+                Violation(
+                    option,
+                    f"is {name!r}; a registered model name holds "
+                    "only letters, digits, '.', '_' and '-'",
+                    hint="e.g. demo-upgrade",
+                )
+            ]
+        )
     return name
 
 
@@ -75,7 +85,7 @@ def check_model_uri(uri: str, option: str = "model") -> str:
     """Check the registered-model name inside a ``models:/NAME/VERSION`` or
     ``models:/NAME@ALIAS`` URI (other URIs pass as given)."""
     if isinstance(uri, str) and uri.startswith("models:/"):
-        body = uri[len("models:/"):]
+        body = uri[len("models:/") :]
         name = body.split("@", 1)[0] if "@" in body else body.split("/", 1)[0]
         if not name.startswith("m-"):  # a logged model id (models:/m-...)
             check_model_name(name, option)
@@ -98,16 +108,15 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (UnicodeDecodeError, OSError) as exc:
-        raise ConfigError([Violation(str(path), f"cannot be read as UTF-8 text "
-                                     f"({str(exc).splitlines()[0]})")]) from None
+        raise ConfigError(
+            [Violation(str(path), f"cannot be read as UTF-8 text ({str(exc).splitlines()[0]})")]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Violation(str(path), f"is not valid YAML: {exc}")]) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(
-            [Violation(str(path), f"must hold a mapping, got {type(data).__name__}")]
-        )
+        raise ConfigError([Violation(str(path), f"must hold a mapping, got {type(data).__name__}")])
     return data
 
 
@@ -190,14 +199,18 @@ class FeaturesConfig:
 
     def __post_init__(self) -> None:
         ws = self.windows
-        if not isinstance(ws, list | tuple) or not ws or any(
-            not isinstance(w, int) or isinstance(w, bool) or w < 2 for w in ws
+        if (
+            not isinstance(ws, list | tuple)
+            or not ws
+            or any(not isinstance(w, int) or isinstance(w, bool) or w < 2 for w in ws)
         ):
-            raise ConfigError([Violation("features.windows",
-                                         f"is {ws!r}; expected a list of whole numbers >= 2")])
+            raise ConfigError(
+                [Violation("features.windows", f"is {ws!r}; expected a list of whole numbers >= 2")]
+            )
         if len(set(ws)) != len(ws):
-            raise ConfigError([Violation("features.windows", f"is {list(ws)!r}; each window "
-                                         "may appear once")])
+            raise ConfigError(
+                [Violation("features.windows", f"is {list(ws)!r}; each window may appear once")]
+            )
         object.__setattr__(self, "windows", tuple(ws))
 
 
@@ -299,33 +312,70 @@ class UpgradeConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.reasons_direction not in ("up", "down", "both"):
-            problems.append(Violation("upgrade.reasons_direction",
-                                      f"is {self.reasons_direction!r}; expected up, down or "
-                                      "both"))
-        for key in ("horizon", "sustain_months", "min_history", "test_months", "valid_months",
-                    "capacity_per_rm", "rms_per_branch", "reasons_k"):
+            problems.append(
+                Violation(
+                    "upgrade.reasons_direction",
+                    f"is {self.reasons_direction!r}; expected up, down or both",
+                )
+            )
+        for key in (
+            "horizon",
+            "sustain_months",
+            "min_history",
+            "test_months",
+            "valid_months",
+            "capacity_per_rm",
+            "rms_per_branch",
+            "reasons_k",
+        ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(Violation(f"upgrade.{key}", f"is {value!r}; expected a whole "
-                                          "number >= 1"))
+                problems.append(
+                    Violation(f"upgrade.{key}", f"is {value!r}; expected a whole number >= 1")
+                )
         if isinstance(self.reasons_k, int) and self.reasons_k > MAX_REASONS:
-            problems.append(Violation("upgrade.reasons_k", f"is {self.reasons_k!r}; expected "
-                                      f"at most {MAX_REASONS} reason codes per customer"))
+            problems.append(
+                Violation(
+                    "upgrade.reasons_k",
+                    f"is {self.reasons_k!r}; expected "
+                    f"at most {MAX_REASONS} reason codes per customer",
+                )
+            )
         if self.population not in ("near_tier", "below_top"):
-            problems.append(Violation("upgrade.population", f"is {self.population!r}; "
-                                      "expected near_tier or below_top"))
+            problems.append(
+                Violation(
+                    "upgrade.population", f"is {self.population!r}; expected near_tier or below_top"
+                )
+            )
         if self.label not in ("reach", "sustain"):
-            problems.append(Violation("upgrade.label", f"is {self.label!r}; expected reach "
-                                      "or sustain"))
-        known = {"n_estimators", "learning_rate", "num_leaves", "max_depth",
-                 "min_child_samples", "subsample", "colsample_bytree", "reg_lambda",
-                 "class_weight", "calibration", "early_stopping_rounds", "random_state"}
+            problems.append(
+                Violation("upgrade.label", f"is {self.label!r}; expected reach or sustain")
+            )
+        known = {
+            "n_estimators",
+            "learning_rate",
+            "num_leaves",
+            "max_depth",
+            "min_child_samples",
+            "subsample",
+            "colsample_bytree",
+            "reg_lambda",
+            "class_weight",
+            "calibration",
+            "early_stopping_rounds",
+            "random_state",
+        }
         if not isinstance(self.model, Mapping):
             problems.append(Violation("upgrade.model", "must be a mapping"))
         else:
             for key in sorted(set(self.model) - known):
-                problems.append(Violation(f"upgrade.model.{key}", "is not a model parameter",
-                                          hint=f"known: {sorted(known)}"))
+                problems.append(
+                    Violation(
+                        f"upgrade.model.{key}",
+                        "is not a model parameter",
+                        hint=f"known: {sorted(known)}",
+                    )
+                )
         if problems:
             raise ConfigError(problems)
 
@@ -362,13 +412,15 @@ class RegistryConfig:
     groups_model: str | None = None
     upgrade_model: str | None = None
     promotion: Mapping[str, Mapping[str, float]] = field(
-        default_factory=lambda: copy.deepcopy(PROMOTION_THRESHOLDS))
+        default_factory=lambda: copy.deepcopy(PROMOTION_THRESHOLDS)
+    )
 
     def __post_init__(self) -> None:
         problems = []
         if not isinstance(self.register, bool):
-            problems.append(Violation("registry.register", f"is {self.register!r}; expected "
-                                      "true or false"))
+            problems.append(
+                Violation("registry.register", f"is {self.register!r}; expected true or false")
+            )
         for key in ("groups_model", "upgrade_model"):
             value = getattr(self, key)
             if value is not None:
@@ -382,8 +434,13 @@ class RegistryConfig:
         else:
             for kind, values in self.promotion.items():
                 if kind not in PROMOTION_THRESHOLDS:
-                    problems.append(Violation(f"registry.promotion.{kind}", "is not a model "
-                                              "kind", hint="known: groups, upgrade"))
+                    problems.append(
+                        Violation(
+                            f"registry.promotion.{kind}",
+                            "is not a model kind",
+                            hint="known: groups, upgrade",
+                        )
+                    )
                     continue
                 if not isinstance(values, Mapping):
                     problems.append(Violation(f"registry.promotion.{kind}", "must be a mapping"))
@@ -391,8 +448,13 @@ class RegistryConfig:
                 for key, value in values.items():
                     where = f"registry.promotion.{kind}.{key}"
                     if key not in PROMOTION_THRESHOLDS[kind]:
-                        problems.append(Violation(where, "is not a threshold", hint="known: "
-                                                  f"{sorted(PROMOTION_THRESHOLDS[kind])}"))
+                        problems.append(
+                            Violation(
+                                where,
+                                "is not a threshold",
+                                hint=f"known: {sorted(PROMOTION_THRESHOLDS[kind])}",
+                            )
+                        )
                     elif not isinstance(value, int | float) or isinstance(value, bool):
                         problems.append(Violation(where, f"is {value!r}; expected a number"))
                     else:
@@ -434,25 +496,46 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         problems = []
         if self.engine not in ("local", "spark"):
-            problems.append(Violation("scoring.engine", f"is {self.engine!r}; expected local "
-                                      "or spark"))
-        if not isinstance(self.batch_customers, int) or isinstance(self.batch_customers, bool) \
-                or self.batch_customers < 1:
-            problems.append(Violation("scoring.batch_customers", f"is {self.batch_customers!r};"
-                                      " expected a whole number >= 1"))
+            problems.append(
+                Violation("scoring.engine", f"is {self.engine!r}; expected local or spark")
+            )
+        if (
+            not isinstance(self.batch_customers, int)
+            or isinstance(self.batch_customers, bool)
+            or self.batch_customers < 1
+        ):
+            problems.append(
+                Violation(
+                    "scoring.batch_customers",
+                    f"is {self.batch_customers!r}; expected a whole number >= 1",
+                )
+            )
         for key in ("psi_warn", "psi_alert"):
             value = getattr(self, key)
-            if not isinstance(value, int | float) or isinstance(value, bool) \
-                    or not math.isfinite(value) or value <= 0:
-                problems.append(Violation(f"scoring.{key}", f"is {value!r}; expected a "
-                                          "positive number"))
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                problems.append(
+                    Violation(f"scoring.{key}", f"is {value!r}; expected a positive number")
+                )
         if not problems and self.psi_warn >= self.psi_alert:
-            problems.append(Violation("scoring.psi_warn", f"is {self.psi_warn!r}, not below "
-                                      f"scoring.psi_alert ({self.psi_alert!r}); a moderate "
-                                      "shift must be flagged before a significant one"))
+            problems.append(
+                Violation(
+                    "scoring.psi_warn",
+                    f"is {self.psi_warn!r}, not below "
+                    f"scoring.psi_alert ({self.psi_alert!r}); a moderate "
+                    "shift must be flagged before a significant one",
+                )
+            )
         if not isinstance(self.fail_on_drift, bool):
-            problems.append(Violation("scoring.fail_on_drift", f"is {self.fail_on_drift!r}; "
-                                      "expected true or false"))
+            problems.append(
+                Violation(
+                    "scoring.fail_on_drift", f"is {self.fail_on_drift!r}; expected true or false"
+                )
+            )
         if problems:
             raise ConfigError(problems)
 
@@ -582,19 +665,28 @@ def load_config(
 
         t = sections["tiers"]
         try:
-            ladder = load_ladder(t.ladder, basis_window=t.basis_window,
-                                 hysteresis=t.hysteresis)
+            ladder = load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
             values = getattr(sections.get("upgrade"), "tier_values", None) or {}
             unknown = sorted(str(k) for k in values if k not in ladder.tier_names)
             if unknown:
-                problems.append(Violation("upgrade.tier_values", f"names {', '.join(unknown)}, "
-                                          f"not a tier of the ladder {ladder.name} "
-                                          f"({', '.join(ladder.tier_names)})"))
+                problems.append(
+                    Violation(
+                        "upgrade.tier_values",
+                        f"names {', '.join(unknown)}, "
+                        f"not a tier of the ladder {ladder.name} "
+                        f"({', '.join(ladder.tier_names)})",
+                    )
+                )
         except ConfigError as exc:
             where = f" {t.ladder!r}" if isinstance(t.ladder, str) else ""
-            problems.extend(Violation("tiers.ladder", f"{where.strip() or '(inline)'} cannot be "
-                                      f"loaded: `{v.column}` {v.problem}", hint=v.hint)
-                            for v in exc.violations)
+            problems.extend(
+                Violation(
+                    "tiers.ladder",
+                    f"{where.strip() or '(inline)'} cannot be loaded: `{v.column}` {v.problem}",
+                    hint=v.hint,
+                )
+                for v in exc.violations
+            )
     name = raw.get("name", "default")
     if not isinstance(name, str) or not name:
         problems.append(Violation("name", f"must be a non-empty string, got {name!r}"))

@@ -28,8 +28,12 @@ THRESHOLDS = (0.1, 0.25)
 
 
 def _is_category(s: pd.Series) -> bool:
-    return isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or \
-        pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+    return (
+        isinstance(s.dtype, pd.CategoricalDtype)
+        or s.dtype == object
+        or pd.api.types.is_string_dtype(s.dtype)
+        or pd.api.types.is_bool_dtype(s.dtype)
+    )
 
 
 def profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict[str, Any]]:
@@ -59,8 +63,11 @@ def profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict[str, Any]]:
         else:
             x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
             x = x[np.isfinite(x)]
-            edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])) \
-                if len(x) else np.array([])
+            edges = (
+                np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
+                if len(x)
+                else np.array([])
+            )
             spec = {"kind": "numeric", "edges": [float(e) for e in edges]}
         counts = bin_counts(frame[[col]], {col: spec})[col]
         total = sum(counts)
@@ -69,8 +76,9 @@ def profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict[str, Any]]:
     return out
 
 
-def bin_counts(frame: pd.DataFrame, profiles: Mapping[str, Mapping[str, Any]]
-               ) -> dict[str, list[int]]:
+def bin_counts(
+    frame: pd.DataFrame, profiles: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[int]]:
     """Count the rows of ``frame`` into each profiled column's bins.
 
     Columns of ``profiles`` missing from ``frame`` are skipped.
@@ -126,12 +134,21 @@ def flag(value: float, thresholds: tuple[float, float] = THRESHOLDS) -> str:
     """``stable`` (< 0.1), ``moderate`` (0.1 to 0.25) or ``significant`` (> 0.25)."""
     if not np.isfinite(value):
         return "no data"
-    return "stable" if value < thresholds[0] else "moderate" if value <= thresholds[1] \
+    return (
+        "stable"
+        if value < thresholds[0]
+        else "moderate"
+        if value <= thresholds[1]
         else "significant"
+    )
 
 
-def psi_table(profiles: Mapping[str, Mapping[str, Any]], counts: Mapping[str, list[int]],
-              what: str, thresholds: tuple[float, float] = THRESHOLDS) -> pd.DataFrame:
+def psi_table(
+    profiles: Mapping[str, Mapping[str, Any]],
+    counts: Mapping[str, list[int]],
+    what: str,
+    thresholds: tuple[float, float] = THRESHOLDS,
+) -> pd.DataFrame:
     """PSI, flag and row count per profiled column that was counted.
 
     Parameters
@@ -150,7 +167,13 @@ def psi_table(profiles: Mapping[str, Mapping[str, Any]], counts: Mapping[str, li
         if col not in counts:
             continue
         value = psi(spec["expected"], counts[col])
-        rows.append({"kind": what, "column": col, "psi": value,
-                     "flag": flag(value, thresholds),
-                     "n": int(sum(counts[col]))})
+        rows.append(
+            {
+                "kind": what,
+                "column": col,
+                "psi": value,
+                "flag": flag(value, thresholds),
+                "n": int(sum(counts[col])),
+            }
+        )
     return pd.DataFrame(rows, columns=["kind", "column", "psi", "flag", "n"])

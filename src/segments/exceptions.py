@@ -29,8 +29,7 @@ __all__ = [
 #: How many example customer ids a violation quotes.
 N_EXAMPLES = 5
 #: The sections of an experiment configuration (``scoring.psi_warn`` names a setting).
-_SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "registry",
-                       "scoring"})
+_SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "registry", "scoring"})
 
 
 class SegmentsError(Exception):
@@ -173,9 +172,10 @@ class PromotionError(SegmentsError):
         self.failed = list(failed)
         self.report = None
         n = len(self.failed)
-        super().__init__(f"promotion of {name} version {version} refused: {n} check"
-                         f"{'s' if n != 1 else ''} failed:\n"
-                         + "\n".join(f"  - {f}" for f in self.failed))
+        super().__init__(
+            f"promotion of {name} version {version} refused: {n} check"
+            f"{'s' if n != 1 else ''} failed:\n" + "\n".join(f"  - {f}" for f in self.failed)
+        )
 
 
 class PromotionConflict(PromotionError):

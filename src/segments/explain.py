@@ -56,8 +56,13 @@ def _format_value(feature: str, value: Any, lang: str) -> str:
     return f"{v:.3g}"
 
 
-def reason_sentence(feature: str, value: Any, contribution: float, lang: str = "en",
-                    outcome: str = "reaching the next tier") -> str:
+def reason_sentence(
+    feature: str,
+    value: Any,
+    contribution: float,
+    lang: str = "en",
+    outcome: str = "reaching the next tier",
+) -> str:
     """One reason as a sentence, from the feature catalogue, in English or Chinese.
 
     Examples
@@ -122,15 +127,22 @@ class UpgradeExplainer:
         phi = self._shap.shap_values(A) * self.slope
         return pd.DataFrame(phi, index=X.index, columns=self.features)
 
-    def global_importance(self, X: pd.DataFrame | None = None,
-                          contributions: pd.DataFrame | None = None) -> pd.DataFrame:
+    def global_importance(
+        self, X: pd.DataFrame | None = None, contributions: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Mean |SHAP| per feature (largest first), with the mean signed value."""
         phi = contributions if contributions is not None else self.contributions(X)
         out = pd.DataFrame({"mean_abs_shap": phi.abs().mean(), "mean_shap": phi.mean()})
         return out.sort_values("mean_abs_shap", ascending=False)
 
-    def reason_codes(self, X: pd.DataFrame, *, k: int = 3, direction: str = "up",
-                     contributions: pd.DataFrame | None = None) -> pd.DataFrame:
+    def reason_codes(
+        self,
+        X: pd.DataFrame,
+        *,
+        k: int = 3,
+        direction: str = "up",
+        contributions: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """The top-k reasons per customer, as DESIGN.md's scoring columns.
 
         Parameters
@@ -152,8 +164,9 @@ class UpgradeExplainer:
             and ``reason_{i}_text_zh``. Fewer than k qualifying reasons leave the rest empty.
         """
         if direction not in DIRECTIONS:
-            raise ConfigError([Violation("explain.direction", f"is {direction!r}; expected "
-                                         f"one of {DIRECTIONS}")])
+            raise ConfigError(
+                [Violation("explain.direction", f"is {direction!r}; expected one of {DIRECTIONS}")]
+            )
         if not isinstance(k, int) or k < 1:
             raise ConfigError([Violation("explain.k", f"is {k!r}; expected >= 1")])
         phi = contributions if contributions is not None else self.contributions(X)
@@ -174,14 +187,17 @@ class UpgradeExplainer:
             out[f"reason_{i + 1}_feature"] = names
             out[f"reason_{i + 1}_value"] = [
                 _format_value(f, v, "en") if f is not None else None
-                for f, v in zip(names, vals, strict=True)]
+                for f, v in zip(names, vals, strict=True)
+            ]
             out[f"reason_{i + 1}_contribution"] = np.where(keep, contrib, np.nan)
             out[f"reason_{i + 1}_text"] = [
                 reason_sentence(f, v, c, "en") if f is not None else None
-                for f, v, c in zip(names, vals, contrib, strict=True)]
+                for f, v, c in zip(names, vals, contrib, strict=True)
+            ]
             out[f"reason_{i + 1}_text_zh"] = [
                 reason_sentence(f, v, c, "zh") if f is not None else None
-                for f, v, c in zip(names, vals, contrib, strict=True)]
+                for f, v, c in zip(names, vals, contrib, strict=True)
+            ]
         return pd.DataFrame(out, index=phi.index)
 
 
@@ -206,8 +222,13 @@ class GroupSurrogate:
         log-odds, among the group's own members: what places them in it.
     """
 
-    def __init__(self, n_estimators: int = 200, num_leaves: int = 15, holdout: float = 0.25,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        num_leaves: int = 15,
+        holdout: float = 0.25,
+        random_state: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
         self.holdout = holdout
@@ -222,12 +243,20 @@ class GroupSurrogate:
         rng = np.random.default_rng(self.random_state)
         test = rng.random(len(y)) < self.holdout
         self.classes_ = np.unique(y)
-        params = dict(n_estimators=self.n_estimators, num_leaves=self.num_leaves,
-                      learning_rate=0.1, random_state=self.random_state, verbose=-1,
-                      n_jobs=2, deterministic=True, force_row_wise=True)
+        params = dict(
+            n_estimators=self.n_estimators,
+            num_leaves=self.num_leaves,
+            learning_rate=0.1,
+            random_state=self.random_state,
+            verbose=-1,
+            n_jobs=2,
+            deterministic=True,
+            force_row_wise=True,
+        )
         probe = lgb.LGBMClassifier(**params).fit(X[~test], y[~test])
-        self.fidelity_ = float((probe.predict(X[test]) == y[test]).mean()) if test.any() \
-            else float("nan")
+        self.fidelity_ = (
+            float((probe.predict(X[test]) == y[test]).mean()) if test.any() else float("nan")
+        )
         self.model_ = lgb.LGBMClassifier(**params).fit(X, y)
         self.features_ = list(X.columns)
         contrib = self.contributions(X)
@@ -243,18 +272,21 @@ class GroupSurrogate:
         """Per group: SHAP values of each row toward that group (LightGBM pred_contrib)."""
         raw = self.model_.booster_.predict(X[self.features_], pred_contrib=True)
         width = len(self.features_) + 1
-        return {g: pd.DataFrame(raw[:, i * width:(i + 1) * width - 1], index=X.index,
-                                columns=self.features_)
-                for i, g in enumerate(self.classes_)}
+        return {
+            g: pd.DataFrame(
+                raw[:, i * width : (i + 1) * width - 1], index=X.index, columns=self.features_
+            )
+            for i, g in enumerate(self.classes_)
+        }
 
     def top_features(self, k: int = 5) -> pd.DataFrame:
         """Per group, the k features that most set it apart (largest mean SHAP)."""
         rows = []
         for g, row in self.group_importance_.iterrows():
-            for rank, (feat, val) in enumerate(row.sort_values(ascending=False).head(k)
-                                               .items(), start=1):
-                rows.append({"group_id": g, "rank": rank, "feature": feat,
-                             "mean_shap": float(val)})
+            for rank, (feat, val) in enumerate(
+                row.sort_values(ascending=False).head(k).items(), start=1
+            ):
+                rows.append({"group_id": g, "rank": rank, "feature": feat, "mean_shap": float(val)})
         return pd.DataFrame(rows)
 
     def customer_reasons(self, X: pd.DataFrame, groups: Any, k: int = 3) -> pd.DataFrame:
@@ -270,5 +302,6 @@ class GroupSurrogate:
             order = np.argsort(-vals, axis=1)[:, :k]
             for i in range(k):
                 out[f"group_reason_{i + 1}"][m] = np.array(self.features_, dtype=object)[
-                    order[:, i]]
+                    order[:, i]
+                ]
         return pd.DataFrame(out, index=X.index)

@@ -27,8 +27,18 @@ __all__ = [
 
 def k_selection(table: pd.DataFrame, chosen: int) -> Figure:
     """Criteria per k (silhouette, Calinski-Harabasz, Davies-Bouldin, stability, BIC)."""
-    metrics = [c for c in ("silhouette", "calinski_harabasz", "davies_bouldin", "stability",
-                           "bic", "min_share") if c in table]
+    metrics = [
+        c
+        for c in (
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "stability",
+            "bic",
+            "min_share",
+        )
+        if c in table
+    ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
     better = {"davies_bouldin": "lower", "bic": "lower"}
     for ax, m in zip(axes[0], metrics, strict=True):
@@ -41,17 +51,18 @@ def k_selection(table: pd.DataFrame, chosen: int) -> Figure:
     return fig
 
 
-def heatmap(frame: pd.DataFrame, title: str, *, fmt: str = "{:.2f}", center: bool = True
-            ) -> Figure:
+def heatmap(frame: pd.DataFrame, title: str, *, fmt: str = "{:.2f}", center: bool = True) -> Figure:
     """A labelled heatmap of a small table (e.g. group x feature z-scores, tier x group)."""
     values = frame.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * frame.shape[1] + 2),
-                                    max(3, 0.45 * frame.shape[0] + 1.5)))
+    fig, ax = plt.subplots(
+        figsize=(max(5, 0.6 * frame.shape[1] + 2), max(3, 0.45 * frame.shape[0] + 1.5))
+    )
     vmax = np.nanmax(np.abs(values)) if values.size else 1.0
     cmap = "RdBu_r" if center else "Blues"
     im = ax.imshow(values, cmap=cmap, vmin=-vmax if center else 0, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(frame.shape[1]), [str(c) for c in frame.columns], rotation=45,
-                  ha="right", fontsize=8)
+    ax.set_xticks(
+        range(frame.shape[1]), [str(c) for c in frame.columns], rotation=45, ha="right", fontsize=8
+    )
     ax.set_yticks(range(frame.shape[0]), [str(i) for i in frame.index], fontsize=8)
     if frame.size <= 400:
         for (i, j), v in np.ndenumerate(values):
@@ -92,8 +103,7 @@ def _curves(scores: dict[str, tuple[np.ndarray, np.ndarray]], kind: str) -> Figu
             ax.plot(rec, prec, label=name)
     if kind == "roc":
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate",
-               title="ROC, out of time")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, out of time")
     else:
         base = next(iter(scores.values()))[0].mean()
         ax.axhline(base, color="grey", linewidth=0.8, linestyle=":")
@@ -121,8 +131,11 @@ def gain(scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
         captured = np.cumsum(np.asarray(y)[order]) / max(np.sum(y), 1)
         ax.plot(np.arange(1, len(y) + 1) / len(y), captured, label=name)
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-    ax.set(xlabel="share of customers contacted", ylabel="share of upgrades captured",
-           title="Cumulative gain, out of time")
+    ax.set(
+        xlabel="share of customers contacted",
+        ylabel="share of upgrades captured",
+        title="Cumulative gain, out of time",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -136,8 +149,11 @@ def calibration(tables: dict[str, pd.DataFrame]) -> Figure:
         ax.plot(t["mean_p"], t["observed"], marker="o", label=name)
         top = max(top, t["mean_p"].max(), t["observed"].max())
     ax.plot([0, top], [0, top], color="grey", linewidth=0.8, linestyle=":")
-    ax.set(xlabel="mean predicted probability", ylabel="observed upgrade rate",
-           title="Calibration, out of time")
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed upgrade rate",
+        title="Calibration, out of time",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -148,10 +164,17 @@ def deciles(tables: dict[str, pd.DataFrame]) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / max(len(tables), 1)
     for i, (name, t) in enumerate(tables.items()):
-        ax.bar(t.index + (i - (len(tables) - 1) / 2) * width, t["upgrade_rate"], width=width,
-               label=name)
-    ax.set(xlabel="decile (1 = highest score)", ylabel="upgrade rate",
-           title="Upgrade rate by decile, out of time")
+        ax.bar(
+            t.index + (i - (len(tables) - 1) / 2) * width,
+            t["upgrade_rate"],
+            width=width,
+            label=name,
+        )
+    ax.set(
+        xlabel="decile (1 = highest score)",
+        ylabel="upgrade rate",
+        title="Upgrade rate by decile, out of time",
+    )
     ax.set_xticks(range(1, 11))
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -167,8 +190,11 @@ def beeswarm(contributions: pd.DataFrame, values: pd.DataFrame, top: int = 15) -
     for i, feat in enumerate(order):
         x = contributions[feat].to_numpy()
         v = values[feat]
-        colour = (v.rank(pct=True).to_numpy() if pd.api.types.is_numeric_dtype(v.dtype)
-                  else np.full(len(v), 0.5))
+        colour = (
+            v.rank(pct=True).to_numpy()
+            if pd.api.types.is_numeric_dtype(v.dtype)
+            else np.full(len(v), 0.5)
+        )
         y = i + rng.uniform(-0.3, 0.3, len(x))
         sc = ax.scatter(x, y, c=colour, cmap="coolwarm", s=4, alpha=0.6, vmin=0, vmax=1)
     ax.set_yticks(range(len(order)), list(order), fontsize=8)

@@ -60,33 +60,48 @@ _VOCAB: dict[tuple[str, int], tuple[str, str]] = {
 
 # (feature, direction) -> (need, need in Chinese): what a group with this trait needs.
 _NEEDS: dict[tuple[str, int], tuple[str, str]] = {
-    ("age", 1): ("stable-yield products, pension and health cover, patient branch service",
-                 "稳健收益产品、养老与健康保障、贴心网点服务"),
-    ("age", -1): ("app-first savings plans and a first step into wealth products",
-                  "线上储蓄计划与理财入门产品"),
-    ("time_deposit_share", 1): ("laddered deposits and low-risk wealth products at maturity",
-                                "定期到期转化为低风险理财"),
-    ("wealth_share", 1): ("advisory, portfolio reviews and new-issue access",
-                          "投资顾问、组合检视与新品优先认购"),
+    ("age", 1): (
+        "stable-yield products, pension and health cover, patient branch service",
+        "稳健收益产品、养老与健康保障、贴心网点服务",
+    ),
+    ("age", -1): (
+        "app-first savings plans and a first step into wealth products",
+        "线上储蓄计划与理财入门产品",
+    ),
+    ("time_deposit_share", 1): (
+        "laddered deposits and low-risk wealth products at maturity",
+        "定期到期转化为低风险理财",
+    ),
+    ("wealth_share", 1): (
+        "advisory, portfolio reviews and new-issue access",
+        "投资顾问、组合检视与新品优先认购",
+    ),
     ("fund_share", 1): ("fund advisory and regular investment plans", "基金投顾与定投计划"),
-    ("card_utilisation_3m", 1): ("debt management, instalments and credit health checks",
-                                 "债务管理、分期与信用健康提醒"),
-    ("loan_balance", 1): ("business or personal credit lines and cash management",
-                          "经营或个人授信与现金管理"),
-    ("mortgage_balance", 1): ("family protection, education savings and mortgage-linked offers",
-                              "家庭保障、教育储蓄与房贷关联权益"),
-    ("inflow_turnover_3m", 1): ("cash management, payments and merchant services",
-                                "现金管理、支付结算与商户服务"),
-    ("payroll_regularity_6m", 1): ("payroll-linked savings plans that sweep salary into "
-                                   "wealth products", "代发工资自动转存与理财"),
-    ("txn_count_avg_6m", -1): ("activation: a reason to use the account again",
-                               "唤醒激活活动"),
-    ("rm_contacts_avg_6m", 1): ("dedicated relationship-manager coverage",
-                                "专属客户经理服务"),
+    ("card_utilisation_3m", 1): (
+        "debt management, instalments and credit health checks",
+        "债务管理、分期与信用健康提醒",
+    ),
+    ("loan_balance", 1): (
+        "business or personal credit lines and cash management",
+        "经营或个人授信与现金管理",
+    ),
+    ("mortgage_balance", 1): (
+        "family protection, education savings and mortgage-linked offers",
+        "家庭保障、教育储蓄与房贷关联权益",
+    ),
+    ("inflow_turnover_3m", 1): (
+        "cash management, payments and merchant services",
+        "现金管理、支付结算与商户服务",
+    ),
+    ("payroll_regularity_6m", 1): (
+        "payroll-linked savings plans that sweep salary into wealth products",
+        "代发工资自动转存与理财",
+    ),
+    ("txn_count_avg_6m", -1): ("activation: a reason to use the account again", "唤醒激活活动"),
+    ("rm_contacts_avg_6m", 1): ("dedicated relationship-manager coverage", "专属客户经理服务"),
     ("aum_avg_6m", 1): ("wealth planning and tier privileges", "财富规划与等级权益"),
     ("digital_share_6m", 1): ("digital journeys and in-app offers", "线上旅程与App内权益"),
-    ("branch_visits_avg_6m", 1): ("in-branch advice and assisted channels",
-                                  "网点顾问与协助渠道"),
+    ("branch_visits_avg_6m", 1): ("in-branch advice and assisted channels", "网点顾问与协助渠道"),
 }
 
 
@@ -151,12 +166,25 @@ def profile_groups(
     for gid, zrow in z.iterrows():
         order = zrow.abs().sort_values(ascending=False).index[:top]
         for rank, feat in enumerate(order, start=1):
-            rows.append({"group_id": gid, "rank": rank, "feature": feat,
-                         "direction": "high" if zrow[feat] > 0 else "low",
-                         "z": float(zrow[feat]), "group_median": float(medians.loc[gid, feat]),
-                         "population_median": float(num[feat].median())})
-    out = {"summary": summary, "means": means, "medians": medians, "lift": lift, "z": z,
-           "distinguishing": pd.DataFrame(rows)}
+            rows.append(
+                {
+                    "group_id": gid,
+                    "rank": rank,
+                    "feature": feat,
+                    "direction": "high" if zrow[feat] > 0 else "low",
+                    "z": float(zrow[feat]),
+                    "group_median": float(medians.loc[gid, feat]),
+                    "population_median": float(num[feat].median()),
+                }
+            )
+    out = {
+        "summary": summary,
+        "means": means,
+        "medians": medians,
+        "lift": lift,
+        "z": z,
+        "distinguishing": pd.DataFrame(rows),
+    }
     if tiers is not None:
         t = tiers.set_index(ID)["tier"].reindex(features.index)
         mix = pd.crosstab(g, t, normalize="index")
@@ -201,9 +229,11 @@ def suggest_names(z: pd.DataFrame, *, max_words: int = 2) -> pd.DataFrame:
     rows = {}
     for g, ws in candidates.items():
         used = ws[: n_words[g]]
-        rows[g] = {"name_en": " ".join(w[0] for w in used) + " customers",
-                   "name_zh": "".join(w[1] for w in used) + "客群",
-                   "basis": "; ".join(w[2] for w in used)}
+        rows[g] = {
+            "name_en": " ".join(w[0] for w in used) + " customers",
+            "name_zh": "".join(w[1] for w in used) + "客群",
+            "basis": "; ".join(w[2] for w in used),
+        }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "group_id"
     dup = out["name_en"].duplicated(keep="first")
@@ -212,8 +242,9 @@ def suggest_names(z: pd.DataFrame, *, max_words: int = 2) -> pd.DataFrame:
     return out
 
 
-def load_names(path: str | os.PathLike[str] | Mapping[str, Any], suggested: pd.DataFrame
-               ) -> pd.DataFrame:
+def load_names(
+    path: str | os.PathLike[str] | Mapping[str, Any], suggested: pd.DataFrame
+) -> pd.DataFrame:
     """Override suggested names from a YAML naming file.
 
     The file maps group ids to names::
@@ -233,8 +264,12 @@ def load_names(path: str | os.PathLike[str] | Mapping[str, Any], suggested: pd.D
     out = suggested.copy()
     for gid, entry in (groups or {}).items():
         if gid not in out.index:
-            problems.append(Violation(f"groups.{gid}", f"is not a group id of this model "
-                                      f"({', '.join(map(str, out.index))})"))
+            problems.append(
+                Violation(
+                    f"groups.{gid}",
+                    f"is not a group id of this model ({', '.join(map(str, out.index))})",
+                )
+            )
             continue
         if not isinstance(entry, Mapping):
             entry = {"name_en": str(entry)}
@@ -249,9 +284,14 @@ def load_names(path: str | os.PathLike[str] | Mapping[str, Any], suggested: pd.D
     return out
 
 
-def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
-                  features: pd.DataFrame, labels: np.ndarray, *,
-                  surrogate: Any | None = None) -> dict[Any, str]:
+def persona_cards(
+    profile: dict[str, pd.DataFrame],
+    names: pd.DataFrame,
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    *,
+    surrogate: Any | None = None,
+) -> dict[Any, str]:
     """One Markdown page per group: who they are, what they hold, how they behave, needs.
 
     With a fitted :class:`segments.explain.GroupSurrogate`, each card also says which
@@ -278,17 +318,20 @@ def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
             return ""
         spec = FEATURE_CATALOGUE.get(feat)
         label = spec.en if spec else feat
-        return (f"- {label}: {fmt(feat, med.loc[gid, feat])} (all customers: "
-                f"{fmt(feat, pop_med[feat])})\n")
+        return (
+            f"- {label}: {fmt(feat, med.loc[gid, feat])} (all customers: "
+            f"{fmt(feat, pop_med[feat])})\n"
+        )
 
     for gid in summ.index:
         s = summ.loc[gid]
         name_en, name_zh = names.loc[gid, "name_en"], names.loc[gid, "name_zh"]
-        text = [f"# Group {gid}: {name_en} / {name_zh}\n\n",
-                f"{int(s['customers']):,} customers ({s['share']:.1%})"]
+        text = [
+            f"# Group {gid}: {name_en} / {name_zh}\n\n",
+            f"{int(s['customers']):,} customers ({s['share']:.1%})",
+        ]
         if "aum_share" in s:
-            text.append(f", holding {s['aum_share']:.1%} of AUM (median "
-                        f"{s['aum_median']:,.0f})")
+            text.append(f", holding {s['aum_share']:.1%} of AUM (median {s['aum_median']:,.0f})")
         text.append(".\n\n## Who they are\n")
         for feat in ("age", "tenure_months"):
             text.append(line(gid, feat))
@@ -296,16 +339,31 @@ def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
         for cat in ("occupation", "region"):
             if cat in members:
                 top = members[cat].value_counts(normalize=True).head(2)
-                text.append(f"- {cat}: " + ", ".join(f"{k} {v:.0%}" for k, v in top.items())
-                            + "\n")
+                text.append(f"- {cat}: " + ", ".join(f"{k} {v:.0%}" for k, v in top.items()) + "\n")
         text.append("\n## What they hold\n")
-        for feat in ("aum_avg_6m", "demand_deposit_share", "time_deposit_share", "wealth_share",
-                     "fund_share", "n_products", "loan_balance", "mortgage_balance"):
+        for feat in (
+            "aum_avg_6m",
+            "demand_deposit_share",
+            "time_deposit_share",
+            "wealth_share",
+            "fund_share",
+            "n_products",
+            "loan_balance",
+            "mortgage_balance",
+        ):
             text.append(line(gid, feat))
         text.append("\n## How they behave\n")
-        for feat in ("txn_count_avg_6m", "app_logins_avg_3m", "branch_visits_avg_6m",
-                     "rm_contacts_avg_6m", "digital_share_6m", "card_utilisation_3m",
-                     "inflow_turnover_3m", "payroll_regularity_6m", "aum_growth_6m"):
+        for feat in (
+            "txn_count_avg_6m",
+            "app_logins_avg_3m",
+            "branch_visits_avg_6m",
+            "rm_contacts_avg_6m",
+            "digital_share_6m",
+            "card_utilisation_3m",
+            "inflow_turnover_3m",
+            "payroll_regularity_6m",
+            "aum_growth_6m",
+        ):
             text.append(line(gid, feat))
         text.append("\n## What they need\n")
         needs = []
@@ -323,8 +381,10 @@ def persona_cards(profile: dict[str, pd.DataFrame], names: pd.DataFrame,
         for _, r in top_feats.iterrows():
             text.append(f"- {r['feature']} is {r['direction']} (z = {r['z']:+.2f})\n")
         if surrogate is not None:
-            text.append(f"\n## Why the model places customers here (surrogate classifier, "
-                        f"fidelity {surrogate.fidelity_:.1%})\n")
+            text.append(
+                f"\n## Why the model places customers here (surrogate classifier, "
+                f"fidelity {surrogate.fidelity_:.1%})\n"
+            )
             sur = surrogate.top_features(3)
             for _, r in sur[sur["group_id"] == gid].iterrows():
                 spec = FEATURE_CATALOGUE.get(r["feature"])
@@ -354,20 +414,36 @@ def tier_group_matrix(tiers: pd.DataFrame, groups: pd.Series) -> dict[str, pd.Da
     t = tiers.set_index(ID)
     joined = t.join(groups.rename("group"), how="inner")
     if joined.empty:
-        raise ConfigError([Violation("customer_id", "no customer is in both the tier table "
-                                     "and the groups")])
+        raise ConfigError(
+            [Violation("customer_id", "no customer is in both the tier table and the groups")]
+        )
     kw = {"margins": True, "margins_name": "All"}
     counts = pd.crosstab(joined["tier"], joined["group"], **kw)
-    aum = pd.crosstab(joined["tier"], joined["group"], values=joined["aum_basis"],
-                      aggfunc="sum", **kw).fillna(0.0)
-    near = pd.crosstab(joined["tier"], joined["group"], values=joined["near_tier"].astype(int),
-                       aggfunc="sum", **kw).fillna(0).astype(int)
-    return {"counts": counts, "share": counts / len(joined),
-            "aum_share": aum / joined["aum_basis"].sum(), "near_tier": near}
+    aum = pd.crosstab(
+        joined["tier"], joined["group"], values=joined["aum_basis"], aggfunc="sum", **kw
+    ).fillna(0.0)
+    near = (
+        pd.crosstab(
+            joined["tier"],
+            joined["group"],
+            values=joined["near_tier"].astype(int),
+            aggfunc="sum",
+            **kw,
+        )
+        .fillna(0)
+        .astype(int)
+    )
+    return {
+        "counts": counts,
+        "share": counts / len(joined),
+        "aum_share": aum / joined["aum_basis"].sum(),
+        "near_tier": near,
+    }
 
 
-def group_migration(before: pd.Series, after: pd.Series, *, normalize: bool = False
-                    ) -> pd.DataFrame:
+def group_migration(
+    before: pd.Series, after: pd.Series, *, normalize: bool = False
+) -> pd.DataFrame:
     """Group transition matrix between two as-of months (customers in both).
 
     Parameters
@@ -377,6 +453,5 @@ def group_migration(before: pd.Series, after: pd.Series, *, normalize: bool = Fa
     normalize : bool, default False
         Row rates instead of counts.
     """
-    both = pd.concat([before.rename("before"), after.rename("after")], axis=1,
-                     join="inner")
+    both = pd.concat([before.rename("before"), after.rename("after")], axis=1, join="inner")
     return pd.crosstab(both["before"], both["after"], normalize="index" if normalize else False)

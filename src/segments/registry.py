@@ -101,22 +101,37 @@ RECONCILE_LOCK_WAIT_S = 5.0
 
 #: Metrics quoted in audit events and comparisons, per model kind.
 KEY_METRICS: dict[str, tuple[str, ...]] = {
-    "upgrade": ("model.roc_auc", "rule_of_thumb.roc_auc", "logistic.roc_auc", "model.pr_auc",
-                "model.brier", "model.ece", "model.lift_top10"),
-    "groups": ("n_groups", "stability_ari_mean", "stability_jaccard_min",
-               "surrogate_fidelity", "chosen_silhouette", "smallest_group_share",
-               "reference_ari"),
+    "upgrade": (
+        "model.roc_auc",
+        "rule_of_thumb.roc_auc",
+        "logistic.roc_auc",
+        "model.pr_auc",
+        "model.brier",
+        "model.ece",
+        "model.lift_top10",
+    ),
+    "groups": (
+        "n_groups",
+        "stability_ari_mean",
+        "stability_jaccard_min",
+        "surrogate_fidelity",
+        "chosen_silhouette",
+        "smallest_group_share",
+        "reference_ari",
+    ),
 }
 
 # threshold -> (what it measures, how to compute it from run metrics, comparison)
 _CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "min_auc": ("out-of-time ROC-AUC", ("model.roc_auc",), ">="),
-    "min_auc_gain_over_rule": ("ROC-AUC minus the rule of thumb's",
-                               ("model.roc_auc", "rule_of_thumb.roc_auc"), ">"),
+    "min_auc_gain_over_rule": (
+        "ROC-AUC minus the rule of thumb's",
+        ("model.roc_auc", "rule_of_thumb.roc_auc"),
+        ">",
+    ),
     "max_ece": ("expected calibration error", ("model.ece",), "<="),
     "min_stability": ("bootstrap ARI (mean)", ("stability_ari_mean",), ">="),
-    "min_group_jaccard": ("smallest group's bootstrap Jaccard", ("stability_jaccard_min",),
-                          ">="),
+    "min_group_jaccard": ("smallest group's bootstrap Jaccard", ("stability_jaccard_min",), ">="),
     "min_surrogate_fidelity": ("surrogate fidelity", ("surrogate_fidelity",), ">="),
 }
 
@@ -130,14 +145,20 @@ def _client() -> Any:
 
 
 def _not_found(exc: Exception) -> bool:
-    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or \
-        "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+    return (
+        "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", ""))
+        or "not found" in str(exc).lower()
+        or "does not exist" in str(exc).lower()
+    )
 
 
 def current_user() -> str:
     """Who is acting: ``SEGMENTS_USER``, else ``MLFLOW_TRACKING_USERNAME``, else the login."""
-    return (os.environ.get("SEGMENTS_USER") or os.environ.get("MLFLOW_TRACKING_USERNAME")
-            or getpass.getuser())
+    return (
+        os.environ.get("SEGMENTS_USER")
+        or os.environ.get("MLFLOW_TRACKING_USERNAME")
+        or getpass.getuser()
+    )
 
 
 def _now() -> datetime:
@@ -149,8 +170,7 @@ def _append_audit(client: Any, name: str, event: Mapping[str, Any]) -> dict[str,
     at = _now()
     record = {"at": at.isoformat(timespec="microseconds"), "by": current_user(), **event}
     key = f"{AUDIT_PREFIX}{at.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}"
-    client.set_registered_model_tag(name, key, json.dumps(record, sort_keys=True,
-                                                          default=str))
+    client.set_registered_model_tag(name, key, json.dumps(record, sort_keys=True, default=str))
     return record
 
 
@@ -161,10 +181,15 @@ def _get_model(client: Any, name: str) -> Any:
         return client.get_registered_model(name)
     except MlflowException as exc:
         if _not_found(exc):
-            known = sorted(m.name for m in client.search_registered_models(max_results=100)
-                           if not m.name.startswith(LOCK_PREFIX))
-            raise RegistryError(f"registered model {name!r} does not exist"
-                                + (f"; known: {', '.join(known)}" if known else "")) from None
+            known = sorted(
+                m.name
+                for m in client.search_registered_models(max_results=100)
+                if not m.name.startswith(LOCK_PREFIX)
+            )
+            raise RegistryError(
+                f"registered model {name!r} does not exist"
+                + (f"; known: {', '.join(known)}" if known else "")
+            ) from None
         raise
 
 
@@ -197,9 +222,11 @@ class _LockHeld(Exception):
     @property
     def holder(self) -> str:
         t = self.tags
-        return (f"{t.get(_LOCK + 'purpose', 'an unknown change')} by "
-                f"{t.get(_LOCK + 'user', '?')} (pid {t.get(_LOCK + 'pid', '?')} on "
-                f"{t.get(_LOCK + 'host', '?')}, since {t.get(_LOCK + 'acquired_at', '?')})")
+        return (
+            f"{t.get(_LOCK + 'purpose', 'an unknown change')} by "
+            f"{t.get(_LOCK + 'user', '?')} (pid {t.get(_LOCK + 'pid', '?')} on "
+            f"{t.get(_LOCK + 'host', '?')}, since {t.get(_LOCK + 'acquired_at', '?')})"
+        )
 
 
 def _lock_name(name: str) -> str:
@@ -257,8 +284,10 @@ def _stale(tags: Mapping[str, str], created_ms: int) -> str:
     if age > LOCK_TIMEOUT_S:
         return f"older than {LOCK_TIMEOUT_S // 60} minutes ({age / 60:.0f} min)"
     pid = tags.get(_LOCK + "pid", "")
-    same_machine = (tags.get(_LOCK + "host") == socket.gethostname()
-                    and tags.get(_LOCK + "pidns", "") == _pid_namespace())
+    same_machine = (
+        tags.get(_LOCK + "host") == socket.gethostname()
+        and tags.get(_LOCK + "pidns", "") == _pid_namespace()
+    )
     if same_machine and pid.isdigit() and int(pid) != os.getpid() and _pid_ended(int(pid)):
         return f"its process (pid {pid} on this machine) has ended"
     return ""
@@ -275,16 +304,23 @@ def _acquire_lock(client: Any, name: str, purpose: str, wait_s: float = 0.0) -> 
     lock, token = _lock_name(name), uuid.uuid4().hex
     deadline = time.monotonic() + wait_s
     for _ in range(1000):
-        tags = {_LOCK + "holder": token, _LOCK + "purpose": purpose,
-                _LOCK + "user": current_user(), _LOCK + "pid": str(os.getpid()),
-                _LOCK + "host": socket.gethostname(), _LOCK + "pidns": _pid_namespace(),
-                _LOCK + "acquired_at": _now().isoformat(timespec="microseconds")}
+        tags = {
+            _LOCK + "holder": token,
+            _LOCK + "purpose": purpose,
+            _LOCK + "user": current_user(),
+            _LOCK + "pid": str(os.getpid()),
+            _LOCK + "host": socket.gethostname(),
+            _LOCK + "pidns": _pid_namespace(),
+            _LOCK + "acquired_at": _now().isoformat(timespec="microseconds"),
+        }
         try:
             client.create_registered_model(
-                lock, tags=tags,
+                lock,
+                tags=tags,
                 description=f"Lock held by segments while it changes the aliases of {name!r}; "
-                            "deleted when done. Broken when its process has ended (seen from "
-                            f"its own machine) or after {LOCK_TIMEOUT_S // 60} minutes.")
+                "deleted when done. Broken when its process has ended (seen from "
+                f"its own machine) or after {LOCK_TIMEOUT_S // 60} minutes.",
+            )
             return token
         except MlflowException as exc:
             # "does not exist": the lock vanished between the store's check and its read.
@@ -316,8 +352,12 @@ def _break_lock(client: Any, name: str, tags: Mapping[str, str], why: str) -> No
     except MlflowException as exc:
         if not _not_found(exc):
             raise
-    warnings.warn(SegmentsWarning(f"broke the registry lock of {name}, held by "
-                                  f"{_LockHeld(name, tags).holder}: {why}"), stacklevel=3)
+    warnings.warn(
+        SegmentsWarning(
+            f"broke the registry lock of {name}, held by {_LockHeld(name, tags).holder}: {why}"
+        ),
+        stacklevel=3,
+    )
 
 
 def _release_lock(client: Any, name: str, token: str) -> None:
@@ -328,9 +368,13 @@ def _release_lock(client: Any, name: str, token: str) -> None:
         if held is not None and held[0].get(_LOCK + "holder") == token:
             client.delete_registered_model(lock)
     except Exception as exc:
-        warnings.warn(SegmentsWarning(
-            f"could not release the registry lock {lock!r} ({exc}); it is broken after "
-            f"{LOCK_TIMEOUT_S // 60} minutes, or delete that registered model"), stacklevel=2)
+        warnings.warn(
+            SegmentsWarning(
+                f"could not release the registry lock {lock!r} ({exc}); it is broken after "
+                f"{LOCK_TIMEOUT_S // 60} minutes, or delete that registered model"
+            ),
+            stacklevel=2,
+        )
 
 
 @contextlib.contextmanager
@@ -352,8 +396,9 @@ def _newer(a: str, b: str) -> bool:
         return a != b
 
 
-def _complete_registration(client: Any, name: str, version: str, *,
-                           reconciled: bool) -> dict[str, Any] | None:
+def _complete_registration(
+    client: Any, name: str, version: str, *, reconciled: bool
+) -> dict[str, Any] | None:
     """Move ``challenger`` to a pending version, append its audit event, mark it complete.
 
     Idempotent, and called under the registry lock: a version no longer pending is left
@@ -368,8 +413,9 @@ def _complete_registration(client: Any, name: str, version: str, *,
     current = _aliases(model).get(CHALLENGER)
     previous = mv.tags.get(_REG + "previous_challenger") or None
     run_id = mv.tags.get(_REG + "run_id") or mv.run_id
-    logged = any(e.get("event") == "register" and str(e.get("to_version")) == version
-                 for e in _events(model))
+    logged = any(
+        e.get("event") == "register" and str(e.get("to_version")) == version for e in _events(model)
+    )
     alias: str | None = CHALLENGER
     moved = False
     if current == version:  # the interrupted process moved it already
@@ -381,18 +427,33 @@ def _complete_registration(client: Any, name: str, version: str, *,
         alias, source = None, None
     reason = mv.tags.get(_REG + "reason") or "trained"
     if reconciled:
-        reason += (f" (reconciled after an interrupted registration started by "
-                   f"{mv.tags.get(_REG + 'by', '?')} at {mv.tags.get(_REG + 'started_at', '?')})")
+        reason += (
+            f" (reconciled after an interrupted registration started by "
+            f"{mv.tags.get(_REG + 'by', '?')} at {mv.tags.get(_REG + 'started_at', '?')})"
+        )
     if alias is None:
         reason += f"; challenger left on v{current}, a newer version"
     if not logged:
-        _append_audit(client, name, {
-            "event": "register", "alias": alias, "from_version": source,
-            "to_version": version, "reason": reason, "run_id": run_id,
-            "metrics": _run_metrics(client, run_id, kind)})
+        _append_audit(
+            client,
+            name,
+            {
+                "event": "register",
+                "alias": alias,
+                "from_version": source,
+                "to_version": version,
+                "reason": reason,
+                "run_id": run_id,
+                "metrics": _run_metrics(client, run_id, kind),
+            },
+        )
     client.set_model_version_tag(name, version, REGISTRATION_TAG, COMPLETE)
-    return {"version": version, "challenger_moved": moved, "audit_appended": not logged,
-            "challenger": version if alias else current}
+    return {
+        "version": version,
+        "challenger_moved": moved,
+        "audit_appended": not logged,
+        "challenger": version if alias else current,
+    }
 
 
 def _pending(client: Any, name: str, tag: str = REGISTRATION_TAG) -> list[str]:
@@ -400,8 +461,9 @@ def _pending(client: Any, name: str, tag: str = REGISTRATION_TAG) -> list[str]:
     return sorted({str(mv.version) for mv in found}, key=int)
 
 
-def _complete_promotion(client: Any, name: str, version: str, *,
-                        reconciled: bool) -> dict[str, Any] | None:
+def _complete_promotion(
+    client: Any, name: str, version: str, *, reconciled: bool
+) -> dict[str, Any] | None:
     """Finish a promotion whose ``champion`` move is recorded as pending: the version tags
     and the audit event, once. Idempotent; called under the registry lock. A promotion
     whose process died before ``champion`` moved took no effect and is marked abandoned."""
@@ -412,27 +474,44 @@ def _complete_promotion(client: Any, name: str, version: str, *,
     if _aliases(model).get(CHAMPION) != version:
         client.set_model_version_tag(name, version, PROMOTION_TAG, ABANDONED)
         return {"version": version, "promoted": False, "audit_appended": False}
-    t = {k[len(_PRO):]: v for k, v in mv.tags.items() if k.startswith(_PRO)}
+    t = {k[len(_PRO) :]: v for k, v in mv.tags.items() if k.startswith(_PRO)}
     evidence = t.get("evidence_run", "")
-    logged = any(e.get("event") == "promote" and str(e.get("to_version")) == version
-                 and e.get("evidence_run_id") == evidence for e in _events(model))
+    logged = any(
+        e.get("event") == "promote"
+        and str(e.get("to_version")) == version
+        and e.get("evidence_run_id") == evidence
+        for e in _events(model)
+    )
     reason = t.get("reason") or "(none given)"
-    for key, value in {"segments.promoted_at": t.get("started_at", ""),
-                       "segments.promoted_by": t.get("by", ""),
-                       "segments.promotion_reason": reason,
-                       "segments.promotion_run": evidence}.items():
+    for key, value in {
+        "segments.promoted_at": t.get("started_at", ""),
+        "segments.promoted_by": t.get("by", ""),
+        "segments.promotion_reason": reason,
+        "segments.promotion_run": evidence,
+    }.items():
         if mv.tags.get(key) != value:
             client.set_model_version_tag(name, version, key, value)
     if reconciled:
-        reason += (f" (reconciled after an interrupted promotion by {t.get('by', '?')} at "
-                   f"{t.get('started_at', '?')})")
+        reason += (
+            f" (reconciled after an interrupted promotion by {t.get('by', '?')} at "
+            f"{t.get('started_at', '?')})"
+        )
     if not logged:
         kind = model.tags.get(KIND_TAG) or mv.tags.get(KIND_TAG, "")
-        _append_audit(client, name, {
-            "event": "promote", "alias": CHAMPION,
-            "from_version": t.get("from_version") or None, "to_version": version,
-            "reason": reason, "run_id": mv.run_id, "evidence_run_id": evidence,
-            "metrics": _run_metrics(client, mv.run_id, kind)})
+        _append_audit(
+            client,
+            name,
+            {
+                "event": "promote",
+                "alias": CHAMPION,
+                "from_version": t.get("from_version") or None,
+                "to_version": version,
+                "reason": reason,
+                "run_id": mv.run_id,
+                "evidence_run_id": evidence,
+                "metrics": _run_metrics(client, mv.run_id, kind),
+            },
+        )
     client.set_model_version_tag(name, version, PROMOTION_TAG, COMPLETE)
     return {"version": version, "promoted": True, "audit_appended": not logged}
 
@@ -446,18 +525,26 @@ def _reconcile(client: Any, name: str, *, strict: bool = False) -> list[dict[str
         if not _pending(client, name) and not _pending(client, name, PROMOTION_TAG):
             return []
         with _registry_lock(client, name, "reconcile", RECONCILE_LOCK_WAIT_S):
-            fixed = [_complete_registration(client, name, v, reconciled=True)
-                     for v in _pending(client, name)]
-            fixed += [_complete_promotion(client, name, v, reconciled=True)
-                      for v in _pending(client, name, PROMOTION_TAG)]
+            fixed = [
+                _complete_registration(client, name, v, reconciled=True)
+                for v in _pending(client, name)
+            ]
+            fixed += [
+                _complete_promotion(client, name, v, reconciled=True)
+                for v in _pending(client, name, PROMOTION_TAG)
+            ]
     except _LockHeld:
         return []  # the holder (or the next command) completes them
     except MlflowException as exc:
         if strict:
             raise
-        warnings.warn(SegmentsWarning(f"could not complete the pending registrations of "
-                                      f"{name} ({exc}); the next command tries again"),
-                      stacklevel=3)
+        warnings.warn(
+            SegmentsWarning(
+                f"could not complete the pending registrations of "
+                f"{name} ({exc}); the next command tries again"
+            ),
+            stacklevel=3,
+        )
         return []
     return [f for f in fixed if f is not None]
 
@@ -516,9 +603,16 @@ def aliases(name: str) -> dict[str, str]:
     return _aliases(_get_model(client, name))
 
 
-def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
-                     tags: Mapping[str, str] | None = None, description: str = "",
-                     reason: str = "trained") -> str:
+def register_version(
+    model_uri: str,
+    name: str,
+    *,
+    run_id: str,
+    kind: str,
+    tags: Mapping[str, str] | None = None,
+    description: str = "",
+    reason: str = "trained",
+) -> str:
     """Register a logged model as a new version of ``name`` aliased ``challenger``.
 
     The registered model is created on first use (tagged with its kind); a model of another
@@ -563,23 +657,31 @@ def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
         if not _not_found(exc):
             raise
         model = client.create_registered_model(
-            name, tags={KIND_TAG: kind},
+            name,
+            tags={KIND_TAG: kind},
             description=f"segments {kind} model; versions aliased 'challenger' when trained "
-                        "and 'champion' when promoted (segments promote). Alias history: "
-                        "segments history " + name)
+            "and 'champion' when promoted (segments promote). Alias history: "
+            "segments history " + name,
+        )
     else:
         if _reconcile(client, name):
             model = client.get_registered_model(name)
     existing = model.tags.get(KIND_TAG)
     if existing and existing != kind:
-        raise RegistryError(f"registered model {name!r} holds {existing} models; cannot "
-                            f"register a {kind} model under it (set registry.{kind}_model)")
+        raise RegistryError(
+            f"registered model {name!r} holds {existing} models; cannot "
+            f"register a {kind} model under it (set registry.{kind}_model)"
+        )
     mlflow = _mlflow()
-    pending = {**dict(tags or {}), REGISTRATION_TAG: PENDING,
-               _REG + "previous_challenger": _aliases(model).get(CHALLENGER) or "",
-               _REG + "reason": reason, _REG + "run_id": run_id or "",
-               _REG + "by": current_user(),
-               _REG + "started_at": _now().isoformat(timespec="seconds")}
+    pending = {
+        **dict(tags or {}),
+        REGISTRATION_TAG: PENDING,
+        _REG + "previous_challenger": _aliases(model).get(CHALLENGER) or "",
+        _REG + "reason": reason,
+        _REG + "run_id": run_id or "",
+        _REG + "by": current_user(),
+        _REG + "started_at": _now().isoformat(timespec="seconds"),
+    }
     with contextlib.redirect_stderr(io.StringIO()):  # "Created version ..." chatter
         mv = mlflow.register_model(model_uri, name, tags=pending)
     version = str(mv.version)
@@ -589,10 +691,14 @@ def register_version(model_uri: str, name: str, *, run_id: str, kind: str,
         with _registry_lock(client, name, f"register v{version}", REGISTER_LOCK_WAIT_S):
             _complete_registration(client, name, version, reconciled=False)
     except _LockHeld as held:
-        warnings.warn(SegmentsWarning(
-            f"registered {name} version {version}, but the registry lock is held by "
-            f"{held.holder}; the next segments command on {name} moves challenger to it "
-            "and logs the change"), stacklevel=2)
+        warnings.warn(
+            SegmentsWarning(
+                f"registered {name} version {version}, but the registry lock is held by "
+                f"{held.holder}; the next segments command on {name} moves challenger to it "
+                "and logs the change"
+            ),
+            stacklevel=2,
+        )
     return version
 
 
@@ -611,8 +717,18 @@ def history(name: str) -> pd.DataFrame:
     _get_model(client, name)
     _reconcile(client, name)
     events = _events(_get_model(client, name))
-    cols = ["at", "by", "event", "alias", "from_version", "to_version", "reason", "run_id",
-            "evidence_run_id", "metrics"]
+    cols = [
+        "at",
+        "by",
+        "event",
+        "alias",
+        "from_version",
+        "to_version",
+        "reason",
+        "run_id",
+        "evidence_run_id",
+        "metrics",
+    ]
     frame = pd.DataFrame(events, columns=cols)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="n")
     return frame
@@ -649,8 +765,10 @@ def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
         if dtype not in allowed:
             wrong.append(f"{name} is {dtype}, the contract has {units[name]}")
     if unknown:
-        problems.append(f"signature: {len(unknown)} input column(s) not in the current feature "
-                        f"contract (windows {list(windows)}): {', '.join(map(str, unknown[:8]))}")
+        problems.append(
+            f"signature: {len(unknown)} input column(s) not in the current feature "
+            f"contract (windows {list(windows)}): {', '.join(map(str, unknown[:8]))}"
+        )
     if wrong:
         problems.append("signature: type mismatch: " + "; ".join(wrong[:8]))
     return problems
@@ -696,8 +814,9 @@ class PromotionReport:
         return [f"{r.check}: {r.detail}" for r in bad.itertuples()]
 
 
-def _threshold_checks(kind: str, metrics: Mapping[str, float],
-                      thresholds: Mapping[str, float]) -> list[tuple[str, bool, str]]:
+def _threshold_checks(
+    kind: str, metrics: Mapping[str, float], thresholds: Mapping[str, float]
+) -> list[tuple[str, bool, str]]:
     out = []
     for key, limit in thresholds.items():
         what, needs, op = _CHECKS[key]
@@ -707,8 +826,9 @@ def _threshold_checks(kind: str, metrics: Mapping[str, float],
             continue
         value = metrics[needs[0]] - (metrics[needs[1]] if len(needs) > 1 else 0.0)
         ok = {">=": value >= limit, ">": value > limit, "<=": value <= limit}[op]
-        out.append((key, bool(ok), f"{what} {value:.4f} {'meets' if ok else 'fails'} "
-                                   f"{op} {limit:g}"))
+        out.append(
+            (key, bool(ok), f"{what} {value:.4f} {'meets' if ok else 'fails'} {op} {limit:g}")
+        )
     return out
 
 
@@ -720,8 +840,14 @@ def _download_config(client: Any, run_id: str) -> Any:
         return load_config(path)
 
 
-def _compare_upgrade(client: Any, name: str, versions: dict[str, str], run: Any,
-                     panel: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def _compare_upgrade(
+    client: Any,
+    name: str,
+    versions: dict[str, str],
+    run: Any,
+    panel: pd.DataFrame,
+    notes: list[str],
+) -> pd.DataFrame:
     from segments.tiers import assign_tiers, load_ladder
     from segments.tracking import load_model, model_input
     from segments.upgrade import build_training_set, evaluate
@@ -729,15 +855,24 @@ def _compare_upgrade(client: Any, name: str, versions: dict[str, str], run: Any,
     cfg = _download_config(client, run.info.run_id)
     up = cfg.upgrade
     months = run.data.params["split.test"].split(",")
-    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
-                         hysteresis=cfg.tiers.hysteresis)
-    data, _ = build_training_set(panel, assign_tiers(panel, ladder), months,
-                                 horizon=up.horizon, population=up.population, kind=up.label,
-                                 sustain_months=up.sustain_months,
-                                 windows=cfg.features.windows)
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
+    data, _ = build_training_set(
+        panel,
+        assign_tiers(panel, ladder),
+        months,
+        horizon=up.horizon,
+        population=up.population,
+        kind=up.label,
+        sustain_months=up.sustain_months,
+        windows=cfg.features.windows,
+    )
     y = data["label"].to_numpy()
-    notes.append(f"same held-out months {', '.join(months)} rebuilt from the panel: "
-                 f"{len(data):,} labelled customer-months, {int(y.sum()):,} upgrades")
+    notes.append(
+        f"same held-out months {', '.join(months)} rebuilt from the panel: "
+        f"{len(data):,} labelled customer-months, {int(y.sum()):,} upgrades"
+    )
     cols = {}
     for role, version in versions.items():
         model = load_model(f"models:/{name}/{version}")
@@ -749,15 +884,19 @@ def _compare_upgrade(client: Any, name: str, versions: dict[str, str], run: Any,
         p = model.predict(frame)["p_upgrade"].to_numpy()
         cols[f"{role} v{version}"] = evaluate(y, p)
     rule = evaluate(y, data["gap_ratio"].fillna(0).clip(0, 1).to_numpy())
-    cols["rule of thumb"] = {k: v for k, v in rule.items()
-                                           if k not in ("brier", "log_loss", "ece")}
-    keep = ["n", "positives", "roc_auc", "pr_auc", "brier", "ece", "lift_top10",
-            "capture_top10"]
+    cols["rule of thumb"] = {k: v for k, v in rule.items() if k not in ("brier", "log_loss", "ece")}
+    keep = ["n", "positives", "roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10"]
     return pd.DataFrame(cols).reindex(keep)
 
 
-def _compare_groups(client: Any, name: str, versions: dict[str, str], run: Any,
-                    panel: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def _compare_groups(
+    client: Any,
+    name: str,
+    versions: dict[str, str],
+    run: Any,
+    panel: pd.DataFrame,
+    notes: list[str],
+) -> pd.DataFrame:
     from sklearn.metrics import adjusted_rand_score
 
     from segments.features import build_features
@@ -771,27 +910,40 @@ def _compare_groups(client: Any, name: str, versions: dict[str, str], run: Any,
         est = load_groups_estimator(f"models:/{name}/{version}")
         missing = [c for c in est.features_ if c not in X]
         if missing:
-            notes.append(f"{role} v{version} cannot assign these customers: missing "
-                         f"{', '.join(missing[:5])}")
+            notes.append(
+                f"{role} v{version} cannot assign these customers: missing {', '.join(missing[:5])}"
+            )
             continue
         labels[f"{role} v{version}"] = est.predict(X)
     rows: dict[str, dict[str, float]] = {}
     for col, lab in labels.items():
         shares = np.bincount(lab) / len(lab)
-        rows[col] = {"customers": float(len(lab)), "groups": float(len(np.unique(lab))),
-                     "smallest_share": float(shares[shares > 0].min())}
+        rows[col] = {
+            "customers": float(len(lab)),
+            "groups": float(len(np.unique(lab))),
+            "smallest_share": float(shares[shares > 0].min()),
+        }
     if len(labels) == 2:
         a, b = labels.values()
         ari = float(adjusted_rand_score(a, b))
-        notes.append(f"assignments of the {len(X):,} customers of {as_of}: agreement between "
-                     f"challenger and champion (ARI) {ari:.3f}")
+        notes.append(
+            f"assignments of the {len(X):,} customers of {as_of}: agreement between "
+            f"challenger and champion (ARI) {ari:.3f}"
+        )
         for col in rows:
             rows[col]["agreement_ari"] = ari
     return pd.DataFrame(rows)
 
 
-def promote(name: str, version: int | str, *, reason: str = "", config: Any = None,
-            panel: pd.DataFrame | None = None, dry_run: bool = False) -> PromotionReport:
+def promote(
+    name: str,
+    version: int | str,
+    *,
+    reason: str = "",
+    config: Any = None,
+    panel: pd.DataFrame | None = None,
+    dry_run: bool = False,
+) -> PromotionReport:
     """Move the ``champion`` alias of ``name`` to ``version`` after checks.
 
     Checks: the version exists and its registration completed; its training run finished;
@@ -851,31 +1003,51 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
     except MlflowException as exc:
         if not _not_found(exc):
             raise
-        versions = sorted((int(v.version) for v in client.search_model_versions(
-            f"name='{name}'")), reverse=True)
-        raise RegistryError(f"{name} has no version {version}; versions: "
-                            f"{', '.join(map(str, versions[:10])) or 'none'}") from None
+        versions = sorted(
+            (int(v.version) for v in client.search_model_versions(f"name='{name}'")), reverse=True
+        )
+        raise RegistryError(
+            f"{name} has no version {version}; versions: "
+            f"{', '.join(map(str, versions[:10])) or 'none'}"
+        ) from None
     kind = model.tags.get(KIND_TAG) or mv.tags.get(KIND_TAG, "")
     champion = _aliases(model).get(CHAMPION)
-    checks: list[tuple[str, bool, str]] = [("version_exists", True,
-                                            f"version {version} (source {mv.source})")]
+    checks: list[tuple[str, bool, str]] = [
+        ("version_exists", True, f"version {version} (source {mv.source})")
+    ]
     if mv.tags.get(REGISTRATION_TAG) == PENDING:
-        checks.append(("registration_complete", False, (
-            f"the registration of version {version} (started by "
-            f"{mv.tags.get(_REG + 'by', '?')} at {mv.tags.get(_REG + 'started_at', '?')}) has "
-            "not completed: its challenger alias or audit event may be missing; the next "
-            f"segments command on {name} completes it once the registry lock is free")))
+        checks.append(
+            (
+                "registration_complete",
+                False,
+                (
+                    f"the registration of version {version} (started by "
+                    f"{mv.tags.get(_REG + 'by', '?')} at "
+                    f"{mv.tags.get(_REG + 'started_at', '?')}) has "
+                    "not completed: its challenger alias or audit event may be missing; the next "
+                    f"segments command on {name} completes it once the registry lock is free"
+                ),
+            )
+        )
     else:
-        checks.append(("registration_complete", True,
-                       ("challenger alias and audit event written"
-                        if mv.tags.get(REGISTRATION_TAG) else
-                        "registered before registrations were tracked")))
+        checks.append(
+            (
+                "registration_complete",
+                True,
+                (
+                    "challenger alias and audit event written"
+                    if mv.tags.get(REGISTRATION_TAG)
+                    else "registered before registrations were tracked"
+                ),
+            )
+        )
     run = None
     if mv.run_id:
         run = client.get_run(mv.run_id)
         status = run.info.status
-        checks.append(("run_finished", status == "FINISHED",
-                       f"training run {mv.run_id} is {status}"))
+        checks.append(
+            ("run_finished", status == "FINISHED", f"training run {mv.run_id} is {status}")
+        )
     else:
         checks.append(("run_finished", False, "the version has no training run"))
     metrics = dict(run.data.metrics) if run else {}
@@ -884,34 +1056,54 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
         checks.append(("thresholds", False, f"unknown model kind {kind!r}"))
     checks += _threshold_checks(kind, metrics, thresholds)
     sig = signature_problems(f"models:/{name}/{version}", cfg.features.windows)
-    checks.append(("signature", not sig, "; ".join(sig) or "every input column is in the "
-                   f"current feature contract (windows {list(cfg.features.windows)})"))
+    checks.append(
+        (
+            "signature",
+            not sig,
+            "; ".join(sig)
+            or "every input column is in the "
+            f"current feature contract (windows {list(cfg.features.windows)})",
+        )
+    )
     if champion == version:
-        checks.append(("not_already_champion", False, f"version {version} is already the "
-                       "champion"))
+        checks.append(("not_already_champion", False, f"version {version} is already the champion"))
     report_checks = pd.DataFrame(checks, columns=["check", "passed", "detail"])
 
     notes: list[str] = []
-    logged: dict[str, dict[str, Any]] = {f"challenger v{version}": {
-        **{k: metrics.get(k, np.nan) for k in KEY_METRICS.get(kind, ())},
-        "months": run.data.tags.get("segments.test_months", run.data.tags.get(
-            "segments.as_of", "")) if run else ""}}
+    logged: dict[str, dict[str, Any]] = {
+        f"challenger v{version}": {
+            **{k: metrics.get(k, np.nan) for k in KEY_METRICS.get(kind, ())},
+            "months": run.data.tags.get(
+                "segments.test_months", run.data.tags.get("segments.as_of", "")
+            )
+            if run
+            else "",
+        }
+    }
     if champion and champion != version:
         cmv = client.get_model_version(name, champion)
         cm = client.get_run(cmv.run_id) if cmv.run_id else None
         logged[f"champion v{champion}"] = {
-            **{k: (cm.data.metrics.get(k, np.nan) if cm else np.nan)
-               for k in KEY_METRICS.get(kind, ())},
-            "months": cm.data.tags.get("segments.test_months", cm.data.tags.get(
-                "segments.as_of", "")) if cm else ""}
+            **{
+                k: (cm.data.metrics.get(k, np.nan) if cm else np.nan)
+                for k in KEY_METRICS.get(kind, ())
+            },
+            "months": cm.data.tags.get(
+                "segments.test_months", cm.data.tags.get("segments.as_of", "")
+            )
+            if cm
+            else "",
+        }
         months = {str(v["months"]) for v in logged.values()}
         if len(months) > 1 and panel is None:
-            notes.append("the logged metrics are on different months ("
-                         + " vs ".join(sorted(months)) + "); pass a panel to compare both "
-                         "on the challenger's held-out months")
+            notes.append(
+                "the logged metrics are on different months ("
+                + " vs ".join(sorted(months))
+                + "); pass a panel to compare both "
+                "on the challenger's held-out months"
+            )
     else:
-        notes.append("no current champion: this is the first promotion" if not champion
-                     else "")
+        notes.append("no current champion: this is the first promotion" if not champion else "")
     same = None
     if panel is not None and run is not None:
         versions = {"challenger": version}
@@ -919,32 +1111,60 @@ def promote(name: str, version: int | str, *, reason: str = "", config: Any = No
             versions["champion"] = champion
         compare = _compare_upgrade if kind == "upgrade" else _compare_groups
         same = compare(client, name, versions, run, panel, notes)
-    report = PromotionReport(name, version, kind, champion, report_checks,
-                             pd.DataFrame(logged), same, notes=[n for n in notes if n])
+    report = PromotionReport(
+        name,
+        version,
+        kind,
+        champion,
+        report_checks,
+        pd.DataFrame(logged),
+        same,
+        notes=[n for n in notes if n],
+    )
     if dry_run:
         return report
     try:
         token = _acquire_lock(client, name, f"promote v{version}")
     except _LockHeld as held:
-        _add_checks(report, [(_LOCK_CHECK, False, f"the registry lock of {name} is held by "
-                              f"{held.holder}; try again when it is done")])
+        _add_checks(
+            report,
+            [
+                (
+                    _LOCK_CHECK,
+                    False,
+                    f"the registry lock of {name} is held by "
+                    f"{held.holder}; try again when it is done",
+                )
+            ],
+        )
         _refuse(client, report, run, reason)
         raise  # not reached: _refuse raises on the failed lock check
     try:
         now = _aliases(_get_model(client, name)).get(CHAMPION)
-        _add_checks(report, [
-            (_LOCK_CHECK, True, "held by this promotion"),
-            (_MOVED_CHECK, now == champion, f"champion still {_v(champion)} under the lock"
-             if now == champion else _moved(client, name, champion, now, version))])
+        _add_checks(
+            report,
+            [
+                (_LOCK_CHECK, True, "held by this promotion"),
+                (
+                    _MOVED_CHECK,
+                    now == champion,
+                    f"champion still {_v(champion)} under the lock"
+                    if now == champion
+                    else _moved(client, name, champion, now, version),
+                ),
+            ],
+        )
         _refuse(client, report, run, reason)  # returns when every check passed
         # Recorded first, so a kill between the alias move and the audit event is
         # completed by the next command (reconcile), never left without its event.
-        for key, value in {_PRO + "from_version": champion or "",
-                           _PRO + "reason": reason or "(none given)",
-                           _PRO + "by": current_user(),
-                           _PRO + "started_at": _now().isoformat(timespec="seconds"),
-                           _PRO + "evidence_run": report.evidence_run_id or "",
-                           PROMOTION_TAG: PENDING}.items():
+        for key, value in {
+            _PRO + "from_version": champion or "",
+            _PRO + "reason": reason or "(none given)",
+            _PRO + "by": current_user(),
+            _PRO + "started_at": _now().isoformat(timespec="seconds"),
+            _PRO + "evidence_run": report.evidence_run_id or "",
+            PROMOTION_TAG: PENDING,
+        }.items():
             client.set_model_version_tag(name, version, key, value)
         client.set_registered_model_alias(name, CHAMPION, version)
         _complete_promotion(client, name, version, reconciled=False)
@@ -962,21 +1182,30 @@ def _v(version: str | None) -> str:
 
 
 def _add_checks(report: PromotionReport, rows: list[tuple[str, bool, str]]) -> None:
-    report.checks = pd.concat([report.checks, pd.DataFrame(rows, columns=report.checks.columns)],
-                              ignore_index=True)
+    report.checks = pd.concat(
+        [report.checks, pd.DataFrame(rows, columns=report.checks.columns)], ignore_index=True
+    )
 
 
 def _moved(client: Any, name: str, before: str | None, now: str | None, version: str) -> str:
     """Name the change that moved ``champion`` from ``before`` to ``now`` meanwhile."""
-    what = (f"version {version} became champion" if now == version else
-            f"champion moved from {_v(before)} to {_v(now)}")
-    done = [e for e in _events(_get_model(client, name))
-            if e.get("event") == "promote" and str(e.get("to_version")) == str(now)]
+    what = (
+        f"version {version} became champion"
+        if now == version
+        else f"champion moved from {_v(before)} to {_v(now)}"
+    )
+    done = [
+        e
+        for e in _events(_get_model(client, name))
+        if e.get("event") == "promote" and str(e.get("to_version")) == str(now)
+    ]
     if not done:
         return f"{what} while the checks ran, outside segments (no audit event)"
     e = done[-1]
-    return (f"{what} while the checks ran: promoted by {e.get('by')} at {e.get('at')} "
-            f"(evidence run {e.get('evidence_run_id')})")
+    return (
+        f"{what} while the checks ran: promoted by {e.get('by')} at {e.get('at')} "
+        f"(evidence run {e.get('evidence_run_id')})"
+    )
 
 
 def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None:
@@ -991,12 +1220,14 @@ def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None
     else:
         others = len(bad) - len(conflict)
         error = PromotionConflict(
-            report.name, report.version, report.failed,
+            report.name,
+            report.version,
+            report.failed,
             f"promotion of {report.name} version {report.version} refused: "
             + "; ".join(conflict["detail"])
-            + (f" ({others} other check{'s' if others != 1 else ''} failed too)"
-               if others else "")
-            + f"; evidence in MLflow run {report.evidence_run_id}")
+            + (f" ({others} other check{'s' if others != 1 else ''} failed too)" if others else "")
+            + f"; evidence in MLflow run {report.evidence_run_id}",
+        )
     error.report = report
     raise error
 
@@ -1007,13 +1238,19 @@ def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) 
 
     experiment_id = run.info.experiment_id if run else "0"
     decision = "refused" if report.failed else "promoted"
-    tags = {KIND_TAG: "promotion", "segments.registered_model": report.name,
-            "segments.version": report.version, "segments.decision": decision,
-            "segments.champion_before": report.champion or "", "segments.promoted_by":
-            current_user(), "mlflow.user": current_user(),
-            "mlflow.note.content": reason or ""}
-    evidence = client.create_run(experiment_id, run_name=f"promote {report.name} "
-                                 f"v{report.version} ({decision})", tags=tags)
+    tags = {
+        KIND_TAG: "promotion",
+        "segments.registered_model": report.name,
+        "segments.version": report.version,
+        "segments.decision": decision,
+        "segments.champion_before": report.champion or "",
+        "segments.promoted_by": current_user(),
+        "mlflow.user": current_user(),
+        "mlflow.note.content": reason or "",
+    }
+    evidence = client.create_run(
+        experiment_id, run_name=f"promote {report.name} v{report.version} ({decision})", tags=tags
+    )
     rid = evidence.info.run_id
     client.log_param(rid, "reason", (reason or "(none given)")[:500])
     for r in report.checks.itertuples():
@@ -1021,24 +1258,33 @@ def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) 
     client.log_text(rid, report.logged.to_csv(), "comparison_logged.csv")
     if report.same_months is not None:
         client.log_text(rid, report.same_months.to_csv(), "comparison_same_months.csv")
-    text = (f"# Promotion of {report.name} version {report.version}: {decision}\n\n"
-            f"- by {current_user()}\n- champion before: {report.champion or 'none'}\n"
-            f"- reason: {reason or '(none given)'}\n\n## Checks\n\n"
-            + markdown_table(report.checks, index=False)
-            + "\n\n## Challenger vs champion: logged metrics\n\n"
-            + markdown_table(report.logged.map(_cell)) + "\n\n"
-            + ("## On the same held-out months\n\n" + markdown_table(
-                report.same_months.map(_cell)) + "\n\n" if report.same_months is not None
-               else "")
-            + "".join(f"- {n}\n" for n in report.notes))
+    text = (
+        f"# Promotion of {report.name} version {report.version}: {decision}\n\n"
+        f"- by {current_user()}\n- champion before: {report.champion or 'none'}\n"
+        f"- reason: {reason or '(none given)'}\n\n## Checks\n\n"
+        + markdown_table(report.checks, index=False)
+        + "\n\n## Challenger vs champion: logged metrics\n\n"
+        + markdown_table(report.logged.map(_cell))
+        + "\n\n"
+        + (
+            "## On the same held-out months\n\n"
+            + markdown_table(report.same_months.map(_cell))
+            + "\n\n"
+            if report.same_months is not None
+            else ""
+        )
+        + "".join(f"- {n}\n" for n in report.notes)
+    )
     client.log_text(rid, text, "promotion.md")
     client.log_text(rid, render_html(text, f"Promotion of {report.name}"), "promotion.html")
-    client.log_dict(rid, {"checks": report.checks.to_dict(orient="records"),
-                          "notes": report.notes}, "checks.json")
+    client.log_dict(
+        rid,
+        {"checks": report.checks.to_dict(orient="records"), "notes": report.notes},
+        "checks.json",
+    )
     client.set_terminated(rid, "FINISHED")
     return rid
 
 
 def _cell(v: Any) -> Any:
     return v if not isinstance(v, float) or np.isfinite(v) else "-"
-

@@ -144,8 +144,12 @@ class PanelConfig:
 
                 zoneinfo.ZoneInfo(str(self.timezone))
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                problems.append(Violation("panel.timezone", f"is {self.timezone!r}; expected "
-                                          "an IANA time zone such as Asia/Shanghai"))
+                problems.append(
+                    Violation(
+                        "panel.timezone",
+                        f"is {self.timezone!r}; expected an IANA time zone such as Asia/Shanghai",
+                    )
+                )
         if problems:
             raise ConfigError(problems)
 
@@ -233,8 +237,9 @@ def parse_month_option(value: str, option: str = "--as-of") -> str:
     """
     parsed = _parse_one_month(str(value))
     if not isinstance(parsed, pd.Period):
-        raise ConfigError([Violation(option, f"is {value!r}; expected a calendar month "
-                                     "YYYY-MM, e.g. 2025-06")])
+        raise ConfigError(
+            [Violation(option, f"is {value!r}; expected a calendar month YYYY-MM, e.g. 2025-06")]
+        )
     return str(parsed)
 
 
@@ -295,21 +300,34 @@ def _column_problems(columns: Sequence[str], config: PanelConfig) -> list[Violat
     present = set(columns)
     for src, dst in config.column_map.items():
         if src not in present:
-            errors.append(Violation(
-                src, f"is named in the column map (-> `{dst}`) but the input has no such "
-                "column", hint=f"input columns are: {', '.join(map(str, list(columns)[:20]))}"))
+            errors.append(
+                Violation(
+                    src,
+                    f"is named in the column map (-> `{dst}`) but the input has no such column",
+                    hint=f"input columns are: {', '.join(map(str, list(columns)[:20]))}",
+                )
+            )
     rename = {s: d for s, d in config.column_map.items() if s in present}
     for dst in [d for d in rename.values() if d in present and d not in rename]:
         errors.append(Violation(dst, "appears both in the input and as a column-map target"))
     names = {rename.get(c, c) for c in columns}
     for col in (ID, MONTH):
         if col not in names:
-            errors.append(Violation(col, "is required but missing",
-                                    hint="add it or map your column onto it (panel.column_map)"))
+            errors.append(
+                Violation(
+                    col,
+                    "is required but missing",
+                    hint="add it or map your column onto it (panel.column_map)",
+                )
+            )
     if AUM not in names and not any(c in names for c in AUM_COMPONENTS):
-        errors.append(Violation(AUM, "is required but missing, and no AUM component column is "
-                                "present", hint=f"provide `aum` or some of "
-                                f"{', '.join(AUM_COMPONENTS)}"))
+        errors.append(
+            Violation(
+                AUM,
+                "is required but missing, and no AUM component column is present",
+                hint=f"provide `aum` or some of {', '.join(AUM_COMPONENTS)}",
+            )
+        )
     return errors
 
 
@@ -327,16 +345,19 @@ def _distinct_months(files: InputFiles, month_col: str) -> pd.Series:
 
         reader = csv.open_csv(
             str(files.path),
-            convert_options=csv.ConvertOptions(column_types={month_col: pa.string()},
-                                               include_columns=[month_col]),
-            read_options=csv.ReadOptions(block_size=1 << 24))
+            convert_options=csv.ConvertOptions(
+                column_types={month_col: pa.string()}, include_columns=[month_col]
+            ),
+            read_options=csv.ReadOptions(block_size=1 << 24),
+        )
         for batch in reader:
             seen.append(batch.to_pandas()[month_col].drop_duplicates())
     return pd.concat(seen, ignore_index=True).drop_duplicates() if seen else pd.Series([])
 
 
-def inspect_panel(path: str | os.PathLike[str], config: PanelConfig | None = None, *,
-                  months: bool = False) -> PanelInput:
+def inspect_panel(
+    path: str | os.PathLike[str], config: PanelConfig | None = None, *, months: bool = False
+) -> PanelInput:
     """Check a panel input before any work: readable, and its columns fit the contract.
 
     Parameters
@@ -373,16 +394,22 @@ def inspect_panel(path: str | os.PathLike[str], config: PanelConfig | None = Non
         bad = parsed.isna() & values.notna()
         if tz_problem or bad.any():
             sample = ", ".join(repr(str(v)) for v in values[bad][:3])
-            raise PanelValidationError([tz_problem or Violation(
-                MONTH, f"has values that are not calendar months ({sample})",
-                hint="use YYYY-MM, YYYYMM or a date")], source=str(path))
+            raise PanelValidationError(
+                [
+                    tz_problem
+                    or Violation(
+                        MONTH,
+                        f"has values that are not calendar months ({sample})",
+                        hint="use YYYY-MM, YYYYMM or a date",
+                    )
+                ],
+                source=str(path),
+            )
         found = tuple(sorted(parsed.dropna().unique()))
     return PanelInput(files, found)
 
 
-def read_panel(
-    path: str | os.PathLike[str], config: PanelConfig | None = None
-) -> pd.DataFrame:
+def read_panel(path: str | os.PathLike[str], config: PanelConfig | None = None) -> pd.DataFrame:
     """Read a raw panel from Parquet (a file or a folder of parts) or CSV.
 
     The input is checked first (:func:`inspect_panel`): a missing, empty or unreadable
@@ -409,8 +436,9 @@ def read_panel(
     return read_table(path, str_columns=(config.source_name(ID), month_col))
 
 
-def _read_parquet_panel(source: InputFiles | Path, config: PanelConfig,
-                        month_col: str) -> pd.DataFrame:
+def _read_parquet_panel(
+    source: InputFiles | Path, config: PanelConfig, month_col: str
+) -> pd.DataFrame:
     """Read Parquet through Arrow: dates become monthly periods without Python objects,
     static text columns arrive as categoricals; peak memory stays near the frame's size."""
     if isinstance(source, InputFiles):
@@ -421,9 +449,13 @@ def _read_parquet_panel(source: InputFiles | Path, config: PanelConfig,
     names = set(schema.names)
     categorical = [config.source_name(c) for c in STATIC_CATEGORICAL]
     dictionary = [
-        c for c in categorical
-        if c in names and (pa.types.is_string(schema.field(c).type)
-                           or pa.types.is_large_string(schema.field(c).type))
+        c
+        for c in categorical
+        if c in names
+        and (
+            pa.types.is_string(schema.field(c).type)
+            or pa.types.is_large_string(schema.field(c).type)
+        )
     ]
     if len(files) == 1:
         table = pq.read_table(files[0], read_dictionary=dictionary or None)
@@ -439,10 +471,10 @@ def _read_parquet_panel(source: InputFiles | Path, config: PanelConfig,
         col = table.column(month_col)
         # Dates and naive timestamps are calendar dates; zoned ones go through
         # check_panel, which reads them in the bank's zone.
-        if pa.types.is_date(col.type) or (pa.types.is_timestamp(col.type)
-                                          and col.type.tz is None):
-            ordinal = pc.add(pc.multiply(pc.subtract(pc.year(col), 1970), 12),
-                             pc.subtract(pc.month(col), 1))
+        if pa.types.is_date(col.type) or (pa.types.is_timestamp(col.type) and col.type.tz is None):
+            ordinal = pc.add(
+                pc.multiply(pc.subtract(pc.year(col), 1970), 12), pc.subtract(pc.month(col), 1)
+            )
             values = ordinal.to_numpy(zero_copy_only=False)
             nat = np.iinfo(np.int64).min
             values = np.where(pd.isna(values), nat, values).astype(np.int64)
@@ -456,8 +488,9 @@ def _read_parquet_panel(source: InputFiles | Path, config: PanelConfig,
     return df
 
 
-def _parse_month_column(values: pd.Series, config: PanelConfig
-                        ) -> tuple[pd.Series, Violation | None]:
+def _parse_month_column(
+    values: pd.Series, config: PanelConfig
+) -> tuple[pd.Series, Violation | None]:
     """Months of a raw month column, and the problem when zoned timestamps are ambiguous.
 
     A timestamp with a time zone is read in ``config.timezone`` when set; unset, it must
@@ -472,11 +505,13 @@ def _parse_month_column(values: pd.Series, config: PanelConfig
             if off.any():
                 sample = ", ".join(str(v) for v in pd.unique(values[off])[:2])
                 return wall.dt.to_period("M"), Violation(
-                    MONTH, f"holds timestamps in time zone {values.dt.tz} with a time of day "
+                    MONTH,
+                    f"holds timestamps in time zone {values.dt.tz} with a time of day "
                     f"({sample}): their month depends on the bank's time zone",
                     int(off.sum()),
                     hint="set panel.timezone (e.g. Asia/Shanghai) to read them in the bank's "
-                    "zone, or store calendar dates")
+                    "zone, or store calendar dates",
+                )
         return wall.dt.to_period("M"), None
     return parse_months(values), None
 
@@ -501,8 +536,9 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
     errors = _column_problems([str(c) for c in raw.columns], config)
     dup_names = sorted({str(c) for c in raw.columns[raw.columns.duplicated()]})
     if dup_names:
-        errors.append(Violation(", ".join(dup_names), "appears more than once in the input's "
-                                "columns"))
+        errors.append(
+            Violation(", ".join(dup_names), "appears more than once in the input's columns")
+        )
     if len(raw) == 0:
         errors.append(Violation("(all)", "the input has no rows"))
     if errors:
@@ -525,10 +561,16 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
         inexact = ~whole & ~np.isnan(v)
         if inexact.any():
             sample = ", ".join(repr(float(x)) for x in pd.unique(v[inexact])[:3])
-            errors.append(Violation(ID, f"holds numbers that are not whole ({sample}); ids "
-                                    "stored as floats are read only when every one is an "
-                                    "exact integer", int(inexact.sum()),
-                                    hint="store customer ids as text or integers"))
+            errors.append(
+                Violation(
+                    ID,
+                    f"holds numbers that are not whole ({sample}); ids "
+                    "stored as floats are read only when every one is an "
+                    "exact integer",
+                    int(inexact.sum()),
+                    hint="store customer ids as text or integers",
+                )
+            )
         elif not np.isnan(v).any():
             df[ID] = v.astype(np.int64)
             ids = df[ID]
@@ -581,8 +623,11 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
         if pd.api.types.is_float_dtype(values.dtype):
             infinite = np.isinf(values.to_numpy(dtype="float64"))
             if infinite.any():
-                errors.append(Violation(col, "has infinite values", int(infinite.sum()),
-                                        _examples(ids, infinite)))
+                errors.append(
+                    Violation(
+                        col, "has infinite values", int(infinite.sum()), _examples(ids, infinite)
+                    )
+                )
         negative = (values < 0).to_numpy()
         if negative.any():
             errors.append(
@@ -646,9 +691,11 @@ def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelRe
     if key_ok.any():
         keyed = df.loc[key_ok, [ID, MONTH]]
         ordinal = keyed[MONTH].array.asi8
-        span = pd.DataFrame({ID: keyed[ID].to_numpy(), "m": ordinal}).groupby(
-            ID, sort=False, observed=True
-        )["m"].agg(["min", "max", "nunique"])
+        span = (
+            pd.DataFrame({ID: keyed[ID].to_numpy(), "m": ordinal})
+            .groupby(ID, sort=False, observed=True)["m"]
+            .agg(["min", "max", "nunique"])
+        )
         gap_ids = span.index[(span["max"] - span["min"] + 1) > span["nunique"]]
         if len(gap_ids) and config.gaps != "ignore":
             gap_rows = int(df[ID].isin(gap_ids).sum())
@@ -792,16 +839,28 @@ def panel_from_transactions(
     month = parse_months(transactions[date])
     bad = month.isna().to_numpy()
     if bad.any():
-        raise PanelValidationError([Violation(date, "has values that are not dates",
-                                              int(bad.sum()),
-                                              _examples(transactions[customer], bad))])
-    frame = pd.DataFrame({
-        ID: transactions[customer].astype(str).to_numpy(),
-        "m": month.array.asi8,
-        AUM: pd.to_numeric(transactions[amount], errors="raise").to_numpy(dtype=float),
-        "txn_count": (pd.to_numeric(transactions[count]).to_numpy(dtype=float)
-                      if count else np.ones(len(transactions))),
-    })
+        raise PanelValidationError(
+            [
+                Violation(
+                    date,
+                    "has values that are not dates",
+                    int(bad.sum()),
+                    _examples(transactions[customer], bad),
+                )
+            ]
+        )
+    frame = pd.DataFrame(
+        {
+            ID: transactions[customer].astype(str).to_numpy(),
+            "m": month.array.asi8,
+            AUM: pd.to_numeric(transactions[amount], errors="raise").to_numpy(dtype=float),
+            "txn_count": (
+                pd.to_numeric(transactions[count]).to_numpy(dtype=float)
+                if count
+                else np.ones(len(transactions))
+            ),
+        }
+    )
     monthly = frame.groupby([ID, "m"], sort=True)[[AUM, "txn_count"]].sum()
     last = pd.Period(end, "M").ordinal if end is not None else int(frame["m"].max())
     first = frame.groupby(ID)["m"].min()
@@ -812,6 +871,7 @@ def panel_from_transactions(
     offsets = np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans)
     grid = pd.MultiIndex.from_arrays([ids, starts + offsets], names=[ID, "m"])
     full = monthly.reindex(grid, fill_value=0.0).reset_index()
-    full[MONTH] = pd.arrays.PeriodArray(full["m"].to_numpy(dtype=np.int64),
-                                        dtype=pd.PeriodDtype("M"))
+    full[MONTH] = pd.arrays.PeriodArray(
+        full["m"].to_numpy(dtype=np.int64), dtype=pd.PeriodDtype("M")
+    )
     return full[[ID, MONTH, AUM, "txn_count"]]

@@ -72,8 +72,17 @@ __all__ = [
 ]
 
 #: Tier columns of the output (the tier table's, at the as-of month).
-TIER_OUT = ("aum_basis", "tier", "tier_rank", "next_tier", "gap_to_next", "gap_ratio",
-            "near_tier", "near_band", "tier_status")
+TIER_OUT = (
+    "aum_basis",
+    "tier",
+    "tier_rank",
+    "next_tier",
+    "gap_to_next",
+    "gap_ratio",
+    "near_tier",
+    "near_band",
+    "tier_status",
+)
 
 
 class ModelContractError(SegmentsError, ValueError):
@@ -109,14 +118,20 @@ OUTPUT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("segment_id", pa.int64(), "strategic group id"),
     ("segment_name", pa.string(), "strategic group name (English)"),
     ("segment_name_zh", pa.string(), "strategic group name (Chinese)"),
-    ("p_upgrade", pa.float64(), "P(reach the next tier within the horizon); upgrade "
-                                "population only, empty otherwise"),
+    (
+        "p_upgrade",
+        pa.float64(),
+        "P(reach the next tier within the horizon); upgrade population only, empty otherwise",
+    ),
     ("upgrade_decile", pa.int64(), "1..10 within the near band this month (1 = best)"),
     ("upgrade_percentile", pa.int64(), "1..100 within the near band"),
     ("upgrade_permille", pa.int64(), "1..1000 within the near band"),
     ("expected_gain", pa.float64(), "p_upgrade x gap_to_next (money)"),
-    ("expected_value", pa.float64(), "p_upgrade x the bank's value of the next tier "
-                                     "(when upgrade.tier_values is set)"),
+    (
+        "expected_value",
+        pa.float64(),
+        "p_upgrade x the bank's value of the next tier (when upgrade.tier_values is set)",
+    ),
 )
 #: Columns after the reason codes.
 TRAILER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
@@ -133,8 +148,9 @@ READ_ROWS = 1 << 18
 def output_schema(k: int) -> pa.Schema:
     """The Arrow schema of the scoring output with ``k`` reason codes."""
     fields = [*OUTPUT_COLUMNS, *_reason_fields(k), *TRAILER_COLUMNS]
-    return pa.schema([pa.field(n, t, nullable=True, metadata={"description": d})
-                      for n, t, d in fields])
+    return pa.schema(
+        [pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in fields]
+    )
 
 
 @dataclass
@@ -212,7 +228,7 @@ def _resolve(uri: str) -> tuple[str, str]:
     """
     from segments.registry import _client
 
-    body = uri[len("models:/"):] if uri.startswith("models:/") else ""
+    body = uri[len("models:/") :] if uri.startswith("models:/") else ""
     if "@" in body:
         name, alias = body.split("@", 1)
         mv = _client().get_model_version_by_alias(name, alias)
@@ -223,8 +239,9 @@ def _resolve(uri: str) -> tuple[str, str]:
         return uri, uri
     # Load the version's own logged model: loading by registry name makes MLflow write a
     # registered_model_meta file into a local artifact store, i.e. into the model.
-    source = mv.source if str(mv.source).startswith("models:/m-") else \
-        f"models:/{name}/{mv.version}"
+    source = (
+        mv.source if str(mv.source).startswith("models:/m-") else f"models:/{name}/{mv.version}"
+    )
     return source, f"{name}/{mv.version}"
 
 
@@ -237,8 +254,9 @@ def settings_digest(config: Any, ladder: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_scorer(config: Any = None, *, groups_uri: str | None = None,
-                upgrade_uri: str | None = None) -> Scorer:
+def load_scorer(
+    config: Any = None, *, groups_uri: str | None = None, upgrade_uri: str | None = None
+) -> Scorer:
     """Load both models (default: the ``champion`` aliases) and check they fit the job.
 
     Parameters
@@ -268,64 +286,97 @@ def load_scorer(config: Any = None, *, groups_uri: str | None = None,
     given = {"groups": groups_uri, "upgrade": upgrade_uri}
     groups_uri = groups_uri or f"models:/{reg.model_name('groups', cfg.name)}@champion"
     upgrade_uri = upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@champion"
-    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
-                         hysteresis=cfg.tiers.hysteresis)
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
     from segments._pyfunc import GroupsModel, UpgradePyfunc
 
     loaded, stamp = {}, {}
     problems: list[str] = []
     kinds = {"groups": GroupsModel, "upgrade": UpgradePyfunc}
     for role, uri in (("groups", groups_uri), ("upgrade", upgrade_uri)):
-        check_model_uri(uri, f"--{role}-model" if given[role] else
-                        f"registry.{role}_model (default: the experiment name {cfg.name!r} "
-                        f"+ '-{role}')")
+        check_model_uri(
+            uri,
+            f"--{role}-model"
+            if given[role]
+            else f"registry.{role}_model (default: the experiment name {cfg.name!r} + '-{role}')",
+        )
         try:
             resolved, stamp[role] = _resolve(uri)
             loaded[role] = load_model(resolved).unwrap_python_model()
         except Exception as exc:  # MLflow raises its own types for a bad URI or alias
-            raise RegistryError(f"cannot load the {role} model {uri!r}: "
-                                f"{str(exc).splitlines()[0]}") from None
+            raise RegistryError(
+                f"cannot load the {role} model {uri!r}: {str(exc).splitlines()[0]}"
+            ) from None
         if not isinstance(loaded[role], kinds[role]):
-            other = next((k for k, c in kinds.items() if isinstance(loaded[role], c)),
-                         type(loaded[role]).__name__)
-            raise ModelContractError(f"--{role}-model {uri}: is a{'n' * (other[0] in 'aeiou')}"
-                                     f" {other} model, not a {role} model")
-        problems += [f"{role} model {uri}: {p}" for p in signature_problems(
-            resolved, cfg.features.windows)]
+            other = next(
+                (k for k, c in kinds.items() if isinstance(loaded[role], c)),
+                type(loaded[role]).__name__,
+            )
+            raise ModelContractError(
+                f"--{role}-model {uri}: is a{'n' * (other[0] in 'aeiou')}"
+                f" {other} model, not a {role} model"
+            )
+        problems += [
+            f"{role} model {uri}: {p}" for p in signature_problems(resolved, cfg.features.windows)
+        ]
     training = getattr(loaded["upgrade"], "training", {}) or {}
     if training.get("ladder") and training["ladder"] != ladder.name:
-        problems.append(f"upgrade model {upgrade_uri}: trained on ladder "
-                        f"{training['ladder']!r}, the job uses {ladder.name!r}")
+        problems.append(
+            f"upgrade model {upgrade_uri}: trained on ladder "
+            f"{training['ladder']!r}, the job uses {ladder.name!r}"
+        )
     if training.get("windows") and tuple(training["windows"]) != tuple(cfg.features.windows):
-        problems.append(f"upgrade model {upgrade_uri}: trained with feature windows "
-                        f"{training['windows']}, the job uses {list(cfg.features.windows)}")
+        problems.append(
+            f"upgrade model {upgrade_uri}: trained with feature windows "
+            f"{training['windows']}, the job uses {list(cfg.features.windows)}"
+        )
     if problems:
-        raise ModelContractError("the models do not fit this scoring job:\n" + "\n".join(
-            f"  - {p}" for p in problems))
+        raise ModelContractError(
+            "the models do not fit this scoring job:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
     g, u = loaded["groups"], loaded["upgrade"]
-    reference = {**(getattr(g, "reference", None) or {}),
-                 **{("upgrade_features" if k == "features" else k): v
-                    for k, v in (getattr(u, "reference", None) or {}).items()}}
-    return Scorer(groups=g.model, names=g.names, upgrade=u.model, ladder=ladder,
-                  windows=tuple(cfg.features.windows),
-                  population=training.get("population", cfg.upgrade.population),
-                  reasons_k=cfg.upgrade.reasons_k,
-                  reasons_direction=cfg.upgrade.reasons_direction,
-                  tier_values=dict(cfg.upgrade.tier_values), panel=cfg.panel,
-                  groups_model=stamp["groups"], upgrade_model=stamp["upgrade"],
-                  reference=reference,
-                  psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
-                  settings=settings_digest(cfg, ladder))
+    reference = {
+        **(getattr(g, "reference", None) or {}),
+        **{
+            ("upgrade_features" if k == "features" else k): v
+            for k, v in (getattr(u, "reference", None) or {}).items()
+        },
+    }
+    return Scorer(
+        groups=g.model,
+        names=g.names,
+        upgrade=u.model,
+        ladder=ladder,
+        windows=tuple(cfg.features.windows),
+        population=training.get("population", cfg.upgrade.population),
+        reasons_k=cfg.upgrade.reasons_k,
+        reasons_direction=cfg.upgrade.reasons_direction,
+        tier_values=dict(cfg.upgrade.tier_values),
+        panel=cfg.panel,
+        groups_model=stamp["groups"],
+        upgrade_model=stamp["upgrade"],
+        reference=reference,
+        psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
+        settings=settings_digest(cfg, ladder),
+    )
 
 
-def _validated(raw: pd.DataFrame, panel: PanelConfig) -> tuple[pd.DataFrame | None,
-                                                                list[Violation]]:
+def _validated(
+    raw: pd.DataFrame, panel: PanelConfig
+) -> tuple[pd.DataFrame | None, list[Violation]]:
     report = check_panel(raw, panel)
     return (report.frame if report.ok else None), list(report.errors)
 
 
-def score_batch(raw: pd.DataFrame, as_of: str | pd.Period, scorer: Scorer, *,
-                run_id: str = "", scored_at: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+def score_batch(
+    raw: pd.DataFrame,
+    as_of: str | pd.Period,
+    scorer: Scorer,
+    *,
+    run_id: str = "",
+    scored_at: str = "",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score one batch of whole customers (the pure function both engines run).
 
     Parameters
@@ -376,17 +427,24 @@ def score_batch(raw: pd.DataFrame, as_of: str | pd.Period, scorer: Scorer, *,
     for c in TIER_OUT:
         if c in now:
             v = now[c]
-            out[c] = (v.astype(object).where(v.notna(), None).to_numpy()
-                      if isinstance(v.dtype, pd.CategoricalDtype) or v.dtype == object
-                      or pd.api.types.is_string_dtype(v.dtype) else v.to_numpy())
+            out[c] = (
+                v.astype(object).where(v.notna(), None).to_numpy()
+                if isinstance(v.dtype, pd.CategoricalDtype)
+                or v.dtype == object
+                or pd.api.types.is_string_dtype(v.dtype)
+                else v.to_numpy()
+            )
     gids = scorer.groups.predict(X[list(scorer.groups.features_)]).astype(np.int64)
     out["segment_id"] = gids
     names = scorer.names.reindex(gids)
     out["segment_name"] = names["name_en"].to_numpy()
     out["segment_name_zh"] = names["name_zh"].to_numpy()
     top = len(scorer.ladder.tier_names) - 1
-    pop = (now["near_tier"].to_numpy(dtype=bool) if scorer.population == "near_tier"
-           else now["tier_rank"].to_numpy() < top)
+    pop = (
+        now["near_tier"].to_numpy(dtype=bool)
+        if scorer.population == "near_tier"
+        else now["tier_rank"].to_numpy() < top
+    )
     n = len(out)
     p = np.full(n, np.nan)
     gain = np.full(n, np.nan)
@@ -400,13 +458,16 @@ def score_batch(raw: pd.DataFrame, as_of: str | pd.Period, scorer: Scorer, *,
         for c in TIER_FEATURES:
             Xu[c] = tier_cols[c].to_numpy()
         for c, cats in scorer.upgrade.categories_.items():
-            Xu[c] = pd.Categorical(Xu[c].astype(object).where(Xu[c].notna(), None),
-                                   categories=cats)
+            Xu[c] = pd.Categorical(Xu[c].astype(object).where(Xu[c].notna(), None), categories=cats)
         pu = scorer.upgrade.predict_proba(Xu)[:, 1]
         p[pop] = pu
         nxt = now["next_tier"].iloc[np.flatnonzero(pop)].astype(object).to_numpy()
-        g = expected_gain(pd.Series(pu), now["gap_to_next"].to_numpy()[pop],
-                          next_tier=pd.Series(nxt), tier_values=dict(scorer.tier_values))
+        g = expected_gain(
+            pd.Series(pu),
+            now["gap_to_next"].to_numpy()[pop],
+            next_tier=pd.Series(nxt),
+            tier_values=dict(scorer.tier_values),
+        )
         gain[pop] = g["expected_gain"].to_numpy()
         if "expected_value" in g:
             value[pop] = g["expected_value"].to_numpy()
@@ -428,17 +489,17 @@ def score_batch(raw: pd.DataFrame, as_of: str | pd.Period, scorer: Scorer, *,
     if ref.get("features"):
         counts["features"] = drift.bin_counts(X, ref["features"])
     if ref.get("groups"):
-        counts["groups"] = drift.bin_counts(pd.DataFrame({"group_id": gids.astype(str)}),
-                                            ref["groups"])
+        counts["groups"] = drift.bin_counts(
+            pd.DataFrame({"group_id": gids.astype(str)}), ref["groups"]
+        )
     if Xu is not None and ref.get("upgrade_features"):
         counts["upgrade_features"] = drift.bin_counts(Xu, ref["upgrade_features"])
     if ref.get("p_upgrade"):
-        counts["p_upgrade"] = drift.bin_counts(pd.DataFrame({"p_upgrade": p[pop]}),
-                                               ref["p_upgrade"])
-    counts["tiers"] = {str(t): int(v) for t, v in
-                       pd.Series(out["tier"]).value_counts().items()}
-    counts["segments"] = {str(s): int(v) for s, v in
-                          pd.Series(gids).value_counts().items()}
+        counts["p_upgrade"] = drift.bin_counts(
+            pd.DataFrame({"p_upgrade": p[pop]}), ref["p_upgrade"]
+        )
+    counts["tiers"] = {str(t): int(v) for t, v in pd.Series(out["tier"]).value_counts().items()}
+    counts["segments"] = {str(s): int(v) for s, v in pd.Series(gids).value_counts().items()}
     counts["scored"] = int(pop.sum())
     counts["p_sum"] = float(np.nansum(p))
     return conform(out, schema), counts
@@ -467,21 +528,32 @@ def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]
     return total
 
 
-def drift_report(reference: Mapping[str, Any], counts: Mapping[str, Any],
-                 thresholds: tuple[float, float] = drift.THRESHOLDS) -> pd.DataFrame:
+def drift_report(
+    reference: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    thresholds: tuple[float, float] = drift.THRESHOLDS,
+) -> pd.DataFrame:
     """PSI per feature (all customers; upgrade population), score and group share."""
     parts = []
-    for key, what in (("features", "feature"), ("upgrade_features", "upgrade feature"),
-                      ("p_upgrade", "score"), ("groups", "group shares")):
+    for key, what in (
+        ("features", "feature"),
+        ("upgrade_features", "upgrade feature"),
+        ("p_upgrade", "score"),
+        ("groups", "group shares"),
+    ):
         if reference.get(key) and counts.get(key):
             parts.append(drift.psi_table(reference[key], counts[key], what, thresholds))
     if not parts:
         return pd.DataFrame(columns=["kind", "column", "psi", "flag", "n"])
-    return pd.concat(parts, ignore_index=True).sort_values(
-        "psi", ascending=False, kind="stable").reset_index(drop=True)
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values("psi", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 # ---- ranks -------------------------------------------------------------------------------
+
 
 def band_key(frame: pd.DataFrame) -> np.ndarray:
     """The ranking group of each row: its near band, else its tier (``tier <name>``)."""
@@ -519,8 +591,11 @@ def add_ranks(frame: pd.DataFrame, tables: Mapping[str, np.ndarray]) -> pd.DataF
         higher = len(table) - np.searchsorted(table[::-1], p[m], side="right")
         pos[m] = higher + 1
         size[m] = len(table)
-    for name, scale in (("upgrade_decile", 10), ("upgrade_percentile", 100),
-                        ("upgrade_permille", 1000)):
+    for name, scale in (
+        ("upgrade_decile", 10),
+        ("upgrade_percentile", 100),
+        ("upgrade_permille", 1000),
+    ):
         values = (pos * scale + size - 1) // size
         out[name] = pd.array(np.where(has, values, 0), dtype="Int64")
         out.loc[~has, name] = pd.NA
@@ -528,6 +603,7 @@ def add_ranks(frame: pd.DataFrame, tables: Mapping[str, np.ndarray]) -> pd.DataF
 
 
 # ---- the local engine ----------------------------------------------------------------------
+
 
 def _digest_input(path: Path) -> str:
     h = hashlib.sha256()
@@ -554,8 +630,7 @@ def _bucket_of(ids: pa.Array, n_buckets: int) -> np.ndarray:
     return of_unique[idx]
 
 
-def _record_batches(files: InputFiles, panel: PanelConfig, rows: int
-                    ) -> Iterator[pa.RecordBatch]:
+def _record_batches(files: InputFiles, panel: PanelConfig, rows: int) -> Iterator[pa.RecordBatch]:
     """The input as Arrow record batches (Parquet parts read with their one schema)."""
     id_col, month_col = panel.source_name(ID), panel.source_name(MONTH)
     if files.format == "parquet":
@@ -564,15 +639,15 @@ def _record_batches(files: InputFiles, panel: PanelConfig, rows: int
             return
         import pyarrow.dataset as ds
 
-        data = ds.dataset([str(f) for f in files.files], schema=files.schema,
-                          format="parquet")
+        data = ds.dataset([str(f) for f in files.files], schema=files.schema, format="parquet")
         yield from data.to_batches(batch_size=rows)
         return
     from pyarrow import csv
 
     opts = csv.ConvertOptions(column_types={id_col: pa.string(), month_col: pa.string()})
-    reader = csv.open_csv(files.path, convert_options=opts,
-                          read_options=csv.ReadOptions(block_size=1 << 24))
+    reader = csv.open_csv(
+        files.path, convert_options=opts, read_options=csv.ReadOptions(block_size=1 << 24)
+    )
     yield from reader
 
 
@@ -581,8 +656,9 @@ def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -
     panel = panel or PanelConfig()
     months = inspect_panel(path, panel, months=True).months or ()
     if not months:
-        raise PanelValidationError([Violation(MONTH, "has no months: the input has no rows")],
-                                   source=str(path))
+        raise PanelValidationError(
+            [Violation(MONTH, "has no months: the input has no rows")], source=str(path)
+        )
     return str(months[-1])
 
 
@@ -601,9 +677,14 @@ def _merge_violations(found: list[Violation]) -> list[Violation]:
         key = (v.column, v.problem)
         if key in merged:
             m = merged[key]
-            merged[key] = Violation(v.column, v.problem, m.n_rows + v.n_rows,
-                                    tuple(dict.fromkeys(m.examples + v.examples))[:5],
-                                    v.severity, v.hint)
+            merged[key] = Violation(
+                v.column,
+                v.problem,
+                m.n_rows + v.n_rows,
+                tuple(dict.fromkeys(m.examples + v.examples))[:5],
+                v.severity,
+                v.hint,
+            )
         else:
             merged[key] = v
     return list(merged.values())
@@ -673,8 +754,10 @@ def is_scoring_output(path: Path) -> bool:
         return False
     if not isinstance(manifest, dict) or not {"as_of", "rows", "schema"} <= set(manifest):
         return False
-    return all(f.is_file() and (f.name in ("_manifest.json", "_drift.csv")
-                                or f.name.endswith(".parquet")) for f in path.iterdir())
+    return all(
+        f.is_file() and (f.name in ("_manifest.json", "_drift.csv") or f.name.endswith(".parquet"))
+        for f in path.iterdir()
+    )
 
 
 def _model_features(scorer: Scorer) -> list[str]:
@@ -682,9 +765,16 @@ def _model_features(scorer: Scorer) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def prepare_scoring(panel_path: str | os.PathLike[str], as_of: str | None,
-                    out: str | os.PathLike[str], scorer: Scorer, *, overwrite: bool = False,
-                    allow_short_history: bool = False, engine: str = "local") -> ScoringJob:
+def prepare_scoring(
+    panel_path: str | os.PathLike[str],
+    as_of: str | None,
+    out: str | os.PathLike[str],
+    scorer: Scorer,
+    *,
+    overwrite: bool = False,
+    allow_short_history: bool = False,
+    engine: str = "local",
+) -> ScoringJob:
     """Check everything about a scoring job that can be known before reading the data.
 
     In this order, each a named error and nothing written: the as-of month's form; the
@@ -725,21 +815,39 @@ def prepare_scoring(panel_path: str | os.PathLike[str], as_of: str | None,
     src = Path(panel_path)
     if engine == "spark":
         if found.files.format != "parquet":
-            raise ConfigError([Violation("--engine", f"spark reads Parquet; {src} is a CSV",
-                                         hint="convert it to Parquet or use --engine local")])
+            raise ConfigError(
+                [
+                    Violation(
+                        "--engine",
+                        f"spark reads Parquet; {src} is a CSV",
+                        hint="convert it to Parquet or use --engine local",
+                    )
+                ]
+            )
         if not found.files.uniform:
-            raise ConfigError([Violation("--engine", f"spark needs the parts of {src} to "
-                                         "store each column with one type",
-                                         hint="rewrite the parts or use --engine local")])
+            raise ConfigError(
+                [
+                    Violation(
+                        "--engine",
+                        f"spark needs the parts of {src} to store each column with one type",
+                        hint="rewrite the parts or use --engine local",
+                    )
+                ]
+            )
     months = found.months or ()
     if not months:
-        raise PanelValidationError([Violation("(all)", "the input has no rows")],
-                                   source=str(src))
+        raise PanelValidationError([Violation("(all)", "the input has no rows")], source=str(src))
     month = month or str(months[-1])
     if pd.Period(month, "M") not in months:
-        raise PanelValidationError([Violation(
-            MONTH, f"has no rows for the as-of month {month} (months {months[0]} .. "
-            f"{months[-1]})")], source=str(src))
+        raise PanelValidationError(
+            [
+                Violation(
+                    MONTH,
+                    f"has no rows for the as-of month {month} (months {months[0]} .. {months[-1]})",
+                )
+            ],
+            source=str(src),
+        )
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     features = _model_features(scorer)
     missing: dict[str, list[str]] = {}
@@ -756,46 +864,82 @@ def prepare_scoring(panel_path: str | os.PathLike[str], as_of: str | None,
             if col not in contract and not (col == "aum" and contract & set(AUM_COMPONENTS)):
                 missing.setdefault(col, []).append(name)
     if missing:
-        raise ModelContractError(f"the panel {src} lacks columns the models need: " + "; ".join(
-            f"`{scorer.panel.source_name(c)}` (for {', '.join(f[:4])}"
-            f"{', ...' if len(f) > 4 else ''})" for c, f in sorted(missing.items())))
+        raise ModelContractError(
+            f"the panel {src} lacks columns the models need: "
+            + "; ".join(
+                f"`{scorer.panel.source_name(c)}` (for {', '.join(f[:4])}"
+                f"{', ...' if len(f) > 4 else ''})"
+                for c, f in sorted(missing.items())
+            )
+        )
     first = months[0]
     history = pd.Period(month, "M").ordinal - first.ordinal + 1
     short = tuple(n for n, spec in specs.items() if spec.window > history)
     if short and not allow_short_history:
-        raise ConfigError([Violation(
-            "--as-of", f"{month}: the panel has {history} month(s) up to it (from {first}), "
-            f"fewer than the windows of {len(short)} model feature(s) ("
-            f"{', '.join(short[:5])}{', ...' if len(short) > 5 else ''})",
-            hint="score a later month, or pass --allow-short-history to score anyway with "
-            "those features named as short in the manifest")])
-    dest = check_output(out, [src], overwrite=overwrite, ours=is_scoring_output,
-                        siblings=(".partial",), what="scoring output")
+        raise ConfigError(
+            [
+                Violation(
+                    "--as-of",
+                    f"{month}: the panel has {history} month(s) up to it (from {first}), "
+                    f"fewer than the windows of {len(short)} model feature(s) ("
+                    f"{', '.join(short[:5])}{', ...' if len(short) > 5 else ''})",
+                    hint="score a later month, or pass --allow-short-history to score anyway with "
+                    "those features named as short in the manifest",
+                )
+            ]
+        )
+    dest = check_output(
+        out,
+        [src],
+        overwrite=overwrite,
+        ours=is_scoring_output,
+        siblings=(".partial",),
+        what="scoring output",
+    )
     return ScoringJob(src, dest, month, found, history, short if short else (), overwrite)
 
 
-def _job_identity(input_digest: str, as_of: str, scorer: Scorer, n_buckets: int,
-                  short: tuple[str, ...]) -> dict:
+def _job_identity(
+    input_digest: str, as_of: str, scorer: Scorer, n_buckets: int, short: tuple[str, ...]
+) -> dict:
     """Everything that changes the output: a stored job resumes only when all match."""
     from segments.tracking import code_version
 
-    return {"input_digest": input_digest, "as_of": as_of, "groups_model": scorer.groups_model,
-            "upgrade_model": scorer.upgrade_model, "n_buckets": n_buckets,
-            "reasons_k": scorer.reasons_k, "reasons_direction": scorer.reasons_direction,
-            "population": scorer.population, "windows": list(scorer.windows),
-            "ladder": scorer.ladder.name, "tier_values": dict(scorer.tier_values),
-            "psi": list(scorer.psi_thresholds), "settings": scorer.settings,
-            "short_features": list(short), "code_version": code_version()}
+    return {
+        "input_digest": input_digest,
+        "as_of": as_of,
+        "groups_model": scorer.groups_model,
+        "upgrade_model": scorer.upgrade_model,
+        "n_buckets": n_buckets,
+        "reasons_k": scorer.reasons_k,
+        "reasons_direction": scorer.reasons_direction,
+        "population": scorer.population,
+        "windows": list(scorer.windows),
+        "ladder": scorer.ladder.name,
+        "tier_values": dict(scorer.tier_values),
+        "psi": list(scorer.psi_thresholds),
+        "settings": scorer.settings,
+        "short_features": list(short),
+        "code_version": code_version(),
+    }
 
 
-def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.PathLike[str],
-                scorer: Scorer, *, batch_customers: int = 100_000, scored_at: str | None = None,
-                run_id: str = "", overwrite: bool = False,
-                progress: Callable[[str, int, int], None] | None = None,
-                on_start: Callable[[dict[str, Any]], str] | None = None,
-                allow_short_history: bool = False, prepared: ScoringJob | None = None,
-                on_discard: Callable[[dict[str, Any]], None] | None = None
-                ) -> ScoreResult:
+def score_local(
+    panel_path: str | os.PathLike[str],
+    as_of: str,
+    out: str | os.PathLike[str],
+    scorer: Scorer,
+    *,
+    batch_customers: int = 100_000,
+    scored_at: str | None = None,
+    run_id: str = "",
+    overwrite: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    on_start: Callable[[dict[str, Any]], str] | None = None,
+    allow_short_history: bool = False,
+    prepared: ScoringJob | None = None,
+    on_discard: Callable[[dict[str, Any]], None] | None = None,
+) -> ScoreResult:
     """Score every customer of a panel file in bounded memory (the local engine).
 
     Everything that can be known before reading the data is checked first
@@ -846,19 +990,26 @@ def score_local(panel_path: str | os.PathLike[str], as_of: str, out: str | os.Pa
         Another job is writing ``out``.
     """
     t0 = time.perf_counter()
-    plan = prepared or prepare_scoring(panel_path, as_of, out, scorer, overwrite=overwrite,
-                                       allow_short_history=allow_short_history)
+    plan = prepared or prepare_scoring(
+        panel_path, as_of, out, scorer, overwrite=overwrite, allow_short_history=allow_short_history
+    )
     with output_lock(plan.dest, plan.lock_info):
-        return _score_local_locked(plan, scorer, batch_customers, scored_at, run_id,
-                                   progress, on_start, on_discard, t0)
+        return _score_local_locked(
+            plan, scorer, batch_customers, scored_at, run_id, progress, on_start, on_discard, t0
+        )
 
 
-def _score_local_locked(plan: ScoringJob, scorer: Scorer, batch_customers: int,
-                        scored_at: str | None, run_id: str,
-                        progress: Callable[[str, int, int], None] | None,
-                        on_start: Callable[[dict[str, Any]], str] | None,
-                        on_discard: Callable[[dict[str, Any]], None] | None, t0: float
-                        ) -> ScoreResult:
+def _score_local_locked(
+    plan: ScoringJob,
+    scorer: Scorer,
+    batch_customers: int,
+    scored_at: str | None,
+    run_id: str,
+    progress: Callable[[str, int, int], None] | None,
+    on_start: Callable[[dict[str, Any]], str] | None,
+    on_discard: Callable[[dict[str, Any]], None] | None,
+    t0: float,
+) -> ScoreResult:
     src, dest, month = plan.src, plan.dest, plan.month
     work = dest.with_name(dest.name + ".partial")
     timings: dict[str, float] = {}
@@ -878,9 +1029,12 @@ def _score_local_locked(plan: ScoringJob, scorer: Scorer, batch_customers: int,
         (work / "spool").mkdir(parents=True)
         (work / "parts").mkdir()
         (work / "final").mkdir()
-        job = {"identity": ident,
-               "scored_at": scored_at or datetime.now(UTC).isoformat(timespec="seconds"),
-               "run_id": run_id, "resumed": 0}
+        job = {
+            "identity": ident,
+            "scored_at": scored_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "run_id": run_id,
+            "resumed": 0,
+        }
         if on_start is not None:
             job["run_id"] = on_start(job)
         job_file.write_text(json.dumps(job, indent=2))
@@ -903,9 +1057,14 @@ def plan_buckets(found: PanelInput, batch_customers: int) -> int:
     return max(1, math.ceil(found.rows / months / batch_customers))
 
 
-def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
-               timings: dict[str, float], progress: Callable[[str, int, int], None] | None
-               ) -> ScoreResult:
+def _run_local(
+    plan: ScoringJob,
+    work: Path,
+    scorer: Scorer,
+    job: dict,
+    timings: dict[str, float],
+    progress: Callable[[str, int, int], None] | None,
+) -> ScoreResult:
     src, month, dest = plan.src, plan.month, plan.dest
     n_buckets = job["identity"]["n_buckets"]
     tick = progress or (lambda *_: None)
@@ -925,10 +1084,16 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
                 if schema is None:
                     schema = table.schema
                 if id_col not in table.column_names:
-                    raise PanelValidationError([Violation(
-                        ID, "is a required column but is missing from the input",
-                        hint=f"columns: {', '.join(table.column_names[:20])}")],
-                        source=str(src))
+                    raise PanelValidationError(
+                        [
+                            Violation(
+                                ID,
+                                "is a required column but is missing from the input",
+                                hint=f"columns: {', '.join(table.column_names[:20])}",
+                            )
+                        ],
+                        source=str(src),
+                    )
                 b = _bucket_of(table.column(id_col), n_buckets)
                 order = np.argsort(b, kind="stable")
                 sorted_b = b[order]
@@ -938,8 +1103,9 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
                         continue
                     k = int(b[chunk[0]])
                     if k not in writers:
-                        writers[k] = pq.ParquetWriter(spool / f"bucket-{k:05d}.parquet",
-                                                      table.schema, compression="zstd")
+                        writers[k] = pq.ParquetWriter(
+                            spool / f"bucket-{k:05d}.parquet", table.schema, compression="zstd"
+                        )
                     writers[k].write_table(table.take(pa.array(chunk)))
                 rows += table.num_rows
                 tick("spool", rows, 0)
@@ -947,8 +1113,7 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
             for w in writers.values():
                 w.close()
         if rows == 0:
-            raise PanelValidationError([Violation("-", "the input has no rows")],
-                                       source=str(src))
+            raise PanelValidationError([Violation("-", "the input has no rows")], source=str(src))
         (spool / "_done").write_text(str(rows))
     timings["spool_s"] = time.perf_counter() - t
     buckets = sorted(spool.glob("bucket-*.parquet"))
@@ -968,9 +1133,10 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
             raise PanelValidationError(_merge_violations(found), source=str(src))
         if month not in months_seen:
             last = max(months_seen) if months_seen else "none"
-            raise PanelValidationError([Violation(
-                MONTH, f"has no rows for the as-of month {month} (last month {last})")],
-                source=str(src))
+            raise PanelValidationError(
+                [Violation(MONTH, f"has no rows for the as-of month {month} (last month {last})")],
+                source=str(src),
+            )
         (work / "_validated").write_text("ok")
     timings["validate_s"] = time.perf_counter() - t
     # 3. score each bucket (a bucket already scored by a killed run is kept).
@@ -980,19 +1146,22 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
         part = parts / path.name.replace("bucket-", "part-")
         if not part.exists():
             raw = _read_bucket(path, scorer.panel)
-            rows, counts = score_batch(raw, month, scorer, run_id=job["run_id"],
-                                       scored_at=job["scored_at"])
+            rows, counts = score_batch(
+                raw, month, scorer, run_id=job["run_id"], scored_at=job["scored_at"]
+            )
             counts_path = part.with_suffix(".counts.json")
             counts_path.write_text(json.dumps(counts))
-            _write_parquet_atomic(pa.Table.from_pandas(rows, schema=schema,
-                                                       preserve_index=False), part)
+            _write_parquet_atomic(
+                pa.Table.from_pandas(rows, schema=schema, preserve_index=False), part
+            )
         tick("score", i + 1, len(buckets))
     timings["score_s"] = time.perf_counter() - t
     # 4. ranks within each near band over the whole month, then the final parts.
     t = time.perf_counter()
     part_files = sorted(parts.glob("part-*.parquet"))
-    tables = rank_tables(pq.read_table(f, columns=["near_band", "tier", "p_upgrade"])
-                         .to_pandas() for f in part_files)
+    tables = rank_tables(
+        pq.read_table(f, columns=["near_band", "tier", "p_upgrade"]).to_pandas() for f in part_files
+    )
     total_counts: dict[str, Any] = {}
     n_rows: dict[str, int] = {}
     for i, f in enumerate(part_files):
@@ -1003,44 +1172,76 @@ def _run_local(plan: ScoringJob, work: Path, scorer: Scorer, job: dict,
         n_rows[f.name] = len(frame)
         if not target.exists():
             ranked = add_ranks(frame, tables)
-            _write_parquet_atomic(pa.Table.from_pandas(ranked, schema=schema,
-                                                       preserve_index=False), target)
+            _write_parquet_atomic(
+                pa.Table.from_pandas(ranked, schema=schema, preserve_index=False), target
+            )
         tick("rank", i + 1, len(part_files))
     timings["rank_s"] = time.perf_counter() - t
     report = drift_report(scorer.reference, total_counts, scorer.psi_thresholds)
     _write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
     manifest = make_manifest(
-        month=month, n_rows=n_rows, counts=total_counts, src=src, job=job, scorer=scorer,
-        engine="local", batches=len(buckets), report=report, timings=timings, plan=plan)
+        month=month,
+        n_rows=n_rows,
+        counts=total_counts,
+        src=src,
+        job=job,
+        scorer=scorer,
+        engine="local",
+        batches=len(buckets),
+        report=report,
+        timings=timings,
+        plan=plan,
+    )
     _write_text_atomic(final / "_manifest.json", json.dumps(manifest, indent=2))
     _publish(final, dest, plan.overwrite)
     shutil.rmtree(work, ignore_errors=True)
     return ScoreResult(dest, manifest, report, job["run_id"])
 
 
-def make_manifest(*, month: str, n_rows: Mapping[str, int], counts: Mapping[str, Any],
-                  src: Path, job: Mapping[str, Any], scorer: Scorer, engine: str,
-                  batches: int, report: pd.DataFrame, timings: Mapping[str, float],
-                  plan: ScoringJob | None = None) -> dict[str, Any]:
+def make_manifest(
+    *,
+    month: str,
+    n_rows: Mapping[str, int],
+    counts: Mapping[str, Any],
+    src: Path,
+    job: Mapping[str, Any],
+    scorer: Scorer,
+    engine: str,
+    batches: int,
+    report: pd.DataFrame,
+    timings: Mapping[str, float],
+    plan: ScoringJob | None = None,
+) -> dict[str, Any]:
     """The ``_manifest.json`` of an output folder (both engines)."""
     schema = scorer.schema
     total_counts = counts
     return {
-        "as_of": month, "rows": int(sum(n_rows.values())), "parts": n_rows,
+        "as_of": month,
+        "rows": int(sum(n_rows.values())),
+        "parts": n_rows,
         "scored_upgrade": int(total_counts.get("scored", 0)),
-        "input": str(src), "input_digest": job["identity"]["input_digest"],
-        "groups_model": scorer.groups_model, "upgrade_model": scorer.upgrade_model,
-        "run_id": job["run_id"], "scored_at": job["scored_at"], "engine": engine,
-        "batches": batches, "resumed": job.get("resumed", 0),
+        "input": str(src),
+        "input_digest": job["identity"]["input_digest"],
+        "groups_model": scorer.groups_model,
+        "upgrade_model": scorer.upgrade_model,
+        "run_id": job["run_id"],
+        "scored_at": job["scored_at"],
+        "engine": engine,
+        "batches": batches,
+        "resumed": job.get("resumed", 0),
         "tiers": dict(sorted(total_counts.get("tiers", {}).items())),
-        "segments": dict(sorted(total_counts.get("segments", {}).items(),
-                                key=lambda kv: int(kv[0]))),
+        "segments": dict(
+            sorted(total_counts.get("segments", {}).items(), key=lambda kv: int(kv[0]))
+        ),
         "drift": drift_summary(report),
         "history_months": plan.history_months if plan else None,
-        "short_history": {"features": list(plan.short_features),
-                          "note": "these features' windows are longer than the panel's "
-                                  "history up to the as-of month (--allow-short-history)"}
-        if plan and plan.short_features else None,
+        "short_history": {
+            "features": list(plan.short_features),
+            "note": "these features' windows are longer than the panel's "
+            "history up to the as-of month (--allow-short-history)",
+        }
+        if plan and plan.short_features
+        else None,
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
@@ -1051,10 +1252,13 @@ def drift_summary(report: pd.DataFrame) -> dict[str, Any]:
     if report.empty:
         return {"checked": 0}
     top = report.iloc[0]
-    return {"checked": len(report),
-            "moderate": int((report["flag"] == "moderate").sum()),
-            "significant": int((report["flag"] == "significant").sum()),
-            "max_psi": float(top["psi"]), "max_psi_column": f"{top['kind']}: {top['column']}"}
+    return {
+        "checked": len(report),
+        "moderate": int((report["flag"] == "moderate").sum()),
+        "significant": int((report["flag"] == "significant").sum()),
+        "max_psi": float(top["psi"]),
+        "max_psi_column": f"{top['kind']}: {top['column']}",
+    }
 
 
 def _read_bucket(path: Path, panel: PanelConfig) -> pd.DataFrame:
@@ -1089,8 +1293,10 @@ def read_output(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not files:
         raise ConfigError([Violation(str(path), "holds no scoring output (no .parquet)")])
     ints = {pa.int64(): pd.Int64Dtype()}.get
-    frame = pd.concat([pq.read_table(f).to_pandas(types_mapper=ints, ignore_metadata=True)
-                       for f in files], ignore_index=True)
+    frame = pd.concat(
+        [pq.read_table(f).to_pandas(types_mapper=ints, ignore_metadata=True) for f in files],
+        ignore_index=True,
+    )
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
@@ -1121,9 +1327,10 @@ def validate_output(path: str | os.PathLike[str], k: int | None = None) -> dict[
 
 def schema_table(k: int = 3) -> pd.DataFrame:
     """The documented output schema as a table (column, type, meaning)."""
-    return pd.DataFrame([(f.name, str(f.type), f.metadata[b"description"].decode())
-                         for f in output_schema(k)], columns=["column", "type", "meaning"])
-
+    return pd.DataFrame(
+        [(f.name, str(f.type), f.metadata[b"description"].decode()) for f in output_schema(k)],
+        columns=["column", "type", "meaning"],
+    )
 
 
 def start_scoring_run(cfg: Any, as_of: str, scorer: Scorer, input_path: str) -> str:
@@ -1134,11 +1341,16 @@ def start_scoring_run(cfg: Any, as_of: str, scorer: Scorer, input_path: str) -> 
     client = _client()
     exp = client.get_experiment_by_name(cfg.name)
     eid = exp.experiment_id if exp else client.create_experiment(cfg.name)
-    tags = {"segments.model_kind": "scoring", "segments.as_of": as_of,
-            "segments.ladder": scorer.ladder.name, "segments.groups_model": scorer.groups_model,
-            "segments.upgrade_model": scorer.upgrade_model,
-            "segments.code_version": code_version(), "segments.input": input_path,
-            "mlflow.user": current_user()}
+    tags = {
+        "segments.model_kind": "scoring",
+        "segments.as_of": as_of,
+        "segments.ladder": scorer.ladder.name,
+        "segments.groups_model": scorer.groups_model,
+        "segments.upgrade_model": scorer.upgrade_model,
+        "segments.code_version": code_version(),
+        "segments.input": input_path,
+        "mlflow.user": current_user(),
+    }
     run = client.create_run(eid, run_name=f"score {as_of}", tags=tags)
     return run.info.run_id
 
@@ -1155,48 +1367,78 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
     rid = result.run_id
     m = result.manifest
     now = int(time.time() * 1000)
-    metrics = {"rows": m["rows"], "scored_upgrade": m["scored_upgrade"],
-               **{f"tier.{k}": v for k, v in m["tiers"].items()},
-               **{f"segment.{k}": v for k, v in m["segments"].items()},
-               **{f"time.{k}": v for k, v in m["timings_s"].items()}}
+    metrics = {
+        "rows": m["rows"],
+        "scored_upgrade": m["scored_upgrade"],
+        **{f"tier.{k}": v for k, v in m["tiers"].items()},
+        **{f"segment.{k}": v for k, v in m["segments"].items()},
+        **{f"time.{k}": v for k, v in m["timings_s"].items()},
+    }
     rep = result.drift
     for r in rep.itertuples():
         if np.isfinite(r.psi):
-            kind = {"feature": "feature", "upgrade feature": "upgrade_feature",
-                    "score": "score", "group shares": "groups"}[r.kind]
+            kind = {
+                "feature": "feature",
+                "upgrade feature": "upgrade_feature",
+                "score": "score",
+                "group shares": "groups",
+            }[r.kind]
             metrics[f"psi.{kind}.{r.column}"] = r.psi
     d = m["drift"]
     if d.get("checked"):
-        metrics.update({"psi.max": d["max_psi"], "psi.n_moderate": d["moderate"],
-                        "psi.n_significant": d["significant"]})
+        metrics.update(
+            {
+                "psi.max": d["max_psi"],
+                "psi.n_moderate": d["moderate"],
+                "psi.n_significant": d["significant"],
+            }
+        )
     p = read_output(result.out)["p_upgrade"].dropna().to_numpy(dtype=float)
     if len(p):
-        metrics.update({"p_upgrade.mean": float(p.mean()),
-                        **{f"p_upgrade.q{q}": float(np.quantile(p, q / 100))
-                           for q in (10, 50, 90)}})
+        metrics.update(
+            {
+                "p_upgrade.mean": float(p.mean()),
+                **{f"p_upgrade.q{q}": float(np.quantile(p, q / 100)) for q in (10, 50, 90)},
+            }
+        )
     items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
     for i in range(0, len(items), 900):
-        client.log_batch(rid, metrics=items[i:i + 900])
-    params = {"as_of": m["as_of"], "engine": m["engine"], "batches": m["batches"],
-              "input": m["input"], "input_digest": m["input_digest"], "out": str(result.out),
-              "groups_model": m["groups_model"], "upgrade_model": m["upgrade_model"],
-              "psi_warn": cfg.scoring.psi_warn, "psi_alert": cfg.scoring.psi_alert}
+        client.log_batch(rid, metrics=items[i : i + 900])
+    params = {
+        "as_of": m["as_of"],
+        "engine": m["engine"],
+        "batches": m["batches"],
+        "input": m["input"],
+        "input_digest": m["input_digest"],
+        "out": str(result.out),
+        "groups_model": m["groups_model"],
+        "upgrade_model": m["upgrade_model"],
+        "psi_warn": cfg.scoring.psi_warn,
+        "psi_alert": cfg.scoring.psi_alert,
+    }
     client.log_batch(rid, params=[Param(k, str(v)[:500]) for k, v in params.items()])
     client.log_dict(rid, m, "manifest.json")
     client.log_text(rid, rep.to_csv(index=False), "drift/psi.csv")
-    text = (f"# Drift report: scoring {m['as_of']}\n\nPSI of each feature, the upgrade score "
-            f"and the group shares against the training reference; flags at "
-            f"{cfg.scoring.psi_warn} (moderate) and {cfg.scoring.psi_alert} (significant)."
-            f"\n\n{markdown_table(rep, index=False)}\n")
+    text = (
+        f"# Drift report: scoring {m['as_of']}\n\nPSI of each feature, the upgrade score "
+        f"and the group shares against the training reference; flags at "
+        f"{cfg.scoring.psi_warn} (moderate) and {cfg.scoring.psi_alert} (significant)."
+        f"\n\n{markdown_table(rep, index=False)}\n"
+    )
     client.log_text(rid, text, "drift/report.md")
     client.log_text(rid, render_html(text, f"Drift {m['as_of']}"), "drift/report.html")
     if not rep.empty:
         top = rep.head(20).iloc[::-1]
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(top) + 1.2))
-        colours = ["#c0392b" if f == "significant" else "#e67e22" if f == "moderate"
-                   else "#7f8c8d" for f in top["flag"]]
-        ax.barh([f"{k}: {c}" for k, c in zip(top["kind"], top["column"], strict=True)],
-                top["psi"], color=colours)
+        colours = [
+            "#c0392b" if f == "significant" else "#e67e22" if f == "moderate" else "#7f8c8d"
+            for f in top["flag"]
+        ]
+        ax.barh(
+            [f"{k}: {c}" for k, c in zip(top["kind"], top["column"], strict=True)],
+            top["psi"],
+            color=colours,
+        )
         for x in (cfg.scoring.psi_warn, cfg.scoring.psi_alert):
             ax.axvline(x, ls="--", lw=0.8, color="black")
         ax.set_xlabel("PSI against the training reference")

@@ -56,6 +56,8 @@ DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
     "tenure_months",
 )
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "bisecting_kmeans")
+
+
 class NotEnoughCustomersError(SegmentsError, ValueError):
     """Too few customers for the groups asked for."""
 
@@ -170,19 +172,34 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         problems = []
         if self.algorithm not in ALGORITHMS:
-            problems.append(Violation("groups.algorithm", f"is {self.algorithm!r}; expected "
-                                      f"one of {ALGORITHMS}"))
-        if self.n_groups != "auto" and (not isinstance(self.n_groups, int | np.integer)
-                                        or self.n_groups < 2):
-            problems.append(Violation("groups.n_groups", f"is {self.n_groups!r}; expected "
-                                      "'auto' or a whole number >= 2"))
+            problems.append(
+                Violation(
+                    "groups.algorithm", f"is {self.algorithm!r}; expected one of {ALGORITHMS}"
+                )
+            )
+        if self.n_groups != "auto" and (
+            not isinstance(self.n_groups, int | np.integer) or self.n_groups < 2
+        ):
+            problems.append(
+                Violation(
+                    "groups.n_groups",
+                    f"is {self.n_groups!r}; expected 'auto' or a whole number >= 2",
+                )
+            )
         lo, hi = self.k_range
         if not (isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi):
-            problems.append(Violation("groups.k_range", f"is {self.k_range!r}; expected "
-                                      "(min, max) with 2 <= min <= max"))
+            problems.append(
+                Violation(
+                    "groups.k_range",
+                    f"is {self.k_range!r}; expected (min, max) with 2 <= min <= max",
+                )
+            )
         if not 0 <= self.min_group_share < 0.5:
-            problems.append(Violation("groups.min_group_share",
-                                      f"is {self.min_group_share!r}; expected 0 <= x < 0.5"))
+            problems.append(
+                Violation(
+                    "groups.min_group_share", f"is {self.min_group_share!r}; expected 0 <= x < 0.5"
+                )
+            )
         if not 0 <= self.winsor < 0.5:
             problems.append(Violation("groups.winsor", f"is {self.winsor!r}; expected [0, 0.5)"))
         if problems:
@@ -200,16 +217,21 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             if bad:
                 raise ValueError(f"input contains infinity in columns {bad}")
             return X
-        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan",
-                            dtype="numeric")
+        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype="numeric")
         return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
     def _select(self, X: pd.DataFrame) -> list[str]:
         if self.features is not None:
             missing = [c for c in self.features if c not in X.columns]
             if missing:
-                raise ConfigError([Violation(c, "is a configured group feature but missing "
-                                             "from the feature table") for c in missing])
+                raise ConfigError(
+                    [
+                        Violation(
+                            c, "is a configured group feature but missing from the feature table"
+                        )
+                        for c in missing
+                    ]
+                )
             return list(self.features)
         chosen = [c for c in DEFAULT_GROUP_FEATURES if c in X.columns]
         if not chosen:  # arrays or foreign tables: every column
@@ -223,8 +245,11 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         names = []
         for c in cols:
             s = X[c]
-            if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or \
-                    pd.api.types.is_string_dtype(s.dtype):
+            if (
+                isinstance(s.dtype, pd.CategoricalDtype)
+                or s.dtype == object
+                or pd.api.types.is_string_dtype(s.dtype)
+            ):
                 if fit:
                     self.categories_[c] = sorted(map(str, pd.unique(s.dropna())))
                 levels = self.categories_[c]
@@ -269,8 +294,9 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             return MiniBatchKMeans(k, n_init=n_init, batch_size=4096, random_state=seed)
         if self.algorithm == "bisecting_kmeans":
             return BisectingKMeans(k, n_init=max(1, n_init // 2), random_state=seed)
-        return GaussianMixture(k, covariance_type="diag", n_init=max(1, n_init // 3),
-                               random_state=seed)
+        return GaussianMixture(
+            k, covariance_type="diag", n_init=max(1, n_init // 3), random_state=seed
+        )
 
     @staticmethod
     def _labels(model, A: np.ndarray) -> np.ndarray:
@@ -324,8 +350,9 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
                 row["bic"] = float(model.bic(A))
             aris, _ = self._bootstrap(A, labels, k, rng)
             row["stability"] = float(np.mean(aris))
-            row["qualifies"] = bool(row["min_share"] >= self.min_group_share
-                                    and row["stability"] >= self.min_stability)
+            row["qualifies"] = bool(
+                row["min_share"] >= self.min_group_share and row["stability"] >= self.min_stability
+            )
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -333,9 +360,11 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         """The documented rule: the best silhouette among qualifying k (GMM: the lowest BIC);
         within 0.002 of the best silhouette, the more stable k; then the smaller k."""
         ok = table[table["qualifies"]]
-        rule = ("highest silhouette among k with every group >= min_group_share and "
-                "bootstrap ARI >= min_stability; ties (within 0.002) to the more stable, "
-                "then the smaller k")
+        rule = (
+            "highest silhouette among k with every group >= min_group_share and "
+            "bootstrap ARI >= min_stability; ties (within 0.002) to the more stable, "
+            "then the smaller k"
+        )
         if ok.empty:
             ok = table.dropna(subset=["silhouette"])
             rule = "no k met the constraints; " + rule.replace("among k with", "ignoring")
@@ -358,11 +387,16 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         if "bic" in valid:
             per["bic"] = int(valid.loc[valid["bic"].idxmin(), "k"])
         disagree = sorted(c for c, k in per.items() if k != chosen)
-        return chosen, {"chosen_k": chosen, "rule": rule, "best_k_by_criterion": per,
-                        "criteria_disagree": disagree}
+        return chosen, {
+            "chosen_k": chosen,
+            "rule": rule,
+            "best_k_by_criterion": per,
+            "criteria_disagree": disagree,
+        }
 
-    def fit(self, X: Any, y: Any = None, *, previous: StrategicGroups | None = None
-            ) -> StrategicGroups:
+    def fit(
+        self, X: Any, y: Any = None, *, previous: StrategicGroups | None = None
+    ) -> StrategicGroups:
         """Fit the preprocessing and the clusterer, choosing k when ``n_groups="auto"``.
 
         Parameters
@@ -386,8 +420,9 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             self.n_features_in_ = len(self.features_)
         A = self._preprocess(frame, fit=True)
         if len(A) < 3:
-            raise NotEnoughCustomersError(f"need at least 3 customers to form groups, got "
-                                          f"n_samples={len(A)}")
+            raise NotEnoughCustomersError(
+                f"need at least 3 customers to form groups, got n_samples={len(A)}"
+            )
         if self.n_groups == "auto":
             sel = A
             if len(A) > self.selection_size:
@@ -395,18 +430,23 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             if len(sel) <= self.k_range[0]:
                 raise NotEnoughCustomersError(
                     f"groups: {len(sel)} customers are too few to try k = {self.k_range[0]}.."
-                    f"{self.k_range[1]}; lower groups.k_min or fix n_groups")
+                    f"{self.k_range[1]}; lower groups.k_min or fix n_groups"
+                )
             self.k_selection_ = self._evaluate_k(sel, rng)
             k, self.k_selection_report_ = self._choose_k(self.k_selection_)
         else:
             k = int(self.n_groups)
             if k >= len(A):
-                raise NotEnoughCustomersError(f"n_groups={k} needs more than {k} customers, "
-                                              f"got {len(A)}")
+                raise NotEnoughCustomersError(
+                    f"n_groups={k} needs more than {k} customers, got {len(A)}"
+                )
             self.k_selection_ = None
             self.k_selection_report_ = {"chosen_k": k, "rule": "fixed n_groups"}
-            sel = A if len(A) <= self.selection_size else A[
-                rng.choice(len(A), self.selection_size, replace=False)]
+            sel = (
+                A
+                if len(A) <= self.selection_size
+                else A[rng.choice(len(A), self.selection_size, replace=False)]
+            )
         self.clusterer_ = self._clusterer(k, rng.randint(2**31 - 1)).fit(A)
         raw = self._labels(self.clusterer_, A)
         # Fresh ids: largest group first, so ids do not depend on the clusterer's numbering.
@@ -435,16 +475,24 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         try:
             check_is_fitted(self, "clusterer_")
         except Exception as exc:
-            raise NotFittedGroupsError("this StrategicGroups is not fitted yet; call fit "
-                                       "first") from exc
+            raise NotFittedGroupsError(
+                "this StrategicGroups is not fitted yet; call fit first"
+            ) from exc
 
     def _input(self, X: Any) -> np.ndarray:
         self._check_fitted()
         frame = self._as_frame(X, reset=False)
         missing = [c for c in self.features_ if c not in frame.columns]
         if missing:
-            raise ConfigError([Violation(c, "is a group feature the model was fitted on but "
-                                         "is missing from the input") for c in missing])
+            raise ConfigError(
+                [
+                    Violation(
+                        c,
+                        "is a group feature the model was fitted on but is missing from the input",
+                    )
+                    for c in missing
+                ]
+            )
         return self._preprocess(frame)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -544,19 +592,36 @@ def match_groups(
             next_id += 1
             status = "merged" if len(merged) >= 2 else "new"
             best = int(np.argmax(jac[r])) if len(prev_ids) else -1
-            report.append({"group_id": int(ids[r]), "status": status,
-                           "previous_id": merged if status == "merged" else None,
-                           "jaccard": float(jac[r, best]) if best >= 0 else 0.0,
-                           "share": share})
+            report.append(
+                {
+                    "group_id": int(ids[r]),
+                    "status": status,
+                    "previous_id": merged if status == "merged" else None,
+                    "jaccard": float(jac[r, best]) if best >= 0 else 0.0,
+                    "share": share,
+                }
+            )
         else:
             status = "merged" if len(merged) >= 2 else "kept"
             c = int(np.searchsorted(prev_ids, ids[r]))
-            report.append({"group_id": int(ids[r]), "status": status,
-                           "previous_id": merged if status == "merged" else int(ids[r]),
-                           "jaccard": float(jac[r, c]), "share": share})
+            report.append(
+                {
+                    "group_id": int(ids[r]),
+                    "status": status,
+                    "previous_id": merged if status == "merged" else int(ids[r]),
+                    "jaccard": float(jac[r, c]),
+                    "share": share,
+                }
+            )
     for col, p in enumerate(prev_ids):
         if int(p) not in used:
-            report.append({"group_id": int(p), "status": "vanished", "previous_id": int(p),
-                           "jaccard": float(jac[:, col].max()) if k else 0.0,
-                           "share": float(table[:, col].sum() / max(n, 1))})
+            report.append(
+                {
+                    "group_id": int(p),
+                    "status": "vanished",
+                    "previous_id": int(p),
+                    "jaccard": float(jac[:, col].max()) if k else 0.0,
+                    "share": float(table[:, col].sum() / max(n, 1)),
+                }
+            )
     return ids, pd.DataFrame(report)

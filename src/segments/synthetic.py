@@ -76,41 +76,202 @@ class Persona:
 
 _OCC_EMP = ("employee", "civil_servant", "professional")
 PERSONAS: tuple[Persona, ...] = (
-    Persona("young_digital_saver", 0.22, 9_000, 1.0, 0.006, 0.09,
-            (0.72, 0.08, 0.12, 0.06, 0.01, 0.0, 0.01), (1, 0.3, 0.5, 0.2, 0.05, 0.01, 0.05),
-            (20, 31), (1, 72), ("employee", "student", "freelancer"),
-            0.88, 8_000, 0.92, 20_000, 0.15, 0.05, 40_000, 0.04, 0.10, 45, 32, 0.05, 0.02,
-            0.10, 0.04),
-    Persona("salaried_family", 0.22, 28_000, 0.95, 0.003, 0.07,
-            (0.35, 0.25, 0.20, 0.07, 0.10, 0.02, 0.01), (1, 0.7, 0.6, 0.2, 0.6, 0.1, 0.05),
-            (32, 50), (12, 200), _OCC_EMP,
-            0.92, 14_000, 0.92, 40_000, 0.30, 0.10, 80_000, 0.9, 0.08, 35, 14, 0.35, 0.05,
-            0.10, 0.05),
-    Persona("credit_reliant_spender", 0.12, 3_500, 1.0, -0.004, 0.12,
-            (0.92, 0.04, 0.02, 0.01, 0.01, 0.0, 0.0), (1, 0.15, 0.1, 0.05, 0.05, 0.0, 0.0),
-            (22, 42), (6, 120), ("employee", "freelancer", "worker"),
-            0.85, 7_000, 1.0, 30_000, 0.85, 0.85, 60_000, 0.05, 0.05, 70, 24, 0.25, 0.02,
-            0.02, 0.01),
-    Persona("retired_depositor", 0.15, 55_000, 1.05, 0.001, 0.04,
-            (0.15, 0.62, 0.12, 0.02, 0.05, 0.03, 0.01), (1, 0.95, 0.45, 0.1, 0.35, 0.25, 0.1),
-            (58, 82), (60, 400), ("retired",),
-            0.85, 4_500, 0.15, 10_000, 0.08, 0.02, 20_000, 0.02, 0.04, 8, 1.0, 2.6, 0.30,
-            0.05, 0.02),
-    Persona("business_owner", 0.07, 95_000, 1.15, 0.002, 0.16,
-            (0.62, 0.14, 0.14, 0.05, 0.03, 0.01, 0.01), (1, 0.5, 0.5, 0.3, 0.3, 0.1, 0.05),
-            (32, 58), (12, 240), ("business_owner", "self_employed"),
-            0.2, 20_000, 0.9, 80_000, 0.2, 0.85, 800_000, 0.3, 0.7, 130, 12, 1.1, 0.6,
-            0.08, 0.06),
-    Persona("affluent_investor", 0.02, 330_000, 0.95, 0.004, 0.06,
-            (0.10, 0.15, 0.34, 0.20, 0.09, 0.08, 0.04), (1, 0.8, 0.95, 0.85, 0.7, 0.5, 0.3),
-            (35, 68), (24, 320), ("professional", "executive", "business_owner"),
-            0.5, 40_000, 0.9, 150_000, 0.1, 0.1, 300_000, 0.3, 0.12, 22, 9, 0.6, 2.2,
-            0.0, 0.03),
-    Persona("basic_inactive", 0.2, 1_800, 1.2, -0.005, 0.10,
-            (0.86, 0.12, 0.01, 0.0, 0.01, 0.0, 0.0), (1, 0.2, 0.03, 0.0, 0.05, 0.0, 0.0),
-            (18, 75), (1, 300), ("worker", "farmer", "student", "unknown"),
-            0.15, 4_000, 0.1, 8_000, 0.05, 0.03, 20_000, 0.02, 0.05, 3, 0.4, 0.15, 0.01,
-            0.02, 0.01),
+    Persona(
+        "young_digital_saver",
+        0.22,
+        9_000,
+        1.0,
+        0.006,
+        0.09,
+        (0.72, 0.08, 0.12, 0.06, 0.01, 0.0, 0.01),
+        (1, 0.3, 0.5, 0.2, 0.05, 0.01, 0.05),
+        (20, 31),
+        (1, 72),
+        ("employee", "student", "freelancer"),
+        0.88,
+        8_000,
+        0.92,
+        20_000,
+        0.15,
+        0.05,
+        40_000,
+        0.04,
+        0.10,
+        45,
+        32,
+        0.05,
+        0.02,
+        0.10,
+        0.04,
+    ),
+    Persona(
+        "salaried_family",
+        0.22,
+        28_000,
+        0.95,
+        0.003,
+        0.07,
+        (0.35, 0.25, 0.20, 0.07, 0.10, 0.02, 0.01),
+        (1, 0.7, 0.6, 0.2, 0.6, 0.1, 0.05),
+        (32, 50),
+        (12, 200),
+        _OCC_EMP,
+        0.92,
+        14_000,
+        0.92,
+        40_000,
+        0.30,
+        0.10,
+        80_000,
+        0.9,
+        0.08,
+        35,
+        14,
+        0.35,
+        0.05,
+        0.10,
+        0.05,
+    ),
+    Persona(
+        "credit_reliant_spender",
+        0.12,
+        3_500,
+        1.0,
+        -0.004,
+        0.12,
+        (0.92, 0.04, 0.02, 0.01, 0.01, 0.0, 0.0),
+        (1, 0.15, 0.1, 0.05, 0.05, 0.0, 0.0),
+        (22, 42),
+        (6, 120),
+        ("employee", "freelancer", "worker"),
+        0.85,
+        7_000,
+        1.0,
+        30_000,
+        0.85,
+        0.85,
+        60_000,
+        0.05,
+        0.05,
+        70,
+        24,
+        0.25,
+        0.02,
+        0.02,
+        0.01,
+    ),
+    Persona(
+        "retired_depositor",
+        0.15,
+        55_000,
+        1.05,
+        0.001,
+        0.04,
+        (0.15, 0.62, 0.12, 0.02, 0.05, 0.03, 0.01),
+        (1, 0.95, 0.45, 0.1, 0.35, 0.25, 0.1),
+        (58, 82),
+        (60, 400),
+        ("retired",),
+        0.85,
+        4_500,
+        0.15,
+        10_000,
+        0.08,
+        0.02,
+        20_000,
+        0.02,
+        0.04,
+        8,
+        1.0,
+        2.6,
+        0.30,
+        0.05,
+        0.02,
+    ),
+    Persona(
+        "business_owner",
+        0.07,
+        95_000,
+        1.15,
+        0.002,
+        0.16,
+        (0.62, 0.14, 0.14, 0.05, 0.03, 0.01, 0.01),
+        (1, 0.5, 0.5, 0.3, 0.3, 0.1, 0.05),
+        (32, 58),
+        (12, 240),
+        ("business_owner", "self_employed"),
+        0.2,
+        20_000,
+        0.9,
+        80_000,
+        0.2,
+        0.85,
+        800_000,
+        0.3,
+        0.7,
+        130,
+        12,
+        1.1,
+        0.6,
+        0.08,
+        0.06,
+    ),
+    Persona(
+        "affluent_investor",
+        0.02,
+        330_000,
+        0.95,
+        0.004,
+        0.06,
+        (0.10, 0.15, 0.34, 0.20, 0.09, 0.08, 0.04),
+        (1, 0.8, 0.95, 0.85, 0.7, 0.5, 0.3),
+        (35, 68),
+        (24, 320),
+        ("professional", "executive", "business_owner"),
+        0.5,
+        40_000,
+        0.9,
+        150_000,
+        0.1,
+        0.1,
+        300_000,
+        0.3,
+        0.12,
+        22,
+        9,
+        0.6,
+        2.2,
+        0.0,
+        0.03,
+    ),
+    Persona(
+        "basic_inactive",
+        0.2,
+        1_800,
+        1.2,
+        -0.005,
+        0.10,
+        (0.86, 0.12, 0.01, 0.0, 0.01, 0.0, 0.0),
+        (1, 0.2, 0.03, 0.0, 0.05, 0.0, 0.0),
+        (18, 75),
+        (1, 300),
+        ("worker", "farmer", "student", "unknown"),
+        0.15,
+        4_000,
+        0.1,
+        8_000,
+        0.05,
+        0.03,
+        20_000,
+        0.02,
+        0.05,
+        3,
+        0.4,
+        0.15,
+        0.01,
+        0.02,
+        0.01,
+    ),
 )
 _REGIONS = ("east", "south", "north", "central", "southwest", "northeast", "northwest")
 _REGION_P = (0.30, 0.20, 0.16, 0.13, 0.10, 0.06, 0.05)
@@ -168,8 +329,9 @@ def _chunk(
     region = np.where(
         rich, rng.choice(len(_REGIONS), n, p=region_rich), rng.choice(len(_REGIONS), n, p=region_p)
     )
-    branch = region * (_N_BRANCHES // len(_REGIONS)) + rng.integers(0, _N_BRANCHES // len(_REGIONS),
-                                                                    n)
+    branch = region * (_N_BRANCHES // len(_REGIONS)) + rng.integers(
+        0, _N_BRANCHES // len(_REGIONS), n
+    )
     occupation = np.empty(n, dtype=object)
     for k, p in enumerate(PERSONAS):
         idx = persona == k
@@ -197,17 +359,14 @@ def _chunk(
     tail = (persona == 5) & (rng.random(n) < 0.12)
     level[tail] = np.log(1.5e6) + np.log(rng.pareto(1.5, tail.sum()) + 1.0)
     own_trend = rng.normal(0, 0.008, n)
-    payroll_effect = np.minimum(_PAYROLL_CAP,
-                                _SAVING_RATE * regularity * payroll_amt / np.exp(level))
+    payroll_effect = np.minimum(
+        _PAYROLL_CAP, _SAVING_RATE * regularity * payroll_amt / np.exp(level)
+    )
     payroll_strength = payroll_effect / _PAYROLL_CAP
     base_trend = attr("trend") + own_trend + payroll_effect
     after_adopt = (adopt_month[:, None] >= 0) & (t_idx >= adopt_month[:, None])
     after_cons = (consolidate_month[:, None] >= 0) & (t_idx >= consolidate_month[:, None])
-    growth = (
-        base_trend[:, None]
-        + _ADOPT_EFFECT * after_adopt
-        + _CONSOLIDATE_EFFECT * after_cons
-    )
+    growth = base_trend[:, None] + _ADOPT_EFFECT * after_adopt + _CONSOLIDATE_EFFECT * after_cons
     growth[:, 0] = 0.0
     jump_adopt = _ADOPT_JUMP * ((adopt_month[:, None] >= 0) & (t_idx == adopt_month[:, None]))
     cal_month = np.array([m.month for m in months])
@@ -259,15 +418,20 @@ def _chunk(
     )
     has_loan = rng.random(n) < attr("p_loan")
     loan0 = attr("loan_median") * np.exp(rng.normal(0, 0.6, n)) * has_loan
-    loan_balance = np.round(loan0[:, None] * 0.99 ** t_idx, 2)
+    loan_balance = np.round(loan0[:, None] * 0.99**t_idx, 2)
     has_mortgage = rng.random(n) < attr("p_mortgage")
     mort0 = 900_000 * np.exp(rng.normal(0, 0.5, n)) * has_mortgage
-    mortgage_balance = np.round(mort0[:, None] * 0.996 ** t_idx, 2)
+    mortgage_balance = np.round(mort0[:, None] * 0.996**t_idx, 2)
 
     # --- flows, consistent with the change in AUM
     paid = (rng.random((n, T)) < regularity[:, None]) & has_payroll[:, None]
-    payroll_inflow = np.round(payroll_amt[:, None] * paid * np.exp(rng.normal(0, 0.05, (n, T)))
-                              * (1 + 0.8 * (cal_month == 12) * salaried), 2)
+    payroll_inflow = np.round(
+        payroll_amt[:, None]
+        * paid
+        * np.exp(rng.normal(0, 0.05, (n, T)))
+        * (1 + 0.8 * (cal_month == 12) * salaried),
+        2,
+    )
     tin = np.where(after_cons, aum * rng.uniform(0.02, 0.06, (n, T)), 0.0)
     tin += np.where(jump_adopt > 0, aum * 0.10, 0.0)
     tin += (rng.random((n, T)) < 0.04) * aum * rng.uniform(0.01, 0.2, (n, T))
@@ -464,10 +628,12 @@ def write_bank(
         for panel, truth in iter_bank(n_customers, n_months, seed=seed, start=start):
             truth_table = pa.Table.from_pandas(truth, preserve_index=False)
             if writer is None:  # marked as segments' own, so --overwrite may replace them
-                writer = pq.ParquetWriter(tmp / "panel.parquet", _marked(panel.schema,
-                                                                         "synthetic panel"))
-                truth_writer = pq.ParquetWriter(tmp / "truth.parquet", _marked(
-                    truth_table.schema, "synthetic truth"))
+                writer = pq.ParquetWriter(
+                    tmp / "panel.parquet", _marked(panel.schema, "synthetic panel")
+                )
+                truth_writer = pq.ParquetWriter(
+                    tmp / "truth.parquet", _marked(truth_table.schema, "synthetic truth")
+                )
             writer.write_table(panel, row_group_size=1_000_000)
             assert truth_writer is not None
             truth_writer.write_table(truth_table)

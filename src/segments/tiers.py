@@ -182,20 +182,33 @@ class Ladder:
         ConfigError
         """
         problems: list[Violation] = []
-        known = {"name", "tiers", "near_bands", "basis_window", "hysteresis", "currency",
-                 "description"}
+        known = {
+            "name",
+            "tiers",
+            "near_bands",
+            "basis_window",
+            "hysteresis",
+            "currency",
+            "description",
+        }
         for key in data:
             if key not in known:
-                problems.append(Violation(f"ladder.{key}", "is not a known ladder key",
-                                          hint=f"known: {sorted(known)}"))
+                problems.append(
+                    Violation(
+                        f"ladder.{key}", "is not a known ladder key", hint=f"known: {sorted(known)}"
+                    )
+                )
         name = str(data.get("name") or source or "ladder")
         tiers = _parse_tiers(data.get("tiers"), problems)
         names = [t.name for t in tiers]
         bands = _parse_bands(data.get("near_bands") or [], tiers, problems)
         basis_window = data.get("basis_window", 1)
         if not _is_pos_int(basis_window):
-            problems.append(Violation("ladder.basis_window",
-                                      f"is {basis_window!r}; expected a whole number >= 1"))
+            problems.append(
+                Violation(
+                    "ladder.basis_window", f"is {basis_window!r}; expected a whole number >= 1"
+                )
+            )
             basis_window = 1
         hyst = _parse_hysteresis(data.get("hysteresis"), problems)
         if problems:
@@ -219,8 +232,12 @@ class Ladder:
             "currency": self.currency,
             "basis_window": self.basis_window,
             "tiers": [
-                {"name": t.name, "label_zh": t.label_zh, "min_aum": t.min_aum,
-                 **({"any_of": [vars(c) for c in t.any_of]} if t.any_of else {})}
+                {
+                    "name": t.name,
+                    "label_zh": t.label_zh,
+                    "min_aum": t.min_aum,
+                    **({"any_of": [vars(c) for c in t.any_of]} if t.any_of else {}),
+                }
                 for t in self.tiers
             ],
             "near_bands": [vars(b) for b in self.near_bands],
@@ -267,8 +284,12 @@ def _parse_tiers(raw: Any, problems: list[Violation]) -> list[Tier]:
             col, cmin = crit.get("column"), crit.get("min")
             agg, window = crit.get("agg", "mean"), crit.get("window", 1)
             if col not in NUMERIC_COLUMNS or col == AUM:
-                problems.append(Violation(f"{cw}.column", f"is {col!r}; expected a numeric "
-                                          "contract column other than aum"))
+                problems.append(
+                    Violation(
+                        f"{cw}.column",
+                        f"is {col!r}; expected a numeric contract column other than aum",
+                    )
+                )
             if not _is_number(cmin) or cmin <= 0:
                 problems.append(Violation(f"{cw}.min", f"is {cmin!r}; expected a number > 0"))
             if agg not in _AGGS:
@@ -281,8 +302,12 @@ def _parse_tiers(raw: Any, problems: list[Violation]) -> list[Tier]:
             problems.append(Violation(f"{where}.{key}", "is not a known tier key"))
         tiers.append(Tier(name, float(min_aum), str(item.get("label_zh", "")), tuple(criteria)))
     if tiers and tiers[0].min_aum != 0:
-        problems.append(Violation("ladder.tiers[0].min_aum",
-                                  f"is {tiers[0].min_aum:g}; the lowest tier must start at 0"))
+        problems.append(
+            Violation(
+                "ladder.tiers[0].min_aum",
+                f"is {tiers[0].min_aum:g}; the lowest tier must start at 0",
+            )
+        )
     mins = [t.min_aum for t in tiers]
     if any(b <= a for a, b in itertools.pairwise(mins)):
         problems.append(Violation("ladder.tiers", f"min_aum must increase strictly, got {mins}"))
@@ -304,12 +329,20 @@ def _parse_bands(raw: Any, tiers: list[Tier], problems: list[Violation]) -> list
         if not isinstance(name, str) or not name:
             problems.append(Violation(f"{where}.name", "must be a non-empty string"))
         if tier not in by_name or (tiers and tier == tiers[0].name):
-            problems.append(Violation(f"{where}.tier", f"is {tier!r}; expected a tier above "
-                                      f"the lowest ({', '.join(by_name)})"))
+            problems.append(
+                Violation(
+                    f"{where}.tier",
+                    f"is {tier!r}; expected a tier above the lowest ({', '.join(by_name)})",
+                )
+            )
             continue
         if not _is_number(lower) or not 0 <= lower < by_name[tier].min_aum:
-            problems.append(Violation(f"{where}.lower", f"is {lower!r}; expected money in "
-                                      f"[0, {by_name[tier].min_aum:g})"))
+            problems.append(
+                Violation(
+                    f"{where}.lower",
+                    f"is {lower!r}; expected money in [0, {by_name[tier].min_aum:g})",
+                )
+            )
             continue
         bands.append(NearBand(str(name), str(tier), float(lower)))
     spans = sorted((b.lower, by_name[b.tier].min_aum, b.name) for b in bands)
@@ -333,8 +366,9 @@ def _parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
         return None
     known = {"downgrade_after", "watch_after", "downgrade_to", "lookback"}
     for key in sorted(set(raw) - known):
-        problems.append(Violation(f"hysteresis.{key}", "is not a known key",
-                                  hint=f"known: {sorted(known)}"))
+        problems.append(
+            Violation(f"hysteresis.{key}", "is not a known key", hint=f"known: {sorted(known)}")
+        )
     after, watch = raw.get("downgrade_after"), raw.get("watch_after", 1)
     to, lookback = raw.get("downgrade_to", "qualifying"), raw.get("lookback")
     ok = True
@@ -342,17 +376,25 @@ def _parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
         problems.append(Violation("hysteresis.downgrade_after", f"is {after!r}; expected >= 1"))
         ok = False
     if not _is_pos_int(watch) or (ok and watch > after):
-        problems.append(Violation("hysteresis.watch_after",
-                                  f"is {watch!r}; expected 1 <= watch_after <= downgrade_after"))
+        problems.append(
+            Violation(
+                "hysteresis.watch_after",
+                f"is {watch!r}; expected 1 <= watch_after <= downgrade_after",
+            )
+        )
         ok = False
     if to not in _DOWNGRADE_TO:
-        problems.append(Violation("hysteresis.downgrade_to",
-                                  f"is {to!r}; expected one of {_DOWNGRADE_TO}"))
+        problems.append(
+            Violation("hysteresis.downgrade_to", f"is {to!r}; expected one of {_DOWNGRADE_TO}")
+        )
         ok = False
     if lookback is not None and (not _is_pos_int(lookback) or (ok and lookback > after)):
         # A longer lookback could reach months before the streak below and undo the downgrade.
-        problems.append(Violation("hysteresis.lookback",
-                                  f"is {lookback!r}; expected 1 <= lookback <= downgrade_after"))
+        problems.append(
+            Violation(
+                "hysteresis.lookback", f"is {lookback!r}; expected 1 <= lookback <= downgrade_after"
+            )
+        )
         ok = False
     return Hysteresis(after, watch, to, lookback) if ok else None
 
@@ -399,8 +441,13 @@ def load_ladder(
     problems: list[Violation] = []
     if basis_window is not None:
         if not _is_pos_int(basis_window):
-            raise ConfigError([Violation("tiers.basis_window",
-                                         f"is {basis_window!r}; expected a whole number >= 1")])
+            raise ConfigError(
+                [
+                    Violation(
+                        "tiers.basis_window", f"is {basis_window!r}; expected a whole number >= 1"
+                    )
+                ]
+            )
         ladder = replace(ladder, basis_window=int(basis_window))
     if not (isinstance(hysteresis, str) and hysteresis == FROM_LADDER):
         rule = _parse_hysteresis(hysteresis, problems)
@@ -453,8 +500,9 @@ def _qualifying_ranks(
             key = (crit.column, crit.agg, crit.window)
             if key not in crit_cache:
                 values = panel[crit.column].to_numpy(dtype="float64")
-                crit_cache[key] = _window_agg(_grid(codes, months, values, shape), crit.window,
-                                              crit.agg)
+                crit_cache[key] = _window_agg(
+                    _grid(codes, months, values, shape), crit.window, crit.agg
+                )
             with np.errstate(invalid="ignore"):
                 ok |= crit_cache[key] >= crit.min
         ranks[ok] = r
@@ -568,8 +616,13 @@ def assign_tiers(
         if col not in panel.columns:
             problems.append(Violation(col, "is required but missing"))
     if MONTH in panel.columns and not isinstance(panel[MONTH].dtype, pd.PeriodDtype):
-        problems.append(Violation(MONTH, "is not a monthly period",
-                                  hint="run segments.validate_panel on the panel first"))
+        problems.append(
+            Violation(
+                MONTH,
+                "is not a monthly period",
+                hint="run segments.validate_panel on the panel first",
+            )
+        )
     if problems:
         raise PanelValidationError(problems)
     panel = panel.sort_values([ID, MONTH], kind="stable").reset_index(drop=True)
@@ -577,8 +630,7 @@ def assign_tiers(
     ordinals = panel[MONTH].array.asi8
     m0 = int(ordinals.min()) if len(ordinals) else 0
     months = ordinals - m0
-    shape = (int(codes.max()) + 1 if len(codes) else 0, int(months.max()) + 1 if len(months)
-             else 0)
+    shape = (int(codes.max()) + 1 if len(codes) else 0, int(months.max()) + 1 if len(months) else 0)
     aum_grid = _grid(codes, months, panel[AUM].to_numpy(dtype="float64"), shape)
     basis = _window_agg(aum_grid, ladder.basis_window, "mean")
     observed = ~np.isnan(aum_grid)
@@ -615,16 +667,18 @@ def assign_tiers(
             "aum_basis": basis_rows,
             "tier": pd.Categorical.from_codes(rank, dtype=tier_dtype),
             "tier_rank": rank,
-            "next_tier": pd.Categorical.from_codes(np.where(has_next, rank + 1, -1),
-                                                   dtype=tier_dtype),
+            "next_tier": pd.Categorical.from_codes(
+                np.where(has_next, rank + 1, -1), dtype=tier_dtype
+            ),
             "gap_to_next": gap,
             "gap_ratio": gap_ratio,
             "near_tier": band_code >= 0,
             "near_band": pd.Categorical.from_codes(
                 band_code, categories=[b.name for b in ladder.near_bands]
             ),
-            "tier_status": pd.Categorical.from_codes(status[codes, months],
-                                                     categories=list(TIER_STATUSES)),
+            "tier_status": pd.Categorical.from_codes(
+                status[codes, months], categories=list(TIER_STATUSES)
+            ),
             "qualifying_tier": pd.Categorical.from_codes(qual_rows, dtype=tier_dtype),
             "tier_change": change,
         }
@@ -661,9 +715,14 @@ def migration_matrix(
     for label, month in (("from_month", start), ("to_month", end)):
         if not (tier_table[MONTH] == month).any():
             raise PanelValidationError(
-                [Violation(MONTH, f"has no rows for {label} {month}",
-                           hint=f"months present: {tier_table[MONTH].min()} .. "
-                                f"{tier_table[MONTH].max()}")]
+                [
+                    Violation(
+                        MONTH,
+                        f"has no rows for {label} {month}",
+                        hint=f"months present: {tier_table[MONTH].min()} .. "
+                        f"{tier_table[MONTH].max()}",
+                    )
+                ]
             )
     a = tier_table.loc[tier_table[MONTH] == start, [ID, "tier"]]
     b = tier_table.loc[tier_table[MONTH] == end, [ID, "tier"]]

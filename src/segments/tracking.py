@@ -74,12 +74,22 @@ def code_version() -> str:
 
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,
-                             capture_output=True, text=True, timeout=5, check=True
-                             ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=5,
-                               check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{sha}{'.dirty' if dirty else ''}" if sha else __version__
@@ -94,8 +104,9 @@ def log_card(markdown: str, title: str, config: Mapping[str, Any]) -> None:
     mlflow = _mlflow()
     mlflow.log_text(markdown, "model_card.md")
     mlflow.log_text(render_html(markdown, title), "model_card.html")
-    mlflow.log_text(yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True),
-                    "config.yaml")
+    mlflow.log_text(
+        yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True), "config.yaml"
+    )
 
 
 def data_digest(df: pd.DataFrame) -> str:
@@ -119,8 +130,9 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def start_run(experiment: str, run_name: str, tags: Mapping[str, str] | None = None
-              ) -> Iterator[Any]:
+def start_run(
+    experiment: str, run_name: str, tags: Mapping[str, str] | None = None
+) -> Iterator[Any]:
     """Start an MLflow run in ``experiment`` (created when missing) on the configured store.
 
     The run ends FINISHED, FAILED on an error, or KILLED on SIGINT/SIGTERM (a
@@ -141,8 +153,10 @@ def log_frame(df: pd.DataFrame, path: str, *, index: bool = True) -> None:
     """Log a table as a CSV artifact (and an HTML view beside it, for the UI)."""
     mlflow = _mlflow()
     mlflow.log_text(df.to_csv(index=index), path)
-    mlflow.log_text(df.to_html(index=index, float_format=lambda x: f"{x:,.4g}"),
-                    str(Path(path).with_suffix(".html")))
+    mlflow.log_text(
+        df.to_html(index=index, float_format=lambda x: f"{x:,.4g}"),
+        str(Path(path).with_suffix(".html")),
+    )
 
 
 def _requirements() -> list[str]:
@@ -153,8 +167,9 @@ def _requirements() -> list[str]:
     return pins
 
 
-def log_pickled_model(payload: dict[str, Any], name: str, code_file: str,
-                      example: pd.DataFrame, output: pd.DataFrame) -> str:
+def log_pickled_model(
+    payload: dict[str, Any], name: str, code_file: str, example: pd.DataFrame, output: pd.DataFrame
+) -> str:
     """Log a pickled model as a "model from code" pyfunc with a signature; return its URI."""
     mlflow = _mlflow()
     from mlflow.models import infer_signature
@@ -179,23 +194,33 @@ def log_pickled_model(payload: dict[str, Any], name: str, code_file: str,
     return info.model_uri
 
 
-def log_groups_model(model: Any, names: pd.DataFrame, example: pd.DataFrame,
-                     reference: dict[str, Any] | None = None) -> str:
+def log_groups_model(
+    model: Any, names: pd.DataFrame, example: pd.DataFrame, reference: dict[str, Any] | None = None
+) -> str:
     """Log the groups model as a pyfunc (features in, ``group_id`` and ``segment_name`` out).
 
     ``reference`` (drift profiles of the training features and group shares, see
     :mod:`segments.drift`) travels inside the model, for the scoring run's PSI."""
     example = example[list(model.features_)].head(5)
     ids = model.predict(example).astype(np.int64)
-    output = pd.DataFrame({"group_id": ids,
-                           "segment_name": names.reindex(ids)["name_en"].to_numpy()})
-    return log_pickled_model({"model": model, "names": names, "reference": reference},
-                             "groups_model",
-                             "_groups_model_code.py", example, output)
+    output = pd.DataFrame(
+        {"group_id": ids, "segment_name": names.reindex(ids)["name_en"].to_numpy()}
+    )
+    return log_pickled_model(
+        {"model": model, "names": names, "reference": reference},
+        "groups_model",
+        "_groups_model_code.py",
+        example,
+        output,
+    )
 
 
-def log_upgrade_model(model: Any, example: pd.DataFrame, reference: dict[str, Any] | None = None,
-                      training: dict[str, Any] | None = None) -> str:
+def log_upgrade_model(
+    model: Any,
+    example: pd.DataFrame,
+    reference: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> str:
     """Log the upgrade model as a pyfunc (features in, ``p_upgrade`` out).
 
     ``reference`` holds drift profiles of the test months' features and scores;
@@ -204,8 +229,13 @@ def log_upgrade_model(model: Any, example: pd.DataFrame, reference: dict[str, An
     output = pd.DataFrame({"p_upgrade": model.predict_proba(example)[:, 1]})
     for c in model.categories_:
         example[c] = example[c].astype(str)
-    return log_pickled_model({"model": model, "reference": reference, "training": training},
-                             "upgrade_model", "_upgrade_model_code.py", example, output)
+    return log_pickled_model(
+        {"model": model, "reference": reference, "training": training},
+        "upgrade_model",
+        "_upgrade_model_code.py",
+        example,
+        output,
+    )
 
 
 def model_input(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
@@ -223,8 +253,9 @@ def model_input(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
     if missing:
         from segments.exceptions import ConfigError, Violation
 
-        raise ConfigError([Violation(c, "is an input of the model but not in the features")
-                           for c in missing])
+        raise ConfigError(
+            [Violation(c, "is an input of the model but not in the features") for c in missing]
+        )
     out = frame[columns].copy()
     for c in out.columns:
         if isinstance(out[c].dtype, pd.CategoricalDtype):

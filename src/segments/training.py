@@ -78,9 +78,11 @@ class GroupsResult:
 
 
 def _metrics(model: StrategicGroups, summary: pd.DataFrame) -> dict[str, float]:
-    m: dict[str, float] = {"n_groups": float(model.n_groups_),
-                           "stability_ari_mean": model.stability_["ari_mean"],
-                           "stability_ari_min": model.stability_["ari_min"]}
+    m: dict[str, float] = {
+        "n_groups": float(model.n_groups_),
+        "stability_ari_mean": model.stability_["ari_mean"],
+        "stability_ari_min": model.stability_["ari_min"],
+    }
     jac = model.stability_["jaccard"]
     if jac:
         m["stability_jaccard_min"] = float(min(jac.values()))
@@ -132,8 +134,9 @@ def train_groups(
     X = build_features(panel, month, windows=cfg.features.windows)
     model = StrategicGroups(**cfg.groups.estimator_params()).fit(X, previous=previous)
     groups = pd.Series(model.labels_, index=X.index, name="group_id")
-    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
-                         hysteresis=cfg.tiers.hysteresis)
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
     tiers = assign_tiers(panel, ladder)
     tiers_now = tiers[tiers[MONTH] == month]
     profile = profile_groups(X, model.labels_, tiers=tiers_now)
@@ -143,10 +146,14 @@ def train_groups(
     from segments.explain import GroupSurrogate
 
     rng = np.random.default_rng(cfg.groups.random_state)
-    sample = (np.arange(len(X)) if len(X) <= cfg.groups.selection_size
-              else np.sort(rng.choice(len(X), cfg.groups.selection_size, replace=False)))
+    sample = (
+        np.arange(len(X))
+        if len(X) <= cfg.groups.selection_size
+        else np.sort(rng.choice(len(X), cfg.groups.selection_size, replace=False))
+    )
     surrogate = GroupSurrogate(random_state=cfg.groups.random_state).fit(
-        X.iloc[sample][model.features_], model.labels_[sample])
+        X.iloc[sample][model.features_], model.labels_[sample]
+    )
     cards = persona_cards(profile, names, X, model.labels_, surrogate=surrogate)
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
@@ -160,28 +167,43 @@ def train_groups(
         then = pd.Series(model.predict(X_then), index=X_then.index)
         migration = group_migration(then, groups)
         moved = migration.to_numpy()
-        metrics["group_stay_rate"] = float(np.trace(moved) / moved.sum()) if moved.sum() \
-            and migration.shape[0] == migration.shape[1] else float("nan")
+        metrics["group_stay_rate"] = (
+            float(np.trace(moved) / moved.sum())
+            if moved.sum() and migration.shape[0] == migration.shape[1]
+            else float("nan")
+        )
     crosstab = None
     if reference is not None:
         from sklearn.metrics import adjusted_rand_score
 
         ref = reference.reindex(X.index)
         known = ref.notna().to_numpy()
-        metrics["reference_ari"] = float(adjusted_rand_score(ref[known].astype(str),
-                                                             model.labels_[known]))
-        crosstab = pd.crosstab(ref[known].rename("reference"),
-                               groups[known].rename("group_id"))
-    result = GroupsResult(model, str(month), X, groups, profile, names, cards, tg, metrics,
-                          reference_crosstab=crosstab, surrogate=surrogate,
-                          migration=migration)
+        metrics["reference_ari"] = float(
+            adjusted_rand_score(ref[known].astype(str), model.labels_[known])
+        )
+        crosstab = pd.crosstab(ref[known].rename("reference"), groups[known].rename("group_id"))
+    result = GroupsResult(
+        model,
+        str(month),
+        X,
+        groups,
+        profile,
+        names,
+        cards,
+        tg,
+        metrics,
+        reference_crosstab=crosstab,
+        surrogate=surrogate,
+        migration=migration,
+    )
     if track:
         _track_groups(result, panel, cfg, ladder.name)
     return result
 
 
-def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig,
-                  ladder: str) -> None:
+def _track_groups(
+    result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig, ladder: str
+) -> None:
     from segments import plots
     from segments.cards import groups_card
     from segments.tracking import (
@@ -212,29 +234,49 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
         params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
         mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
-        mlflow.log_params({"as_of": result.as_of, "n_customers": len(result.features),
-                           "panel_rows": len(panel),
-                           "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}"})
+        mlflow.log_params(
+            {
+                "as_of": result.as_of,
+                "n_customers": len(result.features),
+                "panel_rows": len(panel),
+                "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}",
+            }
+        )
         with _quiet():
-            ds = mlflow.data.from_pandas(result.features.reset_index(), name="features",
-                                         digest=data_digest(result.features)[:32])
+            ds = mlflow.data.from_pandas(
+                result.features.reset_index(),
+                name="features",
+                digest=data_digest(result.features)[:32],
+            )
             mlflow.log_input(ds, context="training")
         mlflow.log_metrics(result.metrics)
         if model.k_selection_ is not None:
             for _, row in model.k_selection_.iterrows():
-                for c in ("silhouette", "calinski_harabasz", "davies_bouldin", "stability",
-                          "bic", "min_share"):
+                for c in (
+                    "silhouette",
+                    "calinski_harabasz",
+                    "davies_bouldin",
+                    "stability",
+                    "bic",
+                    "min_share",
+                ):
                     if c in row and pd.notna(row[c]):
                         mlflow.log_metric(f"k_{c}", float(row[c]), step=int(row["k"]))
             log_frame(model.k_selection_, "k_selection/criteria.csv", index=False)
             mlflow.log_dict(model.k_selection_report_, "k_selection/report.json")
-            mlflow.log_figure(plots.k_selection(model.k_selection_, model.n_groups_),
-                              "plots/k_selection.png")
-        mlflow.log_dict({"stability": {"ari_mean": model.stability_["ari_mean"],
-                                       "ari_min": model.stability_["ari_min"],
-                                       "jaccard": {str(k): v for k, v in
-                                                   model.stability_["jaccard"].items()}}},
-                        "stability.json")
+            mlflow.log_figure(
+                plots.k_selection(model.k_selection_, model.n_groups_), "plots/k_selection.png"
+            )
+        mlflow.log_dict(
+            {
+                "stability": {
+                    "ari_mean": model.stability_["ari_mean"],
+                    "ari_min": model.stability_["ari_min"],
+                    "jaccard": {str(k): v for k, v in model.stability_["jaccard"].items()},
+                }
+            },
+            "stability.json",
+        )
         prof = result.profile
         summary = prof["summary"].join(result.names)
         log_frame(summary, "profiles/summary.csv")
@@ -254,41 +296,58 @@ def _track_groups(result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConf
         if result.reference_crosstab is not None:
             log_frame(result.reference_crosstab, "reference_crosstab.csv")
         if result.surrogate is not None:
-            log_frame(result.surrogate.top_features(5), "explanations/group_top_features.csv",
-                      index=False)
-            log_frame(result.surrogate.group_importance_,
-                      "explanations/group_mean_shap.csv")
+            log_frame(
+                result.surrogate.top_features(5), "explanations/group_top_features.csv", index=False
+            )
+            log_frame(result.surrogate.group_importance_, "explanations/group_mean_shap.csv")
             imp = result.surrogate.group_importance_
             top = imp.abs().max().sort_values(ascending=False).index[:15]
-            labelled = imp[top].rename(
-                index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
-            mlflow.log_figure(plots.heatmap(labelled, "What places customers in each group "
-                                            f"(surrogate mean SHAP, fidelity "
-                                            f"{result.surrogate.fidelity_:.1%})"),
-                              "explanations/group_shap_heatmap.png")
-        mlflow.log_text("\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)),
-                        "persona_cards.md")
+            labelled = imp[top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
+            mlflow.log_figure(
+                plots.heatmap(
+                    labelled,
+                    "What places customers in each group "
+                    f"(surrogate mean SHAP, fidelity "
+                    f"{result.surrogate.fidelity_:.1%})",
+                ),
+                "explanations/group_shap_heatmap.png",
+            )
+        mlflow.log_text(
+            "\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)), "persona_cards.md"
+        )
         top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
         labelled = prof["z"][top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
-        mlflow.log_figure(plots.heatmap(labelled, "Group profiles (standardised difference "
-                                        "from all customers)"), "plots/profile_heatmap.png")
+        mlflow.log_figure(
+            plots.heatmap(labelled, "Group profiles (standardised difference from all customers)"),
+            "plots/profile_heatmap.png",
+        )
         share = result.tier_group["share"].drop(index="All", columns="All", errors="ignore")
-        mlflow.log_figure(plots.heatmap(share * 100, "Tier x group (% of customers)",
-                                        fmt="{:.1f}", center=False),
-                          "plots/tier_group.png")
-        mlflow.log_figure(plots.group_sizes(prof["summary"], result.names),
-                          "plots/group_sizes.png")
+        mlflow.log_figure(
+            plots.heatmap(share * 100, "Tier x group (% of customers)", fmt="{:.1f}", center=False),
+            "plots/tier_group.png",
+        )
+        mlflow.log_figure(plots.group_sizes(prof["summary"], result.names), "plots/group_sizes.png")
         import matplotlib.pyplot as plt
 
         plt.close("all")
         from segments import drift
 
-        reference = {"features": drift.profile(result.features),
-                     "groups": drift.profile(result.groups.astype(str).to_frame("group_id"))}
+        reference = {
+            "features": drift.profile(result.features),
+            "groups": drift.profile(result.groups.astype(str).to_frame("group_id")),
+        }
         result.model_uri = log_groups_model(model, result.names, result.features, reference)
         result.run_id = run.info.run_id
-        card = groups_card(result, panel, cfg, digest=digest, ladder=ladder, name=name,
-                           run_id=result.run_id, code_version=tags["segments.code_version"])
+        card = groups_card(
+            result,
+            panel,
+            cfg,
+            digest=digest,
+            ladder=ladder,
+            name=name,
+            run_id=result.run_id,
+            code_version=tags["segments.code_version"],
+        )
         log_card(card, f"Model card: {name}", cfg.raw)
     _register(result, "groups", name, cfg, tags)
 
@@ -304,12 +363,17 @@ def _quiet() -> Iterator[None]:
 def groups_summary_json(result: GroupsResult) -> str:
     """A compact JSON summary of a groups training (for logs and the CLI)."""
     s = result.profile["summary"].join(result.names)
-    return json.dumps({"as_of": result.as_of, "n_groups": int(result.model.n_groups_),
-                       "groups": {int(g): {"name": r["name_en"], "share": float(r["share"])}
-                                  for g, r in s.iterrows()},
-                       "metrics": {k: float(v) for k, v in result.metrics.items()
-                                   if np.isfinite(v)}}, indent=2)
-
+    return json.dumps(
+        {
+            "as_of": result.as_of,
+            "n_groups": int(result.model.n_groups_),
+            "groups": {
+                int(g): {"name": r["name_en"], "share": float(r["share"])} for g, r in s.iterrows()
+            },
+            "metrics": {k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
+        },
+        indent=2,
+    )
 
 
 @dataclass
@@ -417,34 +481,47 @@ def train_upgrade(
 
     cfg = config or load_config()
     up = cfg.upgrade
-    ladder = load_ladder(cfg.tiers.ladder, basis_window=cfg.tiers.basis_window,
-                         hysteresis=cfg.tiers.hysteresis)
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
     tiers = assign_tiers(panel, ladder)
     # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
     # the last usable as-of month follow it.
     span = up.horizon + (up.sustain_months - 1 if up.label == "sustain" else 0)
-    months = list(up.as_of_months) if up.as_of_months else default_as_of_months(
-        panel, span, up.min_history)
-    split = oot_split(months, horizon=span, test_months=up.test_months,
-                      valid_months=up.valid_months)
+    months = (
+        list(up.as_of_months)
+        if up.as_of_months
+        else default_as_of_months(panel, span, up.min_history)
+    )
+    split = oot_split(
+        months, horizon=span, test_months=up.test_months, valid_months=up.valid_months
+    )
     used = split["train"] + split["valid"] + split["test"]
-    data, counts = build_training_set(panel, tiers, used, horizon=up.horizon,
-                                      population=up.population, kind=up.label,
-                                      sustain_months=up.sustain_months,
-                                      windows=cfg.features.windows)
+    data, counts = build_training_set(
+        panel,
+        tiers,
+        used,
+        horizon=up.horizon,
+        population=up.population,
+        kind=up.label,
+        sustain_months=up.sustain_months,
+        windows=cfg.features.windows,
+    )
     part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
     for k, v in part.items():
         if v.empty or v["label"].nunique() < 2:
             from segments.upgrade import NotEnoughDataError
 
-            raise NotEnoughDataError(f"upgrade: the {k} months ({', '.join(split[k])}) have "
-                                     f"{len(v)} labelled customers and "
-                                     f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
-                                     "both classes are needed")
+            raise NotEnoughDataError(
+                f"upgrade: the {k} months ({', '.join(split[k])}) have "
+                f"{len(v)} labelled customers and "
+                f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
+                "both classes are needed"
+            )
     feats = list(up.features) if up.features else None
     model = UpgradeModel(feats, **dict(up.model)).fit(
-        part["train"], part["train"]["label"],
-        eval_set=(part["valid"], part["valid"]["label"]))
+        part["train"], part["train"]["label"], eval_set=(part["valid"], part["valid"]["label"])
+    )
     # The rule has nothing to learn but its probability scale: map it on the validation
     # months, as the model's calibration is, so Brier and ECE compare like with like.
     rule = RuleOfThumb().fit(part["valid"], part["valid"]["label"])
@@ -466,18 +543,25 @@ def train_upgrade(
             rows.append({"model": name, "segment": str(band), **evaluate(y[m], p[m], s[m])})
             if m.sum() >= 20 and len(np.unique(y[m])) == 2:
                 deciles[f"{name}.{band}"] = decile_table(y[m], s[m], p[m])
-                calib[f"{name}.{band}"] = calibration_table(y[m], p[m],
-                                                            bins=min(10, int(m.sum()) // 2))
+                calib[f"{name}.{band}"] = calibration_table(
+                    y[m], p[m], bins=min(10, int(m.sum()) // 2)
+                )
     metrics = pd.DataFrame(rows)
     test["p_upgrade"] = test["p_model"]
-    gains = expected_gain(test["p_upgrade"], test["gap_to_next"],
-                          next_tier=_next_tier(test, ladder), tier_values=dict(up.tier_values))
+    gains = expected_gain(
+        test["p_upgrade"],
+        test["gap_to_next"],
+        next_tier=_next_tier(test, ladder),
+        tier_values=dict(up.tier_values),
+    )
     for c in gains:
         test[c] = gains[c].to_numpy()
-    band = test["near_band"].astype(object).where(test["near_band"].notna(),
-                                                  "tier " + test["tier_rank"].astype(str))
-    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
-                            + band.astype(str))
+    band = (
+        test["near_band"]
+        .astype(object)
+        .where(test["near_band"].notna(), "tier " + test["tier_rank"].astype(str))
+    )
+    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|" + band.astype(str))
     test["upgrade_decile"] = band_rank["decile"].to_numpy()
     test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
     test["upgrade_permille"] = band_rank["permille"].to_numpy()
@@ -486,25 +570,37 @@ def train_upgrade(
         at = panel[[ID, MONTH, "branch_id"]].assign(as_of=panel[MONTH].astype(str))
         test = test.merge(at[[ID, "as_of", "branch_id"]], on=[ID, "as_of"], how="left")
         test["branch_id"] = test["branch_id"].astype(str)
-        br = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|"
-                         + test["branch_id"].astype(str))
+        br = rank_within(
+            test["p_upgrade"], test["as_of"].astype(str) + "|" + test["branch_id"].astype(str)
+        )
         test["branch_permille"] = br["permille"].to_numpy()
     last = test[test["as_of"] == split["test"][-1]]
-    calls = call_list(last, capacity_per_rm=up.capacity_per_rm,
-                      rms_per_branch=up.rms_per_branch)
+    calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
     from segments.explain import UpgradeExplainer
 
     explainer = UpgradeExplainer(model)
     contributions = explainer.contributions(test)
-    reasons = explainer.reason_codes(test, k=up.reasons_k, direction=up.reasons_direction,
-                                     contributions=contributions)
+    reasons = explainer.reason_codes(
+        test, k=up.reasons_k, direction=up.reasons_direction, contributions=contributions
+    )
     test = test.join(reasons)
     calls = calls.merge(test[[ID, "as_of", *reasons.columns]], on=[ID, "as_of"], how="left")
-    result = UpgradeResult(model, {"rule_of_thumb": rule, "logistic": logistic}, split, counts,
-                           metrics, deciles, calib, test, calls, model.feature_importance(),
-                           data, explainer,
-                           explainer.global_importance(contributions=contributions),
-                           contributions)
+    result = UpgradeResult(
+        model,
+        {"rule_of_thumb": rule, "logistic": logistic},
+        split,
+        counts,
+        metrics,
+        deciles,
+        calib,
+        test,
+        calls,
+        model.feature_importance(),
+        data,
+        explainer,
+        explainer.global_importance(contributions=contributions),
+        contributions,
+    )
     if track:
         _track_upgrade(result, panel, cfg, ladder.name, curves)
     return result
@@ -516,8 +612,13 @@ def _next_tier(test: pd.DataFrame, ladder: Any) -> pd.Series:
     return pd.Series([names[r] if r < len(names) else None for r in ranks], index=test.index)
 
 
-def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentConfig,
-                   ladder: str, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+def _track_upgrade(
+    result: UpgradeResult,
+    panel: pd.DataFrame,
+    cfg: ExperimentConfig,
+    ladder: str,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
     import matplotlib.pyplot as plt
 
     from segments import plots
@@ -553,13 +654,21 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
         params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
         mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
         mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
-        mlflow.log_params({"best_iteration": result.model.best_iteration_,
-                           "calibration_a": result.model.calibration_[0],
-                           "calibration_b": result.model.calibration_[1],
-                           "n_features": len(result.model.features_)})
+        mlflow.log_params(
+            {
+                "best_iteration": result.model.best_iteration_,
+                "calibration_a": result.model.calibration_[0],
+                "calibration_b": result.model.calibration_[1],
+                "n_features": len(result.model.features_),
+            }
+        )
         with _quiet():
-            ds = mlflow.data.from_pandas(result.data.drop(columns="label"), name="upgrade_data",
-                                         targets=None, digest=data_digest(result.data)[:32])
+            ds = mlflow.data.from_pandas(
+                result.data.drop(columns="label"),
+                name="upgrade_data",
+                targets=None,
+                digest=data_digest(result.data)[:32],
+            )
             mlflow.log_input(ds, context="training")
         for _, r in result.metrics.iterrows():
             for key, value in r.items():
@@ -582,56 +691,89 @@ def _track_upgrade(result: UpgradeResult, panel: pd.DataFrame, cfg: ExperimentCo
         if result.shap_importance is not None:
             log_frame(result.shap_importance, "explanations/global_importance.csv")
             phi = result.contributions
-            mlflow.log_figure(plots.beeswarm(phi, result.test[phi.columns]),
-                              "explanations/beeswarm.png")
+            mlflow.log_figure(
+                plots.beeswarm(phi, result.test[phi.columns]), "explanations/beeswarm.png"
+            )
             for feat in result.shap_importance.index[:4]:
-                mlflow.log_figure(plots.dependence(phi, result.test[phi.columns], feat),
-                                  f"explanations/dependence_{feat}.png")
+                mlflow.log_figure(
+                    plots.dependence(phi, result.test[phi.columns], feat),
+                    f"explanations/dependence_{feat}.png",
+                )
             cols = [c for c in result.test.columns if c.startswith("reason_")]
-            log_frame(result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
-                      "explanations/reason_codes_sample.csv", index=False)
+            log_frame(
+                result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
+                "explanations/reason_codes_sample.csv",
+                index=False,
+            )
         log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
         mlflow.log_figure(plots.roc(curves), "plots/roc.png")
         mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
         mlflow.log_figure(plots.gain(curves), "plots/gain.png")
         overall = [k for k in result.calibration if "." not in k]
-        mlflow.log_figure(plots.calibration({k: result.calibration[k] for k in overall}),
-                          "plots/calibration.png")
-        mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}),
-                          "plots/deciles.png")
+        mlflow.log_figure(
+            plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"
+        )
+        mlflow.log_figure(
+            plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png"
+        )
         plt.close("all")
         from segments import drift
 
         test = result.test
-        reference = {"features": drift.profile(test[list(result.model.features_)]),
-                     "p_upgrade": drift.profile(test[["p_upgrade"]])}
-        training = {"population": up.population, "label": up.label, "horizon": up.horizon,
-                    "ladder": ladder, "windows": list(cfg.features.windows)}
+        reference = {
+            "features": drift.profile(test[list(result.model.features_)]),
+            "p_upgrade": drift.profile(test[["p_upgrade"]]),
+        }
+        training = {
+            "population": up.population,
+            "label": up.label,
+            "horizon": up.horizon,
+            "ladder": ladder,
+            "windows": list(cfg.features.windows),
+        }
         result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
         result.run_id = run.info.run_id
-        card = upgrade_card(result, panel, cfg, digest=digest, ladder=ladder, name=registered,
-                            run_id=result.run_id, code_version=tags["segments.code_version"])
+        card = upgrade_card(
+            result,
+            panel,
+            cfg,
+            digest=digest,
+            ladder=ladder,
+            name=registered,
+            run_id=result.run_id,
+            code_version=tags["segments.code_version"],
+        )
         log_card(card, f"Model card: {registered}", cfg.raw)
     _register(result, "upgrade", registered, cfg, tags)
 
 
-def _register(result: Any, kind: str, name: str, cfg: ExperimentConfig,
-              tags: dict[str, str]) -> None:
+def _register(
+    result: Any, kind: str, name: str, cfg: ExperimentConfig, tags: dict[str, str]
+) -> None:
     """Register the run's model as a new version aliased ``challenger`` (when configured)."""
     if not cfg.registry.register or result.model_uri is None:
         return
     from segments.registry import register_version
     from segments.tracking import _mlflow
 
-    keep = ("segments.ladder", "segments.as_of", "segments.test_months",
-            "segments.data_digest", "segments.code_version", "segments.label")
+    keep = (
+        "segments.ladder",
+        "segments.as_of",
+        "segments.test_months",
+        "segments.data_digest",
+        "segments.code_version",
+        "segments.label",
+    )
     version_tags = {k: v for k, v in tags.items() if k in keep}
     version_tags["segments.model_kind"] = kind
-    desc = (f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
-            f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
-            f" Model card: the run's artifact model_card.html.")
+    desc = (
+        f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
+        f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
+        f" Model card: the run's artifact model_card.html."
+    )
     result.registered_model = name
-    result.model_version = register_version(result.model_uri, name, run_id=result.run_id,
-                                            kind=kind, tags=version_tags, description=desc)
+    result.model_version = register_version(
+        result.model_uri, name, run_id=result.run_id, kind=kind, tags=version_tags, description=desc
+    )
     client = _mlflow().MlflowClient()
     client.set_tag(result.run_id, "segments.model_version", result.model_version)

@@ -101,13 +101,15 @@ def make_labels(
     if kind not in LABEL_KINDS:
         problems.append(Violation("upgrade.label", f"is {kind!r}; expected {LABEL_KINDS}"))
     if population not in POPULATIONS:
-        problems.append(Violation("upgrade.population",
-                                  f"is {population!r}; expected {POPULATIONS}"))
+        problems.append(
+            Violation("upgrade.population", f"is {population!r}; expected {POPULATIONS}")
+        )
     if not isinstance(horizon, int) or horizon < 1:
         problems.append(Violation("upgrade.horizon", f"is {horizon!r}; expected >= 1"))
     if kind == "sustain" and (not isinstance(sustain_months, int) or sustain_months < 1):
-        problems.append(Violation("upgrade.sustain_months",
-                                  f"is {sustain_months!r}; expected >= 1"))
+        problems.append(
+            Violation("upgrade.sustain_months", f"is {sustain_months!r}; expected >= 1")
+        )
     if problems:
         raise ConfigError(problems)
     t = pd.Period(as_of, "M")
@@ -122,8 +124,11 @@ def make_labels(
     ahead = tiers[(ordinals > t.ordinal) & (ordinals <= t.ordinal + span)]
     # "reach": the tier held (upgrades are immediate on every ladder). "sustain": the tier the
     # basis qualifies for, so a hysteresis ladder's held tier cannot make a touch look kept.
-    future_rank = (ahead["tier_rank"].to_numpy() if kind == "reach"
-                   else ahead["qualifying_tier"].cat.codes.to_numpy())
+    future_rank = (
+        ahead["tier_rank"].to_numpy()
+        if kind == "reach"
+        else ahead["qualifying_tier"].cat.codes.to_numpy()
+    )
     ids = pop[ID].to_numpy()
     target = pop["tier_rank"].to_numpy().astype(np.int16) + 1
     # Grid of future ranks: customers x months ahead (-1 = no row).
@@ -143,16 +148,17 @@ def make_labels(
         positive = np.zeros(len(ids), dtype=bool)
         possible = np.zeros(len(ids), dtype=bool)  # a run could still start, data missing
         for start in range(horizon):
-            run = above[:, start:start + M]
+            run = above[:, start : start + M]
             positive |= run.all(axis=1) & (run.shape[1] == M)
-            window = present[:, start:start + M]
+            window = present[:, start : start + M]
             # Unknown when no month of the run is known to be below and some are missing.
-            known_below = (present[:, start:start + M] & ~above[:, start:start + M]).any(axis=1)
+            known_below = (present[:, start : start + M] & ~above[:, start : start + M]).any(axis=1)
             possible |= ~known_below & ~window.all(axis=1)
         complete = ~possible
     label = np.where(positive, 1.0, np.where(complete, 0.0, np.nan))
-    out = pop[[ID, "tier", "tier_rank", "next_tier", "near_band", "gap_to_next",
-               "gap_ratio"]].copy()
+    out = pop[
+        [ID, "tier", "tier_rank", "next_tier", "near_band", "gap_to_next", "gap_ratio"]
+    ].copy()
     out.insert(1, "as_of", str(t))
     out["label"] = pd.array(label, dtype="Float64").astype("Int8")
     out["censored"] = np.isnan(label)
@@ -194,15 +200,27 @@ def build_training_set(
     """
     frames, counts = [], []
     for t in as_of_months:
-        labels = make_labels(tiers, t, horizon=horizon, population=population, kind=kind,
-                             sustain_months=sustain_months)
+        labels = make_labels(
+            tiers,
+            t,
+            horizon=horizon,
+            population=population,
+            kind=kind,
+            sustain_months=sustain_months,
+        )
         n_cens = int(labels["censored"].sum())
         labelled = labels[~labels["censored"]]
         pos = int((labelled["label"] == 1).sum())
-        counts.append({"as_of": str(pd.Period(t, "M")), "population": len(labels),
-                       "positives": pos, "negatives": len(labelled) - pos,
-                       "censored": n_cens,
-                       "positive_rate": pos / len(labelled) if len(labelled) else np.nan})
+        counts.append(
+            {
+                "as_of": str(pd.Period(t, "M")),
+                "population": len(labels),
+                "positives": pos,
+                "negatives": len(labelled) - pos,
+                "censored": n_cens,
+                "positive_rate": pos / len(labelled) if len(labelled) else np.nan,
+            }
+        )
         if labelled.empty:
             continue
         X = build_features(panel, t, windows=windows)
@@ -214,8 +232,9 @@ def build_training_set(
         block["label"] = labelled["label"].to_numpy().astype(np.int8)
         frames.append(block)
     if not frames:
-        raise NotEnoughDataError("no labelled customers in any as-of month "
-                                 f"({', '.join(map(str, as_of_months))})")
+        raise NotEnoughDataError(
+            f"no labelled customers in any as-of month ({', '.join(map(str, as_of_months))})"
+        )
     data = pd.concat(frames, ignore_index=True)
     for c in ("near_band", "age_band", "gender", "region", "occupation"):
         if c in data.columns:
@@ -258,22 +277,30 @@ def oot_split(
     test = months[-test_months:]
     valid = [m for m in months if m.ordinal + horizon <= test[0].ordinal][-valid_months:]
     if not valid:
-        raise NotEnoughDataError("upgrade: no validation month ends its label window "
-                                 f"before the first test month {test[0]}")
+        raise NotEnoughDataError(
+            "upgrade: no validation month ends its label window "
+            f"before the first test month {test[0]}"
+        )
     train = [m for m in months if m.ordinal + horizon <= valid[0].ordinal]
     if not train:
-        raise NotEnoughDataError("upgrade: no training month ends its label window before "
-                                 f"the first validation month {valid[0]}")
-    return {"train": [str(m) for m in train], "valid": [str(m) for m in valid],
-            "test": [str(m) for m in test]}
+        raise NotEnoughDataError(
+            "upgrade: no training month ends its label window before "
+            f"the first validation month {valid[0]}"
+        )
+    return {
+        "train": [str(m) for m in train],
+        "valid": [str(m) for m in valid],
+        "test": [str(m) for m in test],
+    }
 
 
 def _feature_columns(data: pd.DataFrame, features: Sequence[str] | None) -> list[str]:
     if features is not None:
         missing = [c for c in features if c not in data.columns]
         if missing:
-            raise ConfigError([Violation(c, "is a configured upgrade feature but missing")
-                               for c in missing])
+            raise ConfigError(
+                [Violation(c, "is a configured upgrade feature but missing") for c in missing]
+            )
         return list(features)
     skip = {ID, "as_of", "label", "months_observed"}
     return [c for c in data.columns if c not in skip]
@@ -359,24 +386,41 @@ class UpgradeModel(ClassifierMixin, BaseEstimator):
             warnings.simplefilter("ignore")
             import lightgbm as lgb
         return lgb.LGBMClassifier(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, max_depth=self.max_depth,
-            min_child_samples=self.min_child_samples, subsample=self.subsample,
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            max_depth=self.max_depth,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
             subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
-            class_weight=self.class_weight, random_state=self.random_state, n_jobs=2,
-            verbose=-1, deterministic=True, force_row_wise=True,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            class_weight=self.class_weight,
+            random_state=self.random_state,
+            n_jobs=2,
+            verbose=-1,
+            deterministic=True,
+            force_row_wise=True,
         )
 
-    def fit(self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None
-            ) -> UpgradeModel:
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, eval_set: tuple[pd.DataFrame, Any] | None = None
+    ) -> UpgradeModel:
         """Fit the trees (early stopping and calibration on ``eval_set`` when given)."""
         if self.calibration not in ("platt", None):
-            raise ConfigError([Violation("upgrade.calibration", f"is {self.calibration!r}; "
-                                         "expected 'platt' or null")])
+            raise ConfigError(
+                [
+                    Violation(
+                        "upgrade.calibration", f"is {self.calibration!r}; expected 'platt' or null"
+                    )
+                ]
+            )
         self.features_ = _feature_columns(X, self.features)
-        self.categories_ = {c: list(X[c].cat.categories) for c in self.features_
-                            if isinstance(X[c].dtype, pd.CategoricalDtype)}
+        self.categories_ = {
+            c: list(X[c].cat.categories)
+            for c in self.features_
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
         y = np.asarray(y).astype(int)
         if len(np.unique(y)) < 2:
             raise NotEnoughDataError("upgrade: the training months have only one class")
@@ -387,9 +431,10 @@ class UpgradeModel(ClassifierMixin, BaseEstimator):
             import lightgbm as lgb
 
             Xv, yv = eval_set
-            kwargs = {"eval_set": [(Xv[self.features_], np.asarray(yv).astype(int))],
-                      "callbacks": [lgb.early_stopping(self.early_stopping_rounds,
-                                                       verbose=False)]}
+            kwargs = {
+                "eval_set": [(Xv[self.features_], np.asarray(yv).astype(int))],
+                "callbacks": [lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X[self.features_], y, **kwargs)
@@ -397,17 +442,19 @@ class UpgradeModel(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(model.best_iteration_ or model.n_estimators)
         self.calibration_ = (1.0, 0.0)
         if self.calibration == "platt":
-            Xc, yc = (eval_set if eval_set is not None else (X, y))
+            Xc, yc = eval_set if eval_set is not None else (X, y)
             margin = self._margin(Xc)
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None],
-                                                              np.asarray(yc).astype(int))
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(
+                margin[:, None], np.asarray(yc).astype(int)
+            )
             self.calibration_ = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
         self.n_features_in_ = len(self.features_)
         return self
 
     def _margin(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(X[self.features_], raw_score=True,
-                                     num_iteration=self.best_iteration_)
+        return self.booster_.predict(
+            X[self.features_], raw_score=True, num_iteration=self.best_iteration_
+        )
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated log-odds of upgrading."""
@@ -442,8 +489,9 @@ class RuleOfThumb(ClassifierMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any) -> RuleOfThumb:
         """Fit the logistic map of the gap ratio."""
         self.classes_ = np.array([0, 1])
-        self.lr_ = LogisticRegression(max_iter=1000).fit(X[["gap_ratio"]].fillna(0).to_numpy(),
-                                                         np.asarray(y).astype(int))
+        self.lr_ = LogisticRegression(max_iter=1000).fit(
+            X[["gap_ratio"]].fillna(0).to_numpy(), np.asarray(y).astype(int)
+        )
         return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
@@ -488,7 +536,8 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         self.scale_ = np.where(scale > 0, scale, 1.0)
         self.classes_ = np.array([0, 1])
         self.lr_ = LogisticRegression(C=self.C, max_iter=2000).fit(
-            (A - self.mean_) / self.scale_, np.asarray(y).astype(int))
+            (A - self.mean_) / self.scale_, np.asarray(y).astype(int)
+        )
         return self
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
@@ -516,8 +565,10 @@ def _lift_capture(y: np.ndarray, score: np.ndarray, top: float) -> tuple[float, 
     order = np.argsort(-score, kind="stable")[:n]
     rate = y.mean()
     hit = y[order].mean()
-    return (float(hit / rate) if rate > 0 else np.nan,
-            float(y[order].sum() / y.sum()) if y.sum() > 0 else np.nan)
+    return (
+        float(hit / rate) if rate > 0 else np.nan,
+        float(y[order].sum() / y.sum()) if y.sum() > 0 else np.nan,
+    )
 
 
 def evaluate(y: Any, p: Any, score: Any | None = None) -> dict[str, float]:
@@ -534,17 +585,22 @@ def evaluate(y: Any, p: Any, score: Any | None = None) -> dict[str, float]:
     y = np.asarray(y).astype(int)
     p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
     s = p if score is None else np.asarray(score, dtype=float)
-    out: dict[str, float] = {"n": float(len(y)), "positives": float(y.sum()),
-                             "positive_rate": float(y.mean()) if len(y) else np.nan}
+    out: dict[str, float] = {
+        "n": float(len(y)),
+        "positives": float(y.sum()),
+        "positive_rate": float(y.mean()) if len(y) else np.nan,
+    }
     if len(np.unique(y)) < 2:
         return out
-    out.update({
-        "roc_auc": float(roc_auc_score(y, s)),
-        "pr_auc": float(average_precision_score(y, s)),
-        "brier": float(brier_score_loss(y, p)),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "ece": _ece(y, p),
-    })
+    out.update(
+        {
+            "roc_auc": float(roc_auc_score(y, s)),
+            "pr_auc": float(average_precision_score(y, s)),
+            "brier": float(brier_score_loss(y, p)),
+            "log_loss": float(log_loss(y, p, labels=[0, 1])),
+            "ece": _ece(y, p),
+        }
+    )
     for top in (0.05, 0.10, 0.20):
         lift, capture = _lift_capture(y, s, top)
         out[f"lift_top{int(top * 100)}"] = lift
@@ -559,10 +615,12 @@ def decile_table(y: Any, score: Any, p: Any | None = None) -> pd.DataFrame:
     order = np.argsort(-s, kind="stable")
     decile = np.empty(len(s), dtype=int)
     decile[order] = np.arange(len(s)) * 10 // max(len(s), 1) + 1
-    df = pd.DataFrame({"decile": decile, "y": y,
-                       "p": np.asarray(p if p is not None else s, dtype=float)})
-    t = df.groupby("decile").agg(customers=("y", "size"), upgrades=("y", "sum"),
-                                 mean_p=("p", "mean"))
+    df = pd.DataFrame(
+        {"decile": decile, "y": y, "p": np.asarray(p if p is not None else s, dtype=float)}
+    )
+    t = df.groupby("decile").agg(
+        customers=("y", "size"), upgrades=("y", "sum"), mean_p=("p", "mean")
+    )
     t["upgrade_rate"] = t["upgrades"] / t["customers"]
     t["lift"] = t["upgrade_rate"] / y.mean() if y.mean() > 0 else np.nan
     t["cumulative_capture"] = t["upgrades"].cumsum() / max(y.sum(), 1)
@@ -575,12 +633,14 @@ def calibration_table(y: Any, p: Any, bins: int = 10) -> pd.DataFrame:
     p = np.asarray(p, dtype=float)
     q = pd.qcut(pd.Series(p).rank(method="first"), bins, labels=False)
     df = pd.DataFrame({"bin": q, "y": y, "p": p})
-    return df.groupby("bin").agg(customers=("y", "size"), mean_p=("p", "mean"),
-                                 observed=("y", "mean"))
+    return df.groupby("bin").agg(
+        customers=("y", "size"), mean_p=("p", "mean"), observed=("y", "mean")
+    )
 
 
-def expected_gain(p: Any, gap: Any, *, next_tier: Any | None = None,
-                  tier_values: dict[str, float] | None = None) -> pd.DataFrame:
+def expected_gain(
+    p: Any, gap: Any, *, next_tier: Any | None = None, tier_values: dict[str, float] | None = None
+) -> pd.DataFrame:
     """Expected AUM gain ``p x gap``, and ``p x value of the next tier`` when values are given.
 
     Returns
@@ -602,15 +662,22 @@ def rank_within(score: pd.Series, by: pd.Series | None = None) -> pd.DataFrame:
     s = pd.Series(np.asarray(score, dtype=float))
     g = pd.Series(np.zeros(len(s))) if by is None else pd.Series(np.asarray(by))
     pct = s.groupby(g.to_numpy()).rank(method="first", ascending=False, pct=True).to_numpy()
-    return pd.DataFrame({
-        "percentile": np.ceil(pct * 100).astype(int),
-        "permille": np.ceil(pct * 1000).astype(int),
-        "decile": np.ceil(pct * 10).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "percentile": np.ceil(pct * 100).astype(int),
+            "permille": np.ceil(pct * 1000).astype(int),
+            "decile": np.ceil(pct * 10).astype(int),
+        }
+    )
 
 
-def call_list(scored: pd.DataFrame, *, capacity_per_rm: int = 50, rms_per_branch: int = 2,
-              by: str = "expected_gain") -> pd.DataFrame:
+def call_list(
+    scored: pd.DataFrame,
+    *,
+    capacity_per_rm: int = 50,
+    rms_per_branch: int = 2,
+    by: str = "expected_gain",
+) -> pd.DataFrame:
     """The customers relationship managers should call, within each branch's capacity.
 
     Parameters
@@ -630,11 +697,11 @@ def call_list(scored: pd.DataFrame, *, capacity_per_rm: int = 50, rms_per_branch
         best first within each branch.
     """
     if capacity_per_rm < 1 or rms_per_branch < 1:
-        raise ConfigError([Violation("upgrade.call_list", "capacity_per_rm and rms_per_branch "
-                                     "must be >= 1")])
+        raise ConfigError(
+            [Violation("upgrade.call_list", "capacity_per_rm and rms_per_branch must be >= 1")]
+        )
     df = scored.copy()
-    branch = df["branch_id"].astype(str) if "branch_id" in df else pd.Series("all",
-                                                                              index=df.index)
+    branch = df["branch_id"].astype(str) if "branch_id" in df else pd.Series("all", index=df.index)
     df["branch"] = branch.to_numpy()
     df = df.sort_values(["branch", by, ID], ascending=[True, False, True], kind="stable")
     df["rank_in_branch"] = df.groupby("branch").cumcount() + 1
