@@ -7,7 +7,7 @@ Both score the last month of the same synthetic bank with the same registered mo
   ``predict`` for groups and upgrade probabilities, ``shap.TreeExplainer`` on every
   near-tier row, then the top-3 reasons formatted row by row in pandas (``iterrows``),
   one sentence per reason from the feature catalogue;
-* **segments**: ``segments.scoring.score_local`` (streamed batches, tiers, groups, exact
+* **segments**: ``segments.jobs.score.score_local`` (streamed batches, tiers, groups, exact
   TreeSHAP reason codes in English and Chinese, band ranks, drift counts, atomic output).
 
 Each run in a fresh process, ``--repeats`` times (median, min / max, peak memory). The
@@ -39,8 +39,8 @@ import warnings
 warnings.simplefilter('ignore')
 import numpy as np, pandas as pd, mlflow, shap
 from segments import build_features, assign_tiers, load_ladder
-from segments.features import catalogue_frame
-from segments.scoring import last_month
+from segments.core.features import catalogue_frame
+from segments.jobs.score import last_month
 panel_path = {panel!r}
 # Models are loaded before the timer, as segments' load_scorer is in _score_code.
 groups = mlflow.pyfunc.load_model('models:/bench_scoring-groups@champion')
@@ -117,7 +117,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from segments.scoring import read_output
+    from segments.jobs.score import read_output
 
     a = pd.read_parquet(check)
     b = read_output(work / f"out_{n}").set_index("customer_id")

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from segments import load_config, read_panel, train_groups, train_upgrade, validate_panel
-from segments.registry import promote
-from segments.synthetic import write_bank
+from segments.core.synthetic import write_bank
+from segments.mlops.registry import promote
 
 #: Small banks do not always beat the rule of thumb: the tests' thresholds say so openly.
 LENIENT = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segments.cards import markdown_table, render_html
+from segments.mlops.cards import markdown_table, render_html
 
 
 def test_markdown_table_formats_numbers_and_escapes_pipes():

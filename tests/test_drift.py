@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments import drift
+from segments.core import drift
 
 
 def test_psi_by_hand():

@@ -17,8 +17,8 @@ from segments import (
     train_upgrade,
     validate_panel,
 )
+from segments.core.explain import GroupSurrogate, UpgradeExplainer, reason_sentence
 from segments.exceptions import ConfigError
-from segments.explain import GroupSurrogate, UpgradeExplainer, reason_sentence
 
 
 @pytest.fixture(scope="module")

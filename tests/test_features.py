@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from segments import FEATURE_CATALOGUE, build_features, catalogue_frame, validate_panel
+from segments.core.features import feature_spec
 from segments.exceptions import ConfigError, PanelValidationError
-from segments.features import feature_spec
 
 
 def tiny() -> pd.DataFrame:

@@ -14,7 +14,7 @@ from segments import (
     suggest_names,
     tier_group_matrix,
 )
-from segments.profiling import load_names
+from segments.core.profiles import load_names
 
 
 @pytest.fixture

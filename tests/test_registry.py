@@ -31,8 +31,8 @@ from segments import (
 )
 from segments.cli import app
 from segments.exceptions import PromotionError, RegistryError
-from segments.registry import aliases, history, promote
-from segments.tracking import load_model
+from segments.mlops.registry import aliases, history, promote
+from segments.mlops.tracking import load_model
 from tests.mlflow_server import MlflowServer, free_port, stop_group, wait_for_health
 
 pytestmark = pytest.mark.slow

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 from segments import load_config
 from segments.cli import app
 from segments.exceptions import PromotionError, SegmentsWarning
-from segments.registry import (
+from segments.mlops.registry import (
     LOCK_PREFIX,
     LOCK_TIMEOUT_S,
     PromotionConflict,
@@ -43,7 +43,7 @@ from segments.registry import (
     reconcile,
     register_version,
 )
-from segments.tracking import _mlflow
+from segments.mlops.tracking import _mlflow
 from tests.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ def paused(self, *args, **kwargs):
     return original(self, *args, **kwargs)
 
 setattr(MlflowClient, method, paused)
-from segments.registry import register_version
+from segments.mlops.registry import register_version
 
 register_version(uri, name, run_id=run_id, kind="upgrade")
 print("not killed", flush=True)
@@ -78,7 +78,7 @@ if os.environ.get("SAFETY_BARRIER"):
     import time
     from pathlib import Path
 
-    import segments.registry as registry
+    import segments.mlops.registry as registry
 
     _barrier, _me = Path(os.environ["SAFETY_BARRIER"]), os.environ["SAFETY_ID"]
     _acquire = registry._acquire_lock
@@ -366,7 +366,7 @@ def test_the_lock_is_released_after_a_refused_promotion(env):
 
 def _hold_lock(client, name: str, age: timedelta) -> None:
     """A lock as another machine's ``segments promote`` writes it, taken ``age`` ago."""
-    from segments.registry import _now
+    from segments.mlops.registry import _now
 
     client.create_registered_model(
         f"{LOCK_PREFIX}{name}",
@@ -437,7 +437,7 @@ def paused(self, *args, **kwargs):
 
 setattr(MlflowClient, method, paused)
 from segments import load_config
-from segments.registry import promote
+from segments.mlops.registry import promote
 
 promote(name, 2, config=load_config(exp), reason="killed midway")
 print("not killed", flush=True)

@@ -28,8 +28,8 @@ import yaml
 from typer.testing import CliRunner
 
 from segments.cli import app
-from segments.schema import inspect_panel
-from segments.scoring import load_scorer, plan_buckets, read_output
+from segments.core.panel import inspect_panel
+from segments.jobs.score import load_scorer, plan_buckets, read_output
 from tests.banks import promoted_bank
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from segments import (
     read_panel,
     validate_panel,
 )
-from segments.schema import AUM_COMPONENTS, parse_months
+from segments.core.panel import AUM_COMPONENTS, parse_months
 from tests.conftest import panel_of
 
 

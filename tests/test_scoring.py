@@ -24,7 +24,7 @@ from segments import (
 )
 from segments.cli import app
 from segments.exceptions import PanelValidationError
-from segments.scoring import (
+from segments.jobs.score import (
     ModelContractError,
     load_scorer,
     read_output,
@@ -334,7 +334,7 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
 @pytest.mark.skipif(sys.platform != "linux", reason="local Spark tested on Linux")
 def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
     pytest.importorskip("pyspark")
-    from segments.spark import score_spark, spark_session
+    from segments.engines.spark import score_spark, spark_session
 
     spark = spark_session("local[2]")
     try:

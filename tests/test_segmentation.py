@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from segments import ConfigError, StrategicGroups, build_features, make_bank, validate_panel
-from segments.segmentation import NotFittedGroupsError
+from segments.core.groups import NotFittedGroupsError
 
 
 @parametrize_with_checks([StrategicGroups(n_groups=3, n_bootstrap=0, n_init=2, random_state=0)])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from segments import ConfigError, make_bank, validate_panel, write_bank
-from segments.synthetic import PERSONAS
+from segments.core.synthetic import PERSONAS
 
 
 def test_same_seed_same_bank_other_seed_other_bank():

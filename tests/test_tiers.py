@@ -20,7 +20,7 @@ from segments import (
     migration_summary,
     validate_panel,
 )
-from segments.tiers import TIER_COLUMNS
+from segments.core.tiers import TIER_COLUMNS
 from tests.conftest import panel_of
 
 # (aum, tier, next tier, gap to next, near band) on the CMB ladder, hand-computed.

@@ -103,7 +103,7 @@ def test_run_is_readable_back(tracked):
 
 
 def test_logged_model_predicts_the_same_groups(tracked):
-    from segments.tracking import load_groups_model
+    from segments.mlops.tracking import load_groups_model
 
     result, _ = tracked
     model = load_groups_model(result.model_uri)
@@ -183,7 +183,7 @@ def test_train_groups_cli(tmp_path, monkeypatch):
 
 
 def test_summary_json(tracked):
-    from segments.training import groups_summary_json
+    from segments.jobs.train import groups_summary_json
 
     result, _ = tracked
     data = json.loads(groups_summary_json(result))
@@ -193,7 +193,7 @@ def test_summary_json(tracked):
 
 @pytest.fixture(scope="module")
 def upgrade_run(tmp_path_factory):
-    from segments.training import train_upgrade
+    from segments.jobs.train import train_upgrade
 
     root, mp = _isolated_store(tmp_path_factory, "mlflow_upgrade")
     raw, _ = make_bank(12_000, 24, seed=3)
@@ -239,7 +239,7 @@ def test_planted_drivers_are_among_the_top_features(upgrade_run):
 def test_upgrade_outputs_and_tracking(upgrade_run):
     import mlflow
 
-    from segments.tracking import load_model
+    from segments.mlops.tracking import load_model
 
     result, root = upgrade_run
     test = result.test

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments._treeshap import FastTreeShap
+from segments.core.treeshap import FastTreeShap
 
 
 def _data(seed: int, n: int = 1500) -> tuple[pd.DataFrame, np.ndarray]:

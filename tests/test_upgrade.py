@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from segments import ConfigError, assign_tiers, validate_panel
-from segments.upgrade import (
+from segments.core.upgrade import (
     NotEnoughDataError,
     build_training_set,
     call_list,

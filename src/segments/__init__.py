@@ -12,28 +12,16 @@ The public API, in the order of the flow (see DESIGN.md):
   :func:`suggest_names`, :func:`tier_group_matrix`, :func:`group_migration`,
   :func:`train_groups`;
 * upgrade potential: :func:`train_upgrade` (labels, out-of-time evaluation against the
-  rule of thumb; building blocks in :mod:`segments.upgrade`);
+  rule of thumb; building blocks in :mod:`segments.core.upgrade`);
 * configuration: :func:`load_config`;
 * errors: :class:`SegmentsError` and its subclasses.
 """
 
-from segments.config import ExperimentConfig, TiersConfig, load_config
-from segments.exceptions import (
-    ConfigError,
-    PanelValidationError,
-    SegmentsError,
-    SegmentsWarning,
-    Violation,
-)
-from segments.features import FEATURE_CATALOGUE, build_features, catalogue_frame
-from segments.profiling import (
-    group_migration,
-    persona_cards,
-    profile_groups,
-    suggest_names,
-    tier_group_matrix,
-)
-from segments.schema import (
+from segments import compat
+from segments.core.config import ExperimentConfig, TiersConfig, load_config
+from segments.core.features import FEATURE_CATALOGUE, build_features, catalogue_frame
+from segments.core.groups import StrategicGroups
+from segments.core.panel import (
     PanelConfig,
     PanelReport,
     check_panel,
@@ -41,19 +29,32 @@ from segments.schema import (
     read_panel,
     validate_panel,
 )
-from segments.segmentation import StrategicGroups
-from segments.synthetic import make_bank, write_bank
-from segments.tiers import (
+from segments.core.profiles import (
+    group_migration,
+    persona_cards,
+    profile_groups,
+    suggest_names,
+    tier_group_matrix,
+)
+from segments.core.synthetic import make_bank, write_bank
+from segments.core.tiers import (
     Ladder,
     assign_tiers,
     load_ladder,
     migration_matrix,
     migration_summary,
 )
+from segments.exceptions import (
+    ConfigError,
+    PanelValidationError,
+    SegmentsError,
+    SegmentsWarning,
+    Violation,
+)
+from segments.jobs.train import GroupsResult, UpgradeResult, train_groups, train_upgrade
 
 __version__ = "0.1.0"
-
-from segments.training import GroupsResult, UpgradeResult, train_groups, train_upgrade
+compat.install()
 
 __all__ = [
     "FEATURE_CATALOGUE",

@@ -21,8 +21,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segments._io import check_output, is_segments_table, output_lock, write_table
-from segments.config import available_presets, check_model_name, load_config
+from segments.core.config import available_presets, check_model_name, load_config
+from segments.core.files import check_output, is_segments_table, output_lock, write_table
+from segments.core.panel import MONTH, check_panel, parse_month_option, read_panel
+from segments.core.synthetic import write_bank
+from segments.core.tiers import assign_tiers, load_ladder, migration_matrix, migration_summary
 from segments.exceptions import (
     INTERRUPTS,
     Interrupted,
@@ -30,9 +33,6 @@ from segments.exceptions import (
     SegmentsError,
     SegmentsWarning,
 )
-from segments.schema import MONTH, check_panel, parse_month_option, read_panel
-from segments.synthetic import write_bank
-from segments.tiers import assign_tiers, load_ladder, migration_matrix, migration_summary
 
 app = typer.Typer(
     name="segments",
@@ -106,7 +106,7 @@ def synth(
     start = parse_month_option(start, "--start")
     files = {"panel.parquet": "synthetic panel", "truth.parquet": "synthetic truth"}
     if out_dir.is_dir():
-        from segments.scoring import is_scoring_output
+        from segments.jobs.score import is_scoring_output
 
         # Beside a bank may lie what segments made of it (a tier table, scores); a folder
         # that is itself an output, or holds anything else, is not a bank's folder.
@@ -362,7 +362,7 @@ ExperimentOption = Annotated[
 
 
 def _print_run(result: Any, cfg: Any) -> None:
-    from segments.tracking import tracking_uri
+    from segments.mlops.tracking import tracking_uri
 
     out.print(f"MLflow run {result.run_id} in experiment '{cfg.name}' at {tracking_uri()}")
     out.print(f"model: {result.model_uri}")
@@ -404,13 +404,13 @@ def train_groups_cmd(
     ] = None,
 ) -> None:
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
-    from segments.training import train_groups
+    from segments.jobs.train import train_groups
 
     as_of = parse_month_option(as_of) if as_of else None
     cfg = load_config(config)
     ref = None
     if reference is not None:
-        from segments._io import read_table
+        from segments.core.files import read_table
         from segments.exceptions import ConfigError, Violation
 
         table = read_table(reference, str_columns=("customer_id",))
@@ -429,7 +429,7 @@ def train_groups_cmd(
     prev_model = None
     if previous is not None:  # the model is checked before the panel is read
         from segments import StrategicGroups
-        from segments.tracking import load_groups_estimator
+        from segments.mlops.tracking import load_groups_estimator
 
         try:
             prev_model = load_groups_estimator(previous)
@@ -539,7 +539,7 @@ def train_upgrade_cmd(
     config: ExperimentOption = None,
 ) -> None:
     """Train the upgrade model; evaluate it out of time against the rule of thumb."""
-    from segments.training import train_upgrade
+    from segments.jobs.train import train_upgrade
 
     cfg = load_config(config)
     frame = _validated(panel, cfg)
@@ -654,8 +654,8 @@ def promote(
 ) -> None:
     """Move the champion alias to a version after checks; log the evidence and the change."""
     from segments.exceptions import ConfigError, PromotionConflict, PromotionError, Violation
-    from segments.registry import CHALLENGER, aliases
-    from segments.registry import promote as do_promote
+    from segments.mlops.registry import CHALLENGER, aliases
+    from segments.mlops.registry import promote as do_promote
 
     check_model_name(model, "MODEL")
     if (version is None) == (not challenger):
@@ -701,8 +701,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON.")] = False,
 ) -> None:
     """Print the audit log of a model's alias changes (who, when, from, to, why)."""
-    from segments.registry import aliases
-    from segments.registry import history as read_history
+    from segments.mlops.registry import aliases
+    from segments.mlops.registry import history as read_history
 
     check_model_name(model, "MODEL")
     events = read_history(model)
@@ -758,7 +758,7 @@ def ui(
     import os
     import subprocess
 
-    from segments.tracking import tracking_uri
+    from segments.mlops.tracking import tracking_uri
 
     uri = tracking_uri()
     if uri.startswith(("http://", "https://", "databricks")):
@@ -846,7 +846,7 @@ def score(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from segments.exceptions import ConfigError, DriftError, Violation
-    from segments.scoring import (
+    from segments.jobs.score import (
         load_scorer,
         log_scoring_run,
         prepare_scoring,
@@ -891,7 +891,7 @@ def score(
     if engine not in ("local", "spark"):
         raise ConfigError([Violation("--engine", f"is {engine!r}; expected local or spark")])
     if engine == "spark":
-        from segments.spark import spark_session  # noqa: F401  (PySpark installed?)
+        from segments.engines.spark import spark_session  # noqa: F401  (PySpark installed?)
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
     plan = prepare_scoring(
         panel,
@@ -925,7 +925,7 @@ def score(
     def end_abandoned_run(job: dict[str, Any]) -> None:
         rid = job.get("run_id")
         if track and rid:
-            from segments.registry import _client
+            from segments.mlops.registry import _client
 
             client = _client()
             with contextlib.suppress(Exception):  # a run in another store: nothing to end
@@ -940,7 +940,7 @@ def score(
 
     try:
         if engine == "spark":
-            from segments.spark import score_spark
+            from segments.engines.spark import score_spark
 
             result = score_spark(
                 panel,
@@ -983,7 +983,7 @@ def score(
                 )
     except BaseException as exc:
         if runs.get("id"):
-            from segments.registry import _client
+            from segments.mlops.registry import _client
 
             status = "KILLED" if isinstance(exc, INTERRUPTS) else "FAILED"
             _client().set_terminated(runs["id"], status)
@@ -1009,7 +1009,7 @@ def score(
             "warning: the models carry no training reference; drift not measured", markup=False
         )
     if result.run_id:
-        from segments.tracking import tracking_uri
+        from segments.mlops.tracking import tracking_uri
 
         out.print(f"MLflow run {result.run_id} at {tracking_uri()} (segments ui to browse)")
     if d.get("significant"):

@@ -99,7 +99,7 @@ def log_card(markdown: str, title: str, config: Mapping[str, Any]) -> None:
     """Log a model card (``model_card.md`` and ``.html``) and the config (``config.yaml``)."""
     import yaml
 
-    from segments.cards import render_html
+    from segments.mlops.cards import render_html
 
     mlflow = _mlflow()
     mlflow.log_text(markdown, "model_card.md")
@@ -200,7 +200,7 @@ def log_groups_model(
     """Log the groups model as a pyfunc (features in, ``group_id`` and ``segment_name`` out).
 
     ``reference`` (drift profiles of the training features and group shares, see
-    :mod:`segments.drift`) travels inside the model, for the scoring run's PSI."""
+    :mod:`segments.core.drift`) travels inside the model, for the scoring run's PSI."""
     example = example[list(model.features_)].head(5)
     ids = model.predict(example).astype(np.int64)
     output = pd.DataFrame(
@@ -209,7 +209,7 @@ def log_groups_model(
     return log_pickled_model(
         {"model": model, "names": names, "reference": reference},
         "groups_model",
-        "_groups_model_code.py",
+        "groups_model_code.py",
         example,
         output,
     )
@@ -232,7 +232,7 @@ def log_upgrade_model(
     return log_pickled_model(
         {"model": model, "reference": reference, "training": training},
         "upgrade_model",
-        "_upgrade_model_code.py",
+        "upgrade_model_code.py",
         example,
         output,
     )

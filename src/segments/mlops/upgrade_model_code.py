@@ -6,6 +6,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from mlflow.models import set_model
 
-from segments._pyfunc import UpgradePyfunc
+from segments.mlops.pyfunc import UpgradePyfunc
 
 set_model(UpgradePyfunc())

@@ -1,6 +1,6 @@
 """Explanations: SHAP for the upgrade model and the groups, and plain-language reason codes.
 
-* Upgrade model: exact TreeSHAP (:mod:`segments._treeshap`, equal to LightGBM's
+* Upgrade model: exact TreeSHAP (:mod:`segments.core.treeshap`, equal to LightGBM's
   ``pred_contrib`` and ``shap.TreeExplainer``, several times faster) in calibrated log-odds:
   the Platt map is affine in log-odds, so contributions scale by its slope and stay exact
   and additive. Global importance (mean |SHAP|), and per customer the top-k reason codes with
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments._treeshap import FastTreeShap
+from segments.core.features import FEATURE_CATALOGUE
+from segments.core.treeshap import FastTreeShap
 from segments.exceptions import ConfigError, Violation
-from segments.features import FEATURE_CATALOGUE
 
 __all__ = [
     "GroupSurrogate",
@@ -98,7 +98,7 @@ def _matrix(X: pd.DataFrame, features: Sequence[str], categories: dict[str, list
 
 
 class UpgradeExplainer:
-    """Exact SHAP values and reason codes of a fitted :class:`~segments.upgrade.UpgradeModel`.
+    """Exact SHAP values and reason codes of a fitted :class:`~segments.core.upgrade.UpgradeModel`.
 
     Parameters
     ----------

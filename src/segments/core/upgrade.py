@@ -28,9 +28,9 @@ from sklearn.metrics import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from segments.core.features import build_features, is_log_scale
+from segments.core.panel import ID, MONTH
 from segments.exceptions import ConfigError, SegmentsError, Violation
-from segments.features import build_features, is_log_scale
-from segments.schema import ID, MONTH
 
 __all__ = [
     "LABEL_KINDS",

@@ -9,7 +9,7 @@ Two engines run it:
   and spooled into hash buckets of customers, so a customer's months always land in the same
   bucket whatever the file's order; each bucket is validated, then scored, in memory bounded
   by the bucket size (``batch_customers``), never by the input size.
-* **spark** (:mod:`segments.spark`): the same function per group of whole customers
+* **spark** (:mod:`segments.engines.spark`): the same function per group of whole customers
   (``groupBy(bucket).applyInPandas``).
 
 Ranks within a near band (decile, percentile, permille) need the whole month's population;
@@ -45,10 +45,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments import drift
-from segments._io import InputFiles, output_lock
-from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
-from segments.schema import (
+from segments.core import drift
+from segments.core.files import InputFiles, output_lock
+from segments.core.panel import (
     AUM_COMPONENTS,
     ID,
     MONTH,
@@ -58,6 +57,7 @@ from segments.schema import (
     inspect_panel,
     parse_month_option,
 )
+from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
 
 __all__ = [
     "OUTPUT_COLUMNS",
@@ -203,7 +203,7 @@ class Scorer:
     def explainer(self) -> Any:
         """The upgrade model's exact TreeSHAP explainer (built once, lazily)."""
         if self._explainer is None:
-            from segments.explain import UpgradeExplainer
+            from segments.core.explain import UpgradeExplainer
 
             self._explainer = UpgradeExplainer(self.upgrade)
         return self._explainer
@@ -226,7 +226,7 @@ def _resolve(uri: str) -> tuple[str, str]:
     loaded and written into the output, so an alias moved meanwhile cannot mix them.
     Any other URI is loaded and stamped as given.
     """
-    from segments.registry import _client
+    from segments.mlops.registry import _client
 
     body = uri[len("models:/") :] if uri.startswith("models:/") else ""
     if "@" in body:
@@ -275,11 +275,11 @@ def load_scorer(
     RegistryError
         A model or alias does not exist.
     """
-    from segments.config import check_model_uri, load_config
+    from segments.core.config import check_model_uri, load_config
+    from segments.core.tiers import load_ladder
     from segments.exceptions import RegistryError
-    from segments.registry import signature_problems
-    from segments.tiers import load_ladder
-    from segments.tracking import load_model
+    from segments.mlops.registry import signature_problems
+    from segments.mlops.tracking import load_model
 
     cfg = config or load_config()
     reg = cfg.registry
@@ -289,7 +289,7 @@ def load_scorer(
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
-    from segments._pyfunc import GroupsModel, UpgradePyfunc
+    from segments.mlops.pyfunc import GroupsModel, UpgradePyfunc
 
     loaded, stamp = {}, {}
     problems: list[str] = []
@@ -404,9 +404,9 @@ def score_batch(
     PanelValidationError
         The batch breaks the data contract.
     """
-    from segments.features import build_features
-    from segments.tiers import assign_tiers
-    from segments.upgrade import TIER_FEATURES, expected_gain
+    from segments.core.features import build_features
+    from segments.core.tiers import assign_tiers
+    from segments.core.upgrade import TIER_FEATURES, expected_gain
 
     month = pd.Period(as_of, "M")
     schema = scorer.schema
@@ -807,8 +807,8 @@ def prepare_scoring(
     ------
     ConfigError, InputFileError, PanelValidationError, ModelContractError
     """
-    from segments._io import check_output
-    from segments.features import feature_spec
+    from segments.core.features import feature_spec
+    from segments.core.files import check_output
 
     month = parse_month_option(as_of) if as_of is not None else None
     found = inspect_panel(panel_path, scorer.panel, months=True)
@@ -855,7 +855,7 @@ def prepare_scoring(
     for name in features:
         with contextlib.suppress(KeyError):
             specs[name] = feature_spec(name, scorer.windows)
-    from segments.upgrade import TIER_FEATURES
+    from segments.core.upgrade import TIER_FEATURES
 
     for name, spec in specs.items():
         if name in TIER_FEATURES:
@@ -903,7 +903,7 @@ def _job_identity(
     input_digest: str, as_of: str, scorer: Scorer, n_buckets: int, short: tuple[str, ...]
 ) -> dict:
     """Everything that changes the output: a stored job resumes only when all match."""
-    from segments.tracking import code_version
+    from segments.mlops.tracking import code_version
 
     return {
         "input_digest": input_digest,
@@ -1263,7 +1263,7 @@ def drift_summary(report: pd.DataFrame) -> dict[str, Any]:
 
 def _read_bucket(path: Path, panel: PanelConfig) -> pd.DataFrame:
     """A spooled bucket as the panel reader would return it (months as periods)."""
-    from segments.schema import _read_parquet_panel
+    from segments.core.panel import _read_parquet_panel
 
     return _read_parquet_panel(path, panel, panel.source_name(MONTH))
 
@@ -1335,8 +1335,8 @@ def schema_table(k: int = 3) -> pd.DataFrame:
 
 def start_scoring_run(cfg: Any, as_of: str, scorer: Scorer, input_path: str) -> str:
     """Create the MLflow run of a scoring job (tagged ``segments.model_kind=scoring``)."""
-    from segments.registry import _client, current_user
-    from segments.tracking import code_version
+    from segments.mlops.registry import _client, current_user
+    from segments.mlops.tracking import code_version
 
     client = _client()
     exp = client.get_experiment_by_name(cfg.name)
@@ -1360,8 +1360,8 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
     import matplotlib.pyplot as plt
     from mlflow.entities import Metric, Param
 
-    from segments.cards import markdown_table, render_html
-    from segments.registry import _client
+    from segments.mlops.cards import markdown_table, render_html
+    from segments.mlops.registry import _client
 
     client = _client()
     rid = result.run_id

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from segments.core.panel import PanelConfig
 from segments.exceptions import ConfigError, Violation
-from segments.schema import PanelConfig
 
 __all__ = [
     "ExperimentConfig",
@@ -282,7 +282,7 @@ class UpgradeConfig:
     features : list of str or None, default None
         None: every feature built plus the tier features.
     model : mapping, default {}
-        Parameters of :class:`segments.upgrade.UpgradeModel` (e.g. ``num_leaves``).
+        Parameters of :class:`segments.core.upgrade.UpgradeModel` (e.g. ``num_leaves``).
     tier_values : mapping of str to float, default {}
         The bank's value of reaching each tier, for the value-weighted expected gain.
     capacity_per_rm, rms_per_branch : int, default 50, 2
@@ -381,7 +381,7 @@ class UpgradeConfig:
 
 
 #: Promotion thresholds per model kind: name -> default. Each is checked by
-#: :func:`segments.registry.promote` against the metrics logged by the training run.
+#: :func:`segments.mlops.registry.promote` against the metrics logged by the training run.
 PROMOTION_THRESHOLDS: dict[str, dict[str, float]] = {
     "upgrade": {"min_auc": 0.6, "min_auc_gain_over_rule": 0.0, "max_ece": 0.1},
     "groups": {"min_stability": 0.8, "min_group_jaccard": 0.6, "min_surrogate_fidelity": 0.8},
@@ -661,7 +661,7 @@ def load_config(
         except TypeError as exc:
             problems.append(Violation(key, str(exc)))
     if "tiers" in sections:  # the ladder is loaded now, so a bad one fails before any work
-        from segments.tiers import load_ladder
+        from segments.core.tiers import load_ladder
 
         t = sections["tiers"]
         try:

@@ -33,8 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segments.core.panel import AUM_COMPONENTS
 from segments.exceptions import ConfigError, Violation
-from segments.schema import AUM_COMPONENTS
 
 __all__ = ["PERSONAS", "Persona", "iter_bank", "make_bank", "write_bank"]
 
@@ -596,7 +596,7 @@ def make_bank(
 
 
 def _marked(schema: pa.Schema, kind: str) -> pa.Schema:
-    from segments._io import OUTPUT_KEY
+    from segments.core.files import OUTPUT_KEY
 
     return schema.with_metadata({**(schema.metadata or {}), OUTPUT_KEY: kind.encode()})
 

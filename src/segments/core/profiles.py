@@ -1,6 +1,6 @@
 """Group profiles, suggested names, persona cards, the tier x group matrix, migration.
 
-Tables only (plots live in :mod:`segments.plots`). Names come from each group's most
+Tables only (plots live in :mod:`segments.mlops.plots`). Names come from each group's most
 distinguishing features, through a small vocabulary keyed by feature and direction, in
 English and Chinese; a YAML naming file overrides them.
 """
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.config import load_yaml
+from segments.core.config import load_yaml
+from segments.core.features import FEATURE_CATALOGUE, is_log_scale
+from segments.core.panel import ID
 from segments.exceptions import ConfigError, Violation
-from segments.features import FEATURE_CATALOGUE, is_log_scale
-from segments.schema import ID
 
 __all__ = [
     "group_migration",
@@ -294,7 +294,7 @@ def persona_cards(
 ) -> dict[Any, str]:
     """One Markdown page per group: who they are, what they hold, how they behave, needs.
 
-    With a fitted :class:`segments.explain.GroupSurrogate`, each card also says which
+    With a fitted :class:`segments.core.explain.GroupSurrogate`, each card also says which
     features place customers in the group (mean SHAP of the surrogate) and its fidelity.
     """
     labels = np.asarray(labels)

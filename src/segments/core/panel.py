@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from segments._io import InputFiles, inspect_files, read_table
+from segments.core.files import InputFiles, inspect_files, read_table
 from segments.exceptions import (
     N_EXAMPLES,
     ConfigError,
@@ -377,7 +377,7 @@ def inspect_panel(
     Raises
     ------
     InputFileError
-        The file is missing or unreadable (see :func:`segments._io.inspect_files`).
+        The file is missing or unreadable (see :func:`segments.core.files.inspect_files`).
     PanelValidationError
         The columns break the contract (id, month or AUM missing; a column map naming an
         absent column), or the month column holds values that are not months.

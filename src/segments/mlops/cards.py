@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from segments.features import catalogue_frame
-from segments.schema import ID, MONTH
+from segments.core.features import catalogue_frame
+from segments.core.panel import ID, MONTH
 
 __all__ = ["groups_card", "markdown_table", "render_html", "upgrade_card"]
 

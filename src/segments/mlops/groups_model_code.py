@@ -6,6 +6,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from mlflow.models import set_model
 
-from segments._pyfunc import GroupsModel
+from segments.mlops.pyfunc import GroupsModel
 
 set_model(GroupsModel())

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from segments.core.panel import AUM, ID, MONTH
 from segments.exceptions import ConfigError, PanelValidationError, Violation
-from segments.schema import AUM, ID, MONTH
 
 __all__ = [
     "FEATURE_CATALOGUE",

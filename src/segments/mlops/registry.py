@@ -137,7 +137,7 @@ _CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 
 def _client() -> Any:
-    from segments.tracking import _mlflow, configure_tracking
+    from segments.mlops.tracking import _mlflow, configure_tracking
 
     mlflow = _mlflow()
     configure_tracking()
@@ -648,7 +648,7 @@ def register_version(
     """
     from mlflow.exceptions import MlflowException
 
-    from segments.tracking import _mlflow
+    from segments.mlops.tracking import _mlflow
 
     client = _client()
     try:
@@ -747,7 +747,7 @@ def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
     """
     from mlflow.models import get_model_info
 
-    from segments.features import catalogue_frame
+    from segments.core.features import catalogue_frame
 
     sig = get_model_info(model_uri).signature
     if sig is None or sig.inputs is None:
@@ -833,7 +833,7 @@ def _threshold_checks(
 
 
 def _download_config(client: Any, run_id: str) -> Any:
-    from segments.config import load_config
+    from segments.core.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = client.download_artifacts(run_id, "config.yaml", tmp)
@@ -848,9 +848,9 @@ def _compare_upgrade(
     panel: pd.DataFrame,
     notes: list[str],
 ) -> pd.DataFrame:
-    from segments.tiers import assign_tiers, load_ladder
-    from segments.tracking import load_model, model_input
-    from segments.upgrade import build_training_set, evaluate
+    from segments.core.tiers import assign_tiers, load_ladder
+    from segments.core.upgrade import build_training_set, evaluate
+    from segments.mlops.tracking import load_model, model_input
 
     cfg = _download_config(client, run.info.run_id)
     up = cfg.upgrade
@@ -899,8 +899,8 @@ def _compare_groups(
 ) -> pd.DataFrame:
     from sklearn.metrics import adjusted_rand_score
 
-    from segments.features import build_features
-    from segments.tracking import load_groups_estimator
+    from segments.core.features import build_features
+    from segments.mlops.tracking import load_groups_estimator
 
     cfg = _download_config(client, run.info.run_id)
     as_of = run.data.params["as_of"]
@@ -990,7 +990,7 @@ def promote(
     """
     from mlflow.exceptions import MlflowException
 
-    from segments.config import load_config
+    from segments.core.config import load_config
 
     cfg = config or load_config()
     version = str(version)
@@ -1234,7 +1234,7 @@ def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None
 
 def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -> str:
     """Log checks and comparison to a new run in the training run's experiment."""
-    from segments.cards import markdown_table, render_html
+    from segments.mlops.cards import markdown_table, render_html
 
     experiment_id = run.info.experiment_id if run else "0"
     decision = "refused" if report.failed else "promoted"

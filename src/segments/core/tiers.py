@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.config import FROM_LADDER, load_preset
+from segments.core.config import FROM_LADDER, load_preset
+from segments.core.panel import AUM, ID, MONTH, NUMERIC_COLUMNS
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsWarning, Violation
-from segments.schema import AUM, ID, MONTH, NUMERIC_COLUMNS
 
 __all__ = [
     "TIER_COLUMNS",

@@ -12,18 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.config import ExperimentConfig, load_config
-from segments.features import build_features
-from segments.profiling import (
+from segments.core.config import ExperimentConfig, load_config
+from segments.core.features import build_features
+from segments.core.groups import StrategicGroups
+from segments.core.panel import ID, MONTH
+from segments.core.profiles import (
     load_names,
     persona_cards,
     profile_groups,
     suggest_names,
     tier_group_matrix,
 )
-from segments.schema import ID, MONTH
-from segments.segmentation import StrategicGroups
-from segments.tiers import assign_tiers, load_ladder
+from segments.core.tiers import assign_tiers, load_ladder
 
 __all__ = ["GroupsResult", "train_groups"]
 
@@ -41,7 +41,7 @@ class GroupsResult:
     groups : Series
         Group id per customer.
     profile : dict of DataFrame
-        See :func:`segments.profiling.profile_groups`.
+        See :func:`segments.core.profiles.profile_groups`.
     names : DataFrame
         ``name_en``, ``name_zh`` per group id.
     cards : dict
@@ -52,7 +52,7 @@ class GroupsResult:
         Group transition matrix (same model) from ``groups.migration_months`` before the
         as-of month to the as-of month.
     tier_group : dict of DataFrame
-        See :func:`segments.profiling.tier_group_matrix`.
+        See :func:`segments.core.profiles.tier_group_matrix`.
     run_id, model_uri : str or None
         The MLflow run and logged model, when tracked.
     registered_model, model_version : str or None
@@ -143,7 +143,7 @@ def train_groups(
     names = suggest_names(profile["z"])
     if cfg.groups.names_file:
         names = load_names(cfg.groups.names_file, names)
-    from segments.explain import GroupSurrogate
+    from segments.core.explain import GroupSurrogate
 
     rng = np.random.default_rng(cfg.groups.random_state)
     sample = (
@@ -161,7 +161,7 @@ def train_groups(
     migration = None
     start = month - cfg.groups.migration_months
     if cfg.groups.migration_months > 0 and start >= panel[MONTH].min():
-        from segments.profiling import group_migration
+        from segments.core.profiles import group_migration
 
         X_then = build_features(panel, start, windows=cfg.features.windows)
         then = pd.Series(model.predict(X_then), index=X_then.index)
@@ -204,9 +204,9 @@ def train_groups(
 def _track_groups(
     result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig, ladder: str
 ) -> None:
-    from segments import plots
-    from segments.cards import groups_card
-    from segments.tracking import (
+    from segments.mlops import plots
+    from segments.mlops.cards import groups_card
+    from segments.mlops.tracking import (
         _mlflow,
         code_version,
         data_digest,
@@ -330,7 +330,7 @@ def _track_groups(
         import matplotlib.pyplot as plt
 
         plt.close("all")
-        from segments import drift
+        from segments.core import drift
 
         reference = {
             "features": drift.profile(result.features),
@@ -465,7 +465,7 @@ def train_upgrade(
     -------
     UpgradeResult
     """
-    from segments.upgrade import (
+    from segments.core.upgrade import (
         LogisticBaseline,
         RuleOfThumb,
         UpgradeModel,
@@ -510,7 +510,7 @@ def train_upgrade(
     part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
     for k, v in part.items():
         if v.empty or v["label"].nunique() < 2:
-            from segments.upgrade import NotEnoughDataError
+            from segments.core.upgrade import NotEnoughDataError
 
             raise NotEnoughDataError(
                 f"upgrade: the {k} months ({', '.join(split[k])}) have "
@@ -576,7 +576,7 @@ def train_upgrade(
         test["branch_permille"] = br["permille"].to_numpy()
     last = test[test["as_of"] == split["test"][-1]]
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
-    from segments.explain import UpgradeExplainer
+    from segments.core.explain import UpgradeExplainer
 
     explainer = UpgradeExplainer(model)
     contributions = explainer.contributions(test)
@@ -621,9 +621,9 @@ def _track_upgrade(
 ) -> None:
     import matplotlib.pyplot as plt
 
-    from segments import plots
-    from segments.cards import upgrade_card
-    from segments.tracking import (
+    from segments.mlops import plots
+    from segments.mlops.cards import upgrade_card
+    from segments.mlops.tracking import (
         _mlflow,
         code_version,
         data_digest,
@@ -717,7 +717,7 @@ def _track_upgrade(
             plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png"
         )
         plt.close("all")
-        from segments import drift
+        from segments.core import drift
 
         test = result.test
         reference = {
@@ -753,8 +753,8 @@ def _register(
     """Register the run's model as a new version aliased ``challenger`` (when configured)."""
     if not cfg.registry.register or result.model_uri is None:
         return
-    from segments.registry import register_version
-    from segments.tracking import _mlflow
+    from segments.mlops.registry import register_version
+    from segments.mlops.tracking import _mlflow
 
     keep = (
         "segments.ladder",

@@ -29,8 +29,8 @@ from sklearn.metrics import (
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
+from segments.core.features import is_log_scale
 from segments.exceptions import ConfigError, SegmentsError, Violation
-from segments.features import is_log_scale
 
 __all__ = ["ALGORITHMS", "DEFAULT_GROUP_FEATURES", "StrategicGroups", "match_groups"]
 

@@ -1,4 +1,4 @@
-"""The Spark engine: :func:`segments.scoring.score_batch` per group of whole customers.
+"""The Spark engine: :func:`segments.jobs.score.score_batch` per group of whole customers.
 
 Rows are hashed to buckets by customer id (``pmod(xxhash64(customer_id), n)``), so a
 customer's months are never split; ``groupBy(bucket).applyInPandas`` hands each bucket to the
@@ -24,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments._io import output_lock
+from segments.core.files import output_lock
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
-from segments.scoring import (
+from segments.jobs.score import (
     _RANKS,
     Scorer,
     ScoreResult,
@@ -131,9 +131,9 @@ def score_spark(
     allow_short_history: bool = False,
     prepared: ScoringJob | None = None,
 ) -> ScoreResult:
-    """Score a Parquet panel on Spark; same output as :func:`segments.scoring.score_local`.
+    """Score a Parquet panel on Spark; same output as :func:`segments.jobs.score.score_local`.
 
-    The same checks run first (:func:`segments.scoring.prepare_scoring`) and the job holds
+    The same checks run first (:func:`segments.jobs.score.prepare_scoring`) and the job holds
     the same exclusive lock on its output.
 
     Parameters
@@ -141,7 +141,7 @@ def score_spark(
     panel_path : path
         Parquet file or folder.
     as_of, out, scorer, scored_at, run_id, overwrite, allow_short_history, prepared
-        As for :func:`~segments.scoring.score_local`.
+        As for :func:`~segments.jobs.score.score_local`.
     master : str, optional
         Spark master URL (default ``SEGMENTS_SPARK_MASTER`` or ``local[2]``).
     partitions : int, optional
@@ -177,7 +177,7 @@ def _score_spark_locked(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from segments.schema import ID, MONTH
+    from segments.core.panel import ID, MONTH
 
     src, dest, month = plan.src, plan.dest, plan.month
     spark = spark or spark_session(master)

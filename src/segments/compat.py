@@ -1,0 +1,69 @@
+"""Old module names, kept importable so models logged by segments 0.1 still load.
+
+segments 0.1 kept every module side by side (``segments.upgrade``, ``segments._pyfunc``…).
+Models logged then pickle their estimators under those names and their "model from code"
+file imports ``segments._pyfunc``. :data:`MOVED` maps each old name to its home in the
+layered package; :func:`install` puts a finder on ``sys.meta_path`` that answers an import
+of an old name with the new module itself (the same object, so classes compare equal), with
+a :class:`DeprecationWarning`. New code imports the new names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import warnings
+from types import ModuleType
+
+#: Old module name -> its home since segments 0.2.
+MOVED: dict[str, str] = {
+    "segments.schema": "segments.core.panel",
+    "segments._io": "segments.core.files",
+    "segments.config": "segments.core.config",
+    "segments.synthetic": "segments.core.synthetic",
+    "segments.tiers": "segments.core.tiers",
+    "segments.features": "segments.core.features",
+    "segments.segmentation": "segments.core.groups",
+    "segments.profiling": "segments.core.profiles",
+    "segments.upgrade": "segments.core.upgrade",
+    "segments.explain": "segments.core.explain",
+    "segments._treeshap": "segments.core.treeshap",
+    "segments.drift": "segments.core.drift",
+    "segments.tracking": "segments.mlops.tracking",
+    "segments.registry": "segments.mlops.registry",
+    "segments.cards": "segments.mlops.cards",
+    "segments.plots": "segments.mlops.plots",
+    "segments._pyfunc": "segments.mlops.pyfunc",
+    "segments.training": "segments.jobs.train",
+    "segments.scoring": "segments.jobs.score",
+    "segments.spark": "segments.engines.spark",
+}
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answer an import of an old module name with the module at its new name."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None):
+        if fullname not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        new = MOVED[spec.name]
+        warnings.warn(
+            f"{spec.name} is now {new}; the old name is kept for models logged by segments 0.1",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the module is the new one, already imported."""
+
+
+def install() -> None:
+    """Put the alias finder on ``sys.meta_path`` once."""
+    if not any(isinstance(f, _Alias) for f in sys.meta_path):
+        sys.meta_path.append(_Alias())
