@@ -51,12 +51,12 @@ def main() -> None:
         from segments.core.explain import UpgradeExplainer
 
     raw, _ = make_bank(args.customers, 24, seed=0)
-    result = train_upgrade(validate_panel(raw), load_config(), track=False)
+    result = train_upgrade(validate_panel(raw), load_config())
     model = result.model
     data = result.data
     rows = data.sample(args.rows, replace=len(data) < args.rows, random_state=0)
     X = rows[model.features_]
-    booster = model.booster_.booster_
+    booster = model.booster_
     it = model.best_iteration_
     ours = UpgradeExplainer(model)
     a, _ = model.calibration_

@@ -3,7 +3,7 @@
 Each step runs in a fresh process, ``--repeats`` times (median, min / max, peak resident
 memory), on the synthetic bank:
 
-* segments, end to end: ``train_upgrade(panel, load_config(--config), track=False)`` on a
+* segments, end to end: ``train_upgrade(panel, load_config(--config))`` on a
   validated panel (labels and features for every as-of month, the out-of-time split, the
   LightGBM model with early stopping and Platt calibration on the validation months, both
   baselines, evaluation, exact SHAP reason codes for the test rows, the call list);
@@ -58,7 +58,7 @@ from segments import load_config, read_panel, train_upgrade, validate_panel
 panel = validate_panel(read_panel({panel!r}))
 cfg = load_config({config!r})
 t = time.perf_counter()
-r = train_upgrade(panel, cfg, track=False)
+r = train_upgrade(panel, cfg)
 elapsed = time.perf_counter() - t
 c = r.comparison()
 part = {{m: k for k, v in r.split.items() for m in v}}

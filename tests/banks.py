@@ -7,9 +7,17 @@ from typing import Any
 
 import yaml
 
-from segments import load_config, read_panel, train_groups, train_upgrade, validate_panel
+from segments import (
+    load_config,
+    log_groups,
+    log_upgrade,
+    read_panel,
+    train_groups,
+    train_upgrade,
+    validate_panel,
+)
 from segments.core.synthetic import write_bank
-from segments.mlops.registry import promote
+from segments.mlops.promotion import promote
 
 #: Small banks do not always beat the rule of thumb: the tests' thresholds say so openly.
 LENIENT = {
@@ -33,8 +41,8 @@ def promoted_bank(
     exp = root / f"{name}.yaml"
     exp.write_text(yaml.safe_dump(config or LENIENT))
     cfg = load_config(exp)
-    up = train_upgrade(panel, cfg)
-    gr = train_groups(panel, cfg)
+    up = log_upgrade(train_upgrade(panel, cfg), panel)
+    gr = log_groups(train_groups(panel, cfg), panel)
     promote(up.registered_model, up.model_version, config=cfg)
     promote(gr.registered_model, gr.model_version, config=cfg)
     return {

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from segments import load_config, make_bank, train_groups, validate_panel
+from segments import load_config, log_groups, log_upgrade, make_bank, train_groups, validate_panel
 from segments.cli import app
 
 
@@ -30,6 +30,7 @@ def tracked(tmp_path_factory):
     panel = validate_panel(raw)
     cfg = load_config(overrides={"name": "groups_test", "groups": {"n_bootstrap": 2, "k_max": 8}})
     result = train_groups(panel, cfg, reference=truth.set_index("customer_id")["persona"])
+    log_groups(result, panel)
     yield result, root
     mp.undo()
 
@@ -197,7 +198,10 @@ def upgrade_run(tmp_path_factory):
 
     root, mp = _isolated_store(tmp_path_factory, "mlflow_upgrade")
     raw, _ = make_bank(12_000, 24, seed=3)
-    result = train_upgrade(validate_panel(raw), load_config(overrides={"name": "upgrade_test"}))
+    panel = validate_panel(raw)
+    result = log_upgrade(
+        train_upgrade(panel, load_config(overrides={"name": "upgrade_test"})), panel
+    )
     yield result, root
     mp.undo()
 
@@ -280,3 +284,22 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     np.testing.assert_allclose(
         out["p_upgrade"].to_numpy(), result.model.predict_proba(sample)[:, 1], rtol=1e-9
     )
+
+
+def test_training_writes_nothing_until_logged(tmp_path, monkeypatch):
+    """train_groups and train_upgrade are side-effect free: no ./mlflow.db, no run."""
+    from segments import train_upgrade
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    raw, _ = make_bank(1_500, 18, seed=11)
+    panel = validate_panel(raw)
+    cfg = load_config(overrides={"groups": {"n_bootstrap": 2, "k_max": 5}})
+    groups = train_groups(panel, cfg)
+    upgrade = train_upgrade(panel, cfg)
+    assert list(tmp_path.iterdir()) == []
+    assert groups.run_id is None and upgrade.run_id is None
+    # Logging is the explicit step, and it is what writes the store.
+    log_groups(groups, panel)
+    assert groups.run_id is not None
+    assert (tmp_path / "mlflow.db").exists()

@@ -21,14 +21,8 @@ from segments import compat
 from segments.core.config import ExperimentConfig, TiersConfig, load_config
 from segments.core.features import FEATURE_CATALOGUE, build_features, catalogue_frame
 from segments.core.groups import StrategicGroups
-from segments.core.panel import (
-    PanelConfig,
-    PanelReport,
-    check_panel,
-    panel_from_transactions,
-    read_panel,
-    validate_panel,
-)
+from segments.core.ladders import Ladder, load_ladder
+from segments.core.panel import PanelConfig, read_panel
 from segments.core.profiles import (
     group_migration,
     persona_cards,
@@ -37,13 +31,9 @@ from segments.core.profiles import (
     tier_group_matrix,
 )
 from segments.core.synthetic import make_bank, write_bank
-from segments.core.tiers import (
-    Ladder,
-    assign_tiers,
-    load_ladder,
-    migration_matrix,
-    migration_summary,
-)
+from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
+from segments.core.transactions import panel_from_transactions
+from segments.core.validation import PanelReport, check_panel, validate_panel
 from segments.exceptions import (
     ConfigError,
     PanelValidationError,
@@ -51,6 +41,7 @@ from segments.exceptions import (
     SegmentsWarning,
     Violation,
 )
+from segments.jobs.log_training import log_groups, log_upgrade
 from segments.jobs.train import GroupsResult, UpgradeResult, train_groups, train_upgrade
 
 __version__ = "0.1.0"
@@ -79,6 +70,8 @@ __all__ = [
     "group_migration",
     "load_config",
     "load_ladder",
+    "log_groups",
+    "log_upgrade",
     "make_bank",
     "migration_matrix",
     "migration_summary",

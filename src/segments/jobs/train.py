@@ -1,11 +1,10 @@
-"""Training jobs: from a validated panel and a config to fitted, profiled, tracked models."""
+"""Training jobs: from a validated panel and a config to fitted, profiled, evaluated models.
+
+The jobs have no side effects; :mod:`segments.jobs.log_training` logs their results."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 from segments.core.config import ExperimentConfig, load_config
 from segments.core.features import build_features
 from segments.core.groups import StrategicGroups
+from segments.core.ladders import load_ladder
 from segments.core.panel import ID, MONTH
 from segments.core.profiles import (
     load_names,
@@ -23,7 +23,7 @@ from segments.core.profiles import (
     suggest_names,
     tier_group_matrix,
 )
-from segments.core.tiers import assign_tiers, load_ladder
+from segments.core.tiers import assign_tiers
 
 __all__ = ["GroupsResult", "train_groups"]
 
@@ -53,8 +53,12 @@ class GroupsResult:
         as-of month to the as-of month.
     tier_group : dict of DataFrame
         See :func:`segments.core.profiles.tier_group_matrix`.
+    config : ExperimentConfig
+        The configuration the model was trained with.
+    ladder : str
+        The tier ladder's name.
     run_id, model_uri : str or None
-        The MLflow run and logged model, when tracked.
+        The MLflow run and logged model, once logged.
     registered_model, model_version : str or None
         The registered model and the version (aliased ``challenger``), when registered.
     """
@@ -71,6 +75,8 @@ class GroupsResult:
     reference_crosstab: pd.DataFrame | None = None
     surrogate: Any = None
     migration: pd.DataFrame | None = None
+    config: ExperimentConfig | None = None
+    ladder: str = ""
     run_id: str | None = None
     model_uri: str | None = None
     registered_model: str | None = None
@@ -104,9 +110,12 @@ def train_groups(
     as_of: str | None = None,
     previous: StrategicGroups | None = None,
     reference: pd.Series | None = None,
-    track: bool = True,
+    track: bool = False,
 ) -> GroupsResult:
-    """Build features, fit the strategic groups, profile and name them, and track the run.
+    """Build features, fit the strategic groups, profile and name them.
+
+    Nothing is written: logging the run to MLflow is an explicit step,
+    :func:`segments.log_groups` (or ``track=True``).
 
     Parameters
     ----------
@@ -122,8 +131,9 @@ def train_groups(
         Known labels per ``customer_id`` (e.g. the synthetic bank's planted personas), used
         only after fitting to report the adjusted Rand index (``reference_ari``) and a
         crosstab; never seen by the estimator.
-    track : bool, default True
-        Log the run to MLflow (params, data digest, metrics, plots, tables, model).
+    track : bool, default False
+        Also log the run to MLflow (params, data digest, metrics, plots, tables, model,
+        registration), as :func:`segments.log_groups` does.
 
     Returns
     -------
@@ -195,169 +205,14 @@ def train_groups(
         reference_crosstab=crosstab,
         surrogate=surrogate,
         migration=migration,
+        config=cfg,
+        ladder=ladder.name,
     )
     if track:
-        _track_groups(result, panel, cfg, ladder.name)
+        from segments.jobs.log_training import log_groups
+
+        log_groups(result, panel)
     return result
-
-
-def _track_groups(
-    result: GroupsResult, panel: pd.DataFrame, cfg: ExperimentConfig, ladder: str
-) -> None:
-    from segments.mlops import plots
-    from segments.mlops.cards import groups_card
-    from segments.mlops.tracking import (
-        _mlflow,
-        code_version,
-        data_digest,
-        flatten,
-        log_card,
-        log_frame,
-        log_groups_model,
-        start_run,
-    )
-
-    mlflow = _mlflow()
-    model = result.model
-    digest = data_digest(panel)
-    name = cfg.registry.model_name("groups", cfg.name)
-    tags = {
-        "segments.model_kind": "groups",
-        "segments.ladder": ladder,
-        "segments.as_of": result.as_of,
-        "segments.data_digest": digest,
-        "segments.code_version": code_version(),
-        "segments.algorithm": model.algorithm,
-        "segments.n_groups": str(model.n_groups_),
-        "segments.registered_model": name if cfg.registry.register else "",
-    }
-    with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
-        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
-        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
-        mlflow.log_params(
-            {
-                "as_of": result.as_of,
-                "n_customers": len(result.features),
-                "panel_rows": len(panel),
-                "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}",
-            }
-        )
-        with _quiet():
-            ds = mlflow.data.from_pandas(
-                result.features.reset_index(),
-                name="features",
-                digest=data_digest(result.features)[:32],
-            )
-            mlflow.log_input(ds, context="training")
-        mlflow.log_metrics(result.metrics)
-        if model.k_selection_ is not None:
-            for _, row in model.k_selection_.iterrows():
-                for c in (
-                    "silhouette",
-                    "calinski_harabasz",
-                    "davies_bouldin",
-                    "stability",
-                    "bic",
-                    "min_share",
-                ):
-                    if c in row and pd.notna(row[c]):
-                        mlflow.log_metric(f"k_{c}", float(row[c]), step=int(row["k"]))
-            log_frame(model.k_selection_, "k_selection/criteria.csv", index=False)
-            mlflow.log_dict(model.k_selection_report_, "k_selection/report.json")
-            mlflow.log_figure(
-                plots.k_selection(model.k_selection_, model.n_groups_), "plots/k_selection.png"
-            )
-        mlflow.log_dict(
-            {
-                "stability": {
-                    "ari_mean": model.stability_["ari_mean"],
-                    "ari_min": model.stability_["ari_min"],
-                    "jaccard": {str(k): v for k, v in model.stability_["jaccard"].items()},
-                }
-            },
-            "stability.json",
-        )
-        prof = result.profile
-        summary = prof["summary"].join(result.names)
-        log_frame(summary, "profiles/summary.csv")
-        for key in ("means", "medians", "lift", "z", "tier_mix"):
-            if key in prof:
-                log_frame(prof[key], f"profiles/{key}.csv")
-        log_frame(prof["distinguishing"], "profiles/distinguishing.csv", index=False)
-        log_frame(result.names, "names.csv")
-        for key, table in result.tier_group.items():
-            log_frame(table, f"tier_group/{key}.csv")
-        if model.match_report_ is not None:
-            log_frame(model.match_report_, "id_matching.csv", index=False)
-        if result.migration is not None:
-            log_frame(result.migration, "group_migration/counts.csv")
-            rates = result.migration.div(result.migration.sum(axis=1), axis=0)
-            log_frame(rates, "group_migration/rates.csv")
-        if result.reference_crosstab is not None:
-            log_frame(result.reference_crosstab, "reference_crosstab.csv")
-        if result.surrogate is not None:
-            log_frame(
-                result.surrogate.top_features(5), "explanations/group_top_features.csv", index=False
-            )
-            log_frame(result.surrogate.group_importance_, "explanations/group_mean_shap.csv")
-            imp = result.surrogate.group_importance_
-            top = imp.abs().max().sort_values(ascending=False).index[:15]
-            labelled = imp[top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
-            mlflow.log_figure(
-                plots.heatmap(
-                    labelled,
-                    "What places customers in each group "
-                    f"(surrogate mean SHAP, fidelity "
-                    f"{result.surrogate.fidelity_:.1%})",
-                ),
-                "explanations/group_shap_heatmap.png",
-            )
-        mlflow.log_text(
-            "\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)), "persona_cards.md"
-        )
-        top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
-        labelled = prof["z"][top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
-        mlflow.log_figure(
-            plots.heatmap(labelled, "Group profiles (standardised difference from all customers)"),
-            "plots/profile_heatmap.png",
-        )
-        share = result.tier_group["share"].drop(index="All", columns="All", errors="ignore")
-        mlflow.log_figure(
-            plots.heatmap(share * 100, "Tier x group (% of customers)", fmt="{:.1f}", center=False),
-            "plots/tier_group.png",
-        )
-        mlflow.log_figure(plots.group_sizes(prof["summary"], result.names), "plots/group_sizes.png")
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
-        from segments.core import drift
-
-        reference = {
-            "features": drift.profile(result.features),
-            "groups": drift.profile(result.groups.astype(str).to_frame("group_id")),
-        }
-        result.model_uri = log_groups_model(model, result.names, result.features, reference)
-        result.run_id = run.info.run_id
-        card = groups_card(
-            result,
-            panel,
-            cfg,
-            digest=digest,
-            ladder=ladder,
-            name=name,
-            run_id=result.run_id,
-            code_version=tags["segments.code_version"],
-        )
-        log_card(card, f"Model card: {name}", cfg.raw)
-    _register(result, "groups", name, cfg, tags)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence MLflow's warnings while it logs a dataset input."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def groups_summary_json(result: GroupsResult) -> str:
@@ -406,8 +261,12 @@ class UpgradeResult:
         Mean |SHAP| per feature on the test months (largest first).
     contributions : DataFrame
         SHAP values (calibrated log-odds) of every test row.
+    config : ExperimentConfig
+        The configuration the model was trained with.
+    ladder : str
+        The tier ladder's name.
     run_id, model_uri : str or None
-        The MLflow run and logged model, when tracked.
+        The MLflow run and logged model, once logged.
     registered_model, model_version : str or None
         The registered model and the version (aliased ``challenger``), when registered.
     """
@@ -426,6 +285,9 @@ class UpgradeResult:
     explainer: Any = None
     shap_importance: pd.DataFrame | None = None
     contributions: pd.DataFrame | None = None
+    config: ExperimentConfig | None = None
+    ladder: str = ""
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     run_id: str | None = None
     model_uri: str | None = None
     registered_model: str | None = None
@@ -448,9 +310,12 @@ def train_upgrade(
     panel: pd.DataFrame,
     config: ExperimentConfig | None = None,
     *,
-    track: bool = True,
+    track: bool = False,
 ) -> UpgradeResult:
     """Labels, features, the upgrade model and both baselines, evaluated out of time.
+
+    Nothing is written: logging the run to MLflow is an explicit step,
+    :func:`segments.log_upgrade` (or ``track=True``).
 
     Parameters
     ----------
@@ -458,8 +323,8 @@ def train_upgrade(
         A validated panel.
     config : ExperimentConfig, optional
         ``tiers`` (ladder), ``features`` (windows) and ``upgrade`` sections are used.
-    track : bool, default True
-        Log the run to MLflow.
+    track : bool, default False
+        Also log the run to MLflow, as :func:`segments.log_upgrade` does.
 
     Returns
     -------
@@ -600,9 +465,14 @@ def train_upgrade(
         explainer,
         explainer.global_importance(contributions=contributions),
         contributions,
+        config=cfg,
+        ladder=ladder.name,
+        curves=curves,
     )
     if track:
-        _track_upgrade(result, panel, cfg, ladder.name, curves)
+        from segments.jobs.log_training import log_upgrade
+
+        log_upgrade(result, panel)
     return result
 
 
@@ -610,170 +480,3 @@ def _next_tier(test: pd.DataFrame, ladder: Any) -> pd.Series:
     names = ladder.tier_names
     ranks = test["tier_rank"].to_numpy().astype(int) + 1
     return pd.Series([names[r] if r < len(names) else None for r in ranks], index=test.index)
-
-
-def _track_upgrade(
-    result: UpgradeResult,
-    panel: pd.DataFrame,
-    cfg: ExperimentConfig,
-    ladder: str,
-    curves: dict[str, tuple[np.ndarray, np.ndarray]],
-) -> None:
-    import matplotlib.pyplot as plt
-
-    from segments.mlops import plots
-    from segments.mlops.cards import upgrade_card
-    from segments.mlops.tracking import (
-        _mlflow,
-        code_version,
-        data_digest,
-        flatten,
-        log_card,
-        log_frame,
-        log_upgrade_model,
-        start_run,
-    )
-
-    mlflow = _mlflow()
-    up = cfg.upgrade
-    digest = data_digest(panel)
-    registered = cfg.registry.model_name("upgrade", cfg.name)
-    tags = {
-        "segments.model_kind": "upgrade",
-        "segments.ladder": ladder,
-        "segments.as_of": f"{result.split['train'][0]}..{result.split['test'][-1]}",
-        "segments.test_months": ",".join(result.split["test"]),
-        "segments.data_digest": digest,
-        "segments.code_version": code_version(),
-        "segments.label": f"{up.label} within {up.horizon}m",
-        "segments.population": up.population,
-        "segments.registered_model": registered if cfg.registry.register else "",
-    }
-    name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
-    with start_run(cfg.name, name, tags) as run:
-        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
-        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
-        mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
-        mlflow.log_params(
-            {
-                "best_iteration": result.model.best_iteration_,
-                "calibration_a": result.model.calibration_[0],
-                "calibration_b": result.model.calibration_[1],
-                "n_features": len(result.model.features_),
-            }
-        )
-        with _quiet():
-            ds = mlflow.data.from_pandas(
-                result.data.drop(columns="label"),
-                name="upgrade_data",
-                targets=None,
-                digest=data_digest(result.data)[:32],
-            )
-            mlflow.log_input(ds, context="training")
-        for _, r in result.metrics.iterrows():
-            for key, value in r.items():
-                if key in ("model", "segment") or not np.isfinite(value):
-                    continue
-                prefix = r["model"] if r["segment"] == "all" else f"{r['model']}.{r['segment']}"
-                mlflow.log_metric(f"{prefix}.{key}", float(value))
-        for as_of, row in result.label_counts.iterrows():
-            step = pd.Period(as_of, "M").ordinal
-            for key in ("population", "positives", "censored", "positive_rate"):
-                mlflow.log_metric(f"labels.{key}", float(row[key]), step=step)
-        log_frame(result.label_counts, "labels/counts_by_as_of.csv")
-        log_frame(result.metrics, "evaluation/metrics.csv", index=False)
-        log_frame(result.comparison(), "evaluation/comparison_all.csv")
-        for nm, t in result.deciles.items():
-            log_frame(t, f"evaluation/deciles_{nm}.csv")
-        for nm, t in result.calibration.items():
-            log_frame(t, f"evaluation/calibration_{nm}.csv")
-        log_frame(result.importance.rename("gain").to_frame(), "evaluation/importance.csv")
-        if result.shap_importance is not None:
-            log_frame(result.shap_importance, "explanations/global_importance.csv")
-            phi = result.contributions
-            mlflow.log_figure(
-                plots.beeswarm(phi, result.test[phi.columns]), "explanations/beeswarm.png"
-            )
-            for feat in result.shap_importance.index[:4]:
-                mlflow.log_figure(
-                    plots.dependence(phi, result.test[phi.columns], feat),
-                    f"explanations/dependence_{feat}.png",
-                )
-            cols = [c for c in result.test.columns if c.startswith("reason_")]
-            log_frame(
-                result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
-                "explanations/reason_codes_sample.csv",
-                index=False,
-            )
-        log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
-        mlflow.log_figure(plots.roc(curves), "plots/roc.png")
-        mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
-        mlflow.log_figure(plots.gain(curves), "plots/gain.png")
-        overall = [k for k in result.calibration if "." not in k]
-        mlflow.log_figure(
-            plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"
-        )
-        mlflow.log_figure(
-            plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png"
-        )
-        plt.close("all")
-        from segments.core import drift
-
-        test = result.test
-        reference = {
-            "features": drift.profile(test[list(result.model.features_)]),
-            "p_upgrade": drift.profile(test[["p_upgrade"]]),
-        }
-        training = {
-            "population": up.population,
-            "label": up.label,
-            "horizon": up.horizon,
-            "ladder": ladder,
-            "windows": list(cfg.features.windows),
-        }
-        result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
-        result.run_id = run.info.run_id
-        card = upgrade_card(
-            result,
-            panel,
-            cfg,
-            digest=digest,
-            ladder=ladder,
-            name=registered,
-            run_id=result.run_id,
-            code_version=tags["segments.code_version"],
-        )
-        log_card(card, f"Model card: {registered}", cfg.raw)
-    _register(result, "upgrade", registered, cfg, tags)
-
-
-def _register(
-    result: Any, kind: str, name: str, cfg: ExperimentConfig, tags: dict[str, str]
-) -> None:
-    """Register the run's model as a new version aliased ``challenger`` (when configured)."""
-    if not cfg.registry.register or result.model_uri is None:
-        return
-    from segments.mlops.registry import register_version
-    from segments.mlops.tracking import _mlflow
-
-    keep = (
-        "segments.ladder",
-        "segments.as_of",
-        "segments.test_months",
-        "segments.data_digest",
-        "segments.code_version",
-        "segments.label",
-    )
-    version_tags = {k: v for k, v in tags.items() if k in keep}
-    version_tags["segments.model_kind"] = kind
-    desc = (
-        f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
-        f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
-        f" Model card: the run's artifact model_card.html."
-    )
-    result.registered_model = name
-    result.model_version = register_version(
-        result.model_uri, name, run_id=result.run_id, kind=kind, tags=version_tags, description=desc
-    )
-    client = _mlflow().MlflowClient()
-    client.set_tag(result.run_id, "segments.model_version", result.model_version)

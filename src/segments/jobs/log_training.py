@@ -1,0 +1,425 @@
+"""Logging a training job's result to MLflow: the explicit step after training.
+
+:func:`segments.train_groups` and :func:`segments.train_upgrade` only compute;
+:func:`log_groups` and :func:`log_upgrade` write the run, the model, its card and (when the
+config says so) the registry version. The CLI's ``train`` commands and ``make demo`` take
+both steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segments.core.config import ExperimentConfig
+from segments.core.panel import ID, MONTH
+from segments.exceptions import ConfigError, Violation
+from segments.jobs.train import GroupsResult, UpgradeResult
+
+__all__ = ["log_groups", "log_upgrade"]
+
+
+def _config(result: GroupsResult | UpgradeResult) -> tuple[ExperimentConfig, str]:
+    """The config and ladder name a result was trained with."""
+    if result.config is None:
+        raise ConfigError(
+            [Violation("result", "has no config: it was not made by train_groups/train_upgrade")]
+        )
+    if result.run_id is not None:
+        raise ConfigError([Violation("result", f"is already logged as MLflow run {result.run_id}")])
+    return result.config, result.ladder
+
+
+def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
+    """Log a strategic-group training to MLflow, and register its model when configured.
+
+    One run in the experiment named by the result's config: parameters, the panel's data
+    digest, metrics, k-selection criteria, profiles, names, tier x group tables, migration,
+    the surrogate's explanations, plots, the model (with its drift reference) and the model
+    card; then a registry version aliased ``challenger`` when ``registry.register`` is on.
+
+    Parameters
+    ----------
+    result : GroupsResult
+        What :func:`segments.train_groups` returned.
+    panel : DataFrame
+        The panel it was trained on (for the data digest, sizes and the model card).
+
+    Returns
+    -------
+    GroupsResult
+        The same result with ``run_id``, ``model_uri`` (and ``registered_model``,
+        ``model_version`` when registered) filled in.
+    """
+    cfg, ladder = _config(result)
+    from segments.mlops.cards import groups_card
+    from segments.mlops.tracking import (
+        code_version,
+        data_digest,
+        flatten,
+        log_card,
+        log_groups_model,
+        mlflow_module,
+        start_run,
+    )
+
+    mlflow = mlflow_module()
+    model = result.model
+    digest = data_digest(panel)
+    name = cfg.registry.model_name("groups", cfg.name)
+    tags = {
+        "segments.model_kind": "groups",
+        "segments.ladder": ladder,
+        "segments.as_of": result.as_of,
+        "segments.data_digest": digest,
+        "segments.code_version": code_version(),
+        "segments.algorithm": model.algorithm,
+        "segments.n_groups": str(model.n_groups_),
+        "segments.registered_model": name if cfg.registry.register else "",
+    }
+    with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
+        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        mlflow.log_params(
+            {
+                "as_of": result.as_of,
+                "n_customers": len(result.features),
+                "panel_rows": len(panel),
+                "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}",
+            }
+        )
+        with _quiet():
+            ds = mlflow.data.from_pandas(
+                result.features.reset_index(),
+                name="features",
+                digest=data_digest(result.features)[:32],
+            )
+            mlflow.log_input(ds, context="training")
+        mlflow.log_metrics(result.metrics)
+        _log_k_selection(mlflow, model)
+        mlflow.log_dict(
+            {
+                "stability": {
+                    "ari_mean": model.stability_["ari_mean"],
+                    "ari_min": model.stability_["ari_min"],
+                    "jaccard": {str(k): v for k, v in model.stability_["jaccard"].items()},
+                }
+            },
+            "stability.json",
+        )
+        _log_group_tables(mlflow, result)
+        _log_group_plots(mlflow, result)
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        from segments.core import drift
+
+        reference = {
+            "features": drift.profile(result.features),
+            "groups": drift.profile(result.groups.astype(str).to_frame("group_id")),
+        }
+        result.model_uri = log_groups_model(model, result.names, result.features, reference)
+        result.run_id = run.info.run_id
+        card = groups_card(
+            result,
+            panel,
+            cfg,
+            digest=digest,
+            ladder=ladder,
+            name=name,
+            run_id=result.run_id,
+            code_version=tags["segments.code_version"],
+        )
+        log_card(card, f"Model card: {name}", cfg.raw)
+    _register(result, "groups", name, cfg, tags)
+    return result
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence MLflow's warnings while it logs a dataset input."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
+    """Log an upgrade-model training to MLflow, and register its model when configured.
+
+    One run: parameters, the split, the panel's data digest, metrics of the model and its
+    baselines per near band, label counts by as-of month, deciles, calibration, SHAP
+    importance and plots, samples of reason codes and the call list, the model (with its
+    drift reference) and the model card; then a registry version aliased ``challenger``.
+
+    Parameters
+    ----------
+    result : UpgradeResult
+        What :func:`segments.train_upgrade` returned.
+    panel : DataFrame
+        The panel it was trained on.
+
+    Returns
+    -------
+    UpgradeResult
+        The same result with ``run_id`` and ``model_uri`` (and the registration) filled in.
+    """
+    cfg, ladder = _config(result)
+    import matplotlib.pyplot as plt
+
+    from segments.mlops.cards import upgrade_card
+    from segments.mlops.tracking import (
+        code_version,
+        data_digest,
+        flatten,
+        log_card,
+        log_upgrade_model,
+        mlflow_module,
+        start_run,
+    )
+
+    mlflow = mlflow_module()
+    up = cfg.upgrade
+    digest = data_digest(panel)
+    registered = cfg.registry.model_name("upgrade", cfg.name)
+    tags = {
+        "segments.model_kind": "upgrade",
+        "segments.ladder": ladder,
+        "segments.as_of": f"{result.split['train'][0]}..{result.split['test'][-1]}",
+        "segments.test_months": ",".join(result.split["test"]),
+        "segments.data_digest": digest,
+        "segments.code_version": code_version(),
+        "segments.label": f"{up.label} within {up.horizon}m",
+        "segments.population": up.population,
+        "segments.registered_model": registered if cfg.registry.register else "",
+    }
+    name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
+    with start_run(cfg.name, name, tags) as run:
+        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
+        mlflow.log_params(
+            {
+                "best_iteration": result.model.best_iteration_,
+                "calibration_a": result.model.calibration_[0],
+                "calibration_b": result.model.calibration_[1],
+                "n_features": len(result.model.features_),
+            }
+        )
+        with _quiet():
+            ds = mlflow.data.from_pandas(
+                result.data.drop(columns="label"),
+                name="upgrade_data",
+                targets=None,
+                digest=data_digest(result.data)[:32],
+            )
+            mlflow.log_input(ds, context="training")
+        _log_evaluation(mlflow, result)
+        plt.close("all")
+        from segments.core import drift
+
+        test = result.test
+        reference = {
+            "features": drift.profile(test[list(result.model.features_)]),
+            "p_upgrade": drift.profile(test[["p_upgrade"]]),
+        }
+        training = {
+            "population": up.population,
+            "label": up.label,
+            "horizon": up.horizon,
+            "ladder": ladder,
+            "windows": list(cfg.features.windows),
+        }
+        result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
+        result.run_id = run.info.run_id
+        card = upgrade_card(
+            result,
+            panel,
+            cfg,
+            digest=digest,
+            ladder=ladder,
+            name=registered,
+            run_id=result.run_id,
+            code_version=tags["segments.code_version"],
+        )
+        log_card(card, f"Model card: {registered}", cfg.raw)
+    _register(result, "upgrade", registered, cfg, tags)
+    return result
+
+
+def _register(
+    result: Any, kind: str, name: str, cfg: ExperimentConfig, tags: dict[str, str]
+) -> None:
+    """Register the run's model as a new version aliased ``challenger`` (when configured)."""
+    if not cfg.registry.register or result.model_uri is None:
+        return
+    from segments.mlops.registry import register_version
+    from segments.mlops.tracking import mlflow_module
+
+    keep = (
+        "segments.ladder",
+        "segments.as_of",
+        "segments.test_months",
+        "segments.data_digest",
+        "segments.code_version",
+        "segments.label",
+    )
+    version_tags = {k: v for k, v in tags.items() if k in keep}
+    version_tags["segments.model_kind"] = kind
+    desc = (
+        f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
+        f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
+        f" Model card: the run's artifact model_card.html."
+    )
+    result.registered_model = name
+    result.model_version = register_version(
+        result.model_uri, name, run_id=result.run_id, kind=kind, tags=version_tags, description=desc
+    )
+    client = mlflow_module().MlflowClient()
+    client.set_tag(result.run_id, "segments.model_version", result.model_version)
+
+
+def _log_k_selection(mlflow: Any, model: Any) -> None:
+    """The criteria of every k tried, per k (as steps), with the selection report and plot."""
+    from segments.mlops import plots
+    from segments.mlops.tracking import log_frame
+
+    if model.k_selection_ is None:
+        return
+    for _, row in model.k_selection_.iterrows():
+        for c in (
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "stability",
+            "bic",
+            "min_share",
+        ):
+            if c in row and pd.notna(row[c]):
+                mlflow.log_metric(f"k_{c}", float(row[c]), step=int(row["k"]))
+    log_frame(model.k_selection_, "k_selection/criteria.csv", index=False)
+    mlflow.log_dict(model.k_selection_report_, "k_selection/report.json")
+    mlflow.log_figure(
+        plots.k_selection(model.k_selection_, model.n_groups_), "plots/k_selection.png"
+    )
+
+
+def _log_group_tables(mlflow: Any, result: GroupsResult) -> None:
+    """Profiles, names, tier x group tables, id matching, migration and the reference."""
+    from segments.mlops.tracking import log_frame
+
+    model = result.model
+    prof = result.profile
+    summary = prof["summary"].join(result.names)
+    log_frame(summary, "profiles/summary.csv")
+    for key in ("means", "medians", "lift", "z", "tier_mix"):
+        if key in prof:
+            log_frame(prof[key], f"profiles/{key}.csv")
+    log_frame(prof["distinguishing"], "profiles/distinguishing.csv", index=False)
+    log_frame(result.names, "names.csv")
+    for key, table in result.tier_group.items():
+        log_frame(table, f"tier_group/{key}.csv")
+    if model.match_report_ is not None:
+        log_frame(model.match_report_, "id_matching.csv", index=False)
+    if result.migration is not None:
+        log_frame(result.migration, "group_migration/counts.csv")
+        rates = result.migration.div(result.migration.sum(axis=1), axis=0)
+        log_frame(rates, "group_migration/rates.csv")
+    if result.reference_crosstab is not None:
+        log_frame(result.reference_crosstab, "reference_crosstab.csv")
+
+
+def _log_group_plots(mlflow: Any, result: GroupsResult) -> None:
+    """The surrogate's explanations, persona cards and the profile, tier and size plots."""
+    from segments.mlops import plots
+    from segments.mlops.tracking import log_frame
+
+    prof = result.profile
+    if result.surrogate is not None:
+        log_frame(
+            result.surrogate.top_features(5), "explanations/group_top_features.csv", index=False
+        )
+        log_frame(result.surrogate.group_importance_, "explanations/group_mean_shap.csv")
+        imp = result.surrogate.group_importance_
+        top = imp.abs().max().sort_values(ascending=False).index[:15]
+        labelled = imp[top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
+        mlflow.log_figure(
+            plots.heatmap(
+                labelled,
+                "What places customers in each group "
+                f"(surrogate mean SHAP, fidelity "
+                f"{result.surrogate.fidelity_:.1%})",
+            ),
+            "explanations/group_shap_heatmap.png",
+        )
+    mlflow.log_text(
+        "\n\n---\n\n".join(result.cards[g] for g in sorted(result.cards)), "persona_cards.md"
+    )
+    top = prof["z"].abs().max().sort_values(ascending=False).index[:15]
+    labelled = prof["z"][top].rename(index=lambda g: f"{g}: {result.names.loc[g, 'name_en']}")
+    mlflow.log_figure(
+        plots.heatmap(labelled, "Group profiles (standardised difference from all customers)"),
+        "plots/profile_heatmap.png",
+    )
+    share = result.tier_group["share"].drop(index="All", columns="All", errors="ignore")
+    mlflow.log_figure(
+        plots.heatmap(share * 100, "Tier x group (% of customers)", fmt="{:.1f}", center=False),
+        "plots/tier_group.png",
+    )
+    mlflow.log_figure(plots.group_sizes(prof["summary"], result.names), "plots/group_sizes.png")
+
+
+def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
+    """Metrics per model and band, label counts by month, tables, SHAP and plots."""
+    from segments.mlops import plots
+    from segments.mlops.tracking import log_frame
+
+    curves = result.curves
+    for _, r in result.metrics.iterrows():
+        for key, value in r.items():
+            if key in ("model", "segment") or not np.isfinite(value):
+                continue
+            prefix = r["model"] if r["segment"] == "all" else f"{r['model']}.{r['segment']}"
+            mlflow.log_metric(f"{prefix}.{key}", float(value))
+    for as_of, row in result.label_counts.iterrows():
+        step = pd.Period(as_of, "M").ordinal
+        for key in ("population", "positives", "censored", "positive_rate"):
+            mlflow.log_metric(f"labels.{key}", float(row[key]), step=step)
+    log_frame(result.label_counts, "labels/counts_by_as_of.csv")
+    log_frame(result.metrics, "evaluation/metrics.csv", index=False)
+    log_frame(result.comparison(), "evaluation/comparison_all.csv")
+    for nm, t in result.deciles.items():
+        log_frame(t, f"evaluation/deciles_{nm}.csv")
+    for nm, t in result.calibration.items():
+        log_frame(t, f"evaluation/calibration_{nm}.csv")
+    log_frame(result.importance.rename("gain").to_frame(), "evaluation/importance.csv")
+    if result.shap_importance is not None:
+        log_frame(result.shap_importance, "explanations/global_importance.csv")
+        phi = result.contributions
+        mlflow.log_figure(
+            plots.beeswarm(phi, result.test[phi.columns]), "explanations/beeswarm.png"
+        )
+        for feat in result.shap_importance.index[:4]:
+            mlflow.log_figure(
+                plots.dependence(phi, result.test[phi.columns], feat),
+                f"explanations/dependence_{feat}.png",
+            )
+        cols = [c for c in result.test.columns if c.startswith("reason_")]
+        log_frame(
+            result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
+            "explanations/reason_codes_sample.csv",
+            index=False,
+        )
+    log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
+    mlflow.log_figure(plots.roc(curves), "plots/roc.png")
+    mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
+    mlflow.log_figure(plots.gain(curves), "plots/gain.png")
+    overall = [k for k in result.calibration if "." not in k]
+    mlflow.log_figure(
+        plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"
+    )
+    mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png")
