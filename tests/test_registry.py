@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 
 from segments import (
     load_config,
+    log_groups,
+    log_upgrade,
     read_panel,
     train_groups,
     train_upgrade,
@@ -31,7 +33,8 @@ from segments import (
 )
 from segments.cli import app
 from segments.exceptions import PromotionError, RegistryError
-from segments.mlops.registry import aliases, history, promote
+from segments.mlops.promotion import promote
+from segments.mlops.registry import aliases, history
 from segments.mlops.tracking import load_model
 from tests.mlflow_server import MlflowServer, free_port, stop_group, wait_for_health
 
@@ -94,8 +97,8 @@ def flow(tmp_path_factory):
         "cfg": cfg,
         "panel_path": str(paths["panel"]),
     }
-    out["up1"] = train_upgrade(panel, cfg)
-    out["groups"] = train_groups(panel, cfg)
+    out["up1"] = log_upgrade(train_upgrade(panel, cfg), panel)
+    out["groups"] = log_groups(train_groups(panel, cfg), panel)
     out["aliases_after_training"] = aliases(UP)
     out["promote1"] = _cli(
         "promote",
@@ -110,7 +113,7 @@ def flow(tmp_path_factory):
         out["panel_path"],
     )
     cfg2 = load_config(exp, {"upgrade": {"model": {"num_leaves": 3}}})
-    out["up2"] = train_upgrade(panel, cfg2)
+    out["up2"] = log_upgrade(train_upgrade(panel, cfg2), panel)
     out["refused"] = _cli("promote", UP, "--version", "2", "--config", str(strict))
     out["missing"] = _cli("promote", UP, "--version", "7")
     out["signature"] = _cli("promote", GR, "--version", "1", "--config", str(windows))

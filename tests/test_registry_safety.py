@@ -34,16 +34,10 @@ from typer.testing import CliRunner
 from segments import load_config
 from segments.cli import app
 from segments.exceptions import PromotionError, SegmentsWarning
-from segments.mlops.registry import (
-    LOCK_PREFIX,
-    LOCK_TIMEOUT_S,
-    PromotionConflict,
-    history,
-    promote,
-    reconcile,
-    register_version,
-)
-from segments.mlops.tracking import _mlflow
+from segments.mlops.locks import LOCK_PREFIX, LOCK_TIMEOUT_S
+from segments.mlops.promotion import PromotionConflict, promote
+from segments.mlops.registry import history, reconcile, register_version
+from segments.mlops.tracking import mlflow_module
 from tests.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -78,10 +72,10 @@ if os.environ.get("SAFETY_BARRIER"):
     import time
     from pathlib import Path
 
-    import segments.mlops.registry as registry
+    import segments.mlops.promotion as promotion
 
     _barrier, _me = Path(os.environ["SAFETY_BARRIER"]), os.environ["SAFETY_ID"]
-    _acquire = registry._acquire_lock
+    _acquire = promotion.acquire_lock
 
     def _acquire_at_barrier(client, name, purpose, *args, **kwargs):
         if purpose.startswith("promote"):
@@ -91,7 +85,7 @@ if os.environ.get("SAFETY_BARRIER"):
                 time.sleep(0.02)
         return _acquire(client, name, purpose, *args, **kwargs)
 
-    registry._acquire_lock = _acquire_at_barrier
+    promotion.acquire_lock = _acquire_at_barrier
 """
 
 
@@ -112,7 +106,7 @@ def env(tmp_path_factory):
     site.mkdir()
     (site / "sitecustomize.py").write_text(BARRIER)
     (root / "kill.py").write_text(KILL_SCRIPT)
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     mlflow.set_tracking_uri(server.url)
     mlflow.set_experiment("safety")
     yield {
@@ -133,7 +127,7 @@ def _log_model() -> tuple[str, str]:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     X = pd.DataFrame({"aum_avg_3m": [1.0, 2.0, 3.0, 4.0], "wealth_share": [0.1, 0.2, 0.3, 0.4]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -366,7 +360,7 @@ def test_the_lock_is_released_after_a_refused_promotion(env):
 
 def _hold_lock(client, name: str, age: timedelta) -> None:
     """A lock as another machine's ``segments promote`` writes it, taken ``age`` ago."""
-    from segments.mlops.registry import _now
+    from segments.mlops.locks import now_utc
 
     client.create_registered_model(
         f"{LOCK_PREFIX}{name}",
@@ -377,7 +371,7 @@ def _hold_lock(client, name: str, age: timedelta) -> None:
             "segments.lock.pid": "4242",
             "segments.lock.host": "build-7",
             "segments.lock.pidns": "pid:[1]",
-            "segments.lock.acquired_at": (_now() - age).isoformat(timespec="microseconds"),
+            "segments.lock.acquired_at": (now_utc() - age).isoformat(timespec="microseconds"),
         },
     )
 
@@ -408,7 +402,7 @@ def test_a_held_lock_refuses_and_a_stale_one_is_broken(env):
 def test_versions_registered_before_the_change_count_as_complete(env):
     client, name = env["client"], "legacy"
     uri, _ = _log_model()
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         client.create_registered_model(name, tags={"segments.model_kind": "upgrade"})
@@ -437,7 +431,7 @@ def paused(self, *args, **kwargs):
 
 setattr(MlflowClient, method, paused)
 from segments import load_config
-from segments.mlops.registry import promote
+from segments.mlops.promotion import promote
 
 promote(name, 2, config=load_config(exp), reason="killed midway")
 print("not killed", flush=True)

@@ -6,7 +6,6 @@ config, refused action) reported on stderr; 2 a usage error.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import signal
@@ -22,10 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from segments.core.config import available_presets, check_model_name, load_config
-from segments.core.files import check_output, is_segments_table, output_lock, write_table
-from segments.core.panel import MONTH, check_panel, parse_month_option, read_panel
+from segments.core.ladders import load_ladder
+from segments.core.months import parse_month_option
+from segments.core.outputs import check_output, is_segments_table, output_lock, write_table
+from segments.core.panel import MONTH, read_panel
 from segments.core.synthetic import write_bank
-from segments.core.tiers import assign_tiers, load_ladder, migration_matrix, migration_summary
+from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
+from segments.core.validation import check_panel
 from segments.exceptions import (
     INTERRUPTS,
     Interrupted,
@@ -404,6 +406,7 @@ def train_groups_cmd(
     ] = None,
 ) -> None:
     """Fit strategic groups: features, k on evidence, profiles, names; log to MLflow."""
+    from segments.jobs.log_training import log_groups
     from segments.jobs.train import train_groups
 
     as_of = parse_month_option(as_of) if as_of else None
@@ -472,6 +475,7 @@ def train_groups_cmd(
             stacklevel=2,
         )
     result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
+    log_groups(result, frame)
     model = result.model
     rep = model.k_selection_report_
     out.print(
@@ -539,11 +543,12 @@ def train_upgrade_cmd(
     config: ExperimentOption = None,
 ) -> None:
     """Train the upgrade model; evaluate it out of time against the rule of thumb."""
+    from segments.jobs.log_training import log_upgrade
     from segments.jobs.train import train_upgrade
 
     cfg = load_config(config)
     frame = _validated(panel, cfg)
-    result = train_upgrade(frame, cfg)
+    result = log_upgrade(train_upgrade(frame, cfg), frame)
     up = cfg.upgrade
     split = result.split
     out.print(
@@ -654,8 +659,8 @@ def promote(
 ) -> None:
     """Move the champion alias to a version after checks; log the evidence and the change."""
     from segments.exceptions import ConfigError, PromotionConflict, PromotionError, Violation
+    from segments.mlops.promotion import promote as do_promote
     from segments.mlops.registry import CHALLENGER, aliases
-    from segments.mlops.registry import promote as do_promote
 
     check_model_name(model, "MODEL")
     if (version is None) == (not challenger):
@@ -845,14 +850,9 @@ def score(
     """Score every customer: tier, group, upgrade probability, reasons; watch drift."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from segments import engines
     from segments.exceptions import ConfigError, DriftError, Violation
-    from segments.jobs.score import (
-        load_scorer,
-        log_scoring_run,
-        prepare_scoring,
-        score_local,
-        start_scoring_run,
-    )
+    from segments.jobs.score import load_scorer, prepare_scoring, run_scoring
 
     # Everything that can be known before reading the data fails here, before any work.
     if as_of is not None:
@@ -888,10 +888,7 @@ def score(
     cfg = load_config(config)
     sc = cfg.scoring
     engine = engine or sc.engine
-    if engine not in ("local", "spark"):
-        raise ConfigError([Violation("--engine", f"is {engine!r}; expected local or spark")])
-    if engine == "spark":
-        from segments.engines.spark import spark_session  # noqa: F401  (PySpark installed?)
+    engines.get(engine)  # an unknown engine fails before the models load
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
     plan = prepare_scoring(
         panel,
@@ -914,83 +911,36 @@ def score(
             f"{', '.join(plan.short_features[:5])}); named in the manifest",
             markup=False,
         )
-    # The MLflow run starts with the job; a resumed job keeps the run it started with.
-    runs: dict[str, str] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:  # no bar in a log
+        tasks: dict[str, Any] = {}
 
-    def start(job: Any = None) -> str:
-        if track and "id" not in runs:
-            runs["id"] = start_scoring_run(cfg, month, scorer, str(panel))
-        return runs.get("id", "")
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
 
-    def end_abandoned_run(job: dict[str, Any]) -> None:
-        rid = job.get("run_id")
-        if track and rid:
-            from segments.mlops.registry import _client
-
-            client = _client()
-            with contextlib.suppress(Exception):  # a run in another store: nothing to end
-                if client.get_run(rid).info.status == "RUNNING":
-                    client.set_terminated(rid, "KILLED")
-                    err.print(
-                        f"note: the killed job left in {out_dir}.partial (MLflow run "
-                        f"{rid}) could not be resumed with these settings; its run is "
-                        "marked KILLED and the job starts again",
-                        markup=False,
-                    )
-
-    try:
-        if engine == "spark":
-            from segments.engines.spark import score_spark
-
-            result = score_spark(
-                panel,
-                month,
-                out_dir,
-                scorer,
-                master=master or sc.spark_master,
-                scored_at=scored_at,
-                run_id=start(),
-                prepared=plan,
-            )
-        else:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as bar:  # no bar in a log
-                tasks: dict[str, Any] = {}
-
-                def tick(stage: str, done: int, total: int) -> None:
-                    if stage not in tasks:
-                        tasks[stage] = bar.add_task(stage, total=total or None)
-                    bar.update(tasks[stage], completed=done, total=total or None)
-
-                result = score_local(
-                    panel,
-                    month,
-                    out_dir,
-                    scorer,
-                    batch_customers=batch_customers or sc.batch_customers,
-                    scored_at=scored_at,
-                    progress=tick,
-                    on_start=start,
-                    on_discard=end_abandoned_run,
-                    prepared=plan,
-                )
-    except BaseException as exc:
-        if runs.get("id"):
-            from segments.mlops.registry import _client
-
-            status = "KILLED" if isinstance(exc, INTERRUPTS) else "FAILED"
-            _client().set_terminated(runs["id"], status)
-        raise
+        job = plan.with_options(
+            batch_customers=batch_customers or sc.batch_customers,
+            scored_at=scored_at,
+            progress=tick,
+            options={"master": master or sc.spark_master},
+        )
+        result = run_scoring(
+            job,
+            cfg,
+            track=track,
+            fail_on_drift=fail_on_drift,
+            notify=lambda note: err.print(note, markup=False),
+        )
     m = result.manifest
-    if track and result.run_id:
-        log_scoring_run(result, cfg)
     out.print(
         f"wrote {m['rows']:,} customers to {result.out} ({len(m['parts'])} parts; "
         f"{m['scored_upgrade']:,} with an upgrade probability)"
@@ -1012,14 +962,12 @@ def score(
         from segments.mlops.tracking import tracking_uri
 
         out.print(f"MLflow run {result.run_id} at {tracking_uri()} (segments ui to browse)")
-    if d.get("significant"):
-        bad = result.drift[result.drift["flag"] == "significant"]
-        msg = f"{len(bad)} PSI(s) above {sc.psi_alert}: " + ", ".join(
-            f"{r.kind} {r.column} {r.psi:.2f}" for r in bad.head(5).itertuples()
+    if result.fail:
+        raise DriftError(
+            f"output written to {result.out}, but the population drifted: {result.drift_alert}"
         )
-        if fail_on_drift if fail_on_drift is not None else sc.fail_on_drift:
-            raise DriftError(f"output written to {result.out}, but the population drifted: " + msg)
-        err.print(f"warning: population drift: {msg}", markup=False)
+    if result.drift_alert:
+        err.print(f"warning: population drift: {result.drift_alert}", markup=False)
 
 
 @app.command()

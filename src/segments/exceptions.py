@@ -165,7 +165,7 @@ class PromotionError(SegmentsError):
     failed : list of str
         One line per failed check.
     report : PromotionReport or None
-        The checks and comparison (set by :func:`segments.mlops.registry.promote`).
+        The checks and comparison (set by :func:`segments.mlops.promotion.promote`).
     """
 
     def __init__(self, name: str, version: str, failed: Sequence[str]) -> None:

@@ -38,14 +38,19 @@ __all__ = [
     "log_groups_model",
     "log_pickled_model",
     "log_upgrade_model",
+    "mlflow_module",
     "model_input",
     "start_run",
     "tracking_uri",
 ]
 
 
-def _mlflow():
-    """Import MLflow quietly (it warns on import under pandas 3)."""
+def mlflow_module() -> Any:
+    """The ``mlflow`` module, imported quietly (it warns on import under pandas 3).
+
+    Every segments module that talks to MLflow gets it from here, so the import (and its
+    warning filter) happens in one place and only when MLflow is actually used.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
@@ -63,7 +68,7 @@ def configure_tracking(uri: str | None = None) -> str:
     uri = uri or tracking_uri()
     # No progress bars in logs and notebooks when artifacts and models are fetched.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    _mlflow().set_tracking_uri(uri)
+    mlflow_module().set_tracking_uri(uri)
     return uri
 
 
@@ -101,7 +106,7 @@ def log_card(markdown: str, title: str, config: Mapping[str, Any]) -> None:
 
     from segments.mlops.cards import render_html
 
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     mlflow.log_text(markdown, "model_card.md")
     mlflow.log_text(render_html(markdown, title), "model_card.html")
     mlflow.log_text(
@@ -138,7 +143,7 @@ def start_run(
     The run ends FINISHED, FAILED on an error, or KILLED on SIGINT/SIGTERM (a
     :data:`~segments.exceptions.INTERRUPTS`): never left RUNNING.
     """
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     configure_tracking()
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
@@ -151,7 +156,7 @@ def start_run(
 
 def log_frame(df: pd.DataFrame, path: str, *, index: bool = True) -> None:
     """Log a table as a CSV artifact (and an HTML view beside it, for the UI)."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     mlflow.log_text(df.to_csv(index=index), path)
     mlflow.log_text(
         df.to_html(index=index, float_format=lambda x: f"{x:,.4g}"),
@@ -171,7 +176,7 @@ def log_pickled_model(
     payload: dict[str, Any], name: str, code_file: str, example: pd.DataFrame, output: pd.DataFrame
 ) -> str:
     """Log a pickled model as a "model from code" pyfunc with a signature; return its URI."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     from mlflow.models import infer_signature
 
     with warnings.catch_warnings():
@@ -265,7 +270,7 @@ def model_input(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
 
 def load_model(uri: str) -> Any:
     """Load a logged segments model (groups or upgrade) as an MLflow pyfunc."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     configure_tracking()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,162 @@
+"""The evidence a promotion reads: signatures against the feature contract, and each
+version's performance on the same held-out data, rebuilt from the panel."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segments.exceptions import ConfigError
+
+__all__ = ["compare_groups", "compare_upgrade", "run_config", "signature_problems"]
+
+_TYPES = {"category": {"string"}}
+_NUMERIC = {"double", "float", "long", "integer", "boolean"}
+
+
+def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
+    """How a logged model's input signature departs from the current feature contract.
+
+    Every input column must be a feature of the catalogue built with ``windows`` (plus the
+    tier features), with a matching type: text for categorical features, numbers for the
+    rest. An empty list means it matches.
+    """
+    from mlflow.models import get_model_info
+
+    from segments.core.features import catalogue_frame
+
+    sig = get_model_info(model_uri).signature
+    if sig is None or sig.inputs is None:
+        return ["the model was logged without an input signature"]
+    units = catalogue_frame(windows).set_index("name")["unit"]
+    problems = []
+    unknown, wrong = [], []
+    for col in sig.inputs.inputs:
+        name = getattr(col, "name", None)
+        dtype = str(getattr(getattr(col, "type", None), "name", getattr(col, "type", "")))
+        if name not in units.index:
+            unknown.append(name)
+            continue
+        allowed = _TYPES.get(units[name], _NUMERIC)
+        if dtype not in allowed:
+            wrong.append(f"{name} is {dtype}, the contract has {units[name]}")
+    if unknown:
+        problems.append(
+            f"signature: {len(unknown)} input column(s) not in the current feature "
+            f"contract (windows {list(windows)}): {', '.join(map(str, unknown[:8]))}"
+        )
+    if wrong:
+        problems.append("signature: type mismatch: " + "; ".join(wrong[:8]))
+    return problems
+
+
+def run_config(client: Any, run_id: str) -> Any:
+    """The experiment config a training run logged (its ``config.yaml`` artifact)."""
+    from segments.core.config import load_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, "config.yaml", tmp)
+        return load_config(path)
+
+
+def compare_upgrade(
+    client: Any,
+    name: str,
+    versions: dict[str, str],
+    run: Any,
+    panel: pd.DataFrame,
+    notes: list[str],
+) -> pd.DataFrame:
+    """Each version's metrics on the training run's held-out months, rebuilt from ``panel``,
+    beside the rule of thumb's; what could not be scored goes to ``notes``."""
+    from segments.core.ladders import load_ladder
+    from segments.core.tiers import assign_tiers
+    from segments.core.upgrade import build_training_set, evaluate
+    from segments.mlops.tracking import load_model, model_input
+
+    cfg = run_config(client, run.info.run_id)
+    up = cfg.upgrade
+    months = run.data.params["split.test"].split(",")
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
+    data, _ = build_training_set(
+        panel,
+        assign_tiers(panel, ladder),
+        months,
+        horizon=up.horizon,
+        population=up.population,
+        kind=up.label,
+        sustain_months=up.sustain_months,
+        windows=cfg.features.windows,
+    )
+    y = data["label"].to_numpy()
+    notes.append(
+        f"same held-out months {', '.join(months)} rebuilt from the panel: "
+        f"{len(data):,} labelled customer-months, {int(y.sum()):,} upgrades"
+    )
+    cols = {}
+    for role, version in versions.items():
+        model = load_model(f"models:/{name}/{version}")
+        try:
+            frame = model_input(data, model)
+        except ConfigError as exc:
+            notes.append(f"{role} v{version} cannot score these rows: {exc}")
+            continue
+        p = model.predict(frame)["p_upgrade"].to_numpy()
+        cols[f"{role} v{version}"] = evaluate(y, p)
+    rule = evaluate(y, data["gap_ratio"].fillna(0).clip(0, 1).to_numpy())
+    cols["rule of thumb"] = {k: v for k, v in rule.items() if k not in ("brier", "log_loss", "ece")}
+    keep = ["n", "positives", "roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10"]
+    return pd.DataFrame(cols).reindex(keep)
+
+
+def compare_groups(
+    client: Any,
+    name: str,
+    versions: dict[str, str],
+    run: Any,
+    panel: pd.DataFrame,
+    notes: list[str],
+) -> pd.DataFrame:
+    """Each version's assignment of the run's as-of customers: sizes, smallest share and,
+    for two versions, their agreement (ARI); what could not be assigned goes to ``notes``."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from segments.core.features import build_features
+    from segments.mlops.tracking import load_groups_estimator
+
+    cfg = run_config(client, run.info.run_id)
+    as_of = run.data.params["as_of"]
+    X = build_features(panel, pd.Period(as_of, "M"), windows=cfg.features.windows)
+    labels = {}
+    for role, version in versions.items():
+        est = load_groups_estimator(f"models:/{name}/{version}")
+        missing = [c for c in est.features_ if c not in X]
+        if missing:
+            notes.append(
+                f"{role} v{version} cannot assign these customers: missing {', '.join(missing[:5])}"
+            )
+            continue
+        labels[f"{role} v{version}"] = est.predict(X)
+    rows: dict[str, dict[str, float]] = {}
+    for col, lab in labels.items():
+        shares = np.bincount(lab) / len(lab)
+        rows[col] = {
+            "customers": float(len(lab)),
+            "groups": float(len(np.unique(lab))),
+            "smallest_share": float(shares[shares > 0].min()),
+        }
+    if len(labels) == 2:
+        a, b = labels.values()
+        ari = float(adjusted_rand_score(a, b))
+        notes.append(
+            f"assignments of the {len(X):,} customers of {as_of}: agreement between "
+            f"challenger and champion (ARI) {ari:.3f}"
+        )
+        for col in rows:
+            rows[col]["agreement_ari"] = ari
+    return pd.DataFrame(rows)
