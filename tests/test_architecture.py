@@ -1,0 +1,197 @@
+"""The layer contract, checked on the source: who may import whom (docs/architecture.md).
+
+Every ``import`` in ``src/segments`` is read with :mod:`ast`, including the ones inside
+functions (a lazy import is still a dependency); imports under ``if TYPE_CHECKING:`` are
+type hints only and are skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "segments"
+
+#: Third-party packages only the outer layers may use.
+UI = {"typer", "rich", "click"}
+MLOPS = {"mlflow"}
+SPARK = {"pyspark", "py4j"}
+
+#: For each layer, the segments layers it may import and the outside packages it may not.
+RULES: dict[str, tuple[set[str], set[str]]] = {
+    "base": ({"base"}, UI | MLOPS | SPARK),
+    "core": ({"base", "core"}, UI | MLOPS | SPARK),
+    "mlops": ({"base", "core", "mlops"}, UI | SPARK),
+    "jobs": ({"base", "core", "mlops", "jobs", "engines"}, UI | SPARK),
+    "engines": ({"base", "core", "mlops", "jobs", "engines"}, UI),
+    "cli": ({"base", "core", "mlops", "jobs", "engines", "cli"}, SPARK),
+    "api": ({"base", "core", "mlops", "jobs", "engines", "api"}, UI | MLOPS | SPARK),
+}
+#: Only the Spark engine talks to Spark.
+SPARK_MODULES = {"segments.engines.spark"}
+
+
+def module_name(path: Path) -> str:
+    """``src/segments/core/tiers.py`` -> ``segments.core.tiers``."""
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> str:
+    """The layer a ``segments`` module belongs to."""
+    parts = module.split(".")
+    if module == "segments":
+        return "api"
+    if parts[1] in ("core", "mlops", "jobs", "engines"):
+        return parts[1]
+    if parts[1] in ("cli", "__main__"):
+        return "cli"
+    return "base"  # exceptions, compat
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    return lines
+
+
+def imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, imported module, imported names) for every import in a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_checking_lines(tree)
+    found = []
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, a.name, []) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.append((node.lineno, "<relative>", []))
+    return found
+
+
+SOURCES = sorted(SRC.rglob("*.py"))
+ALL_MODULES = {module_name(p) for p in SOURCES}
+
+
+def violations(path: Path, me: str | None = None) -> list[str]:
+    """Every import in ``path`` (module ``me``) that breaks the layer contract."""
+    me = me or module_name(path)
+    allowed, banned = RULES[layer(me)]
+    where = path.name
+    out = []
+    for line, target, names in imports(path):
+        top = target.split(".")[0]
+        if target == "<relative>":
+            out.append(f"{where}:{line}: relative import (use absolute segments.* names)")
+            continue
+        if top in banned or (top in SPARK and me not in SPARK_MODULES):
+            out.append(f"{where}:{line}: the {layer(me)} layer imports {target}")
+            continue
+        if top != "segments":
+            continue
+        if target == "segments":
+            # `from segments import X` reaches the public API (the top of every layer): only
+            # the CLI and lazy version lookups may.
+            if layer(me) not in ("cli", "api") and names != ["__version__"]:
+                subpackages = {n for n in names if f"segments.{n}" in ALL_MODULES}
+                if set(names) - subpackages:
+                    out.append(f"{where}:{line}: imports the public API {names} from inside")
+                names = sorted(subpackages)
+                targets = [f"segments.{n}" for n in names]
+            else:
+                continue
+        else:
+            targets = [target]
+        for t in targets:
+            if layer(t) not in allowed:
+                out.append(f"{where}:{line}: the {layer(me)} layer imports {t} ({layer(t)})")
+        private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+        if private and target != me:
+            out.append(f"{where}:{line}: imports private {private} from {target}")
+    return out
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_module_keeps_the_layer_contract(path: Path) -> None:
+    """Core: no MLflow, typer, rich or Spark; MLOps: no jobs or CLI; nobody's privates."""
+    assert violations(path) == []
+
+
+def test_the_contract_catches_a_breach(tmp_path: Path) -> None:
+    """The checker itself: a core module importing mlflow, the CLI or a private name fails."""
+    bad = tmp_path / "probe.py"
+    bad.write_text(
+        "import mlflow\n"
+        "def f():\n"
+        "    from segments.cli import app\n"
+        "    from segments.core.panel import _private_thing\n"
+        "    from pyspark.sql import SparkSession\n"
+    )
+    found = violations(bad, "segments.core.probe")
+    assert len(found) == 4, found
+    assert any("imports mlflow" in v for v in found)
+    assert any("segments.cli (cli)" in v for v in found)
+    assert any("private ['_private_thing']" in v for v in found)
+    assert any("pyspark" in v for v in found)
+
+
+def test_every_module_has_a_layer() -> None:
+    """A new top-level module must be placed in a layer on purpose, not by accident."""
+    top = {m for m in ALL_MODULES if m.count(".") == 1}
+    assert top == {
+        "segments.__main__",
+        "segments.cli",
+        "segments.compat",
+        "segments.exceptions",
+        "segments.core",
+        "segments.mlops",
+        "segments.jobs",
+        "segments.engines",
+    }
+
+
+def _declared() -> dict[str, set[str]]:
+    """Distributions named in pyproject's dependencies, per extra ("" for the core set)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())["project"]
+    groups = {"": project["dependencies"], **project["optional-dependencies"]}
+    name = re.compile(r"^[A-Za-z0-9_.\-]+")
+    return {
+        extra: {name.match(d).group(0).lower().replace("_", "-") for d in deps}
+        for extra, deps in groups.items()
+    }
+
+
+def test_what_src_imports_is_declared_and_what_it_does_not_is_not() -> None:
+    """Every outside package src imports is a declared dependency (pyspark in the spark
+    extra); a runtime dependency src never imports (shap) is not one."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = _declared()
+    runtime = declared[""] | declared["spark"]
+    used: set[str] = set()
+    undeclared: set[str] = set()
+    for path in SOURCES:
+        for _, target, _names in imports(path):
+            top = target.split(".")[0]
+            if top in ("segments", "<relative>") or top in sys.stdlib_module_names:
+                continue
+            # A module several distributions provide (mlflow, mlflow-skinny) needs one.
+            provides = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+            used |= provides & runtime
+            if not provides & runtime:
+                undeclared.add(top)
+    assert undeclared == set(), "imported by src but not declared"
+    assert declared[""] - used == set(), "declared but never imported by src"
