@@ -1,0 +1,328 @@
+"""Feature declarations: one entry per feature, its catalogue text and its computation.
+
+A feature is declared once with :func:`feature`, a decorator on the function that computes
+it::
+
+    @feature(
+        "payroll_avg_6m", "flows", "money",
+        en="average monthly payroll over the last 6 months", zh="近6个月月均代发工资",
+        sources=("payroll_inflow",), window=6,
+    )
+    def _payroll_avg(h: History, w: int) -> np.ndarray:
+        return nanmean(h.grid("payroll_inflow")[:, :w])
+
+The declarations, in the order they are made, are the catalogue (:func:`catalogue`,
+:data:`FEATURE_CATALOGUE`, :func:`catalogue_frame`) and what
+:func:`~segments.core.features.build_features` computes, in that order, for every declaration
+whose ``sources`` the panel has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from segments.core.features.history import History, Values
+from segments.core.panel import AUM
+from segments.exceptions import ConfigError, Violation
+
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "FEATURE_CATALOGUE",
+    "HISTORY",
+    "LOG_UNITS",
+    "LONGEST",
+    "PER_WINDOW",
+    "TIER_SPECS",
+    "UNITS",
+    "Compute",
+    "Declaration",
+    "FeatureSpec",
+    "catalogue",
+    "catalogue_frame",
+    "declarations",
+    "feature",
+    "feature_spec",
+    "is_log_scale",
+    "plan",
+    "register",
+    "unregister",
+]
+
+#: Units: how a value is read and shown.
+UNITS = ("money", "ratio", "share", "count", "months", "years", "flag", "category", "per_month")
+#: Units shown and modelled on a log scale (heavy right tails).
+LOG_UNITS = ("money", "count", "per_month")
+DEFAULT_WINDOWS: tuple[int, ...] = (3, 6, 12)
+
+#: Window rules: one feature per configured window (the name holds ``{w}``) ...
+PER_WINDOW = "per_window"
+#: ... the longest configured window ...
+LONGEST = "longest"
+#: ... or all the history a feature table holds (the longest window plus one month).
+HISTORY = "history"
+WindowRule = int | Literal["per_window", "longest", "history"]
+
+#: A feature's computation: the history and the feature's window in months -> one value per
+#: customer.
+Compute = Callable[[History, int], Values]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature of the catalogue.
+
+    Attributes
+    ----------
+    name : str
+        Column name; carries its window (``aum_avg_3m``) where it has one.
+    family : str
+        ``aum_level``, ``aum_trend``, ``asset_mix``, ``breadth``, ``flows``, ``activity``,
+        ``channels``, ``credit``, ``life_stage``.
+    unit : str
+        One of ``money``, ``ratio`` (a change, shown as a percentage), ``share`` (0..1),
+        ``count``, ``per_month``, ``months``, ``years``, ``flag``, ``category``. A share is a
+        proportion shown as a percentage (it may exceed 100% for flows relative to AUM).
+    window : int
+        Months of history it summarises (1 = the as-of month only).
+    en, zh : str
+        What it measures, in English and Chinese.
+    sources : tuple of str
+        Panel columns it needs; it is built only when all are present.
+    """
+
+    name: str
+    family: str
+    unit: str
+    window: int
+    en: str
+    zh: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A feature as declared: its catalogue entry (with ``{w}`` for its window) and its
+    computation.
+
+    Attributes
+    ----------
+    name, family, unit, en, zh : str
+        As in :class:`FeatureSpec`; ``name``, ``en`` and ``zh`` may hold ``{w}``, replaced
+        by the window in months.
+    sources : tuple of str
+        Panel columns it needs.
+    window : int or str
+        Months it summarises: a number, or :data:`PER_WINDOW` (one feature per configured
+        window), :data:`LONGEST` (the longest window) or :data:`HISTORY` (the longest plus
+        one). Consecutive :data:`PER_WINDOW` declarations are listed window by window.
+    compute : callable
+        ``compute(history, window) -> values``, one value per customer of the history.
+    log_scale : bool, optional
+        Cluster and profile on ``log1p``; by default when the unit is in :data:`LOG_UNITS`.
+    any_source : bool, default False
+        Built when any of ``sources`` is present (missing ones count as zero), not all.
+    """
+
+    name: str
+    family: str
+    unit: str
+    en: str
+    zh: str
+    sources: tuple[str, ...]
+    window: WindowRule
+    compute: Compute
+    log_scale: bool | None = None
+    any_source: bool = False
+
+    def spec(self, window: int) -> FeatureSpec:
+        """The catalogue entry for a window in months."""
+
+        def fill(text: str) -> str:
+            return text.replace("{w}", str(window))
+
+        return FeatureSpec(
+            fill(self.name), self.family, self.unit, window, fill(self.en), fill(self.zh),
+            self.sources,
+        )  # fmt: skip
+
+    def available(self, columns: Iterable[str]) -> bool:
+        """Whether a panel with ``columns`` has what this feature needs."""
+        have = set(columns)
+        test = any if self.any_source else all
+        return test(c in have for c in self.sources)
+
+    @property
+    def on_log_scale(self) -> bool:
+        """Whether the feature is clustered and profiled on ``log1p``."""
+        return self.unit in LOG_UNITS if self.log_scale is None else self.log_scale
+
+
+_DECLARATIONS: list[Declaration] = []
+
+#: Tier-table columns that models also use (known at the as-of month); described here, built
+#: by :mod:`segments.core.tiers`.
+TIER_SPECS: tuple[FeatureSpec, ...] = (
+    FeatureSpec(
+        "gap_ratio", "tier", "share", 1, "AUM as a share of the next tier's threshold",
+        "资产达到下一等级门槛的比例", (AUM,),
+    ),
+    FeatureSpec(
+        "gap_to_next", "tier", "money", 1, "money still needed to reach the next tier",
+        "距下一等级门槛的差额", (AUM,),
+    ),
+    FeatureSpec(
+        "tier_rank", "tier", "count", 1, "current tier (0 = lowest)", "当前等级(0为最低)", (AUM,)
+    ),
+    FeatureSpec("near_band", "tier", "category", 1, "near-tier band", "临界区间", (AUM,)),
+)  # fmt: skip
+
+#: The catalogue for the default windows (3, 6, 12 months), by name; kept up to date by
+#: :func:`register` and :func:`unregister`.
+FEATURE_CATALOGUE: dict[str, FeatureSpec] = {}
+_LOG_SCALE: set[str] = set()
+
+
+def declarations() -> tuple[Declaration, ...]:
+    """Every declared feature, in catalogue order."""
+    return tuple(_DECLARATIONS)
+
+
+def plan(windows: Sequence[int]) -> list[tuple[Declaration, FeatureSpec]]:
+    """Each declaration with its catalogue entry for ``windows``, in catalogue order.
+
+    Parameters
+    ----------
+    windows : sequence of int
+        The feature windows in months, in the order their features are listed.
+
+    Returns
+    -------
+    list of (Declaration, FeatureSpec)
+    """
+    long = max(windows)
+    fixed = {LONGEST: long, HISTORY: long + 1}
+    out: list[tuple[Declaration, FeatureSpec]] = []
+    run: list[Declaration] = []  # consecutive per-window declarations, listed window by window
+    for d in (*_DECLARATIONS, None):
+        if d is not None and d.window == PER_WINDOW:
+            run.append(d)
+            continue
+        out += [(r, r.spec(w)) for w in windows for r in run]
+        run = []
+        if d is not None:
+            out.append((d, d.spec(fixed.get(d.window, d.window))))  # type: ignore[arg-type]
+    return out
+
+
+def catalogue(windows: Sequence[int] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
+    """Every feature's catalogue entry for ``windows``, then the tier-table columns."""
+    return [s for _, s in plan(windows)] + list(TIER_SPECS)
+
+
+def _refresh() -> None:
+    """Rebuild :data:`FEATURE_CATALOGUE` (in place: importers hold the same dict)."""
+    specs = plan(DEFAULT_WINDOWS)
+    FEATURE_CATALOGUE.clear()
+    FEATURE_CATALOGUE.update({s.name: s for _, s in specs})
+    FEATURE_CATALOGUE.update({s.name: s for s in TIER_SPECS})
+    _LOG_SCALE.clear()
+    _LOG_SCALE.update(s.name for d, s in specs if d.on_log_scale)
+    _LOG_SCALE.update(s.name for s in TIER_SPECS if s.unit in LOG_UNITS)
+
+
+def register(declaration: Declaration) -> Declaration:
+    """Add a feature at the end of the catalogue.
+
+    Raises
+    ------
+    ConfigError
+        When a feature of that name is declared already or the unit is unknown.
+    """
+    d = declaration
+    if d.unit not in UNITS:
+        raise ConfigError([Violation(d.name, f"has unit {d.unit!r}; expected one of {UNITS}")])
+    if any(x.name == d.name for x in _DECLARATIONS) or d.name in {s.name for s in TIER_SPECS}:
+        raise ConfigError([Violation(d.name, "is declared twice")])
+    _DECLARATIONS.append(d)
+    _refresh()
+    return d
+
+
+def unregister(name: str) -> Declaration:
+    """Remove a declared feature (by its declared name, ``{w}`` included) and return it."""
+    for i, d in enumerate(_DECLARATIONS):
+        if d.name == name:
+            del _DECLARATIONS[i]
+            _refresh()
+            return d
+    raise ConfigError([Violation(name, "is not a declared feature")])
+
+
+def feature(
+    name: str,
+    family: str,
+    unit: str,
+    *,
+    en: str,
+    zh: str,
+    sources: Sequence[str],
+    window: WindowRule = 1,
+    log_scale: bool | None = None,
+    any_source: bool = False,
+) -> Callable[[Compute], Compute]:
+    """Declare a feature: a decorator on the function that computes it.
+
+    Parameters are those of :class:`Declaration`. The function is returned unchanged, so
+    one function can be declared under several names.
+
+    Examples
+    --------
+    >>> from segments.core.features import feature, unregister
+    >>> @feature("aum_max_{w}m", "aum_level", "money", en="highest AUM in {w} months",
+    ...          zh="近{w}个月最高资产", sources=("aum",), window="per_window")
+    ... def aum_max(h, w):
+    ...     return h.aum[:, :w].max(axis=1)
+    >>> _ = unregister("aum_max_{w}m")
+    """
+
+    def declare(compute: Compute) -> Compute:
+        register(
+            Declaration(
+                name, family, unit, en, zh, tuple(sources), window, compute, log_scale, any_source
+            )
+        )
+        return compute
+
+    return declare
+
+
+def is_log_scale(name: str) -> bool:
+    """Whether a feature is heavy-tailed enough to cluster and profile on ``log1p``.
+
+    Answers for the names of :data:`FEATURE_CATALOGUE` (the default windows); False for
+    any other name.
+    """
+    return name in _LOG_SCALE
+
+
+def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> FeatureSpec:
+    """The catalogue entry of a feature (for the given windows).
+
+    Raises
+    ------
+    ConfigError
+        When no feature has that name for those windows.
+    """
+    specs = {s.name: s for s in catalogue(windows)}
+    if name not in specs:
+        raise ConfigError([Violation(name, "is not a feature in the catalogue")])
+    return specs[name]
+
+
+def catalogue_frame(windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
+    """The catalogue as a table (one row per feature: the fields of :class:`FeatureSpec`)."""
+    return pd.DataFrame([vars(s) for s in catalogue(windows)])
