@@ -14,7 +14,9 @@ import pandas as pd
 from segments.core.config import ExperimentConfig, load_config
 from segments.core.features import build_features
 from segments.core.groups import StrategicGroups
+from segments.core.labels import NotEnoughDataError, build_training_set, oot_split
 from segments.core.ladders import load_ladder
+from segments.core.metrics import calibration_table, decile_table, evaluate
 from segments.core.panel import ID, MONTH
 from segments.core.profiles import (
     load_names,
@@ -24,6 +26,14 @@ from segments.core.profiles import (
     tier_group_matrix,
 )
 from segments.core.tiers import assign_tiers
+from segments.core.upgrade import (
+    LogisticBaseline,
+    RuleOfThumb,
+    UpgradeModel,
+    call_list,
+    expected_gain,
+    rank_within,
+)
 
 __all__ = ["GroupsResult", "train_groups"]
 
@@ -168,30 +178,8 @@ def train_groups(
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_
-    migration = None
-    start = month - cfg.groups.migration_months
-    if cfg.groups.migration_months > 0 and start >= panel[MONTH].min():
-        from segments.core.profiles import group_migration
-
-        X_then = build_features(panel, start, windows=cfg.features.windows)
-        then = pd.Series(model.predict(X_then), index=X_then.index)
-        migration = group_migration(then, groups)
-        moved = migration.to_numpy()
-        metrics["group_stay_rate"] = (
-            float(np.trace(moved) / moved.sum())
-            if moved.sum() and migration.shape[0] == migration.shape[1]
-            else float("nan")
-        )
-    crosstab = None
-    if reference is not None:
-        from sklearn.metrics import adjusted_rand_score
-
-        ref = reference.reindex(X.index)
-        known = ref.notna().to_numpy()
-        metrics["reference_ari"] = float(
-            adjusted_rand_score(ref[known].astype(str), model.labels_[known])
-        )
-        crosstab = pd.crosstab(ref[known].rename("reference"), groups[known].rename("group_id"))
+    migration = _migration(panel, model, groups, month, cfg, metrics)
+    crosstab = _against_reference(reference, X, model, groups, metrics)
     result = GroupsResult(
         model,
         str(month),
@@ -213,6 +201,55 @@ def train_groups(
 
         log_groups(result, panel)
     return result
+
+
+def _migration(
+    panel: pd.DataFrame,
+    model: StrategicGroups,
+    groups: pd.Series,
+    month: pd.Period,
+    cfg: ExperimentConfig,
+    metrics: dict[str, float],
+) -> pd.DataFrame | None:
+    """Group transitions (same model) from ``groups.migration_months`` before ``month``;
+    adds ``group_stay_rate`` to ``metrics``. None when the panel does not reach back."""
+    start = month - cfg.groups.migration_months
+    if not (cfg.groups.migration_months > 0 and start >= panel[MONTH].min()):
+        return None
+    from segments.core.profiles import group_migration
+
+    X_then = build_features(panel, start, windows=cfg.features.windows)
+    then = pd.Series(model.predict(X_then), index=X_then.index)
+    migration = group_migration(then, groups)
+    moved = migration.to_numpy()
+    metrics["group_stay_rate"] = (
+        float(np.trace(moved) / moved.sum())
+        if moved.sum() and migration.shape[0] == migration.shape[1]
+        else float("nan")
+    )
+    return migration
+
+
+def _against_reference(
+    reference: pd.Series | None,
+    X: pd.DataFrame,
+    model: StrategicGroups,
+    groups: pd.Series,
+    metrics: dict[str, float],
+) -> pd.DataFrame | None:
+    """Adjusted Rand index against known labels (``reference_ari`` in ``metrics``) and the
+    crosstab; never seen by the estimator. None without a reference."""
+    if reference is None:
+        return None
+    from sklearn.metrics import adjusted_rand_score
+
+    ref = reference.reindex(X.index)
+    known = ref.notna().to_numpy()
+    metrics["reference_ari"] = float(
+        adjusted_rand_score(ref[known].astype(str), model.labels_[known])
+    )
+    crosstab = pd.crosstab(ref[known].rename("reference"), groups[known].rename("group_id"))
+    return crosstab
 
 
 def groups_summary_json(result: GroupsResult) -> str:
@@ -330,119 +367,21 @@ def train_upgrade(
     -------
     UpgradeResult
     """
-    from segments.core.upgrade import (
-        LogisticBaseline,
-        RuleOfThumb,
-        UpgradeModel,
-        build_training_set,
-        calibration_table,
-        call_list,
-        decile_table,
-        evaluate,
-        expected_gain,
-        oot_split,
-        rank_within,
-    )
-
     cfg = config or load_config()
-    up = cfg.upgrade
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
-    tiers = assign_tiers(panel, ladder)
-    # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
-    # the last usable as-of month follow it.
-    span = up.horizon + (up.sustain_months - 1 if up.label == "sustain" else 0)
-    months = (
-        list(up.as_of_months)
-        if up.as_of_months
-        else default_as_of_months(panel, span, up.min_history)
-    )
-    split = oot_split(
-        months, horizon=span, test_months=up.test_months, valid_months=up.valid_months
-    )
-    used = split["train"] + split["valid"] + split["test"]
-    data, counts = build_training_set(
-        panel,
-        tiers,
-        used,
-        horizon=up.horizon,
-        population=up.population,
-        kind=up.label,
-        sustain_months=up.sustain_months,
-        windows=cfg.features.windows,
-    )
+    split, data, counts = _training_rows(panel, cfg, ladder)
     part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
-    for k, v in part.items():
-        if v.empty or v["label"].nunique() < 2:
-            from segments.core.upgrade import NotEnoughDataError
-
-            raise NotEnoughDataError(
-                f"upgrade: the {k} months ({', '.join(split[k])}) have "
-                f"{len(v)} labelled customers and "
-                f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
-                "both classes are needed"
-            )
-    feats = list(up.features) if up.features else None
-    model = UpgradeModel(feats, **dict(up.model)).fit(
-        part["train"], part["train"]["label"], eval_set=(part["valid"], part["valid"]["label"])
-    )
-    # The rule has nothing to learn but its probability scale: map it on the validation
-    # months, as the model's calibration is, so Brier and ECE compare like with like.
-    rule = RuleOfThumb().fit(part["valid"], part["valid"]["label"])
-    logistic = LogisticBaseline(model.features_).fit(part["train"], part["train"]["label"])
-    test = part["test"].copy()
-    y = test["label"].to_numpy()
-    systems = {"model": model, "rule_of_thumb": rule, "logistic": logistic}
-    rows, deciles, calib, curves = [], {}, {}, {}
-    for name, est in systems.items():
-        p = est.predict_proba(test)[:, 1]
-        s = est.decision_function(test)
-        test[f"p_{name}"] = p
-        curves[name] = (y, s)
-        rows.append({"model": name, "segment": "all", **evaluate(y, p, s)})
-        deciles[name] = decile_table(y, s, p)
-        calib[name] = calibration_table(y, p)
-        for band in test["near_band"].dropna().unique():
-            m = (test["near_band"] == band).to_numpy()
-            rows.append({"model": name, "segment": str(band), **evaluate(y[m], p[m], s[m])})
-            if m.sum() >= 20 and len(np.unique(y[m])) == 2:
-                deciles[f"{name}.{band}"] = decile_table(y[m], s[m], p[m])
-                calib[f"{name}.{band}"] = calibration_table(
-                    y[m], p[m], bins=min(10, int(m.sum()) // 2)
-                )
-    metrics = pd.DataFrame(rows)
-    test["p_upgrade"] = test["p_model"]
-    gains = expected_gain(
-        test["p_upgrade"],
-        test["gap_to_next"],
-        next_tier=_next_tier(test, ladder),
-        tier_values=dict(up.tier_values),
-    )
-    for c in gains:
-        test[c] = gains[c].to_numpy()
-    band = (
-        test["near_band"]
-        .astype(object)
-        .where(test["near_band"].notna(), "tier " + test["tier_rank"].astype(str))
-    )
-    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|" + band.astype(str))
-    test["upgrade_decile"] = band_rank["decile"].to_numpy()
-    test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
-    test["upgrade_permille"] = band_rank["permille"].to_numpy()
-    if "branch_id" in panel.columns:
-        # Each row's branch in its own as-of month.
-        at = panel[[ID, MONTH, "branch_id"]].assign(as_of=panel[MONTH].astype(str))
-        test = test.merge(at[[ID, "as_of", "branch_id"]], on=[ID, "as_of"], how="left")
-        test["branch_id"] = test["branch_id"].astype(str)
-        br = rank_within(
-            test["p_upgrade"], test["as_of"].astype(str) + "|" + test["branch_id"].astype(str)
-        )
-        test["branch_permille"] = br["permille"].to_numpy()
+    systems = _fit_systems(part, cfg)
+    test, metrics, deciles, calib, curves = _evaluate(systems, part["test"].copy())
+    test = _gains_and_ranks(test, panel, ladder, cfg)
     last = test[test["as_of"] == split["test"][-1]]
+    up = cfg.upgrade
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
     from segments.core.explain import UpgradeExplainer
 
+    model = systems["model"]
     explainer = UpgradeExplainer(model)
     contributions = explainer.contributions(test)
     reasons = explainer.reason_codes(
@@ -452,7 +391,7 @@ def train_upgrade(
     calls = calls.merge(test[[ID, "as_of", *reasons.columns]], on=[ID, "as_of"], how="left")
     result = UpgradeResult(
         model,
-        {"rule_of_thumb": rule, "logistic": logistic},
+        {k: v for k, v in systems.items() if k != "model"},
         split,
         counts,
         metrics,
@@ -474,6 +413,122 @@ def train_upgrade(
 
         log_upgrade(result, panel)
     return result
+
+
+def _training_rows(
+    panel: pd.DataFrame, cfg: ExperimentConfig, ladder: Any
+) -> tuple[dict[str, list[str]], pd.DataFrame, pd.DataFrame]:
+    """The out-of-time split of as-of months and the labelled rows of every month used.
+
+    Raises :class:`NotEnoughDataError` when a part (train, valid, test) lacks a class.
+    """
+    up = cfg.upgrade
+    tiers = assign_tiers(panel, ladder)
+    # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
+    # the last usable as-of month follow it.
+    span = up.horizon + (up.sustain_months - 1 if up.label == "sustain" else 0)
+    months = (
+        list(up.as_of_months)
+        if up.as_of_months
+        else default_as_of_months(panel, span, up.min_history)
+    )
+    split = oot_split(
+        months, horizon=span, test_months=up.test_months, valid_months=up.valid_months
+    )
+    data, counts = build_training_set(
+        panel,
+        tiers,
+        split["train"] + split["valid"] + split["test"],
+        horizon=up.horizon,
+        population=up.population,
+        kind=up.label,
+        sustain_months=up.sustain_months,
+        windows=cfg.features.windows,
+    )
+    for k, months_k in split.items():
+        v = data[data["as_of"].isin(months_k)]
+        if v.empty or v["label"].nunique() < 2:
+            raise NotEnoughDataError(
+                f"upgrade: the {k} months ({', '.join(months_k)}) have "
+                f"{len(v)} labelled customers and "
+                f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
+                "both classes are needed"
+            )
+    return split, data, counts
+
+
+def _fit_systems(part: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> dict[str, Any]:
+    """The upgrade model and the two baselines a data scientist would try first."""
+    up = cfg.upgrade
+    train, valid = part["train"], part["valid"]
+    feats = list(up.features) if up.features else None
+    model = UpgradeModel(feats, **dict(up.model)).fit(
+        train, train["label"], eval_set=(valid, valid["label"])
+    )
+    # The rule has nothing to learn but its probability scale: map it on the validation
+    # months, as the model's calibration is, so Brier and ECE compare like with like.
+    rule = RuleOfThumb().fit(valid, valid["label"])
+    logistic = LogisticBaseline(model.features_).fit(train, train["label"])
+    return {"model": model, "rule_of_thumb": rule, "logistic": logistic}
+
+
+def _evaluate(systems: dict[str, Any], test: pd.DataFrame) -> tuple[Any, ...]:
+    """Each system's probabilities on the test rows, with metrics, deciles and calibration
+    overall and per near band, and the ROC curves' inputs."""
+    y = test["label"].to_numpy()
+    rows, deciles, calib, curves = [], {}, {}, {}
+    for name, est in systems.items():
+        p = est.predict_proba(test)[:, 1]
+        s = est.decision_function(test)
+        test[f"p_{name}"] = p
+        curves[name] = (y, s)
+        rows.append({"model": name, "segment": "all", **evaluate(y, p, s)})
+        deciles[name] = decile_table(y, s, p)
+        calib[name] = calibration_table(y, p)
+        for band in test["near_band"].dropna().unique():
+            m = (test["near_band"] == band).to_numpy()
+            rows.append({"model": name, "segment": str(band), **evaluate(y[m], p[m], s[m])})
+            if m.sum() >= 20 and len(np.unique(y[m])) == 2:
+                deciles[f"{name}.{band}"] = decile_table(y[m], s[m], p[m])
+                calib[f"{name}.{band}"] = calibration_table(
+                    y[m], p[m], bins=min(10, int(m.sum()) // 2)
+                )
+    test["p_upgrade"] = test["p_model"]
+    return test, pd.DataFrame(rows), deciles, calib, curves
+
+
+def _gains_and_ranks(
+    test: pd.DataFrame, panel: pd.DataFrame, ladder: Any, cfg: ExperimentConfig
+) -> pd.DataFrame:
+    """Expected gain, ranks within each as-of month's band and, with branches, within
+    each branch."""
+    gains = expected_gain(
+        test["p_upgrade"],
+        test["gap_to_next"],
+        next_tier=_next_tier(test, ladder),
+        tier_values=dict(cfg.upgrade.tier_values),
+    )
+    for c in gains:
+        test[c] = gains[c].to_numpy()
+    band = (
+        test["near_band"]
+        .astype(object)
+        .where(test["near_band"].notna(), "tier " + test["tier_rank"].astype(str))
+    )
+    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|" + band.astype(str))
+    test["upgrade_decile"] = band_rank["decile"].to_numpy()
+    test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
+    test["upgrade_permille"] = band_rank["permille"].to_numpy()
+    if "branch_id" in panel.columns:
+        # Each row's branch in its own as-of month.
+        at = panel[[ID, MONTH, "branch_id"]].assign(as_of=panel[MONTH].astype(str))
+        test = test.merge(at[[ID, "as_of", "branch_id"]], on=[ID, "as_of"], how="left")
+        test["branch_id"] = test["branch_id"].astype(str)
+        br = rank_within(
+            test["p_upgrade"], test["as_of"].astype(str) + "|" + test["branch_id"].astype(str)
+        )
+        test["branch_permille"] = br["permille"].to_numpy()
+    return test
 
 
 def _next_tier(test: pd.DataFrame, ladder: Any) -> pd.Series:
