@@ -42,21 +42,24 @@ def test_additivity_for_every_row(upgrade):
 def test_agrees_with_shap_tree_explainer(upgrade):
     result, ex = upgrade
     X = result.test.head(300)
+    model = result.model
+    booster, best = model.booster_, model.best_iteration_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import shap
 
-        lgbm = result.model.booster_
-        sv = shap.TreeExplainer(lgbm.booster_).shap_values(X[result.model.features_])
+        # shap explains the raw margin of the trees up to tree_limit; the model stops at
+        # its best iteration, so shap is given the same trees.
+        explainer = shap.TreeExplainer(booster)
+        sv = explainer.shap_values(X[model.features_], tree_limit=best)
     sv = np.asarray(sv[1] if isinstance(sv, list) else sv)
-    a, _ = result.model.calibration_
-    # shap explains the raw margin of all trees; our model stops at the best iteration.
-    if result.model.best_iteration_ == lgbm.booster_.num_trees():
-        np.testing.assert_allclose(ex.contributions(X).to_numpy(), a * sv, atol=1e-6)
-    ref = lgbm.booster_.predict(
-        X[result.model.features_], pred_contrib=True, num_iteration=result.model.best_iteration_
-    )
-    np.testing.assert_allclose(ex.contributions(X).to_numpy(), a * ref[:, :-1], atol=1e-6)
+    a, b = model.calibration_
+    ours = ex.contributions(X).to_numpy()
+    assert np.abs(ours).max() > 0.1  # real contributions
+    np.testing.assert_allclose(ours, a * sv, atol=1e-6)
+    ref = booster.predict(X[model.features_], pred_contrib=True, num_iteration=best)
+    np.testing.assert_allclose(ours, a * ref[:, :-1], atol=1e-9)
+    assert ex.expected_value == pytest.approx(a * ref[0, -1] + b, abs=1e-9)
 
 
 def test_planted_drivers_rank_high_globally(upgrade):
@@ -107,20 +110,47 @@ def test_a_customer_whose_reason_a_person_can_check(upgrade):
     )
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_sentences_render_for_every_catalogue_feature(lang):
+@pytest.mark.parametrize("sign, effect", [(1.0, "raises"), (-1.0, "lowers")])
+def test_english_sentences_name_every_catalogue_feature_and_direction(sign, effect):
     for name, spec in FEATURE_CATALOGUE.items():
         value = "near_gold" if spec.unit == "category" else 1.5
-        for sign in (1.0, -1.0):
-            text = reason_sentence(name, value, sign, lang)
-            assert text and (
-                spec.zh in text
-                if lang == "zh"
-                else spec.en.split()[0] in text.lower() or spec.en[:1].upper() in text
-            )
-    assert "%" in reason_sentence("wealth_share", 0.35, 1.0)
-    assert "个月" in reason_sentence("months_since_txn", 2, -1.0, "zh")
-    assert "unknown" in reason_sentence("aum_growth_3m", float("nan"), 1.0)
+        text = reason_sentence(name, value, sign, "en")
+        label = spec.en[0].upper() + spec.en[1:]
+        assert text.startswith(f"{label} is "), (name, text)
+        assert text.endswith(f", which {effect} the chance of reaching the next tier"), text
+        shown = text[len(f"{label} is ") : -len(f", which {effect} the chance of reaching")]
+        assert shown.strip(), text  # the value is in the sentence
+
+
+@pytest.mark.parametrize("sign, effect", [(1.0, "提升"), (-1.0, "降低")])
+def test_chinese_sentences_name_every_catalogue_feature_and_direction(sign, effect):
+    for name, spec in FEATURE_CATALOGUE.items():
+        value = "near_gold" if spec.unit == "category" else 1.5
+        text = reason_sentence(name, value, sign, "zh")
+        assert text.startswith(f"{spec.zh}为"), (name, text)
+        assert text.endswith(f"，{effect}升级可能"), text
+        assert len(text) > len(f"{spec.zh}为，{effect}升级可能"), text
+
+
+def test_sentences_format_values_by_unit():
+    end = "which raises the chance of reaching the next tier"
+    assert reason_sentence("wealth_share", 0.35, 1.0) == (
+        f"Share of AUM in wealth-management products is 35%, {end}"
+    )
+    assert reason_sentence("payroll_avg_6m", 12_345.6, 1.0) == (
+        f"Average monthly payroll over the last 6 months is 12,346, {end}"
+    )
+    assert reason_sentence("aum_growth_3m", float("nan"), 1.0) == (
+        f"AUM growth over the last 3 months is unknown, {end}"
+    )
+    assert (
+        reason_sentence("months_since_txn", 2, -1.0, "zh")
+        == "距最近一次交易的月数为2个月，降低升级可能"
+    )
+    assert (
+        reason_sentence("payroll_avg_6m", 12_345.6, -1.0, "zh")
+        == "近6个月月均代发工资为12,346，降低升级可能"
+    )
 
 
 def test_group_surrogate_fidelity_and_top_features():
