@@ -596,7 +596,7 @@ def make_bank(
 
 
 def _marked(schema: pa.Schema, kind: str) -> pa.Schema:
-    from segments.core.files import OUTPUT_KEY
+    from segments.core.outputs import OUTPUT_KEY
 
     return schema.with_metadata({**(schema.metadata or {}), OUTPUT_KEY: kind.encode()})
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.files import output_lock
+from segments.core.outputs import output_lock
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
 from segments.jobs.score import (
     _RANKS,

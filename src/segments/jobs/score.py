@@ -46,7 +46,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core import drift
-from segments.core.files import InputFiles, output_lock
+from segments.core.files import InputFiles
+from segments.core.outputs import output_lock
 from segments.core.panel import (
     AUM_COMPONENTS,
     ID,
@@ -808,7 +809,7 @@ def prepare_scoring(
     ConfigError, InputFileError, PanelValidationError, ModelContractError
     """
     from segments.core.features import feature_spec
-    from segments.core.files import check_output
+    from segments.core.outputs import check_output
 
     month = parse_month_option(as_of) if as_of is not None else None
     found = inspect_panel(panel_path, scorer.panel, months=True)
