@@ -16,7 +16,8 @@ from segments import (
     read_panel,
     validate_panel,
 )
-from segments.core.panel import AUM_COMPONENTS, parse_months
+from segments.core.months import parse_months
+from segments.core.panel import AUM_COMPONENTS
 from tests.conftest import panel_of
 
 

@@ -1,21 +1,21 @@
-"""The customer panel: its data contract, column mapping and validation.
+"""The customer panel: its data contract, column mapping, and reading it.
 
 A panel has one row per (customer, month). ``customer_id`` and ``month`` are required, and
 either ``aum`` or AUM component columns that sum to it. Every other contract column is
-optional and used where present. :func:`validate_panel` checks all rules at once and returns
-a typed frame (month as a monthly ``Period``, static attributes as categoricals, money and
-counts numeric) or raises :class:`~segments.exceptions.PanelValidationError` listing every
-violation, each naming the column, the problem, the number of rows and example customers.
+optional and used where present. This module holds the contract (its column names and
+families, :class:`PanelConfig` mapping a bank's names onto it) and reading a panel
+(:func:`inspect_panel`, :func:`read_panel`). Checking the rows against the contract is
+:mod:`segments.core.validation` (:func:`~segments.core.validation.validate_panel`), calendar
+months are :mod:`segments.core.months`, and a transaction table becomes a panel in
+:mod:`segments.core.transactions`.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,30 +24,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segments.core.files import InputFiles, inspect_files, read_table
-from segments.exceptions import (
-    N_EXAMPLES,
-    ConfigError,
-    PanelValidationError,
-    SegmentsWarning,
-    Violation,
-)
+from segments.core.months import parse_month_column
+from segments.exceptions import ConfigError, PanelValidationError, Violation
 
 __all__ = [
+    "AUM",
     "AUM_COMPONENTS",
     "CONTRACT_COLUMNS",
     "COUNT_COLUMNS",
+    "ID",
     "MONEY_COLUMNS",
+    "MONTH",
+    "NUMERIC_COLUMNS",
     "STATIC_CATEGORICAL",
     "PanelConfig",
     "PanelInput",
-    "PanelReport",
-    "check_panel",
+    "column_problems",
     "inspect_panel",
-    "panel_from_transactions",
-    "parse_month_option",
-    "parse_months",
     "read_panel",
-    "validate_panel",
+    "read_parquet_panel",
 ]
 
 ID = "customer_id"
@@ -161,112 +156,6 @@ class PanelConfig:
         return contract_name
 
 
-@dataclass
-class PanelReport:
-    """What :func:`check_panel` found.
-
-    Attributes
-    ----------
-    frame : DataFrame or None
-        The typed panel, or None when there were errors.
-    errors, warnings : list of Violation
-        Every violation found, split by severity.
-    summary : dict
-        Customers, months, columns found and used, AUM distribution.
-    """
-
-    frame: pd.DataFrame | None
-    errors: list[Violation]
-    warnings: list[Violation]
-    summary: dict[str, Any]
-
-    @property
-    def ok(self) -> bool:
-        """True when there are no errors."""
-        return not self.errors
-
-
-def _examples(ids: pd.Series, mask: np.ndarray | pd.Series) -> tuple[str, ...]:
-    """Up to five distinct customer ids where ``mask`` holds."""
-    chosen = ids[np.asarray(mask, dtype=bool)]
-    return tuple(str(x) for x in pd.unique(chosen.dropna())[:N_EXAMPLES])
-
-
-def parse_months(values: pd.Series) -> pd.Series:
-    """Parse calendar months to a ``period[M]`` Series; unparseable values become NaT.
-
-    Accepts Periods, dates and timestamps, and text or integers of the forms ``2024-01``,
-    ``2024/01``, ``202401``, ``2024-01-31``.
-
-    Parameters
-    ----------
-    values : Series
-        The raw month column.
-
-    Returns
-    -------
-    Series of period[M]
-        Same index as ``values``.
-    """
-    if isinstance(values.dtype, pd.PeriodDtype):
-        return values.dt.asfreq("M")
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        if values.dt.tz is not None:
-            values = values.dt.tz_localize(None)
-        return values.dt.to_period("M")
-    # Parse each distinct value once: a panel has few distinct months and many rows.
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    nat = np.iinfo(np.int64).min
-    lookup = np.array(
-        [p.ordinal if isinstance(p, pd.Period) else nat for p in map(_parse_one_month, uniques)]
-        + [nat],
-        dtype=np.int64,
-    )
-    ordinals = lookup[codes]  # code -1 (missing) takes the trailing NaT
-    months = pd.arrays.PeriodArray(ordinals, dtype=pd.PeriodDtype("M"))
-    return pd.Series(months, index=values.index, name=values.name)
-
-
-def parse_month_option(value: str, option: str = "--as-of") -> str:
-    """A month given as an option (``YYYY-MM``, ``YYYYMM`` or a date), as ``YYYY-MM``.
-
-    Raises
-    ------
-    ConfigError
-        Naming the option when the value is not a calendar month.
-    """
-    parsed = _parse_one_month(str(value))
-    if not isinstance(parsed, pd.Period):
-        raise ConfigError(
-            [Violation(option, f"is {value!r}; expected a calendar month YYYY-MM, e.g. 2025-06")]
-        )
-    return str(parsed)
-
-
-def _parse_one_month(value: Any) -> pd.Period | Any:
-    """One month value to a Period, or NaT when it is not a calendar month."""
-    if isinstance(value, pd.Period):
-        return value.asfreq("M")
-    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "year"):
-        try:
-            return pd.Period(pd.Timestamp(value), freq="M")
-        except (ValueError, TypeError):
-            return pd.NaT
-    text = str(value).strip()
-    if isinstance(value, int | np.integer | float | np.floating):
-        if isinstance(value, float | np.floating) and not float(value).is_integer():
-            return pd.NaT
-        text = str(int(value))
-    for fmt in ("%Y-%m", "%Y/%m", "%Y%m", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"):
-        try:
-            ts = pd.to_datetime(text, format=fmt)
-        except (ValueError, TypeError):
-            continue
-        if 1900 <= ts.year <= 2200:
-            return pd.Period(ts, freq="M")
-    return pd.NaT
-
-
 @dataclass(frozen=True)
 class PanelInput:
     """A panel input checked before any work (see :func:`inspect_panel`).
@@ -293,9 +182,22 @@ class PanelInput:
         return self.files.columns
 
 
-def _column_problems(columns: Sequence[str], config: PanelConfig) -> list[Violation]:
-    """What the column names alone break: a column map naming absent columns, a clash,
-    a missing id, month or AUM."""
+def column_problems(columns: Sequence[str], config: PanelConfig) -> list[Violation]:
+    """What the column names alone break, before any row is read.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The input's column names (the bank's names).
+    config : PanelConfig
+        The column map.
+
+    Returns
+    -------
+    list of Violation
+        A column map naming an absent column, a mapped name that clashes with an input
+        column, a missing id or month, no ``aum`` and no AUM component; empty when none.
+    """
     errors: list[Violation] = []
     present = set(columns)
     for src, dst in config.column_map.items():
@@ -384,13 +286,13 @@ def inspect_panel(
     """
     config = config or PanelConfig()
     files = inspect_files(path)
-    problems = _column_problems(files.columns, config)
+    problems = column_problems(files.columns, config)
     if problems:
         raise PanelValidationError(problems, source=str(path))
     found = None
     if months:
         values = _distinct_months(files, config.source_name(MONTH))
-        parsed, tz_problem = _parse_month_column(values, config)
+        parsed, tz_problem = parse_month_column(values, config.timezone, column=MONTH)
         bad = parsed.isna() & values.notna()
         if tz_problem or bad.any():
             sample = ", ".join(repr(str(v)) for v in values[bad][:3])
@@ -432,15 +334,35 @@ def read_panel(path: str | os.PathLike[str], config: PanelConfig | None = None) 
     found = inspect_panel(path, config)
     month_col = config.source_name(MONTH)
     if found.files.format == "parquet":
-        return _read_parquet_panel(found.files, config, month_col)
+        return read_parquet_panel(found.files, config, month_col)
     return read_table(path, str_columns=(config.source_name(ID), month_col))
 
 
-def _read_parquet_panel(
-    source: InputFiles | Path, config: PanelConfig, month_col: str
+def read_parquet_panel(
+    source: InputFiles | Path, config: PanelConfig | None = None, month_col: str | None = None
 ) -> pd.DataFrame:
-    """Read Parquet through Arrow: dates become monthly periods without Python objects,
-    static text columns arrive as categoricals; peak memory stays near the frame's size."""
+    """Read a Parquet panel through Arrow, with peak memory near the frame's size.
+
+    Dates and naive timestamps in the month column become monthly periods without Python
+    objects, and static text columns arrive as categoricals. Nothing is checked here: call
+    :func:`inspect_panel` first (:func:`read_panel` does both).
+
+    Parameters
+    ----------
+    source : InputFiles or Path
+        What :func:`~segments.core.files.inspect_files` found, or one Parquet file.
+    config : PanelConfig, optional
+        The column map (the bank's names of the month and static columns).
+    month_col : str, optional
+        The month column's name in the file; ``config``'s name for ``month`` by default.
+
+    Returns
+    -------
+    DataFrame
+        The input as read, columns in the file's order, not yet validated.
+    """
+    config = config or PanelConfig()
+    month_col = month_col if month_col is not None else config.source_name(MONTH)
     if isinstance(source, InputFiles):
         files, schema = [str(f) for f in source.files], source.schema
     else:
@@ -486,392 +408,3 @@ def _read_parquet_panel(
         df[month_col] = months
         df = df[[c for c in schema.names if c in df.columns]]
     return df
-
-
-def _parse_month_column(
-    values: pd.Series, config: PanelConfig
-) -> tuple[pd.Series, Violation | None]:
-    """Months of a raw month column, and the problem when zoned timestamps are ambiguous.
-
-    A timestamp with a time zone is read in ``config.timezone`` when set; unset, it must
-    fall on midnight in its own zone (a month-end stored in UTC, such as
-    2023-12-31 16:00 UTC for 2024-01-01 in Shanghai, would otherwise land a month early).
-    """
-    if pd.api.types.is_datetime64_any_dtype(values.dtype) and values.dt.tz is not None:
-        zoned = values.dt.tz_convert(config.timezone) if config.timezone else values
-        wall = zoned.dt.tz_localize(None)
-        if not config.timezone:
-            off = (wall.notna() & (wall != wall.dt.normalize())).to_numpy()
-            if off.any():
-                sample = ", ".join(str(v) for v in pd.unique(values[off])[:2])
-                return wall.dt.to_period("M"), Violation(
-                    MONTH,
-                    f"holds timestamps in time zone {values.dt.tz} with a time of day "
-                    f"({sample}): their month depends on the bank's time zone",
-                    int(off.sum()),
-                    hint="set panel.timezone (e.g. Asia/Shanghai) to read them in the bank's "
-                    "zone, or store calendar dates",
-                )
-        return wall.dt.to_period("M"), None
-    return parse_months(values), None
-
-
-def check_panel(raw: pd.DataFrame, config: PanelConfig | None = None) -> PanelReport:
-    """Check a raw panel against the contract and report every violation at once.
-
-    Parameters
-    ----------
-    raw : DataFrame
-        One row per (customer, month) with the bank's or the contract's column names.
-    config : PanelConfig, optional
-        Column map and policies; the defaults when omitted.
-
-    Returns
-    -------
-    PanelReport
-        The typed frame when there is no error, the errors and warnings, and a summary.
-    """
-    config = config or PanelConfig()
-    warns: list[Violation] = []
-    errors = _column_problems([str(c) for c in raw.columns], config)
-    dup_names = sorted({str(c) for c in raw.columns[raw.columns.duplicated()]})
-    if dup_names:
-        errors.append(
-            Violation(", ".join(dup_names), "appears more than once in the input's columns")
-        )
-    if len(raw) == 0:
-        errors.append(Violation("(all)", "the input has no rows"))
-    if errors:
-        return PanelReport(None, errors, warns, {})
-    rename = {s: d for s, d in config.column_map.items() if s in raw.columns}
-    df = raw.rename(columns=rename) if rename else raw
-    components = [c for c in AUM_COMPONENTS if c in df.columns]
-
-    df = df.copy(deep=False)  # columns are replaced, never written in place
-    ids = df[ID]
-    if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):
-        df[ID] = ids.astype("str")
-        ids = df[ID]
-    elif pd.api.types.is_float_dtype(ids.dtype):
-        # Integer ids stored as floats (a CSV with a blank, a database export): read them
-        # as the integers they are, but only when every one is exact.
-        v = ids.to_numpy(dtype="float64")
-        whole = np.isfinite(v) & (np.abs(v) < 2.0**53)
-        whole[whole] = v[whole] == np.round(v[whole])
-        inexact = ~whole & ~np.isnan(v)
-        if inexact.any():
-            sample = ", ".join(repr(float(x)) for x in pd.unique(v[inexact])[:3])
-            errors.append(
-                Violation(
-                    ID,
-                    f"holds numbers that are not whole ({sample}); ids "
-                    "stored as floats are read only when every one is an "
-                    "exact integer",
-                    int(inexact.sum()),
-                    hint="store customer ids as text or integers",
-                )
-            )
-        elif not np.isnan(v).any():
-            df[ID] = v.astype(np.int64)
-            ids = df[ID]
-    n_null_id = int(ids.isna().sum())
-    if n_null_id:
-        errors.append(Violation(ID, "is empty", n_null_id))
-
-    month, zone_problem = _parse_month_column(df[MONTH], config)
-    if zone_problem is not None:
-        errors.append(zone_problem)
-    bad_month = month.isna().to_numpy()
-    if bad_month.any():
-        sample = pd.unique(df.loc[bad_month, MONTH].astype(str))[:3]
-        errors.append(
-            Violation(
-                MONTH,
-                f"has values that are not calendar months ({', '.join(map(repr, sample))})",
-                int(bad_month.sum()),
-                _examples(ids, bad_month),
-                hint="use YYYY-MM, YYYYMM or a date",
-            )
-        )
-    df[MONTH] = month
-
-    for col in [c for c in NUMERIC_COLUMNS if c in df.columns]:
-        values = df[col]
-        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
-            values.dtype
-        ):
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = (numeric.isna() & values.notna()).to_numpy()
-            if bad.any():
-                sample = pd.unique(values[bad].astype(str))[:3]
-                kind = "money" if col in MONEY_COLUMNS else "a count"
-                errors.append(
-                    Violation(
-                        col,
-                        f"has non-numeric values ({', '.join(map(repr, sample))}); "
-                        f"it must be {kind}",
-                        int(bad.sum()),
-                        _examples(ids, bad),
-                    )
-                )
-            values = numeric
-        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
-            values.dtype
-        ):
-            values = values.astype("float64")
-        df[col] = values  # numeric input keeps its dtype (ints stay ints: less memory)
-        if pd.api.types.is_float_dtype(values.dtype):
-            infinite = np.isinf(values.to_numpy(dtype="float64"))
-            if infinite.any():
-                errors.append(
-                    Violation(
-                        col, "has infinite values", int(infinite.sum()), _examples(ids, infinite)
-                    )
-                )
-        negative = (values < 0).to_numpy()
-        if negative.any():
-            errors.append(
-                Violation(
-                    col,
-                    "has negative values; it must be >= 0",
-                    int(negative.sum()),
-                    _examples(ids, negative),
-                )
-            )
-
-    if components:
-        comp_values = [df[c].to_numpy(dtype="float64") for c in components]
-        all_nan = np.logical_and.reduce([np.isnan(v) for v in comp_values])
-        comp_sum = pd.Series(np.nansum(np.vstack(comp_values), axis=0), index=df.index)
-        comp_sum[all_nan] = np.nan
-        del comp_values
-        if AUM not in df.columns:
-            df[AUM] = comp_sum
-        else:
-            # All seven components must add up to aum; a subset may not exceed it.
-            diff = df[AUM] - comp_sum
-            if len(components) == len(AUM_COMPONENTS):
-                off = (diff.abs() > config.aum_tolerance).to_numpy()
-                what = "does not equal the sum of its components"
-            else:
-                off = (diff < -config.aum_tolerance).to_numpy()
-                what = "is smaller than the sum of the component columns present"
-            if off.any():
-                errors.append(
-                    Violation(
-                        AUM,
-                        f"{what} ({', '.join(components)}; tolerance {config.aum_tolerance:g})",
-                        int(off.sum()),
-                        _examples(ids, off),
-                    )
-                )
-    nan_aum = df[AUM].isna().to_numpy()
-    if nan_aum.any():
-        errors.append(
-            Violation(AUM, "is missing (NaN)", int(nan_aum.sum()), _examples(ids, nan_aum))
-        )
-
-    for col in [c for c in STATIC_CATEGORICAL if c in df.columns]:
-        df[col] = df[col].astype("category")
-
-    key_ok = df[ID].notna().to_numpy() & ~bad_month
-    dup = np.zeros(len(df), dtype=bool)
-    dup[key_ok] = df.loc[key_ok, [ID, MONTH]].duplicated(keep=False).to_numpy()
-    if dup.any():
-        errors.append(
-            Violation(
-                f"{ID}, {MONTH}",
-                "has duplicate (customer, month) rows",
-                int(dup.sum()),
-                _examples(ids, dup),
-                hint="aggregate to one row per customer and month first",
-            )
-        )
-
-    if key_ok.any():
-        keyed = df.loc[key_ok, [ID, MONTH]]
-        ordinal = keyed[MONTH].array.asi8
-        span = (
-            pd.DataFrame({ID: keyed[ID].to_numpy(), "m": ordinal})
-            .groupby(ID, sort=False, observed=True)["m"]
-            .agg(["min", "max", "nunique"])
-        )
-        gap_ids = span.index[(span["max"] - span["min"] + 1) > span["nunique"]]
-        if len(gap_ids) and config.gaps != "ignore":
-            gap_rows = int(df[ID].isin(gap_ids).sum())
-            v = Violation(
-                MONTH,
-                f"has gaps: {len(gap_ids):,} customers miss months between their first and "
-                "last month",
-                gap_rows,
-                tuple(str(x) for x in gap_ids[:N_EXAMPLES]),
-                severity="error" if config.gaps == "error" else "warning",
-                hint="set panel.gaps to 'ignore' or 'error' to change this",
-            )
-            (errors if config.gaps == "error" else warns).append(v)
-
-    extra = [c for c in df.columns if c not in CONTRACT_COLUMNS]
-    summary = _summary(df, raw, config, extra) if not errors else {}
-    if errors:
-        return PanelReport(None, errors, warns, summary)
-    codes, _ = pd.factorize(df[ID], sort=True)
-    ordinal = df[MONTH].array.asi8
-    step_id = np.diff(codes)
-    in_order = bool((step_id >= 0).all() and (np.diff(ordinal)[step_id == 0] > 0).all())
-    if not in_order:
-        df = df.iloc[np.lexsort((ordinal, codes))]
-    df = df.reset_index(drop=True)
-    return PanelReport(df, errors, warns, summary)
-
-
-def _summary(
-    df: pd.DataFrame, raw: pd.DataFrame, config: PanelConfig, extra: list[str]
-) -> dict[str, Any]:
-    months = df[MONTH].dropna()
-    aum = df[AUM]
-    qs = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]
-    return {
-        "n_rows": len(df),
-        "n_customers": int(df[ID].nunique()),
-        "n_months": int(months.nunique()),
-        "first_month": str(months.min()) if len(months) else None,
-        "last_month": str(months.max()) if len(months) else None,
-        "columns_used": [c for c in CONTRACT_COLUMNS if c in df.columns],
-        "columns_mapped": dict(config.column_map),
-        "columns_ignored": extra,
-        "aum_derived_from_components": AUM not in raw.columns
-        and AUM not in config.column_map.values(),
-        "currency": config.currency,
-        "aum_quantiles": {f"p{int(q * 100)}": float(aum.quantile(q)) for q in qs},
-        "aum_mean": float(aum.mean()),
-        "aum_total": float(aum.sum()),
-    }
-
-
-def validate_panel(
-    raw: pd.DataFrame, config: PanelConfig | None = None, *, source: str = ""
-) -> pd.DataFrame:
-    """Validate a raw panel and return it typed, or raise with every violation.
-
-    Parameters
-    ----------
-    raw : DataFrame
-        One row per (customer, month). Required columns: ``customer_id``, ``month`` and
-        ``aum`` or AUM components (after ``config.column_map`` is applied).
-    config : PanelConfig, optional
-        Column map and policies.
-    source : str, optional
-        Where the panel came from, quoted in the error.
-
-    Returns
-    -------
-    DataFrame
-        Sorted by customer and month; ``month`` is ``period[M]``, static attributes are
-        categoricals, money and counts are numeric (text converted to numbers, numeric
-        input kept as it is); ``aum`` is derived from the components when absent.
-        Columns outside the contract are kept as they are.
-
-    Raises
-    ------
-    PanelValidationError
-        Listing every violation (column, problem, rows, example customers).
-
-    Warns
-    -----
-    SegmentsWarning
-        For each violation configured as a warning (e.g. gaps in months).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from segments import validate_panel
-    >>> raw = pd.DataFrame({"customer_id": ["C1", "C1"], "month": ["2024-01", "2024-02"],
-    ...                     "aum": [30_000.0, 52_000.0]})
-    >>> validate_panel(raw)["month"].dtype
-    period[M]
-    """
-    report = check_panel(raw, config)
-    for w in report.warnings:
-        warnings.warn(str(w), SegmentsWarning, stacklevel=2)
-    if not report.ok:
-        raise PanelValidationError(report.errors + report.warnings, source=source)
-    assert report.frame is not None
-    return report.frame
-
-
-def panel_from_transactions(
-    transactions: pd.DataFrame,
-    *,
-    customer: str = "customer_id",
-    date: str = "date",
-    amount: str = "amount",
-    count: str | None = None,
-    end: str | pd.Period | None = None,
-) -> pd.DataFrame:
-    """Aggregate a transaction table to a monthly panel (one row per customer and month).
-
-    Every customer gets a row for each month from their first transaction to ``end`` (the
-    last month in the data by default), with zeros in months without transactions: the
-    customer is still a customer. ``aum`` is the month's total ``amount`` (a stand-in for a
-    balance when only flows exist), ``txn_count`` the number of transactions (or the sum of
-    ``count`` when given).
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        One row per transaction.
-    customer, date, amount : str
-        Column names of the customer id, the date and the money amount.
-    count : str, optional
-        A column to sum into ``txn_count`` instead of counting rows.
-    end : str or Period, optional
-        The panel's last month.
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id``, ``month`` (period[M]), ``aum``, ``txn_count``; validate it with
-        :func:`validate_panel`.
-    """
-    missing = [c for c in (customer, date, amount, count) if c and c not in transactions]
-    if missing:
-        raise PanelValidationError([Violation(c, "is required but missing") for c in missing])
-    month = parse_months(transactions[date])
-    bad = month.isna().to_numpy()
-    if bad.any():
-        raise PanelValidationError(
-            [
-                Violation(
-                    date,
-                    "has values that are not dates",
-                    int(bad.sum()),
-                    _examples(transactions[customer], bad),
-                )
-            ]
-        )
-    frame = pd.DataFrame(
-        {
-            ID: transactions[customer].astype(str).to_numpy(),
-            "m": month.array.asi8,
-            AUM: pd.to_numeric(transactions[amount], errors="raise").to_numpy(dtype=float),
-            "txn_count": (
-                pd.to_numeric(transactions[count]).to_numpy(dtype=float)
-                if count
-                else np.ones(len(transactions))
-            ),
-        }
-    )
-    monthly = frame.groupby([ID, "m"], sort=True)[[AUM, "txn_count"]].sum()
-    last = pd.Period(end, "M").ordinal if end is not None else int(frame["m"].max())
-    first = frame.groupby(ID)["m"].min()
-    first = first[first <= last]
-    spans = (last - first + 1).to_numpy()
-    ids = np.repeat(first.index.to_numpy(), spans)
-    starts = np.repeat(first.to_numpy(), spans)
-    offsets = np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans)
-    grid = pd.MultiIndex.from_arrays([ids, starts + offsets], names=[ID, "m"])
-    full = monthly.reindex(grid, fill_value=0.0).reset_index()
-    full[MONTH] = pd.arrays.PeriodArray(
-        full["m"].to_numpy(dtype=np.int64), dtype=pd.PeriodDtype("M")
-    )
-    return full[[ID, MONTH, AUM, "txn_count"]]

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from segments.core import drift
 from segments.core.files import InputFiles
+from segments.core.months import parse_month_option
 from segments.core.outputs import output_lock
 from segments.core.panel import (
     AUM_COMPONENTS,
@@ -54,10 +55,9 @@ from segments.core.panel import (
     MONTH,
     PanelConfig,
     PanelInput,
-    check_panel,
     inspect_panel,
-    parse_month_option,
 )
+from segments.core.validation import check_panel
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
 
 __all__ = [
@@ -1264,9 +1264,9 @@ def drift_summary(report: pd.DataFrame) -> dict[str, Any]:
 
 def _read_bucket(path: Path, panel: PanelConfig) -> pd.DataFrame:
     """A spooled bucket as the panel reader would return it (months as periods)."""
-    from segments.core.panel import _read_parquet_panel
+    from segments.core.panel import read_parquet_panel
 
-    return _read_parquet_panel(path, panel, panel.source_name(MONTH))
+    return read_parquet_panel(path, panel, panel.source_name(MONTH))
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
