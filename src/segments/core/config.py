@@ -661,7 +661,7 @@ def load_config(
         except TypeError as exc:
             problems.append(Violation(key, str(exc)))
     if "tiers" in sections:  # the ladder is loaded now, so a bad one fails before any work
-        from segments.core.tiers import load_ladder
+        from segments.core.ladders import load_ladder
 
         t = sections["tiers"]
         try:

@@ -277,7 +277,7 @@ def load_scorer(
         A model or alias does not exist.
     """
     from segments.core.config import check_model_uri, load_config
-    from segments.core.tiers import load_ladder
+    from segments.core.ladders import load_ladder
     from segments.exceptions import RegistryError
     from segments.mlops.registry import signature_problems
     from segments.mlops.tracking import load_model
