@@ -1,14 +1,24 @@
-"""Point-in-time features: hand-computed values, no leakage, a complete catalogue."""
+"""Point-in-time features: hand-computed values, no leakage, a complete catalogue, and
+features declared once (docs/features.md)."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from segments import FEATURE_CATALOGUE, build_features, catalogue_frame, validate_panel
-from segments.core.features import feature_spec
+from segments.core import features
+from segments.core.explain import reason_sentence
+from segments.core.features import feature_spec, is_log_scale
 from segments.exceptions import ConfigError, PanelValidationError
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "features.md"
 
 
 def tiny() -> pd.DataFrame:
@@ -117,3 +127,105 @@ def test_bad_windows_and_unvalidated_panel():
         build_features(pd.DataFrame({"customer_id": ["A"], "month": ["2024-01"], "aum": [1.0]}))
     with pytest.raises(PanelValidationError, match="no rows at or before 2023-01"):
         build_features(tiny(), "2023-01")
+
+
+def doc_example() -> str:
+    """The worked example of docs/features.md: the Python block declaring the new feature."""
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    found = [b for b in blocks if '"salary_months_share_12m"' in b]
+    assert len(found) == 1, "docs/features.md should hold one block declaring the example"
+    return found[0]
+
+
+@contextmanager
+def declared(code: str) -> Iterator[None]:
+    """Run declarations as catalogue.py would, and remove whatever they added afterwards."""
+    before = {d.name for d in features.declarations()}
+    namespace = {name: getattr(features, name) for name in features.__all__} | {"np": np}
+    try:
+        exec(code, namespace)
+        yield
+    finally:
+        for d in features.declarations():
+            if d.name not in before:
+                features.unregister(d.name)
+
+
+def test_a_declared_feature_is_built_described_and_then_removed():
+    name = "salary_months_share_12m"
+    plain, catalogue = build_features(tiny(), "2024-08", windows=(3, 6)), catalogue_frame()
+    wide = build_features(tiny(), "2024-08", windows=(3, 6, 12))
+    with declared(doc_example()):
+        X = build_features(tiny(), "2024-08", windows=(3, 6))
+        # Built last (after the packaged features) and over 12 months although the
+        # configured windows stop at 6: they are extended to the feature's window.
+        assert X.attrs["windows"] == [3, 6, 12]
+        assert list(X.columns) == [*wide.columns, name]
+        pd.testing.assert_frame_equal(X.drop(columns=name), wide)
+        assert X.loc["A", name] == pytest.approx(6 / 8)  # payroll 1,0,1,1,0,1,1,1
+        assert X.loc["B", name] == 0.0
+        # ... described wherever the catalogue is read ...
+        row = catalogue_frame().set_index("name").loc[name]
+        assert (row["family"], row["unit"], row["window"]) == ("flows", "share", 12)
+        assert row["sources"] == ("payroll_inflow",)
+        assert FEATURE_CATALOGUE[name].zh == "近12个月有代发工资入账的月份占比"
+        assert feature_spec(name, windows=(3, 6)).window == 12
+        assert not is_log_scale(name)
+        assert reason_sentence(name, 0.75, 0.2) == (
+            "Share of the last 12 months with a salary inflow is 75%, "
+            "which raises the chance of reaching the next tier"
+        )
+        # ... and not built without its source column.
+        assert name not in build_features(tiny().drop(columns="payroll_inflow")).columns
+    assert name not in FEATURE_CATALOGUE
+    pd.testing.assert_frame_equal(catalogue_frame(), catalogue)
+    pd.testing.assert_frame_equal(build_features(tiny(), "2024-08", windows=(3, 6)), plain)
+
+
+PER_WINDOW_MAX = """
+@feature("aum_max_{w}m", "aum_level", "money", en="highest AUM over the last {w} months",
+         zh="近{w}个月最高资产", sources=("aum",), window=PER_WINDOW)
+def _aum_max(h, w):
+    return np.nanmax(np.where(np.isnan(h.aum[:, :w]), -np.inf, h.aum[:, :w]), axis=1)
+"""
+
+
+def test_per_window_declarations_give_one_column_per_window_listed_window_by_window():
+    names = list(catalogue_frame()["name"])
+    assert names[:7] == [
+        "aum",
+        *("aum_avg_3m", "aum_growth_3m", "aum_avg_6m", "aum_growth_6m"),
+        *("aum_avg_12m", "aum_growth_12m"),
+    ]
+    with declared(PER_WINDOW_MAX):
+        X = build_features(tiny(), "2024-08", windows=(3, 6))
+        assert list(X.columns[-2:]) == ["aum_max_3m", "aum_max_6m"]
+        assert X.loc["A", "aum_max_3m"] == 400.0 and X.loc["B", "aum_max_6m"] == 50.0
+        assert feature_spec("aum_max_9m", windows=(3, 9)).en == "highest AUM over the last 9 months"
+    assert "aum_max_3m" not in set(catalogue_frame()["name"])
+
+
+def test_a_feature_built_from_any_of_its_sources():
+    # bond_metal_share needs bonds or precious metals, not both (a missing one counts as 0).
+    panel = tiny().assign(bonds=20.0)
+    X = build_features(panel, "2024-08", windows=(3, 6))
+    assert X.loc["A", "bond_metal_share"] == pytest.approx(20 / 400)
+    assert X.loc["B", "bond_metal_share"] == pytest.approx(20 / 50)
+    assert "bond_metal_share" not in build_features(tiny(), "2024-08").columns
+
+
+def test_a_bad_declaration_is_refused_and_changes_nothing():
+    catalogue = catalogue_frame()
+    with (
+        pytest.raises(ConfigError, match="declared twice"),
+        declared(PER_WINDOW_MAX.replace("aum_max_{w}m", "aum_avg_{w}m")),
+    ):
+        pass
+    with (
+        pytest.raises(ConfigError, match="has unit 'euros'"),
+        declared(PER_WINDOW_MAX.replace('"money"', '"euros"')),
+    ):
+        pass
+    with pytest.raises(ConfigError, match="not a declared feature"):
+        features.unregister("aum_max_{w}m")
+    pd.testing.assert_frame_equal(catalogue_frame(), catalogue)

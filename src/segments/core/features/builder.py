@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 
 from segments.core.features.history import History
-from segments.core.features.registry import DEFAULT_WINDOWS, Declaration, FeatureSpec, plan
+from segments.core.features.registry import (
+    DEFAULT_WINDOWS,
+    Declaration,
+    FeatureSpec,
+    declarations,
+    plan,
+)
 from segments.core.panel import AUM, MONTH
 from segments.exceptions import ConfigError, PanelValidationError, Violation
 
@@ -16,7 +22,9 @@ __all__ = ["build_features", "check_windows"]
 
 
 def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
-    """The feature windows as built: sorted, each once, and 6 months at least.
+    """The feature windows as built: sorted, each once, and the longest at least as long as
+    any fixed-window feature's window (6 months for the catalogue as shipped; the window is
+    added when shorter), so that every feature sees the months its window names.
 
     Raises
     ------
@@ -28,8 +36,9 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
         raise ConfigError(
             [Violation("features.windows", f"is {list(windows)!r}; expected whole numbers >= 2")]
         )
-    if max(ws) < 6:
-        ws = (*ws, 6)  # the 6-month trend and channel features need 6 months
+    need = max((d.window for d in declarations() if isinstance(d.window, int)), default=1)
+    if max(ws) < need:
+        ws = (*ws, need)  # e.g. the 6-month trend and channel features need 6 months
     return ws
 
 
