@@ -204,6 +204,48 @@ def promote(
         ) from None
     kind = model.tags.get(KIND_TAG) or mv.tags.get(KIND_TAG, "")
     champion = alias_map(model).get(CHAMPION)
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    metrics = dict(run.data.metrics) if run else {}
+    checks = _version_checks(name, version, mv, run, kind, champion, metrics, cfg)
+    report_checks = pd.DataFrame(checks, columns=["check", "passed", "detail"])
+
+    notes: list[str] = []
+    logged = _logged_metrics(client, name, version, champion, kind, run, metrics, panel, notes)
+    same = None
+    if panel is not None and run is not None:
+        versions = {"challenger": version}
+        if champion and champion != version:
+            versions["champion"] = champion
+        compare = compare_upgrade if kind == "upgrade" else compare_groups
+        same = compare(client, name, versions, run, panel, notes)
+    report = PromotionReport(
+        name,
+        version,
+        kind,
+        champion,
+        report_checks,
+        pd.DataFrame(logged),
+        same,
+        notes=[n for n in notes if n],
+    )
+    if dry_run:
+        return report
+    _move_champion(client, report, run, reason)
+    report.promoted = True
+    return report
+
+
+def _version_checks(
+    name: str,
+    version: str,
+    mv: Any,
+    run: Any,
+    kind: str,
+    champion: str | None,
+    metrics: dict[str, float],
+    cfg: Any,
+) -> list[tuple[str, bool, str]]:
+    """The checks on the version itself: registration, run, gates, signature, champion."""
     checks: list[tuple[str, bool, str]] = [
         ("version_exists", True, f"version {version} (source {mv.source})")
     ]
@@ -233,16 +275,13 @@ def promote(
                 ),
             )
         )
-    run = None
-    if mv.run_id:
-        run = client.get_run(mv.run_id)
+    if run is not None:
         status = run.info.status
         checks.append(
             ("run_finished", status == "FINISHED", f"training run {mv.run_id} is {status}")
         )
     else:
         checks.append(("run_finished", False, "the version has no training run"))
-    metrics = dict(run.data.metrics) if run else {}
     thresholds = cfg.registry.promotion.get(kind, {})
     if not thresholds:
         checks.append(("thresholds", False, f"unknown model kind {kind!r}"))
@@ -259,9 +298,21 @@ def promote(
     )
     if champion == version:
         checks.append(("not_already_champion", False, f"version {version} is already the champion"))
-    report_checks = pd.DataFrame(checks, columns=["check", "passed", "detail"])
+    return checks
 
-    notes: list[str] = []
+
+def _logged_metrics(
+    client: Any,
+    name: str,
+    version: str,
+    champion: str | None,
+    kind: str,
+    run: Any,
+    metrics: dict[str, float],
+    panel: pd.DataFrame | None,
+    notes: list[str],
+) -> dict[str, dict[str, Any]]:
+    """The key metrics each version's training run logged, and the months they are on."""
     logged: dict[str, dict[str, Any]] = {
         f"challenger v{version}": {
             **{k: metrics.get(k, np.nan) for k in KEY_METRICS.get(kind, ())},
@@ -296,25 +347,14 @@ def promote(
             )
     else:
         notes.append("no current champion: this is the first promotion" if not champion else "")
-    same = None
-    if panel is not None and run is not None:
-        versions = {"challenger": version}
-        if champion and champion != version:
-            versions["champion"] = champion
-        compare = compare_upgrade if kind == "upgrade" else compare_groups
-        same = compare(client, name, versions, run, panel, notes)
-    report = PromotionReport(
-        name,
-        version,
-        kind,
-        champion,
-        report_checks,
-        pd.DataFrame(logged),
-        same,
-        notes=[n for n in notes if n],
-    )
-    if dry_run:
-        return report
+    return logged
+
+
+def _move_champion(client: Any, report: PromotionReport, run: Any, reason: str) -> None:
+    """Under the registry lock: re-check the champion, then move the alias and write the
+    audit event (a pending promotion tag first, so a kill in between is reconciled).
+    Refuses (raises) when the lock is held or the champion moved since the checks."""
+    name, version, champion = report.name, report.version, report.champion
     try:
         token = acquire_lock(client, name, f"promote v{version}")
     except LockHeld as held:
@@ -362,8 +402,6 @@ def promote(
         complete_promotion(client, name, version, reconciled=False)
     finally:
         release_lock(client, name, token)
-    report.promoted = True
-    return report
 
 
 _LOCK_CHECK, _MOVED_CHECK = "registry_lock", "champion_unchanged"
