@@ -42,7 +42,9 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
     return ws
 
 
-def _months_before(panel: pd.DataFrame, as_of: str | pd.Period | None, months: int):
+def _months_before(
+    panel: pd.DataFrame, as_of: str | pd.Period | None, months: int
+) -> tuple[pd.Period, pd.DataFrame, np.ndarray]:
     """The as-of month, the panel rows of the ``months`` months up to it and their lags."""
     if MONTH not in panel.columns or not isinstance(panel[MONTH].dtype, pd.PeriodDtype):
         raise PanelValidationError(
