@@ -29,7 +29,8 @@ from typer.testing import CliRunner
 
 from segments.cli import app
 from segments.core.panel import inspect_panel
-from segments.jobs.score import load_scorer, plan_buckets, read_output
+from segments.engines.local import plan_buckets
+from segments.jobs.score import load_scorer, read_output
 from tests.banks import promoted_bank
 
 pytestmark = pytest.mark.slow

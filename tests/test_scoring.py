@@ -23,6 +23,7 @@ from segments import (
     scoring,
 )
 from segments.cli import app
+from segments.engines import local as local_engine
 from segments.exceptions import PanelValidationError
 from segments.jobs.score import (
     ModelContractError,
@@ -123,7 +124,7 @@ def test_batches_do_not_change_the_output(job, reference_output, tmp_path, monke
     by_month = tmp_path / "by_month.parquet"
     table = pq.read_table(job["panel_path"]).sort_by([("month", "ascending")])
     pq.write_table(table, by_month)
-    monkeypatch.setattr(scoring, "READ_ROWS", 997)
+    monkeypatch.setattr(local_engine, "READ_ROWS", 997)
     split = score_local(
         by_month,
         AS_OF,

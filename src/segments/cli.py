@@ -798,6 +798,32 @@ def ui(
         raise typer.Exit(code)
 
 
+def _print_scored(result: Any) -> None:
+    """The summary of a finished scoring job: rows, tiers, groups, drift, the MLflow run."""
+    m = result.manifest
+    out.print(
+        f"wrote {m['rows']:,} customers to {result.out} ({len(m['parts'])} parts; "
+        f"{m['scored_upgrade']:,} with an upgrade probability)"
+    )
+    out.print("  tiers: " + ", ".join(f"{k} {v:,}" for k, v in m["tiers"].items()))
+    out.print("  groups: " + ", ".join(f"{k} {v:,}" for k, v in m["segments"].items()))
+    d = m["drift"]
+    if d.get("checked"):
+        out.print(
+            f"  drift: {d['checked']} PSIs; {d['moderate']} moderate, "
+            f"{d['significant']} significant; largest {d['max_psi']:.3f} "
+            f"({d['max_psi_column']})"
+        )
+    else:
+        err.print(
+            "warning: the models carry no training reference; drift not measured", markup=False
+        )
+    if result.run_id:
+        from segments.mlops.tracking import tracking_uri
+
+        out.print(f"MLflow run {result.run_id} at {tracking_uri()} (segments ui to browse)")
+
+
 @app.command()
 @_handles_errors
 def score(
@@ -940,28 +966,7 @@ def score(
             fail_on_drift=fail_on_drift,
             notify=lambda note: err.print(note, markup=False),
         )
-    m = result.manifest
-    out.print(
-        f"wrote {m['rows']:,} customers to {result.out} ({len(m['parts'])} parts; "
-        f"{m['scored_upgrade']:,} with an upgrade probability)"
-    )
-    out.print("  tiers: " + ", ".join(f"{k} {v:,}" for k, v in m["tiers"].items()))
-    out.print("  groups: " + ", ".join(f"{k} {v:,}" for k, v in m["segments"].items()))
-    d = m["drift"]
-    if d.get("checked"):
-        out.print(
-            f"  drift: {d['checked']} PSIs; {d['moderate']} moderate, "
-            f"{d['significant']} significant; largest {d['max_psi']:.3f} "
-            f"({d['max_psi_column']})"
-        )
-    else:
-        err.print(
-            "warning: the models carry no training reference; drift not measured", markup=False
-        )
-    if result.run_id:
-        from segments.mlops.tracking import tracking_uri
-
-        out.print(f"MLflow run {result.run_id} at {tracking_uri()} (segments ui to browse)")
+    _print_scored(result)
     if result.fail:
         raise DriftError(
             f"output written to {result.out}, but the population drifted: {result.drift_alert}"

@@ -1,13 +1,18 @@
-"""The Spark engine: :func:`segments.jobs.score.score_batch` per group of whole customers.
+"""The Spark engine: :func:`segments.core.batch.score_batch` per group of whole customers.
 
 Rows are hashed to buckets by customer id (``pmod(xxhash64(customer_id), n)``), so a
 customer's months are never split; ``groupBy(bucket).applyInPandas`` hands each bucket to the
 same pure function the local engine runs. Validation runs first as its own Spark job and
-stops the run with every violation before any scoring. Ranks within near bands use window
-functions with the local engine's definition (competition rank, integer ceilings), so the
-output equals the local output row for row. PySpark is an optional extra
+stops the run with every violation before any scoring. Ranks within bands come from the core
+definition (:mod:`segments.core.ranks`): Spark counts customers per (ranking group,
+probability), the driver turns those counts into ranks with the same
+:class:`~segments.core.ranks.RankTable` the local engine uses, and a join puts them on the
+rows, so the output equals the local output row for row. PySpark is an optional extra
 (``pip install segments[spark]``); sessions bind to 127.0.0.1 without the Spark UI unless
 a master URL says otherwise.
+
+Engine options (:attr:`segments.jobs.score.ScoringJob.options`): ``master`` (Spark master
+URL), ``partitions`` (buckets of whole customers), ``session`` (an existing SparkSession).
 """
 
 from __future__ import annotations
@@ -18,32 +23,35 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.outputs import output_lock
-from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
-from segments.jobs.score import (
-    _RANKS,
+from segments.core.batch import (
     Scorer,
-    ScoreResult,
-    ScoringJob,
-    _digest_input,
-    _merge_violations,
-    _publish,
-    _validated,
-    _write_text_atomic,
     add_counts,
     drift_report,
+    merge_violations,
+    score_batch,
+    validate_batch,
+)
+from segments.core.panel import ID, MONTH, PanelInput
+from segments.core.ranks import RANK_COLUMNS, RankTable, band_key
+from segments.core.score_output import RANKS, ScoreResult, write_text_atomic
+from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
+from segments.jobs.score import (
+    ScoringJob,
+    digest_input,
+    execute,
     make_manifest,
     prepare_scoring,
-    score_batch,
+    publish,
 )
 
-__all__ = ["score_spark", "spark_session"]
+__all__ = ["check_input", "rank_rows", "run", "score_spark", "spark_session"]
 
 _SPARK_TYPES = {
     pa.string(): "string",
@@ -116,6 +124,37 @@ def _to_raw(pdf: pd.DataFrame, month_col: str) -> pd.DataFrame:
     return pdf
 
 
+def check_input(found: PanelInput, src: Path) -> None:
+    """Refuse an input Spark cannot read as one table: a CSV, or Parquet parts that store
+    a column with different types.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--engine`` and what to do instead.
+    """
+    if found.files.format != "parquet":
+        raise ConfigError(
+            [
+                Violation(
+                    "--engine",
+                    f"spark reads Parquet; {src} is a CSV",
+                    hint="convert it to Parquet or use --engine local",
+                )
+            ]
+        )
+    if not found.files.uniform:
+        raise ConfigError(
+            [
+                Violation(
+                    "--engine",
+                    f"spark needs the parts of {src} to store each column with one type",
+                    hint="rewrite the parts or use --engine local",
+                )
+            ]
+        )
+
+
 def score_spark(
     panel_path: str | os.PathLike[str],
     as_of: str,
@@ -131,10 +170,10 @@ def score_spark(
     allow_short_history: bool = False,
     prepared: ScoringJob | None = None,
 ) -> ScoreResult:
-    """Score a Parquet panel on Spark; same output as :func:`segments.jobs.score.score_local`.
+    """Score a Parquet panel on Spark, without MLflow; same output as the local engine.
 
-    The same checks run first (:func:`segments.jobs.score.prepare_scoring`) and the job holds
-    the same exclusive lock on its output.
+    :func:`~segments.jobs.score.prepare_scoring` then :func:`~segments.jobs.score.execute`
+    (which holds the output lock) with this engine.
 
     Parameters
     ----------
@@ -149,9 +188,12 @@ def score_spark(
         the session's parallelism).
     spark : SparkSession, optional
         An existing session.
+
+    Returns
+    -------
+    ScoreResult
     """
-    t0 = time.perf_counter()
-    plan = prepared or prepare_scoring(
+    job = prepared or prepare_scoring(
         panel_path,
         as_of,
         out,
@@ -160,47 +202,106 @@ def score_spark(
         allow_short_history=allow_short_history,
         engine="spark",
     )
-    with output_lock(plan.dest, plan.lock_info):
-        return _score_spark_locked(plan, scorer, master, partitions, scored_at, run_id, spark, t0)
+    options = {"master": master, "partitions": partitions, "session": spark}
+    return execute(
+        job.with_options(
+            scorer=scorer, engine="spark", scored_at=scored_at, run_id=run_id, options=options
+        )
+    )
 
 
-def _score_spark_locked(
-    plan: ScoringJob,
-    scorer: Scorer,
-    master: str | None,
-    partitions: int | None,
-    scored_at: str | None,
-    run_id: str,
-    spark: Any,
-    t0: float,
-) -> ScoreResult:
-    from pyspark.sql import Window
+def run(job: ScoringJob) -> ScoreResult:
+    """Score a prepared job on Spark (called by :func:`segments.jobs.score.execute`, which
+    holds the output lock).
+
+    Parameters
+    ----------
+    job : ScoringJob
+        Reads ``scored_at``, ``run_id``, ``on_start`` (called first, its run id stamped)
+        and the options ``master``, ``partitions`` and ``session``.
+
+    Returns
+    -------
+    ScoreResult
+
+    Raises
+    ------
+    PanelValidationError
+        The input breaks the data contract (every violation, before any scoring).
+    """
     from pyspark.sql import functions as F
 
-    from segments.core.panel import ID, MONTH
-
-    src, dest, month = plan.src, plan.dest, plan.month
-    spark = spark or spark_session(master)
-    session_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_id = job.on_start({}) if job.on_start is not None else job.run_id
+    stamp = job.scored_at or datetime.now(UTC).isoformat(timespec="seconds")
+    scorer = job.scorer
+    spark = job.options.get("session") or spark_session(job.options.get("master"))
+    timings: dict[str, float] = {"session_s": time.perf_counter() - t0}
     id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
-    df = spark.read.parquet(*[str(f) for f in plan.input.files.files])
-    stored = plan.input.files.schema.field(month_col).type
+    df = spark.read.parquet(*[str(f) for f in job.input.files.files])
+    stored = job.input.files.schema.field(month_col).type
     if pa.types.is_timestamp(stored) and stored.tz:
         # Spark holds instants: take the calendar date in the bank's (or the data's) zone,
         # as the local engine does.
         zone = scorer.panel.timezone or stored.tz
         df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
     n_customers = df.select(id_col).distinct().count()
-    parts = partitions or max(spark.sparkContext.defaultParallelism, -(-n_customers // 100_000))
+    parts = job.options.get("partitions") or max(
+        spark.sparkContext.defaultParallelism, -(-n_customers // 100_000)
+    )
     df = df.withColumn("_bucket", F.pmod(F.xxhash64(F.col(id_col).cast("string")), F.lit(parts)))
-    panel_cfg = scorer.panel
-    timings: dict[str, float] = {"session_s": session_s}
+    t = time.perf_counter()
+    _validate(job, df, month_col)
+    timings["validate_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scored = _scored(job, df, month_col, run_id, stamp).cache()
+    total: dict[str, Any] = {}
+    for r in scored.where(F.col("_counts").isNotNull()).select("_counts").collect():
+        add_counts(total, json.loads(r["_counts"]))
+    final = (
+        rank_rows(spark, scored)
+        .select(*scorer.schema.names)
+        .repartition(parts, "customer_id")
+        .sortWithinPartitions("customer_id")
+    )
+    work = job.dest.with_name(job.dest.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    final.write.parquet(str(work), compression="zstd")
+    scored.unpersist()
+    timings["score_s"] = time.perf_counter() - t
+    for f in work.glob("*"):  # Spark's bookkeeping files are not part of the output
+        if f.name.startswith(("_SUCCESS", ".")):
+            f.unlink()
+    n_rows = {f.name: pq.ParquetFile(f).metadata.num_rows for f in sorted(work.glob("*.parquet"))}
+    report = drift_report(scorer.reference, total, scorer.psi_thresholds)
+    timings["total_s"] = time.perf_counter() - t0
+    state = {"identity": {"input_digest": digest_input(job.src)}, "run_id": run_id}
+    manifest = make_manifest(
+        job,
+        {**state, "scored_at": stamp},
+        n_rows=n_rows,
+        counts=total,
+        engine=f"spark {spark.sparkContext.master}",
+        batches=parts,
+        report=report,
+        timings=timings,
+    )
+    if manifest["rows"] != sum(total.get("tiers", {}).values()):
+        raise SegmentsError("spark: rows written differ from rows scored")
+    write_text_atomic(work / "_drift.csv", report.to_csv(index=False))
+    write_text_atomic(work / "_manifest.json", json.dumps(manifest, indent=2))
+    publish(work, job.dest, job.overwrite)
+    return ScoreResult(job.dest, manifest, report, run_id)
+
+
+def _validate(job: ScoringJob, df: Any, month_col: str) -> None:
+    """Validate every bucket as its own Spark job; raise with every violation."""
+    panel_cfg = job.scorer.panel
 
     def validate(pdf: pd.DataFrame) -> pd.DataFrame:
         raw = _to_raw(pdf, month_col)
-        _, errors = _validated(raw, panel_cfg)
-        months = raw[month_col]
-        seen = ",".join(sorted({str(m) for m in months.dropna().unique()}))
+        _, errors = validate_batch(raw, panel_cfg)
+        seen = ",".join(sorted({str(m) for m in raw[month_col].dropna().unique()}))
         rows = [
             {
                 "column": v.column,
@@ -217,7 +318,6 @@ def _score_spark_locked(
         )
         return pd.DataFrame(rows)
 
-    t = time.perf_counter()
     found = (
         df.groupBy("_bucket")
         .applyInPandas(
@@ -239,18 +339,22 @@ def _score_spark_locked(
         if r["column"]
     ]
     if violations:
-        raise PanelValidationError(_merge_violations(violations), source=str(src))
+        raise PanelValidationError(merge_violations(violations), source=str(job.src))
     months_seen = {m for r in found for m in r["months"].split(",") if m}
-    if month not in months_seen:
+    if job.month not in months_seen:
         raise PanelValidationError(
-            [Violation(MONTH, f"has no rows for the as-of month {month}")], source=str(src)
+            [Violation(MONTH, f"has no rows for the as-of month {job.month}")],
+            source=str(job.src),
         )
-    timings["validate_s"] = time.perf_counter() - t
 
-    stamp = scored_at or datetime.now(UTC).isoformat(timespec="seconds")
-    schema = scorer.schema
-    unranked = pa.schema([f for f in schema if f.name not in _RANKS])
-    out_ddl = _ddl(unranked) + ", `_counts` string"
+
+def _scored(job: ScoringJob, df: Any, month_col: str, run_id: str, stamp: str) -> Any:
+    """The unranked output rows (``score_batch`` per bucket), with each row's ranking group
+    (``_key``, :func:`segments.core.ranks.band_key`) and one row per bucket carrying the
+    bucket's counts as JSON (``_counts``)."""
+    scorer, month = job.scorer, job.month
+    unranked = pa.schema([f for f in scorer.schema if f.name not in RANKS])
+    out_ddl = _ddl(unranked) + ", `_key` string, `_counts` string"
     names = unranked.names
 
     def score(pdf: pd.DataFrame) -> pd.DataFrame:
@@ -258,69 +362,50 @@ def _score_spark_locked(
             _to_raw(pdf, month_col), month, scorer, run_id=run_id, scored_at=stamp
         )
         rows = rows[names].copy()
+        rows["_key"] = band_key(rows["near_band"], rows["tier"])
         rows["_counts"] = None
         if len(rows):
             rows.iloc[0, rows.columns.get_loc("_counts")] = json.dumps(counts)
         return rows
 
-    t = time.perf_counter()
-    scored = df.groupBy("_bucket").applyInPandas(score, out_ddl).cache()
-    total: dict[str, Any] = {}
-    for r in scored.where(F.col("_counts").isNotNull()).select("_counts").collect():
-        add_counts(total, json.loads(r["_counts"]))
-    key = F.when(F.col("near_band").isNotNull(), F.col("near_band")).otherwise(
-        F.concat(F.lit("tier "), F.col("tier"))
+    return df.groupBy("_bucket").applyInPandas(score, out_ddl)
+
+
+def rank_rows(spark: Any, scored: Any) -> Any:
+    """Add the rank columns to scored rows with the core rule (:mod:`segments.core.ranks`).
+
+    Spark counts the customers holding each probability in each ranking group (``_key``);
+    the driver builds a :class:`~segments.core.ranks.RankTable` from those counts (one row
+    per distinct probability of a group, not per customer) and ranks each distinct
+    probability; a join on (``_key``, ``p_upgrade``) puts the ranks on the rows (empty where
+    ``p_upgrade`` is).
+
+    Parameters
+    ----------
+    spark : SparkSession
+    scored : pyspark.sql.DataFrame
+        Rows with ``_key`` and ``p_upgrade``.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``scored`` with ``upgrade_decile``, ``upgrade_percentile`` and ``upgrade_permille``.
+    """
+    from pyspark.sql import functions as F
+
+    counts = (
+        scored.where(F.col("p_upgrade").isNotNull()).groupBy("_key", "p_upgrade").count().toPandas()
     )
-    w = Window.partitionBy("_key").orderBy(F.col("p_upgrade").desc_nulls_last())
-    ranked = (
-        scored.withColumn("_key", key)
-        .withColumn("_pos", F.rank().over(w))
-        .withColumn("_n", F.count("p_upgrade").over(Window.partitionBy("_key")))
+    if counts.empty:
+        for name in RANK_COLUMNS:
+            scored = scored.withColumn(name, F.lit(None).cast("bigint"))
+        return scored
+    keys, p = counts["_key"].to_numpy(), counts["p_upgrade"].to_numpy(dtype=float)
+    ranks = RankTable().add(keys, p, counts["count"].to_numpy()).ranks(keys, p)
+    lookup = pd.DataFrame({"_key": keys, "p_upgrade": p})
+    for name in RANK_COLUMNS:
+        lookup[name] = ranks[name.removeprefix("upgrade_")].to_numpy(dtype="int64")
+    ddl = "`_key` string, `p_upgrade` double, " + ", ".join(
+        f"`{name}` bigint" for name in RANK_COLUMNS
     )
-    for name, scale in (
-        ("upgrade_decile", 10),
-        ("upgrade_percentile", 100),
-        ("upgrade_permille", 1000),
-    ):
-        ranked = ranked.withColumn(
-            name,
-            F.when(
-                F.col("p_upgrade").isNotNull(), F.expr(f"(_pos * {scale} + _n - 1) div _n")
-            ).cast("bigint"),
-        )
-    final = (
-        ranked.select(*schema.names)
-        .repartition(parts, "customer_id")
-        .sortWithinPartitions("customer_id")
-    )
-    work = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    final.write.parquet(str(work), compression="zstd")
-    scored.unpersist()
-    timings["score_s"] = time.perf_counter() - t
-    for f in work.glob("*"):  # Spark's bookkeeping files are not part of the output
-        if f.name.startswith(("_SUCCESS", ".")):
-            f.unlink()
-    n_rows = {f.name: pq.ParquetFile(f).metadata.num_rows for f in sorted(work.glob("*.parquet"))}
-    report = drift_report(scorer.reference, total, scorer.psi_thresholds)
-    timings["total_s"] = time.perf_counter() - t0
-    job = {"identity": {"input_digest": _digest_input(src)}, "run_id": run_id, "scored_at": stamp}
-    manifest = make_manifest(
-        month=month,
-        n_rows=n_rows,
-        counts=total,
-        src=src,
-        job=job,
-        scorer=scorer,
-        engine=f"spark {spark.sparkContext.master}",
-        batches=parts,
-        report=report,
-        timings=timings,
-        plan=plan,
-    )
-    if manifest["rows"] != sum(total.get("tiers", {}).values()):
-        raise SegmentsError("spark: rows written differ from rows scored")
-    _write_text_atomic(work / "_drift.csv", report.to_csv(index=False))
-    _write_text_atomic(work / "_manifest.json", json.dumps(manifest, indent=2))
-    _publish(work, dest, plan.overwrite)
-    return ScoreResult(dest, manifest, report, run_id)
+    return scored.join(spark.createDataFrame(lookup, ddl), on=["_key", "p_upgrade"], how="left")

@@ -1,0 +1,187 @@
+"""Load the models a scoring job runs from the MLflow registry, and check they fit it.
+
+:func:`load_scorer` resolves both model URIs once (an alias is pinned to its version, so an
+alias moved meanwhile cannot mix versions), checks each model is of the right kind, that its
+input signature is in the feature contract and that the upgrade model was trained on the
+job's ladder and feature windows, and returns a :class:`~segments.core.batch.Scorer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from segments.core.batch import Scorer
+from segments.exceptions import SegmentsError
+
+__all__ = ["ModelContractError", "load_scorer", "resolve_model_uri", "settings_digest"]
+
+
+class ModelContractError(SegmentsError, ValueError):
+    """A model that does not fit the scoring job (signature, ladder or windows differ)."""
+
+
+def resolve_model_uri(uri: str) -> tuple[str, str]:
+    """The URI to load and the ``name/version`` to stamp, from one registry lookup.
+
+    ``models:/NAME@alias`` is resolved to its version once, and that version is both
+    loaded and written into the output, so an alias moved meanwhile cannot mix them.
+    Any other URI is loaded and stamped as given.
+
+    Returns
+    -------
+    source, stamp : str
+    """
+    from segments.mlops.registry import registry_client
+
+    body = uri[len("models:/") :] if uri.startswith("models:/") else ""
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        mv = registry_client().get_model_version_by_alias(name, alias)
+    elif body.count("/") == 1:
+        name, version = body.split("/")
+        mv = registry_client().get_model_version(name, version)
+    else:
+        return uri, uri
+    # Load the version's own logged model: loading by registry name makes MLflow write a
+    # registered_model_meta file into a local artifact store, i.e. into the model.
+    source = (
+        mv.source if str(mv.source).startswith("models:/m-") else f"models:/{name}/{mv.version}"
+    )
+    return source, f"{name}/{mv.version}"
+
+
+def settings_digest(config: Any, ladder: Any) -> str:
+    """A digest of the resolved configuration and the ladder's full definition."""
+    payload = {"config": config.raw, "ladder": dataclasses.asdict(ladder)}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load(role: str, uri: str, option: str) -> tuple[Any, str, str]:
+    """Load one model, checking its kind: (python model, source URI, stamp)."""
+    from segments.core.config import check_model_uri
+    from segments.exceptions import RegistryError
+    from segments.mlops.pyfunc import GroupsModel, UpgradePyfunc
+    from segments.mlops.tracking import load_model
+
+    check_model_uri(uri, option)
+    kinds = {"groups": GroupsModel, "upgrade": UpgradePyfunc}
+    try:
+        resolved, stamp = resolve_model_uri(uri)
+        model = load_model(resolved).unwrap_python_model()
+    except Exception as exc:  # MLflow raises its own types for a bad URI or alias
+        raise RegistryError(
+            f"cannot load the {role} model {uri!r}: {str(exc).splitlines()[0]}"
+        ) from None
+    if not isinstance(model, kinds[role]):
+        other = next((k for k, c in kinds.items() if isinstance(model, c)), type(model).__name__)
+        raise ModelContractError(
+            f"--{role}-model {uri}: is a{'n' * (other[0] in 'aeiou')}"
+            f" {other} model, not a {role} model"
+        )
+    return model, resolved, stamp
+
+
+def _training_problems(
+    training: dict[str, Any], uri: str, ladder: str, windows: tuple[int, ...]
+) -> list[str]:
+    """How the upgrade model's training differs from the job (ladder, feature windows)."""
+    problems = []
+    if training.get("ladder") and training["ladder"] != ladder:
+        problems.append(
+            f"upgrade model {uri}: trained on ladder "
+            f"{training['ladder']!r}, the job uses {ladder!r}"
+        )
+    if training.get("windows") and tuple(training["windows"]) != tuple(windows):
+        problems.append(
+            f"upgrade model {uri}: trained with feature windows "
+            f"{training['windows']}, the job uses {list(windows)}"
+        )
+    return problems
+
+
+def load_scorer(
+    config: Any = None, *, groups_uri: str | None = None, upgrade_uri: str | None = None
+) -> Scorer:
+    """Load both models (default: the ``champion`` aliases) and check they fit the job.
+
+    Parameters
+    ----------
+    config : ExperimentConfig, optional
+        Panel column map, ladder, feature windows, reason codes; registered model names.
+    groups_uri, upgrade_uri : str, optional
+        Model URIs; default ``models:/<experiment>-groups@champion`` and
+        ``models:/<experiment>-upgrade@champion``.
+
+    Returns
+    -------
+    Scorer
+
+    Raises
+    ------
+    ModelContractError
+        A model's input signature is not in the feature contract of ``config``, or the
+        upgrade model was trained on another ladder or other feature windows.
+    RegistryError
+        A model or alias does not exist.
+    """
+    from segments.core.config import load_config
+    from segments.core.ladders import load_ladder
+    from segments.mlops.evidence import signature_problems
+
+    cfg = config or load_config()
+    reg = cfg.registry
+    uris = {
+        "groups": groups_uri or f"models:/{reg.model_name('groups', cfg.name)}@champion",
+        "upgrade": upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@champion",
+    }
+    given = {"groups": groups_uri, "upgrade": upgrade_uri}
+    ladder = load_ladder(
+        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
+    )
+    loaded, stamp = {}, {}
+    problems: list[str] = []
+    for role, uri in uris.items():
+        option = (
+            f"--{role}-model"
+            if given[role]
+            else f"registry.{role}_model (default: the experiment name {cfg.name!r} + '-{role}')"
+        )
+        loaded[role], resolved, stamp[role] = _load(role, uri, option)
+        problems += [
+            f"{role} model {uri}: {p}" for p in signature_problems(resolved, cfg.features.windows)
+        ]
+    training = getattr(loaded["upgrade"], "training", {}) or {}
+    problems += _training_problems(training, uris["upgrade"], ladder.name, cfg.features.windows)
+    if problems:
+        raise ModelContractError(
+            "the models do not fit this scoring job:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    g, u = loaded["groups"], loaded["upgrade"]
+    reference = {
+        **(getattr(g, "reference", None) or {}),
+        **{
+            ("upgrade_features" if k == "features" else k): v
+            for k, v in (getattr(u, "reference", None) or {}).items()
+        },
+    }
+    return Scorer(
+        groups=g.model,
+        names=g.names,
+        upgrade=u.model,
+        ladder=ladder,
+        windows=tuple(cfg.features.windows),
+        population=training.get("population", cfg.upgrade.population),
+        reasons_k=cfg.upgrade.reasons_k,
+        reasons_direction=cfg.upgrade.reasons_direction,
+        tier_values=dict(cfg.upgrade.tier_values),
+        panel=cfg.panel,
+        groups_model=stamp["groups"],
+        upgrade_model=stamp["upgrade"],
+        reference=reference,
+        psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
+        settings=settings_digest(cfg, ladder),
+    )
