@@ -658,17 +658,26 @@ def expected_gain(
 
 def rank_within(score: pd.Series, by: pd.Series | None = None) -> pd.DataFrame:
     """Percentile (1..100), permille (1..1000) and decile (1..10) of a score within groups
-    (1 = the highest scores)."""
-    s = pd.Series(np.asarray(score, dtype=float))
-    g = pd.Series(np.zeros(len(s))) if by is None else pd.Series(np.asarray(by))
-    pct = s.groupby(g.to_numpy()).rank(method="first", ascending=False, pct=True).to_numpy()
-    return pd.DataFrame(
-        {
-            "percentile": np.ceil(pct * 100).astype(int),
-            "permille": np.ceil(pct * 1000).astype(int),
-            "decile": np.ceil(pct * 10).astype(int),
-        }
-    )
+    (1 = the highest scores).
+
+    The one rank rule of :mod:`segments.core.ranks`, which scoring uses too: tied scores
+    share the better position (``position = 1 + scores in the group strictly higher``) and
+    each rank is ``ceil(scale * position / n)`` in integer arithmetic.
+
+    Parameters
+    ----------
+    score : Series
+    by : Series, optional
+        The group of each score (default: one group).
+
+    Returns
+    -------
+    DataFrame
+        ``percentile``, ``permille``, ``decile``.
+    """
+    from segments.core import ranks
+
+    return ranks.rank_within(score, by)
 
 
 def call_list(
