@@ -66,7 +66,7 @@ model = upgrade.unwrap_python_model().model
 frame = Xu[model.features_].copy()
 for c, cats in model.categories_.items():
     frame[c] = pd.Categorical(frame[c].astype(str), categories=cats)
-phi = shap.TreeExplainer(model.booster_.booster_).shap_values(frame)
+phi = shap.TreeExplainer(model.booster_).shap_values(frame)
 phi = pd.DataFrame(np.asarray(phi)[:, :len(model.features_)], index=frame.index,
                    columns=model.features_)
 desc = catalogue_frame().set_index('name')['en']

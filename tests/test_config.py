@@ -74,3 +74,51 @@ def test_registry_section_names_and_thresholds(tmp_path):
         "registry.promotion.upgrade.max_ece",
         "registry.promotion.churn",
     }
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"),
+    [
+        ("groups", "algorithm", "dbscan", "'kmeans'"),
+        ("groups", "winsor", 3, "[0.0, 0.5)"),
+        ("upgrade.model", "learning_rate", "fast", "(0.0, inf)"),
+        ("upgrade.model", "num_leaves", 200, "[2, 65]"),
+    ],
+)
+def test_estimator_parameters_checked_on_load(tmp_path, section, key, value, allowed):
+    path = tmp_path / "bad.yaml"
+    if section == "groups":
+        path.write_text(f"groups:\n  {key}: {value!r}\n".replace("'", ""))
+    else:
+        path.write_text(f"upgrade:\n  model:\n    {key}: {value!r}\n".replace("'", ""))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    [v] = info.value.violations
+    assert v.column == f"{section}.{key}"  # the YAML key
+    assert repr(value) in v.problem and allowed in v.problem  # the value, what is allowed
+
+
+def test_model_parameter_at_the_top_of_upgrade_is_named():
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"upgrade": {"learning_rate": "fast"}})
+    [v] = info.value.violations
+    assert v.column == "upgrade.learning_rate"
+    assert "under upgrade.model" in v.problem and "'fast'" in v.problem
+
+
+def test_group_defaults_are_the_estimators():
+    from segments import StrategicGroups
+
+    cfg = load_config()
+    est = StrategicGroups()
+    params = cfg.groups.estimator_params()
+    for key, value in est.get_params().items():
+        expected = 0 if key == "random_state" else value  # the configuration's own default
+        assert params[key] == expected, key
+    assert (cfg.groups.k_min, cfg.groups.k_max) == est.k_range
+    assert cfg.raw["groups"]["n_init"] == est.n_init  # logged, though not in default.yaml
+    cfg = load_config(overrides={"groups": {"k_max": 6, "n_init": 4}})
+    assert cfg.groups.estimator_params()["k_range"] == (3, 6)
+    assert cfg.groups.n_init == 4
+    with pytest.raises(ConfigError, match=r"groups\.k_min"):
+        load_config(overrides={"groups": {"k_min": 7, "k_max": 6}})

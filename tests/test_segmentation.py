@@ -8,15 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from segments import ConfigError, StrategicGroups, build_features, make_bank, validate_panel
-from segments.core.groups import NotFittedGroupsError
-
-
-@parametrize_with_checks([StrategicGroups(n_groups=3, n_bootstrap=0, n_init=2, random_state=0)])
-def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
+from segments.core.groups import ALGORITHMS, Algorithm, NotFittedGroupsError
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +170,37 @@ def test_too_few_customers_is_a_clear_error(bank):
     _, X, _, _ = bank
     with pytest.raises(SegmentsError, match="too few"):
         StrategicGroups(random_state=0).fit(X.head(3))
+
+
+def test_an_algorithm_is_one_registry_entry(monkeypatch):
+    from sklearn.cluster import KMeans
+
+    from segments import load_config
+
+    def make(k, n_init, seed):
+        return KMeans(k, init="random", n_init=n_init, random_state=seed)
+
+    monkeypatch.setitem(ALGORITHMS, "kmeans_random", Algorithm(make))
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.3, (60, 2)) for c in (0, 4, 8)])
+    model = StrategicGroups(algorithm="kmeans_random", n_groups=3, n_init=2, random_state=0)
+    model.fit(X)
+    assert model.clusterer_.init == "random"
+    assert model.cluster_centers_.shape == (3, 2) and model.transform(X).shape == (180, 3)
+    assert load_config(overrides={"groups": {"algorithm": "kmeans_random"}}).groups.algorithm == (
+        "kmeans_random"
+    )
+    # A BIC-giving entry chooses k by BIC, and its centres come from its own accessor.
+    from sklearn.mixture import GaussianMixture
+
+    def mixture(k, n_init, seed):
+        return GaussianMixture(k, covariance_type="spherical", random_state=seed)
+
+    monkeypatch.setitem(
+        ALGORITHMS, "spherical", Algorithm(mixture, gives_bic=True, centres=lambda m: m.means_)
+    )
+    auto = StrategicGroups(
+        algorithm="spherical", k_range=(2, 4), n_bootstrap=1, n_init=1, random_state=0
+    ).fit(X)
+    assert "bic" in auto.k_selection_ and auto.k_selection_report_["rule"].startswith("lowest BIC")
+    assert auto.cluster_centers_.shape == (auto.n_groups_, 2)

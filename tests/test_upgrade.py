@@ -7,17 +7,9 @@ import pandas as pd
 import pytest
 
 from segments import ConfigError, assign_tiers, validate_panel
-from segments.core.upgrade import (
-    NotEnoughDataError,
-    build_training_set,
-    call_list,
-    decile_table,
-    evaluate,
-    expected_gain,
-    make_labels,
-    oot_split,
-    rank_within,
-)
+from segments.core.labels import NotEnoughDataError, build_training_set, make_labels, oot_split
+from segments.core.metrics import decile_table, evaluate
+from segments.core.upgrade import call_list, expected_gain, rank_within
 from tests.conftest import panel_of
 
 MONTHS = [str(m) for m in pd.period_range("2024-01", periods=7, freq="M")]
@@ -197,9 +189,79 @@ def test_sustain_split_embargo_covers_the_longer_window(small_panel):
             }
         }
     )
-    result = train_upgrade(small_panel, cfg, track=False)
+    result = train_upgrade(small_panel, cfg)
     span = 3 + 3 - 1
     split = {k: [pd.Period(m, "M") for m in v] for k, v in result.split.items()}
     assert max(split["train"]) + span <= min(split["valid"])
     assert max(split["valid"]) + span <= min(split["test"])
     assert max(split["test"]) + span <= small_panel["month"].max()
+
+
+def _toy(seed=0, n=400):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"gap_ratio": rng.random(n), "aum_avg_3m": rng.lognormal(10, 1, n)})
+    y = (rng.random(n) < 0.1 + 0.5 * X["gap_ratio"]).astype(int)
+    X["customer_id"] = [f"c{i}" for i in range(n)]  # carried along, not a feature
+    return X, y
+
+
+SMALL = {"n_estimators": 20, "min_child_samples": 5}
+
+
+def test_num_leaves_over_treeshap_limit_refused_before_training(monkeypatch):
+    from segments.core.params import ParameterError
+    from segments.core.upgrade import UpgradeModel
+
+    def no_training(self):
+        raise AssertionError("trained before checking num_leaves")
+
+    monkeypatch.setattr(UpgradeModel, "_lgbm", no_training)
+    X, y = _toy()
+    with pytest.raises(ParameterError) as info:
+        UpgradeModel(["gap_ratio"], num_leaves=200).fit(X, y)
+    assert isinstance(info.value, ConfigError)
+    [v] = info.value.violations
+    assert v.column == "upgrade.model.num_leaves" and "200" in v.problem and "65" in v.problem
+
+
+def test_calibration_records_where_and_warns_without_eval_set():
+    from segments.core.upgrade import UpgradeModel
+    from segments.exceptions import SegmentsWarning
+
+    X, y = _toy()
+    Xv, yv = _toy(1)
+    feats = ["gap_ratio", "aum_avg_3m"]
+    with pytest.warns(SegmentsWarning, match="no eval_set"):
+        on_train = UpgradeModel(feats, **SMALL).fit(X, y)
+    assert on_train.calibrated_on_ == "train"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegmentsWarning)
+        on_eval = UpgradeModel(feats, **SMALL).fit(X, y, eval_set=(Xv, yv))
+        raw = UpgradeModel(feats, **SMALL, calibration=None).fit(X, y)
+    assert on_eval.calibrated_on_ == "eval" and raw.calibrated_on_ is None
+    assert on_eval.calibration_ != on_train.calibration_
+
+
+def test_fitted_attributes_named_for_what_they_are_and_old_pickles_load():
+    import pickle
+
+    import lightgbm as lgb
+
+    from segments.core.upgrade import UpgradeModel
+
+    X, y = _toy()
+    model = UpgradeModel(["gap_ratio", "aum_avg_3m"], **SMALL).fit(X, y, eval_set=(X, y))
+    assert isinstance(model.classifier_, lgb.LGBMClassifier)
+    assert isinstance(model.booster_, lgb.Booster)
+    # A model pickled by segments <= 0.2 held the LGBMClassifier as booster_.
+    state = dict(model.__getstate__())
+    state["booster_"] = state.pop("classifier_")
+    del state["calibrated_on_"]
+    old = pickle.loads(pickle.dumps(model)).__class__.__new__(UpgradeModel)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert isinstance(old.classifier_, lgb.LGBMClassifier) and "booster_" not in vars(old)
+    assert isinstance(old.booster_, lgb.Booster)
+    assert old.calibrated_on_ == "unknown"
+    np.testing.assert_allclose(old.predict_proba(X), model.predict_proba(X))

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from segments.core.features import FEATURE_CATALOGUE
+from segments.core.params import ValidatedParams, as_frame, name_features
 from segments.core.treeshap import FastTreeShap
 from segments.exceptions import ConfigError, Violation
 
@@ -114,8 +119,7 @@ class UpgradeExplainer:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        booster = model.booster_.booster_
-        self._shap = FastTreeShap(booster, num_iteration=model.best_iteration_)
+        self._shap = FastTreeShap(model.booster_, num_iteration=model.best_iteration_)
         a, b = model.calibration_
         self.slope = a
         self.expected_value = a * self._shap.expected_value + b
@@ -201,7 +205,7 @@ class UpgradeExplainer:
         return pd.DataFrame(out, index=phi.index)
 
 
-class GroupSurrogate:
+class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
     """A classifier that predicts the group from the features, to explain membership.
 
     Parameters
@@ -210,17 +214,32 @@ class GroupSurrogate:
     num_leaves : int, default 15
     holdout : float, default 0.25
         Share of customers held out to measure fidelity.
-    random_state : int, default 0
+    random_state : int or None, default 0
 
     Attributes
     ----------
     fidelity_ : float
         Accuracy of the surrogate against the clusterer's assignments on held-out customers.
     model_ : lightgbm.LGBMClassifier
+    classes_ : ndarray
+        The group ids.
+    features_ : list of str
+        The feature columns (``x0, x1, ...`` for arrays).
+    feature_names_in_ : ndarray of str
+        The feature columns (only when fitted on a DataFrame).
+    n_features_in_ : int
     group_importance_ : DataFrame
         Per group (rows) and feature (columns): the mean SHAP value, in the group's
         log-odds, among the group's own members: what places them in it.
     """
+
+    _config_key = "groups.surrogate"
+    _parameter_constraints: ClassVar[dict] = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "holdout": [Interval(Real, 0, 1, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(
         self,
@@ -234,12 +253,31 @@ class GroupSurrogate:
         self.holdout = holdout
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, groups: Any) -> GroupSurrogate:
-        """Fit on the group features and measure fidelity on a held-out share."""
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # LightGBM routes missing values itself
+        return tags
+
+    def fit(self, X: pd.DataFrame, y: Any) -> GroupSurrogate:
+        """Fit on the group features and measure fidelity on a held-out share.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+            The group features (every column is used).
+        y : array-like
+            Each customer's group id.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import lightgbm as lgb
-        y = np.asarray(groups)
+        given = X
+        X, y = as_frame(self, X, y, reset=True)
         rng = np.random.default_rng(self.random_state)
         test = rng.random(len(y)) < self.holdout
         self.classes_ = np.unique(y)
@@ -253,12 +291,16 @@ class GroupSurrogate:
             deterministic=True,
             force_row_wise=True,
         )
-        probe = lgb.LGBMClassifier(**params).fit(X[~test], y[~test])
-        self.fidelity_ = (
-            float((probe.predict(X[test]) == y[test]).mean()) if test.any() else float("nan")
-        )
-        self.model_ = lgb.LGBMClassifier(**params).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if test.any() and len(np.unique(y[~test])) > 1:
+                probe = lgb.LGBMClassifier(**params).fit(X[~test], y[~test])
+                self.fidelity_ = float((probe.predict(X[test]) == y[test]).mean())
+            else:
+                self.fidelity_ = float("nan")
+            self.model_ = lgb.LGBMClassifier(**params).fit(X, y)
         self.features_ = list(X.columns)
+        name_features(self, given, self.features_)
         contrib = self.contributions(X)
         rows = {}
         for g in self.classes_:
@@ -268,13 +310,32 @@ class GroupSurrogate:
         self.group_importance_.index.name = "group_id"
         return self
 
+    def _features(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "model_")
+        frame, _ = as_frame(self, X, reset=False)
+        return frame[self.features_]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probability of each group (columns in the order of ``classes_``)."""
+        frame = self._features(X)
+        return self.model_.predict_proba(frame)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The group the surrogate assigns."""
+        frame = self._features(X)
+        return self.model_.predict(frame)
+
     def contributions(self, X: pd.DataFrame) -> dict[Any, pd.DataFrame]:
         """Per group: SHAP values of each row toward that group (LightGBM pred_contrib)."""
-        raw = self.model_.booster_.predict(X[self.features_], pred_contrib=True)
+        frame = self._features(X)
+        raw = self.model_.booster_.predict(frame, pred_contrib=True)
         width = len(self.features_) + 1
+        if len(self.classes_) == 2:  # binary: one column block, toward the second group
+            phi = raw[:, : width - 1]
+            raw = np.hstack([-phi, np.zeros((len(phi), 1)), phi, np.zeros((len(phi), 1))])
         return {
             g: pd.DataFrame(
-                raw[:, i * width : (i + 1) * width - 1], index=X.index, columns=self.features_
+                raw[:, i * width : (i + 1) * width - 1], index=frame.index, columns=self.features_
             )
             for i, g in enumerate(self.classes_)
         }

@@ -11,8 +11,10 @@ matching a new fit to the previous model's groups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,12 +29,21 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from segments.core.features import is_log_scale
+from segments.core.params import ParameterError, ValidatedParams, as_frame, name_features
 from segments.exceptions import ConfigError, SegmentsError, Violation
 
-__all__ = ["ALGORITHMS", "DEFAULT_GROUP_FEATURES", "StrategicGroups", "match_groups"]
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_GROUP_FEATURES",
+    "Algorithm",
+    "StrategicGroups",
+    "check_k_range",
+    "match_groups",
+]
 
 #: The behavioural features the groups use unless configured otherwise.
 DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
@@ -55,7 +66,63 @@ DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
     "age",
     "tenure_months",
 )
-ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm", "bisecting_kmeans")
+
+
+def _centres(model: Any) -> np.ndarray:
+    return model.cluster_centers_
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A clustering algorithm :class:`StrategicGroups` can use.
+
+    Parameters
+    ----------
+    make : callable
+        ``make(k, n_init, seed)`` returns an unfitted clusterer with ``fit`` and
+        ``predict`` (and ``predict_proba`` for soft membership).
+    gives_bic : bool, default False
+        The fitted clusterer has ``bic(X)``; k is then chosen by the lowest BIC.
+    centres : callable, default ``model.cluster_centers_``
+        The fitted clusterer's centres, one row per cluster.
+    """
+
+    make: Callable[[int, int, int], Any]
+    gives_bic: bool = False
+    centres: Callable[[Any], np.ndarray] = _centres
+
+
+#: The clustering algorithms by name (the ``algorithm`` parameter, ``groups.algorithm`` in
+#: the configuration). Adding one is adding an entry here.
+ALGORITHMS: dict[str, Algorithm] = {
+    "kmeans": Algorithm(lambda k, n_init, seed: KMeans(k, n_init=n_init, random_state=seed)),
+    "minibatch_kmeans": Algorithm(
+        lambda k, n_init, seed: MiniBatchKMeans(
+            k, n_init=n_init, batch_size=4096, random_state=seed
+        )
+    ),
+    "gmm": Algorithm(
+        lambda k, n_init, seed: GaussianMixture(
+            k, covariance_type="diag", n_init=max(1, n_init // 3), random_state=seed
+        ),
+        gives_bic=True,
+        centres=lambda model: model.means_,
+    ),
+    "bisecting_kmeans": Algorithm(
+        lambda k, n_init, seed: BisectingKMeans(k, n_init=max(1, n_init // 2), random_state=seed)
+    ),
+}
+
+
+def check_k_range(k_range: Any) -> str | None:
+    """What is wrong with a ``k_range`` (``(min, max)``, ``2 <= min <= max``), or None."""
+    ok = (
+        isinstance(k_range, list | tuple)
+        and len(k_range) == 2
+        and all(isinstance(k, Integral) and not isinstance(k, bool) for k in k_range)
+        and 2 <= k_range[0] <= k_range[1]
+    )
+    return None if ok else f"is {k_range!r}; expected (min, max) with 2 <= min <= max"
 
 
 class NotEnoughCustomersError(SegmentsError, ValueError):
@@ -66,7 +133,7 @@ class NotFittedGroupsError(SegmentsError, NotFittedError):
     """The estimator is used before ``fit``."""
 
 
-class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
+class StrategicGroups(ValidatedParams, ClusterMixin, TransformerMixin, BaseEstimator):
     """Cluster customers into strategic groups, choosing the number of groups on evidence.
 
     Parameters
@@ -76,9 +143,10 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
     features : sequence of str or None, default None
         Feature columns to use; None uses :data:`DEFAULT_GROUP_FEATURES` that are present.
         Object or categorical columns are one-hot encoded.
-    algorithm : {"kmeans", "minibatch_kmeans", "gmm", "bisecting_kmeans"}, default "kmeans"
-        ``gmm`` is a diagonal-covariance Gaussian mixture with soft membership
-        (``predict_proba``).
+    algorithm : str, default "kmeans"
+        A name in :data:`ALGORITHMS`: ``kmeans``, ``minibatch_kmeans``, ``gmm`` (a
+        diagonal-covariance Gaussian mixture with soft membership, ``predict_proba``),
+        ``bisecting_kmeans``.
     k_range : tuple of int, default (3, 10)
         Smallest and largest k tried when ``n_groups="auto"``.
     max_groups : int, default 10
@@ -137,6 +205,23 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         The fitted clusterer.
     """
 
+    _config_key = "groups"
+    _parameter_constraints: ClassVar[dict] = {
+        "n_groups": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "features": ["array-like", None],
+        "algorithm": [StrOptions(ALGORITHMS.keys())],  # live: a new entry is accepted
+        "k_range": ["array-like"],
+        "max_groups": [Interval(Integral, 2, None, closed="left")],
+        "min_group_share": [Interval(Real, 0, 0.5, closed="left")],
+        "min_stability": [Interval(Real, 0, 1, closed="both")],
+        "selection_size": [Interval(Integral, 3, None, closed="left")],
+        "silhouette_size": [Interval(Integral, 2, None, closed="left")],
+        "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "winsor": [Interval(Real, 0, 0.5, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_groups: int | str = "auto",
@@ -170,40 +255,11 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        problems = []
-        if self.algorithm not in ALGORITHMS:
-            problems.append(
-                Violation(
-                    "groups.algorithm", f"is {self.algorithm!r}; expected one of {ALGORITHMS}"
-                )
-            )
-        if self.n_groups != "auto" and (
-            not isinstance(self.n_groups, int | np.integer) or self.n_groups < 2
-        ):
-            problems.append(
-                Violation(
-                    "groups.n_groups",
-                    f"is {self.n_groups!r}; expected 'auto' or a whole number >= 2",
-                )
-            )
-        lo, hi = self.k_range
-        if not (isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi):
-            problems.append(
-                Violation(
-                    "groups.k_range",
-                    f"is {self.k_range!r}; expected (min, max) with 2 <= min <= max",
-                )
-            )
-        if not 0 <= self.min_group_share < 0.5:
-            problems.append(
-                Violation(
-                    "groups.min_group_share", f"is {self.min_group_share!r}; expected 0 <= x < 0.5"
-                )
-            )
-        if not 0 <= self.winsor < 0.5:
-            problems.append(Violation("groups.winsor", f"is {self.winsor!r}; expected [0, 0.5)"))
-        if problems:
-            raise ConfigError(problems)
+        """Every parameter against ``_parameter_constraints``, then ``k_range``'s shape."""
+        self._validate_params()
+        problem = check_k_range(self.k_range)
+        if problem:
+            raise ParameterError([Violation("groups.k_range", problem)])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -216,9 +272,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy()).any()]
             if bad:
                 raise ValueError(f"input contains infinity in columns {bad}")
-            return X
-        arr = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype="numeric")
-        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        return as_frame(self, X, reset=reset)[0]
 
     def _select(self, X: pd.DataFrame) -> list[str]:
         if self.features is not None:
@@ -287,16 +341,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _clusterer(self, k: int, seed: int, n_init: int | None = None):
-        n_init = n_init or self.n_init
-        if self.algorithm == "kmeans":
-            return KMeans(k, n_init=n_init, random_state=seed)
-        if self.algorithm == "minibatch_kmeans":
-            return MiniBatchKMeans(k, n_init=n_init, batch_size=4096, random_state=seed)
-        if self.algorithm == "bisecting_kmeans":
-            return BisectingKMeans(k, n_init=max(1, n_init // 2), random_state=seed)
-        return GaussianMixture(
-            k, covariance_type="diag", n_init=max(1, n_init // 3), random_state=seed
-        )
+        return ALGORITHMS[self.algorithm].make(k, n_init or self.n_init, seed)
 
     @staticmethod
     def _labels(model, A: np.ndarray) -> np.ndarray:
@@ -346,7 +391,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
             row["silhouette"] = float(silhouette_score(A[s_idx], labels[s_idx]))
             row["calinski_harabasz"] = float(calinski_harabasz_score(A, labels))
             row["davies_bouldin"] = float(davies_bouldin_score(A, labels))
-            if self.algorithm == "gmm":
+            if ALGORITHMS[self.algorithm].gives_bic:
                 row["bic"] = float(model.bic(A))
             aris, _ = self._bootstrap(A, labels, k, rng)
             row["stability"] = float(np.mean(aris))
@@ -368,7 +413,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         if ok.empty:
             ok = table.dropna(subset=["silhouette"])
             rule = "no k met the constraints; " + rule.replace("among k with", "ignoring")
-        if self.algorithm == "gmm":
+        if ALGORITHMS[self.algorithm].gives_bic:
             best = ok.loc[ok["bic"].idxmin()]
             chosen = int(best["k"])
             rule = "lowest BIC among qualifying k"
@@ -415,9 +460,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         frame = self._as_frame(X, reset=True)
         self.features_ = self._select(frame)
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(self.features_, dtype=object)
-            self.n_features_in_ = len(self.features_)
+        name_features(self, X, self.features_)
         A = self._preprocess(frame, fit=True)
         if len(A) < 3:
             raise NotEnoughCustomersError(
@@ -527,9 +570,7 @@ class StrategicGroups(ClusterMixin, TransformerMixin, BaseEstimator):
     def cluster_centers_(self) -> np.ndarray:
         """Group centres in the scaled feature space, rows in the order of ``groups_``."""
         self._check_fitted()
-        c = getattr(self.clusterer_, "cluster_centers_", None)
-        if c is None:
-            c = self.clusterer_.means_
+        c = ALGORITHMS[self.algorithm].centres(self.clusterer_)
         out = np.empty_like(c)
         out[np.searchsorted(self.groups_, self.group_ids_)] = c
         return out

@@ -18,6 +18,16 @@ import math
 import numba
 import numpy as np
 
+from segments.exceptions import SegmentsError
+
+#: The most leaves a tree may have (a path's features are a 64-bit mask): an upgrade
+#: model's ``num_leaves`` is validated against it before training.
+MAX_LEAVES = 65
+
+
+class TooManyLeavesError(SegmentsError, ValueError):
+    """A tree has more leaves than exact TreeSHAP handles (:data:`MAX_LEAVES`)."""
+
 
 def _walk(tree):
     """Internal nodes and leaves (value, count, path of (node, goes_left)) of one tree."""
@@ -81,7 +91,7 @@ class FastTreeShap:
     Parameters
     ----------
     booster : lightgbm.Booster
-        A fitted booster with trees of at most 65 leaves.
+        A fitted booster with trees of at most :data:`MAX_LEAVES` (65) leaves.
     num_iteration : int, optional
         Use the first ``num_iteration`` trees (the model's best iteration).
 
@@ -112,8 +122,11 @@ class FastTreeShap:
                 tree_leaves.append(tree_leaves[-1])
                 continue
             nodes, leaves = _walk(root)
-            if len(nodes) > 64:
-                raise ValueError("trees with more than 65 leaves are not supported")
+            if len(nodes) + 1 > MAX_LEAVES:
+                raise TooManyLeavesError(
+                    f"a tree has {len(nodes) + 1} leaves; exact TreeSHAP supports at most "
+                    f"{MAX_LEAVES} (train with num_leaves <= {MAX_LEAVES})"
+                )
             max_nodes = max(max_nodes, len(nodes))
             for n in nodes:
                 feat.append(n["feature"])

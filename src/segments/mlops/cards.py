@@ -196,6 +196,11 @@ def upgrade_card(
     ).T
     calib = result.calibration.get("model")
     a, b = result.model.calibration_
+    calibrated_on = {
+        "eval": "the validation months",
+        "train": "the training rows (no validation months were given: overconfident)",
+        None: "nothing (uncalibrated: raw LightGBM margins)",
+    }.get(getattr(result.model, "calibrated_on_", "eval"), "months not recorded (older model)")
     limits = [
         f"Trained on {len(split['train'])} as-of months of one bank's history; behaviour "
         "shifts (rates, campaigns, a new ladder) need a retrain and are watched by the "
@@ -205,7 +210,7 @@ def upgrade_card(
         "Customers whose label window is incomplete (closed accounts, missing months) are "
         f"censored, not counted as non-upgrades ({int(counts['censored'].sum()):,} "
         "customer-months here); the model is silent on why customers leave.",
-        "The probability is calibrated on the validation months (Platt); calibration drifts "
+        f"The probability is calibrated on {calibrated_on} (Platt); calibration drifts "
         "with the base rate, so check the calibration table after each retrain.",
         "Reason codes are exact SHAP values of this model, not causal effects: they say what "
         "the model used, not what an RM action would change.",
@@ -271,7 +276,7 @@ def upgrade_card(
         + "\n\nROC-AUC per near band:\n\n"
         + markdown_table(bands),
         "## Calibration\n\n"
-        f"Platt scaling on the validation months: logit(p) = {a:.4f} x margin + {b:.4f}. "
+        f"Platt scaling on {calibrated_on}: logit(p) = {a:.4f} x margin + {b:.4f}. "
         f"Expected calibration error on the test months: {float(comp.loc['ece', 'model']):.4f}"
         + (" (10 bins):\n\n" + markdown_table(calib, index=False) if calib is not None else "."),
         "## Stability\n\nPer test month (the same model, each month's customers):\n\n"
