@@ -17,6 +17,7 @@ import pandas as pd
 from segments.core.config import load_yaml
 from segments.core.features import FEATURE_CATALOGUE, is_log_scale
 from segments.core.panel import ID
+from segments.core.vocabulary import NAME_WORDS, NEEDS
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -27,82 +28,6 @@ __all__ = [
     "suggest_names",
     "tier_group_matrix",
 ]
-
-# (feature, direction) -> (English word, Chinese word). Direction +1: the group is high.
-_VOCAB: dict[tuple[str, int], tuple[str, str]] = {
-    ("age", -1): ("young", "年轻"),
-    ("age", 1): ("senior", "年长"),
-    ("aum_avg_6m", 1): ("affluent", "高资产"),
-    ("aum_avg_6m", -1): ("low-balance", "低资产"),
-    ("app_logins_avg_3m", 1): ("digital", "数字化"),
-    ("digital_share_6m", 1): ("digital", "数字化"),
-    ("digital_share_6m", -1): ("offline", "线下"),
-    ("branch_visits_avg_6m", 1): ("branch-loyal", "网点偏好"),
-    ("rm_contacts_avg_6m", 1): ("RM-served", "客户经理服务"),
-    ("time_deposit_share", 1): ("time-deposit", "定期储蓄"),
-    ("demand_deposit_share", 1): ("cash-holding", "活期"),
-    ("wealth_share", 1): ("wealth-investing", "理财投资"),
-    ("fund_share", 1): ("fund-investing", "基金投资"),
-    ("card_utilisation_3m", 1): ("credit-reliant", "信用依赖"),
-    ("card_spend_avg_3m", 1): ("card-spending", "刷卡消费"),
-    ("loan_balance", 1): ("borrowing", "借贷"),
-    ("mortgage_balance", 1): ("mortgaged", "房贷"),
-    ("inflow_turnover_3m", 1): ("high-flow", "高流水"),
-    ("payroll_regularity_6m", 1): ("salaried", "代发工资"),
-    ("payroll_regularity_6m", -1): ("non-salaried", "非代发"),
-    ("txn_count_avg_6m", 1): ("active", "高活跃"),
-    ("txn_count_avg_6m", -1): ("inactive", "低活跃"),
-    ("n_products", 1): ("multi-product", "多产品"),
-    ("n_products", -1): ("single-product", "单一产品"),
-    ("tenure_months", 1): ("long-standing", "老"),
-    ("tenure_months", -1): ("new", "新"),
-}
-
-# (feature, direction) -> (need, need in Chinese): what a group with this trait needs.
-_NEEDS: dict[tuple[str, int], tuple[str, str]] = {
-    ("age", 1): (
-        "stable-yield products, pension and health cover, patient branch service",
-        "稳健收益产品、养老与健康保障、贴心网点服务",
-    ),
-    ("age", -1): (
-        "app-first savings plans and a first step into wealth products",
-        "线上储蓄计划与理财入门产品",
-    ),
-    ("time_deposit_share", 1): (
-        "laddered deposits and low-risk wealth products at maturity",
-        "定期到期转化为低风险理财",
-    ),
-    ("wealth_share", 1): (
-        "advisory, portfolio reviews and new-issue access",
-        "投资顾问、组合检视与新品优先认购",
-    ),
-    ("fund_share", 1): ("fund advisory and regular investment plans", "基金投顾与定投计划"),
-    ("card_utilisation_3m", 1): (
-        "debt management, instalments and credit health checks",
-        "债务管理、分期与信用健康提醒",
-    ),
-    ("loan_balance", 1): (
-        "business or personal credit lines and cash management",
-        "经营或个人授信与现金管理",
-    ),
-    ("mortgage_balance", 1): (
-        "family protection, education savings and mortgage-linked offers",
-        "家庭保障、教育储蓄与房贷关联权益",
-    ),
-    ("inflow_turnover_3m", 1): (
-        "cash management, payments and merchant services",
-        "现金管理、支付结算与商户服务",
-    ),
-    ("payroll_regularity_6m", 1): (
-        "payroll-linked savings plans that sweep salary into wealth products",
-        "代发工资自动转存与理财",
-    ),
-    ("txn_count_avg_6m", -1): ("activation: a reason to use the account again", "唤醒激活活动"),
-    ("rm_contacts_avg_6m", 1): ("dedicated relationship-manager coverage", "专属客户经理服务"),
-    ("aum_avg_6m", 1): ("wealth planning and tier privileges", "财富规划与等级权益"),
-    ("digital_share_6m", 1): ("digital journeys and in-app offers", "线上旅程与App内权益"),
-    ("branch_visits_avg_6m", 1): ("in-branch advice and assisted channels", "网点顾问与协助渠道"),
-}
 
 
 def _scaled_lift(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
@@ -214,8 +139,8 @@ def suggest_names(z: pd.DataFrame, *, max_words: int = 2) -> pd.DataFrame:
             if abs(row[feat]) < 0.3:
                 break
             key = (feat, 1 if row[feat] > 0 else -1)
-            if key in _VOCAB and _VOCAB[key][0] not in [w[0] for w in words]:
-                words.append((*_VOCAB[key], f"{feat} {'high' if key[1] > 0 else 'low'}"))
+            if key in NAME_WORDS and NAME_WORDS[key][0] not in [w[0] for w in words]:
+                words.append((*NAME_WORDS[key], f"{feat} {'high' if key[1] > 0 else 'low'}"))
         candidates[gid] = words or [("typical", "普通", "no strong trait")]
     n_words = dict.fromkeys(candidates, max_words)
     for _ in range(4):
@@ -284,6 +209,132 @@ def load_names(
     return out
 
 
+#: The features each persona card lists, by section: (heading, features).
+_CARD_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "What they hold",
+        (
+            "aum_avg_6m",
+            "demand_deposit_share",
+            "time_deposit_share",
+            "wealth_share",
+            "fund_share",
+            "n_products",
+            "loan_balance",
+            "mortgage_balance",
+        ),
+    ),
+    (
+        "How they behave",
+        (
+            "txn_count_avg_6m",
+            "app_logins_avg_3m",
+            "branch_visits_avg_6m",
+            "rm_contacts_avg_6m",
+            "digital_share_6m",
+            "card_utilisation_3m",
+            "inflow_turnover_3m",
+            "payroll_regularity_6m",
+            "aum_growth_6m",
+        ),
+    ),
+)
+
+
+def _card_value(feat: str, value: float) -> str:
+    """A feature value as a card shows it: money whole, shares as percentages."""
+    spec = FEATURE_CATALOGUE.get(feat)
+    unit = spec.unit if spec else ""
+    if unit == "money":
+        return f"{value:,.0f}"
+    if unit in ("share", "ratio"):
+        return f"{value:.0%}"
+    return f"{value:,.1f}"
+
+
+def _median_lines(
+    medians: pd.DataFrame, pop_med: pd.Series, gid: Any, feats: tuple[str, ...]
+) -> list[str]:
+    """One bullet per feature the model has: the group's median against everyone's."""
+    lines = []
+    for feat in feats:
+        if feat not in medians.columns:
+            lines.append("")
+            continue
+        spec = FEATURE_CATALOGUE.get(feat)
+        label = spec.en if spec else feat
+        lines.append(
+            f"- {label}: {_card_value(feat, medians.loc[gid, feat])} (all customers: "
+            f"{_card_value(feat, pop_med[feat])})\n"
+        )
+    return lines
+
+
+def _card_title(gid: Any, names: pd.DataFrame, s: pd.Series) -> list[str]:
+    """The title, the group's size and its share of AUM."""
+    name_en, name_zh = names.loc[gid, "name_en"], names.loc[gid, "name_zh"]
+    text = [
+        f"# Group {gid}: {name_en} / {name_zh}\n\n",
+        f"{int(s['customers']):,} customers ({s['share']:.1%})",
+    ]
+    if "aum_share" in s:
+        text.append(f", holding {s['aum_share']:.1%} of AUM (median {s['aum_median']:,.0f})")
+    text.append(".\n")
+    return text
+
+
+def _who_section(
+    medians: pd.DataFrame, pop_med: pd.Series, gid: Any, members: pd.DataFrame
+) -> list[str]:
+    """Who they are: age, tenure, and the two commonest occupations and regions."""
+    text = ["\n## Who they are\n", *_median_lines(medians, pop_med, gid, ("age", "tenure_months"))]
+    for cat in ("occupation", "region"):
+        if cat in members:
+            top = members[cat].value_counts(normalize=True).head(2)
+            text.append(f"- {cat}: " + ", ".join(f"{k} {v:.0%}" for k, v in top.items()) + "\n")
+    return text
+
+
+def _needs_section(zrow: pd.Series) -> list[str]:
+    """What they need: up to three needs of the group's strongest traits (|z| >= 0.3)."""
+    needs: list[tuple[str, str]] = []
+    for feat in zrow.abs().sort_values(ascending=False).index:
+        key = (feat, 1 if zrow[feat] > 0 else -1)
+        if abs(zrow[feat]) >= 0.3 and key in NEEDS and NEEDS[key] not in needs:
+            needs.append(NEEDS[key])
+        if len(needs) == 3:
+            break
+    return [
+        "\n## What they need\n",
+        *(f"- {en} / {zh}\n" for en, zh in needs or [("a standard service model", "标准服务模式")]),
+    ]
+
+
+def _apart_section(distinguishing: pd.DataFrame, gid: Any) -> list[str]:
+    """What sets them apart: the group's distinguishing features and their z-scores."""
+    top_feats = distinguishing[distinguishing["group_id"] == gid]
+    return [
+        "\n## What sets them apart\n",
+        *(
+            f"- {r['feature']} is {r['direction']} (z = {r['z']:+.2f})\n"
+            for _, r in top_feats.iterrows()
+        ),
+    ]
+
+
+def _surrogate_section(surrogate: Any, top: pd.DataFrame, gid: Any) -> list[str]:
+    """Why the model places customers here: the surrogate's top features by mean SHAP."""
+    text = [
+        f"\n## Why the model places customers here (surrogate classifier, "
+        f"fidelity {surrogate.fidelity_:.1%})\n"
+    ]
+    for _, r in top[top["group_id"] == gid].iterrows():
+        spec = FEATURE_CATALOGUE.get(r["feature"])
+        label = f"{spec.en} / {spec.zh}" if spec else r["feature"]
+        text.append(f"- {label} (mean SHAP {r['mean_shap']:+.2f})\n")
+    return text
+
+
 def persona_cards(
     profile: dict[str, pd.DataFrame],
     names: pd.DataFrame,
@@ -296,100 +347,40 @@ def persona_cards(
 
     With a fitted :class:`segments.core.explain.GroupSurrogate`, each card also says which
     features place customers in the group (mean SHAP of the surrogate) and its fidelity.
+
+    Parameters
+    ----------
+    profile : dict of DataFrame
+        :func:`profile_groups` of the groups (``summary``, ``medians``, ``z``,
+        ``distinguishing``).
+    names : DataFrame
+        Group names (``name_en``, ``name_zh``) by group id, from :func:`suggest_names`.
+    features : DataFrame
+        The feature table the groups were assigned on.
+    labels : ndarray
+        The group id of each row of ``features``.
+    surrogate : GroupSurrogate, optional
+        A fitted surrogate classifier of the groups.
+
+    Returns
+    -------
+    dict
+        Group id -> the card's Markdown.
     """
     labels = np.asarray(labels)
     med = profile["medians"]
-    summ = profile["summary"]
-    z = profile["z"]
-    cards = {}
     pop_med = features.select_dtypes("number").median()
-
-    def fmt(feat: str, value: float) -> str:
-        spec = FEATURE_CATALOGUE.get(feat)
-        unit = spec.unit if spec else ""
-        if unit == "money":
-            return f"{value:,.0f}"
-        if unit in ("share", "ratio"):
-            return f"{value:.0%}"
-        return f"{value:,.1f}"
-
-    def line(gid: Any, feat: str) -> str:
-        if feat not in med.columns:
-            return ""
-        spec = FEATURE_CATALOGUE.get(feat)
-        label = spec.en if spec else feat
-        return (
-            f"- {label}: {fmt(feat, med.loc[gid, feat])} (all customers: "
-            f"{fmt(feat, pop_med[feat])})\n"
-        )
-
-    for gid in summ.index:
-        s = summ.loc[gid]
-        name_en, name_zh = names.loc[gid, "name_en"], names.loc[gid, "name_zh"]
-        text = [
-            f"# Group {gid}: {name_en} / {name_zh}\n\n",
-            f"{int(s['customers']):,} customers ({s['share']:.1%})",
-        ]
-        if "aum_share" in s:
-            text.append(f", holding {s['aum_share']:.1%} of AUM (median {s['aum_median']:,.0f})")
-        text.append(".\n\n## Who they are\n")
-        for feat in ("age", "tenure_months"):
-            text.append(line(gid, feat))
-        members = features[labels == gid]
-        for cat in ("occupation", "region"):
-            if cat in members:
-                top = members[cat].value_counts(normalize=True).head(2)
-                text.append(f"- {cat}: " + ", ".join(f"{k} {v:.0%}" for k, v in top.items()) + "\n")
-        text.append("\n## What they hold\n")
-        for feat in (
-            "aum_avg_6m",
-            "demand_deposit_share",
-            "time_deposit_share",
-            "wealth_share",
-            "fund_share",
-            "n_products",
-            "loan_balance",
-            "mortgage_balance",
-        ):
-            text.append(line(gid, feat))
-        text.append("\n## How they behave\n")
-        for feat in (
-            "txn_count_avg_6m",
-            "app_logins_avg_3m",
-            "branch_visits_avg_6m",
-            "rm_contacts_avg_6m",
-            "digital_share_6m",
-            "card_utilisation_3m",
-            "inflow_turnover_3m",
-            "payroll_regularity_6m",
-            "aum_growth_6m",
-        ):
-            text.append(line(gid, feat))
-        text.append("\n## What they need\n")
-        needs = []
-        for feat in z.loc[gid].abs().sort_values(ascending=False).index:
-            key = (feat, 1 if z.loc[gid, feat] > 0 else -1)
-            if abs(z.loc[gid, feat]) >= 0.3 and key in _NEEDS and _NEEDS[key] not in needs:
-                needs.append(_NEEDS[key])
-            if len(needs) == 3:
-                break
-        for en, zh in needs or [("a standard service model", "标准服务模式")]:
-            text.append(f"- {en} / {zh}\n")
-        dist = profile["distinguishing"]
-        top_feats = dist[dist["group_id"] == gid]
-        text.append("\n## What sets them apart\n")
-        for _, r in top_feats.iterrows():
-            text.append(f"- {r['feature']} is {r['direction']} (z = {r['z']:+.2f})\n")
+    top = surrogate.top_features(3) if surrogate is not None else None
+    cards = {}
+    for gid in profile["summary"].index:
+        text = _card_title(gid, names, profile["summary"].loc[gid])
+        text += _who_section(med, pop_med, gid, features[labels == gid])
+        for heading, feats in _CARD_SECTIONS:
+            text += [f"\n## {heading}\n", *_median_lines(med, pop_med, gid, feats)]
+        text += _needs_section(profile["z"].loc[gid])
+        text += _apart_section(profile["distinguishing"], gid)
         if surrogate is not None:
-            text.append(
-                f"\n## Why the model places customers here (surrogate classifier, "
-                f"fidelity {surrogate.fidelity_:.1%})\n"
-            )
-            sur = surrogate.top_features(3)
-            for _, r in sur[sur["group_id"] == gid].iterrows():
-                spec = FEATURE_CATALOGUE.get(r["feature"])
-                label = f"{spec.en} / {spec.zh}" if spec else r["feature"]
-                text.append(f"- {label} (mean SHAP {r['mean_shap']:+.2f})\n")
+            text += _surrogate_section(surrogate, top, gid)
         cards[gid] = "".join(text)
     return cards
 
