@@ -1,0 +1,60 @@
+"""Markdown for model cards: tables, bullet lists, and the HTML page the MLflow UI shows."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["bullets", "markdown_table", "render_html"]
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
+       sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #1f2328;
+       line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.9rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f6f8fa; }
+pre { background: #f6f8fa; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; }
+h1 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; }
+"""
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(df: pd.DataFrame, index: bool = True) -> str:
+    """A DataFrame as a GitHub-flavoured Markdown table (numbers formatted for reading)."""
+    frame = df.reset_index() if index else df
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def render_html(markdown: str, title: str) -> str:
+    """A standalone HTML page of a Markdown card (CommonMark with tables)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
+        f"<body>\n{body}</body></html>\n"
+    )
+
+
+def bullets(items: Iterable[str]) -> str:
+    """A Markdown bullet list, one item per line."""
+    return "\n".join(f"- {x}" for x in items)

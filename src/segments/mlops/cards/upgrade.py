@@ -1,0 +1,260 @@
+"""The model card of an upgrade-model training, one function per section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segments.mlops.cards.markdown import bullets, markdown_table
+from segments.mlops.cards.sections import config_section, data_section, features_section, header
+
+__all__ = ["upgrade_card"]
+
+
+def _upgrade_population(up: Any) -> tuple[str, str]:
+    """The upgrade model's population and what its label 1 means, in words."""
+    what = (
+        f"reach the next tier (its AUM basis at or above the next threshold) in any of "
+        f"the {up.horizon} months after the as-of month"
+        if up.label == "reach"
+        else f"hold the next tier (qualifying tier, after the ladder's hysteresis) for "
+        f"{up.sustain_months} consecutive months starting within {up.horizon} months"
+    )
+    population = (
+        "customers in a near-tier band (just under a threshold)"
+        if up.population == "near_tier"
+        else "every customer below the top tier"
+    )
+    return population, what
+
+
+#: The rows of the metrics table, in order (those the comparison has).
+_METRIC_ROWS = (
+    "n",
+    "positives",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "lift_top5",
+    "lift_top10",
+    "lift_top20",
+    "capture_top10",
+)
+
+
+def _calibrated_on(model: Any) -> str:
+    """What the model's Platt scaling was fitted on, in words."""
+    return {
+        "eval": "the validation months",
+        "train": "the training rows (no validation months were given: overconfident)",
+        None: "nothing (uncalibrated: raw LightGBM margins)",
+    }.get(getattr(model, "calibrated_on_", "eval"), "months not recorded (older model)")
+
+
+def _upgradeheader(
+    result: Any, cfg: Any, ladder: str, name: str, run_id: str | None, code_version: str
+) -> str:
+    return header(
+        name,
+        "Upgrade potential: P(reach the next tier)",
+        {
+            "MLflow run": f"`{run_id}`" if run_id else "",
+            "Experiment": cfg.name,
+            "Ladder": ladder,
+            "Code version": code_version,
+            "Test (out-of-time) months": ", ".join(result.split["test"]),
+        },
+    )
+
+
+def _upgrade_purpose(horizon: int) -> str:
+    return (
+        "## Purpose\n\nRank customers just under a tier threshold by their probability of "
+        f"reaching the next tier within {horizon} months, so relationship managers work the "
+        "customers most likely to move up (call list by branch and capacity, with reason "
+        "codes). Not for credit decisions or pricing."
+    )
+
+
+def _upgrade_data(result: Any, panel: pd.DataFrame, digest: str) -> str:
+    split, counts = result.split, result.label_counts
+    labelled = int(counts["positives"].sum() + counts["negatives"].sum())
+    return data_section(
+        panel,
+        digest,
+        [
+            f"As-of months: train {', '.join(split['train'])}; validation (early stopping, "
+            f"calibration) {', '.join(split['valid'])}; test {', '.join(split['test'])}",
+            f"Labelled customer-months: {labelled:,} ({int(counts['positives'].sum()):,} "
+            "upgrades); censored "
+            f"{int(counts['censored'].sum()):,}",
+        ],
+    )
+
+
+def _upgrade_label(result: Any, cfg: Any, ladder: str) -> str:
+    population, what = _upgrade_population(cfg.upgrade)
+    return (
+        "## Population and label\n\n"
+        + bullets(
+            [
+                f"Population at each as-of month: {population} (ladder `{ladder}`).",
+                f"Label 1: the customer does {what}; 0: a complete window without it.",
+                "Out-of-time split with an embargo: no training label window reaches into the "
+                "validation or test months.",
+            ]
+        )
+        + "\n\n"
+        + markdown_table(result.label_counts)
+    )
+
+
+def _upgrade_features(result: Any, cfg: Any) -> str:
+    imp = result.shap_importance
+    return features_section(
+        result.model.features_,
+        cfg.features.windows,
+        imp["mean_abs_shap"] if imp is not None and "mean_abs_shap" in imp else None,
+    )
+
+
+def _upgrade_metrics(result: Any, comp: pd.DataFrame) -> str:
+    """Metrics against the baselines: the comparison table and ROC-AUC per near band."""
+    bands = result.metrics[result.metrics["segment"] != "all"].pivot_table(
+        index="segment", columns="model", values="roc_auc"
+    )
+    auc = comp.loc["roc_auc"]
+    gain = auc["model"] - auc["rule_of_thumb"]
+    return (
+        "## Metrics against the baselines (out of time)\n\n"
+        f"The rule of thumb ranks by closeness to the threshold (gap ratio); the logistic "
+        f"regression uses the same features. ROC-AUC {auc['model']:.3f} vs the rule's "
+        f"{auc['rule_of_thumb']:.3f} ({gain:+.3f}).\n\n"
+        + markdown_table(comp)
+        + "\n\nROC-AUC per near band:\n\n"
+        + markdown_table(bands)
+    )
+
+
+def _upgrade_calibration(result: Any, comp: pd.DataFrame) -> str:
+    calib = result.calibration.get("model")
+    a, b = result.model.calibration_
+    return (
+        "## Calibration\n\n"
+        f"Platt scaling on {_calibrated_on(result.model)}: logit(p) = {a:.4f} x margin + "
+        f"{b:.4f}. Expected calibration error on the test months: "
+        f"{float(comp.loc['ece', 'model']):.4f}"
+        + (" (10 bins):\n\n" + markdown_table(calib, index=False) if calib is not None else ".")
+    )
+
+
+def _upgrade_stability(result: Any) -> str:
+    """Per test month: customers, upgrade rate, the model's and the rule's ROC-AUC."""
+    test = result.test
+    by_month = pd.DataFrame(
+        {
+            m: {
+                "n": int((test["as_of"] == m).sum()),
+                "upgrade rate": float(test.loc[test["as_of"] == m, "label"].mean()),
+                "model AUC": _auc(test[test["as_of"] == m], "p_model"),
+                "rule AUC": _auc(test[test["as_of"] == m], "p_rule_of_thumb"),
+            }
+            for m in result.split["test"]
+        }
+    ).T
+    return (
+        "## Stability\n\nPer test month (the same model, each month's customers):\n\n"
+        + markdown_table(by_month)
+    )
+
+
+def _upgrade_limits(result: Any, cfg: Any, comp: pd.DataFrame) -> str:
+    """Known limits, with the baselines' verdicts on these months."""
+    population, _ = _upgrade_population(cfg.upgrade)
+    auc = comp.loc["roc_auc"]
+    gain = auc["model"] - auc["rule_of_thumb"]
+    limits = [
+        f"Trained on {len(result.split['train'])} as-of months of one bank's history; "
+        "behaviour shifts (rates, campaigns, a new ladder) need a retrain and are watched by "
+        "the scoring run's drift report (PSI).",
+        f"Only {population} are scored meaningfully; other customers are outside the "
+        "population the model learnt from.",
+        "Customers whose label window is incomplete (closed accounts, missing months) are "
+        f"censored, not counted as non-upgrades ({int(result.label_counts['censored'].sum()):,} "
+        "customer-months here); the model is silent on why customers leave.",
+        f"The probability is calibrated on {_calibrated_on(result.model)} (Platt); calibration "
+        "drifts with the base rate, so check the calibration table after each retrain.",
+        "Reason codes are exact SHAP values of this model, not causal effects: they say what "
+        "the model used, not what an RM action would change.",
+    ]
+    if "logistic" in auc and auc["logistic"] >= auc["model"]:
+        limits.append(
+            f"On these months the logistic baseline's AUC ({auc['logistic']:.3f}) "
+            f"is not below the model's ({auc['model']:.3f}): the extra complexity "
+            "is not paying for itself in ranking here."
+        )
+    if gain <= 0:
+        limits.append(f"The model does not beat the rule of thumb on AUC ({gain:+.3f}).")
+    return "## Known limits\n\n" + bullets(limits)
+
+
+def upgrade_card(
+    result: Any,
+    panel: pd.DataFrame,
+    cfg: Any,
+    *,
+    digest: str,
+    ladder: str,
+    name: str,
+    run_id: str | None = None,
+    code_version: str = "",
+) -> str:
+    """The Markdown model card of an upgrade-model training.
+
+    Parameters
+    ----------
+    result : UpgradeResult
+    panel : DataFrame
+        The validated panel it was trained on.
+    cfg : ExperimentConfig
+    digest : str
+        The panel's data digest.
+    ladder : str
+        The ladder's name.
+    name : str
+        The registered model name.
+    run_id, code_version : str, optional
+
+    Returns
+    -------
+    str
+        The card's Markdown, one section per reviewer question.
+    """
+    comp = result.comparison()
+    comp = comp.reindex([r for r in _METRIC_ROWS if r in comp.index])
+    parts = [
+        _upgradeheader(result, cfg, ladder, name, run_id, code_version),
+        _upgrade_purpose(cfg.upgrade.horizon),
+        _upgrade_data(result, panel, digest),
+        _upgrade_label(result, cfg, ladder),
+        _upgrade_features(result, cfg),
+        _upgrade_metrics(result, comp),
+        _upgrade_calibration(result, comp),
+        _upgrade_stability(result),
+        _upgrade_limits(result, cfg, comp),
+        config_section(cfg.raw),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _auc(frame: pd.DataFrame, column: str) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y = frame["label"].to_numpy()
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, frame[column].to_numpy()))
