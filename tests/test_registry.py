@@ -217,6 +217,77 @@ def test_a_failing_promotion_names_the_check_and_changes_nothing(flow):
         promote("no-such-model", 1)
 
 
+# gate -> (model kind, registered model, the value it judges from the run's metrics, rule)
+GATES = {
+    "min_auc": ("upgrade", UP, lambda m: m["model.roc_auc"], ">="),
+    "min_auc_gain_over_rule": (
+        "upgrade",
+        UP,
+        lambda m: m["model.roc_auc"] - m["rule_of_thumb.roc_auc"],
+        ">",
+    ),
+    "max_ece": ("upgrade", UP, lambda m: m["model.ece"], "<="),
+    "min_stability": ("groups", GR, lambda m: m["stability_ari_mean"], ">="),
+    "min_group_jaccard": ("groups", GR, lambda m: m["stability_jaccard_min"], ">="),
+    "min_surrogate_fidelity": ("groups", GR, lambda m: m["surrogate_fidelity"], ">="),
+}
+
+
+@pytest.mark.parametrize("gate", sorted(GATES))
+def test_each_gate_refuses_just_outside_and_passes_just_inside(flow, gate):
+    import mlflow
+
+    kind, name, judged, rule = GATES[gate]
+    client = mlflow.MlflowClient()
+    metrics = client.get_run(client.get_model_version(name, "1").run_id).data.metrics
+    value = judged(metrics)
+    assert np.isfinite(value)
+    up, down = np.nextafter(value, np.inf), np.nextafter(value, -np.inf)
+    # (threshold, passes): the boundary itself passes for min/max, fails for "above"
+    cases = {
+        ">=": [(value, True), (up, False)],
+        "<=": [(value, True), (down, False)],
+        ">": [(down, True), (value, False)],
+    }[rule]
+    for limit, passes in cases:
+        cfg = load_config(overrides={"registry": {"promotion": {kind: {gate: float(limit)}}}})
+        report = promote(name, 1, config=cfg, panel=None, dry_run=True)
+        row = report.checks.set_index("check").loc[gate]
+        assert bool(row["passed"]) is passes, (limit, row["detail"])
+        assert any(f.startswith(f"{gate}:") for f in report.failed) is not passes
+        assert ("fails" in row["detail"]) is not passes, row["detail"]
+
+
+def test_ece_by_hand():
+    from segments.core.metrics import evaluate, expected_calibration_error
+
+    # Twenty customers, ten equal-count bins of two (sorted by p):
+    #   p pair        y     mean p  observed  |gap|
+    #   .02 .04      0 0    .03     0         .03
+    #   .06 .10      0 0    .08     0         .08
+    #   .12 .14      0 1    .13     .5        .37
+    #   .20 .24      0 0    .22     0         .22
+    #   .30 .34      1 0    .32     .5        .18
+    #   .40 .44      0 1    .42     .5        .08
+    #   .50 .60      1 1    .55     1         .45
+    #   .62 .66      0 1    .64     .5        .14
+    #   .80 .84      1 1    .82     1         .18
+    #   .90 .96      1 1    .93     1         .07
+    # each bin holds 2/20 of the customers: ECE = 0.1 * 1.80 = 0.18
+    p = [.02, .04, .06, .10, .12, .14, .20, .24, .30, .34,
+         .40, .44, .50, .60, .62, .66, .80, .84, .90, .96]  # fmt: skip
+    y = [0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1]
+    order = np.random.default_rng(0).permutation(20)  # input order does not matter
+    p, y = np.array(p)[order], np.array(y)[order]
+    assert expected_calibration_error(y, p) == pytest.approx(0.18, abs=1e-12)
+    assert evaluate(y, p)["ece"] == pytest.approx(0.18, abs=1e-12)  # what model.ece logs
+    # Ties stay in one bin: ten at p = .1 with 3 upgrades, ten at p = .8 with 6:
+    # 0.5 * |.3 - .1| + 0.5 * |.6 - .8| = 0.2 (mean |y - p| would be 0.39).
+    p = np.repeat([0.1, 0.8], 10)
+    y = np.array([1, 1, 1] + [0] * 7 + [1] * 6 + [0] * 4)
+    assert expected_calibration_error(y, p) == pytest.approx(0.2, abs=1e-12)
+
+
 def test_a_signature_that_breaks_the_feature_contract_is_refused(flow):
     res = flow["signature"]
     assert res.exit_code == 1
