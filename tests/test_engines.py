@@ -13,8 +13,8 @@ import yaml
 
 from segments import engines, load_config, load_ladder, read_panel, validate_panel
 from segments.core.batch import Scorer
+from segments.core.ranks import rank_within
 from segments.core.synthetic import write_bank
-from segments.core.upgrade import rank_within
 from segments.exceptions import ConfigError
 from segments.jobs.score import execute, prepare_scoring, read_output, score_local
 from segments.jobs.train import train_groups, train_upgrade

@@ -9,7 +9,6 @@ import pytest
 
 from segments.core import ranks
 from segments.core.ranks import RankTable, add_ranks, band_key, rank_within, table_from_frames
-from segments.core.upgrade import rank_within as training_rank_within
 
 
 def test_ties_share_the_better_position():
@@ -45,12 +44,11 @@ def test_missing_scores_have_no_rank_and_do_not_count():
     assert r["permille"].dropna().tolist() == [500, 1000]
 
 
-def test_groups_are_ranked_apart_and_training_uses_the_same_rule():
+def test_groups_are_ranked_apart():
     p = pd.Series([0.9, 0.1, 0.5, 0.5, 0.7])
     by = pd.Series(["a", "a", "b", "b", "b"])
     r = rank_within(p, by)
     assert r["percentile"].tolist() == [50, 100, 67, 67, 34]
-    pd.testing.assert_frame_equal(training_rank_within(p, by), r)
 
 
 def test_streamed_and_counted_tables_rank_as_one_pass():

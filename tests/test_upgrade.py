@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from segments import ConfigError, assign_tiers, validate_panel
+from segments.core.calls import call_list, expected_gain
 from segments.core.labels import NotEnoughDataError, build_training_set, make_labels, oot_split
 from segments.core.metrics import decile_table, evaluate
-from segments.core.upgrade import call_list, expected_gain, rank_within
+from segments.core.ranks import rank_within
 from tests.conftest import panel_of
 
 MONTHS = [str(m) for m in pd.period_range("2024-01", periods=7, freq="M")]

@@ -18,7 +18,7 @@ The public API, in the order of the flow (see DESIGN.md):
 """
 
 from segments import compat
-from segments.core.config import ExperimentConfig, TiersConfig, load_config
+from segments.core.config import ExperimentConfig, load_config
 from segments.core.features import FEATURE_CATALOGUE, build_features, catalogue_frame
 from segments.core.groups import StrategicGroups
 from segments.core.ladders import Ladder, load_ladder
@@ -30,6 +30,7 @@ from segments.core.profiles import (
     suggest_names,
     tier_group_matrix,
 )
+from segments.core.sections import TiersConfig
 from segments.core.synthetic import make_bank, write_bank
 from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
 from segments.core.transactions import panel_from_transactions

@@ -20,11 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segments.core.config import available_presets, check_model_name, load_config
+from segments.core.config import load_config
 from segments.core.ladders import load_ladder
 from segments.core.months import parse_month_option
 from segments.core.outputs import check_output, is_segments_table, output_lock, write_table
 from segments.core.panel import MONTH, read_panel
+from segments.core.presets import available_presets, check_model_name
 from segments.core.synthetic import write_bank
 from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
 from segments.core.validation import check_panel

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from segments.core.config import FROM_LADDER, load_preset
 from segments.core.panel import AUM, NUMERIC_COLUMNS
+from segments.core.presets import FROM_LADDER, load_preset
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.config import load_yaml
 from segments.core.features import FEATURE_CATALOGUE, is_log_scale
 from segments.core.panel import ID
+from segments.core.presets import load_yaml
 from segments.core.vocabulary import NAME_WORDS, NEEDS
 from segments.exceptions import ConfigError, Violation
 

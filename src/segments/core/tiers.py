@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.config import FROM_LADDER
 from segments.core.ladders import Hysteresis, Ladder, load_ladder
 from segments.core.panel import AUM, ID, MONTH
+from segments.core.presets import FROM_LADDER
 from segments.exceptions import PanelValidationError, SegmentsWarning, Violation
 
 __all__ = [

@@ -1,11 +1,11 @@
-"""Upgrade potential: the upgrade model, the baselines it is compared with, and call lists.
+"""Upgrade potential: the upgrade model and the baselines it is compared with.
 
 The model is LightGBM (exact TreeSHAP through :mod:`segments.core.treeshap`), with class
 imbalance re-weighted, early stopping on the validation months, and Platt calibration on
 the validation months; the bank's rule of thumb (closeness to the threshold, the gap ratio)
 and a logistic regression are evaluated the same way on the same months. Labels, the
-training set and the out-of-time split are in :mod:`segments.core.labels`; the metrics in
-:mod:`segments.core.metrics` (both re-exported here for older imports).
+training set and the out-of-time split are in :mod:`segments.core.labels`, the metrics in
+:mod:`segments.core.metrics`, expected gain and call lists in :mod:`segments.core.calls`.
 """
 
 from __future__ import annotations
@@ -23,39 +23,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from segments.core.features import is_log_scale
-from segments.core.labels import (
-    LABEL_KINDS,
-    POPULATIONS,
-    TIER_FEATURES,
-    NotEnoughDataError,
-    build_training_set,
-    make_labels,
-    oot_split,
-)
-from segments.core.metrics import calibration_table, decile_table, evaluate
+from segments.core.labels import NotEnoughDataError
 from segments.core.panel import ID
 from segments.core.params import ValidatedParams, as_frame, name_features
 from segments.core.treeshap import MAX_LEAVES
 from segments.exceptions import ConfigError, SegmentsWarning, Violation
 
-__all__ = [
-    "LABEL_KINDS",
-    "POPULATIONS",
-    "TIER_FEATURES",
-    "LogisticBaseline",
-    "NotEnoughDataError",
-    "RuleOfThumb",
-    "UpgradeModel",
-    "build_training_set",
-    "calibration_table",
-    "call_list",
-    "decile_table",
-    "evaluate",
-    "expected_gain",
-    "make_labels",
-    "oot_split",
-    "rank_within",
-]
+__all__ = ["LogisticBaseline", "RuleOfThumb", "UpgradeModel"]
 
 
 def _feature_columns(data: pd.DataFrame, features: Sequence[str] | None) -> list[str]:
@@ -540,85 +514,3 @@ class LogisticBaseline(ValidatedParams, ClassifierMixin, BaseEstimator):
         A = self._matrix(X)
         codes = self.lr_.predict(A)
         return self.classes_[codes]
-
-
-def expected_gain(
-    p: Any, gap: Any, *, next_tier: Any | None = None, tier_values: dict[str, float] | None = None
-) -> pd.DataFrame:
-    """Expected AUM gain ``p x gap``, and ``p x value of the next tier`` when values are given.
-
-    Returns
-    -------
-    DataFrame
-        ``expected_gain`` (money) and, with ``tier_values``, ``expected_value``.
-    """
-    p = np.asarray(p, dtype=float)
-    out = pd.DataFrame({"expected_gain": p * np.asarray(gap, dtype=float)})
-    if tier_values and next_tier is not None:
-        values = pd.Series(next_tier).astype(str).map(tier_values).astype(float).to_numpy()
-        out["expected_value"] = p * np.nan_to_num(values)
-    return out
-
-
-def rank_within(score: pd.Series, by: pd.Series | None = None) -> pd.DataFrame:
-    """Percentile (1..100), permille (1..1000) and decile (1..10) of a score within groups
-    (1 = the highest scores).
-
-    The one rank rule of :mod:`segments.core.ranks`, which scoring uses too: tied scores
-    share the better position (``position = 1 + scores in the group strictly higher``) and
-    each rank is ``ceil(scale * position / n)`` in integer arithmetic.
-
-    Parameters
-    ----------
-    score : Series
-    by : Series, optional
-        The group of each score (default: one group).
-
-    Returns
-    -------
-    DataFrame
-        ``percentile``, ``permille``, ``decile``.
-    """
-    from segments.core import ranks
-
-    return ranks.rank_within(score, by)
-
-
-def call_list(
-    scored: pd.DataFrame,
-    *,
-    capacity_per_rm: int = 50,
-    rms_per_branch: int = 2,
-    by: str = "expected_gain",
-) -> pd.DataFrame:
-    """The customers relationship managers should call, within each branch's capacity.
-
-    Parameters
-    ----------
-    scored : DataFrame
-        ``customer_id``, ``p_upgrade``, ``expected_gain`` and, when present, ``branch_id``.
-    capacity_per_rm : int, default 50
-        Customers one RM works in the period.
-    rms_per_branch : int, default 2
-    by : str, default "expected_gain"
-        What to rank on.
-
-    Returns
-    -------
-    DataFrame
-        The selected customers with ``rank_in_branch`` and ``rm_slot`` (1..rms_per_branch),
-        best first within each branch.
-    """
-    if capacity_per_rm < 1 or rms_per_branch < 1:
-        raise ConfigError(
-            [Violation("upgrade.call_list", "capacity_per_rm and rms_per_branch must be >= 1")]
-        )
-    df = scored.copy()
-    branch = df["branch_id"].astype(str) if "branch_id" in df else pd.Series("all", index=df.index)
-    df["branch"] = branch.to_numpy()
-    df = df.sort_values(["branch", by, ID], ascending=[True, False, True], kind="stable")
-    df["rank_in_branch"] = df.groupby("branch").cumcount() + 1
-    cap = capacity_per_rm * rms_per_branch
-    df = df[df["rank_in_branch"] <= cap].copy()
-    df["rm_slot"] = (df["rank_in_branch"] - 1) % rms_per_branch + 1
-    return df.drop(columns="branch").reset_index(drop=True)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segments.core.calls import call_list, expected_gain
 from segments.core.config import ExperimentConfig, load_config
 from segments.core.features import build_features
 from segments.core.groups import StrategicGroups
@@ -25,15 +26,9 @@ from segments.core.profiles import (
     suggest_names,
     tier_group_matrix,
 )
+from segments.core.ranks import rank_within
 from segments.core.tiers import assign_tiers
-from segments.core.upgrade import (
-    LogisticBaseline,
-    RuleOfThumb,
-    UpgradeModel,
-    call_list,
-    expected_gain,
-    rank_within,
-)
+from segments.core.upgrade import LogisticBaseline, RuleOfThumb, UpgradeModel
 
 __all__ = ["GroupsResult", "train_groups"]
 

@@ -62,7 +62,7 @@ def settings_digest(config: Any, ladder: Any) -> str:
 
 def _load(role: str, uri: str, option: str) -> tuple[Any, str, str]:
     """Load one model, checking its kind: (python model, source URI, stamp)."""
-    from segments.core.config import check_model_uri
+    from segments.core.presets import check_model_uri
     from segments.exceptions import RegistryError
     from segments.mlops.pyfunc import GroupsModel, UpgradePyfunc
     from segments.mlops.tracking import load_model
