@@ -243,7 +243,8 @@ def _upgrade_columns(
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
     """Probability, expected gain and value, and reason codes for the upgrade population
     (empty elsewhere); also the upgrade model's input (None when nobody is scored)."""
-    from segments.core.upgrade import TIER_FEATURES, expected_gain
+    from segments.core.calls import expected_gain
+    from segments.core.labels import TIER_FEATURES
 
     n = len(now)
     p = np.full(n, np.nan)

@@ -152,7 +152,7 @@ def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -
 def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[str]], dict]:
     """Contract columns the models' features need but the input lacks, and the specs."""
     from segments.core.features import feature_spec
-    from segments.core.upgrade import TIER_FEATURES
+    from segments.core.labels import TIER_FEATURES
 
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     specs = {}
