@@ -24,7 +24,7 @@ from segments.exceptions import ConfigError
 @pytest.fixture(scope="module")
 def upgrade():
     raw, _ = make_bank(8_000, 24, seed=13)
-    result = train_upgrade(validate_panel(raw), load_config(), track=False)
+    result = train_upgrade(validate_panel(raw), load_config())
     return result, UpgradeExplainer(result.model)
 
 

@@ -10,7 +10,8 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
 from segments import ConfigError, StrategicGroups, build_features, make_bank, validate_panel
-from segments.core.groups import ALGORITHMS, Algorithm, NotFittedGroupsError
+from segments.core.algorithms import ALGORITHMS, Algorithm
+from segments.core.groups import NotFittedGroupsError
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,19 @@ robust scaling, one-hot encoding of categoricals, the feature selection) with a 
 groups on evidence (silhouette on a stratified sample, Calinski-Harabasz, Davies-Bouldin,
 BIC for mixtures, bootstrap stability) under business constraints, measures stability
 (per-group bootstrap Jaccard, overall ARI) and keeps group ids stable across refits by
-matching a new fit to the previous model's groups.
+matching a new fit to the previous model's groups (:mod:`segments.core.group_ids`).
+The clustering algorithms are a registry, :mod:`segments.core.algorithms`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -28,22 +26,16 @@ from sklearn.metrics import (
     davies_bouldin_score,
     silhouette_score,
 )
-from sklearn.mixture import GaussianMixture
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
+from segments.core.algorithms import ALGORITHMS, check_k_range
 from segments.core.features import is_log_scale
+from segments.core.group_ids import match_groups
 from segments.core.params import ParameterError, ValidatedParams, as_frame, name_features
 from segments.exceptions import ConfigError, SegmentsError, Violation
 
-__all__ = [
-    "ALGORITHMS",
-    "DEFAULT_GROUP_FEATURES",
-    "Algorithm",
-    "StrategicGroups",
-    "check_k_range",
-    "match_groups",
-]
+__all__ = ["DEFAULT_GROUP_FEATURES", "StrategicGroups"]
 
 #: The behavioural features the groups use unless configured otherwise.
 DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
@@ -66,63 +58,6 @@ DEFAULT_GROUP_FEATURES: tuple[str, ...] = (
     "age",
     "tenure_months",
 )
-
-
-def _centres(model: Any) -> np.ndarray:
-    return model.cluster_centers_
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """A clustering algorithm :class:`StrategicGroups` can use.
-
-    Parameters
-    ----------
-    make : callable
-        ``make(k, n_init, seed)`` returns an unfitted clusterer with ``fit`` and
-        ``predict`` (and ``predict_proba`` for soft membership).
-    gives_bic : bool, default False
-        The fitted clusterer has ``bic(X)``; k is then chosen by the lowest BIC.
-    centres : callable, default ``model.cluster_centers_``
-        The fitted clusterer's centres, one row per cluster.
-    """
-
-    make: Callable[[int, int, int], Any]
-    gives_bic: bool = False
-    centres: Callable[[Any], np.ndarray] = _centres
-
-
-#: The clustering algorithms by name (the ``algorithm`` parameter, ``groups.algorithm`` in
-#: the configuration). Adding one is adding an entry here.
-ALGORITHMS: dict[str, Algorithm] = {
-    "kmeans": Algorithm(lambda k, n_init, seed: KMeans(k, n_init=n_init, random_state=seed)),
-    "minibatch_kmeans": Algorithm(
-        lambda k, n_init, seed: MiniBatchKMeans(
-            k, n_init=n_init, batch_size=4096, random_state=seed
-        )
-    ),
-    "gmm": Algorithm(
-        lambda k, n_init, seed: GaussianMixture(
-            k, covariance_type="diag", n_init=max(1, n_init // 3), random_state=seed
-        ),
-        gives_bic=True,
-        centres=lambda model: model.means_,
-    ),
-    "bisecting_kmeans": Algorithm(
-        lambda k, n_init, seed: BisectingKMeans(k, n_init=max(1, n_init // 2), random_state=seed)
-    ),
-}
-
-
-def check_k_range(k_range: Any) -> str | None:
-    """What is wrong with a ``k_range`` (``(min, max)``, ``2 <= min <= max``), or None."""
-    ok = (
-        isinstance(k_range, list | tuple)
-        and len(k_range) == 2
-        and all(isinstance(k, Integral) and not isinstance(k, bool) for k in k_range)
-        and 2 <= k_range[0] <= k_range[1]
-    )
-    return None if ok else f"is {k_range!r}; expected (min, max) with 2 <= min <= max"
 
 
 class NotEnoughCustomersError(SegmentsError, ValueError):
@@ -579,90 +514,3 @@ class StrategicGroups(ValidatedParams, ClusterMixin, TransformerMixin, BaseEstim
         """Names of the ``transform`` output columns: ``group_<id>_distance``."""
         self._check_fitted()
         return np.array([f"group_{g}_distance" for g in self.groups_], dtype=object)
-
-
-def match_groups(
-    previous: StrategicGroups,
-    X: pd.DataFrame,
-    raw_labels: np.ndarray,
-    fresh_ids: np.ndarray,
-    *,
-    min_jaccard: float = 0.5,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Give a new fit's clusters the ids of the previous model's groups they match.
-
-    The previous model assigns the same customers; clusters and previous groups are paired
-    by the Hungarian algorithm on their overlap (Jaccard). A pair at or below
-    ``min_jaccard`` is not a match: the cluster is ``new`` and gets an unused id; previous
-    groups left unpaired are ``vanished``; a new cluster holding most of two or more
-    previous groups is flagged ``merged``.
-
-    Returns
-    -------
-    group_ids : ndarray
-        The id of each new cluster.
-    report : DataFrame
-        One row per new group and per vanished previous group: ``group_id``, ``status``
-        (``kept``, ``new``, ``merged``, ``vanished``), ``previous_id``, ``jaccard``,
-        ``share``.
-    """
-    prev_ids = np.sort(previous.group_ids_)
-    prev = np.searchsorted(prev_ids, previous.predict(X))  # column of each previous id
-    k = len(fresh_ids)
-    table = np.zeros((k, len(prev_ids)))
-    np.add.at(table, (raw_labels, prev), 1)
-    union = table.sum(axis=1)[:, None] + table.sum(axis=0)[None, :] - table
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jac = np.where(union > 0, table / union, 0.0)
-    rows_i, cols_i = linear_sum_assignment(-jac)
-    ids = np.full(k, -1, dtype=np.int64)
-    report = []
-    used: set[int] = set()
-    for r, c in zip(rows_i, cols_i, strict=True):
-        if jac[r, c] > min_jaccard:  # strictly: an even split or merge is not a match
-            ids[r] = prev_ids[c]
-            used.add(int(prev_ids[c]))
-    next_id = int(prev_ids.max()) + 1
-    n = len(raw_labels)
-    for r in np.argsort(fresh_ids):
-        share = table[r].sum() / max(n, 1)
-        holds = table[r] / np.maximum(table.sum(axis=0), 1)
-        merged = [int(p) for p in prev_ids[holds >= 0.5]]
-        if ids[r] < 0:
-            ids[r] = next_id
-            next_id += 1
-            status = "merged" if len(merged) >= 2 else "new"
-            best = int(np.argmax(jac[r])) if len(prev_ids) else -1
-            report.append(
-                {
-                    "group_id": int(ids[r]),
-                    "status": status,
-                    "previous_id": merged if status == "merged" else None,
-                    "jaccard": float(jac[r, best]) if best >= 0 else 0.0,
-                    "share": share,
-                }
-            )
-        else:
-            status = "merged" if len(merged) >= 2 else "kept"
-            c = int(np.searchsorted(prev_ids, ids[r]))
-            report.append(
-                {
-                    "group_id": int(ids[r]),
-                    "status": status,
-                    "previous_id": merged if status == "merged" else int(ids[r]),
-                    "jaccard": float(jac[r, c]),
-                    "share": share,
-                }
-            )
-    for col, p in enumerate(prev_ids):
-        if int(p) not in used:
-            report.append(
-                {
-                    "group_id": int(p),
-                    "status": "vanished",
-                    "previous_id": int(p),
-                    "jaccard": float(jac[:, col].max()) if k else 0.0,
-                    "share": float(table[:, col].sum() / max(n, 1)),
-                }
-            )
-    return ids, pd.DataFrame(report)

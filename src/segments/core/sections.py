@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from segments.core.groups import StrategicGroups, check_k_range
+from segments.core.algorithms import check_k_range
+from segments.core.groups import StrategicGroups
 from segments.core.params import check_params, estimator_defaults
 from segments.core.presets import FROM_LADDER, check_model_name
 from segments.core.upgrade import UpgradeModel
