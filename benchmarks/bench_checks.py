@@ -1,6 +1,6 @@
 """Benchmark the checks every command runs before any work, against reading the input.
 
-``segments.core.panel.inspect_panel(path, months=True)`` is what ``score`` does before it
+``segments.core.data.panel.inspect_panel(path, months=True)`` is what ``score`` does before it
 spools anything: the file's kind, its schema (all parts of a folder), the contract's
 columns, the row count and the distinct months; for a CSV also one pass over its bytes for
 UTF-8. The baseline, measured in the same run on the same files, is reading the whole
@@ -76,7 +76,7 @@ def _read_code(kind: str, path: Path) -> str:
 
 def _check_code(path: Path) -> str:
     return (
-        "from segments.core.panel import inspect_panel\n"
+        "from segments.core.data.panel import inspect_panel\n"
         f"t = time.perf_counter(); found = inspect_panel({str(path)!r}, months=True)\n"
         "elapsed = time.perf_counter() - t\n"
         "extra = {'rows': found.rows, 'months': len(found.months)}\n"

@@ -1,7 +1,7 @@
 """Benchmark exact TreeSHAP for reason codes: segments' kernel vs pred_contrib vs shap.
 
 The upgrade model of the synthetic bank (default config) explains the same rows three ways:
-``segments.core.explain.UpgradeExplainer`` (per-leaf pattern tables, numba, 2 threads),
+``segments.core.explain.reasons.UpgradeExplainer`` (per-leaf pattern tables, numba, 2 threads),
 LightGBM's ``pred_contrib`` (2 threads) and ``shap.TreeExplainer`` (which delegates to
 LightGBM for a LightGBM model). Each is timed ``--repeats`` times in this process after a
 warm-up; the script asserts the three agree to 1e-6 before it reports any time, so a wrong
@@ -48,7 +48,7 @@ def main() -> None:
         import shap
 
         from segments import load_config, make_bank, train_upgrade, validate_panel
-        from segments.core.explain import UpgradeExplainer
+        from segments.core.explain.reasons import UpgradeExplainer
 
     raw, _ = make_bank(args.customers, 24, seed=0)
     result = train_upgrade(validate_panel(raw), load_config())

@@ -69,7 +69,7 @@ def main() -> None:
         "import numpy as np, pandas as pd\nfrom sklearn.cluster import KMeans\n"
         "from sklearn.preprocessing import StandardScaler\n"
         "from sklearn.metrics import adjusted_rand_score\n"
-        "from segments.core.groups import DEFAULT_GROUP_FEATURES\n"
+        "from segments.core.groups.model import DEFAULT_GROUP_FEATURES\n"
         f"X = pd.read_parquet({str(feats)!r})\n"
         f"truth = pd.read_parquet({str(truth)!r}).set_index('customer_id')['persona']\n"
         "t = time.perf_counter()\n"

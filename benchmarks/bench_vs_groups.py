@@ -50,7 +50,7 @@ import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
-from segments.core.groups import DEFAULT_GROUP_FEATURES
+from segments.core.groups.model import DEFAULT_GROUP_FEATURES
 X = pd.read_parquet({feats!r})
 t = time.perf_counter()
 A = StandardScaler().fit_transform(X[list(DEFAULT_GROUP_FEATURES)].fillna(0))
@@ -133,7 +133,7 @@ def main() -> None:
     from sklearn.metrics import adjusted_rand_score, silhouette_score
     from sklearn.preprocessing import StandardScaler
 
-    from segments.core.groups import DEFAULT_GROUP_FEATURES
+    from segments.core.groups.model import DEFAULT_GROUP_FEATURES
 
     X = pd.read_parquet(feats)
     X[list(DEFAULT_GROUP_FEATURES)].to_parquet(group_feats)

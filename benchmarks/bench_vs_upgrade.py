@@ -79,7 +79,7 @@ import json
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from segments import load_config
-from segments.core.upgrade import UpgradeModel
+from segments.core.upgrade.model import UpgradeModel
 d = pd.read_parquet({rows!r})
 meta = json.load(open({meta!r}))
 cfg = load_config({config!r})

@@ -16,7 +16,7 @@ from segments import (
     train_upgrade,
     validate_panel,
 )
-from segments.core.synthetic import write_bank
+from segments.core.data.synthetic import write_bank
 from segments.mlops.promotion import promote
 
 #: Small banks do not always beat the rule of thumb: the tests' thresholds say so openly.

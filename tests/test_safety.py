@@ -28,7 +28,7 @@ import yaml
 from typer.testing import CliRunner
 
 from segments.cli import app
-from segments.core.panel import inspect_panel
+from segments.core.data.panel import inspect_panel
 from segments.engines.local import plan_buckets
 from segments.jobs.score import load_scorer, read_output
 from tests.banks import promoted_bank

@@ -12,29 +12,29 @@ The public API, in the order of the flow (see DESIGN.md):
   :func:`suggest_names`, :func:`tier_group_matrix`, :func:`group_migration`,
   :func:`train_groups`;
 * upgrade potential: :func:`train_upgrade` (labels, out-of-time evaluation against the
-  rule of thumb; building blocks in :mod:`segments.core.upgrade`);
+  rule of thumb; building blocks in :mod:`segments.core.upgrade.model`);
 * configuration: :func:`load_config`;
 * errors: :class:`SegmentsError` and its subclasses.
 """
 
 from segments import compat
-from segments.core.config import ExperimentConfig, load_config
+from segments.core.config.experiment import ExperimentConfig, load_config
+from segments.core.config.sections import TiersConfig
+from segments.core.data.panel import PanelConfig, read_panel
+from segments.core.data.synthetic import make_bank, write_bank
+from segments.core.data.transactions import panel_from_transactions
+from segments.core.data.validation import PanelReport, check_panel, validate_panel
 from segments.core.features import FEATURE_CATALOGUE, build_features, catalogue_frame
-from segments.core.groups import StrategicGroups
-from segments.core.ladders import Ladder, load_ladder
-from segments.core.panel import PanelConfig, read_panel
-from segments.core.profiles import (
+from segments.core.groups.model import StrategicGroups
+from segments.core.groups.profiles import (
     group_migration,
     persona_cards,
     profile_groups,
     suggest_names,
     tier_group_matrix,
 )
-from segments.core.sections import TiersConfig
-from segments.core.synthetic import make_bank, write_bank
-from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
-from segments.core.transactions import panel_from_transactions
-from segments.core.validation import PanelReport, check_panel, validate_panel
+from segments.core.tiers.assign import assign_tiers, migration_matrix, migration_summary
+from segments.core.tiers.ladders import Ladder, load_ladder
 from segments.exceptions import (
     ConfigError,
     PanelValidationError,

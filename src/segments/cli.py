@@ -20,15 +20,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from segments.core.config import load_config
-from segments.core.ladders import load_ladder
-from segments.core.months import parse_month_option
-from segments.core.outputs import check_output, is_segments_table, output_lock, write_table
-from segments.core.panel import MONTH, read_panel
-from segments.core.presets import available_presets, check_model_name
-from segments.core.synthetic import write_bank
-from segments.core.tiers import assign_tiers, migration_matrix, migration_summary
-from segments.core.validation import check_panel
+from segments.core.config.experiment import load_config
+from segments.core.config.presets import available_presets, check_model_name
+from segments.core.data.months import parse_month_option
+from segments.core.data.outputs import check_output, is_segments_table, output_lock, write_table
+from segments.core.data.panel import MONTH, read_panel
+from segments.core.data.synthetic import write_bank
+from segments.core.data.validation import check_panel
+from segments.core.tiers.assign import assign_tiers, migration_matrix, migration_summary
+from segments.core.tiers.ladders import load_ladder
 from segments.exceptions import (
     INTERRUPTS,
     Interrupted,
@@ -414,7 +414,7 @@ def train_groups_cmd(
     cfg = load_config(config)
     ref = None
     if reference is not None:
-        from segments.core.files import read_table
+        from segments.core.data.files import read_table
         from segments.exceptions import ConfigError, Violation
 
         table = read_table(reference, str_columns=("customer_id",))
@@ -914,8 +914,8 @@ def score(
             )
     cfg = load_config(config)
     sc = cfg.scoring
-    engine = engine or sc.engine
-    engines.get(engine)  # an unknown engine fails before the models load
+    engines.get(engine or sc.engine, option="--engine" if engine else "scoring.engine")
+    engine = engine or sc.engine  # an unknown engine failed above, before the models load
     scorer = load_scorer(cfg, groups_uri=groups_model, upgrade_uri=upgrade_model)
     plan = prepare_scoring(
         panel,

@@ -1,12 +1,10 @@
 """The core: what a bank's customers are, in the order of the flow.
 
-``panel`` (the data contract, reading it; ``validation`` checks it, ``months`` parses its
-months, ``transactions`` builds one from transactions) -> ``ladders`` and ``tiers`` (the
-ladder, the tier table) -> ``features`` (point-in-time behaviour) -> ``groups`` and
-``profiles`` (strategic groups, their profiles and names) -> ``upgrade`` (labels, the
-near-tier upgrade model, its baselines) -> ``explain`` (SHAP reason codes) and ``drift``
-(population stability). ``config``, ``files`` (inputs), ``outputs`` (safe writing) and
-``synthetic`` serve them all.
+``data`` (the panel contract, its checks and files) -> ``tiers`` (the ladder) ->
+``features`` (point-in-time behaviour) -> ``groups`` (strategic groups, profiles, names) ->
+``upgrade`` (labels, the near-tier upgrade model, its baselines, ranks, call lists) ->
+``explain`` (TreeSHAP reason codes) -> ``scoring`` (one batch, the output contract), with
+``drift`` (population stability) and ``config`` beside them.
 
 The core knows nothing of MLflow, the CLI (typer, rich) or Spark: it takes and returns
 frames and fitted estimators. ``tests/test_architecture.py`` holds it to that.

@@ -3,8 +3,8 @@
 An engine module (``segments.engines.<name>``) exposes:
 
 * ``run(job: ScoringJob) -> ScoreResult``: score every customer of ``job`` with
-  :func:`segments.core.batch.score_batch`, rank within bands with
-  :mod:`segments.core.ranks`, and publish the output folder atomically
+  :func:`segments.core.scoring.batch.score_batch`, rank within bands with
+  :mod:`segments.core.upgrade.ranks`, and publish the output folder atomically
   (:func:`segments.jobs.score.publish`) under the output lock;
 * optionally ``check_input(found: PanelInput, src: Path) -> None``: refuse an input the
   engine cannot read, before any work (raises :class:`~segments.exceptions.ConfigError`).
@@ -34,8 +34,8 @@ def names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
-def get(name: str) -> ModuleType:
-    """The engine module called ``name``.
+def get(name: str, option: str = "--engine") -> ModuleType:
+    """The engine module called ``name`` (given as ``option``, named in the error).
 
     Raises
     ------
@@ -43,5 +43,5 @@ def get(name: str) -> ModuleType:
         ``name`` is not an engine (the error names ``--engine`` and the known engines).
     """
     if name not in ENGINES:
-        raise ConfigError([Violation("--engine", f"is {name!r}; expected {' or '.join(ENGINES)}")])
+        raise ConfigError([Violation(option, f"is {name!r}; expected {' or '.join(ENGINES)}")])
     return importlib.import_module(ENGINES[name])

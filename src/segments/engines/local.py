@@ -3,9 +3,9 @@
 The input (Parquet or CSV) is read in Arrow record batches and spooled into hash buckets of
 customers, so a customer's months always land in the same bucket whatever the file's order;
 every bucket is validated before any scoring, then each is scored with
-:func:`segments.core.batch.score_batch`, in memory bounded by the bucket size
+:func:`segments.core.scoring.batch.score_batch`, in memory bounded by the bucket size
 (``batch_customers``), never by the input size. Ranks within bands need the whole month:
-after scoring, a :class:`~segments.core.ranks.RankTable` of the probabilities alone (8 bytes
+after scoring, a :class:`~segments.core.upgrade.ranks.RankTable` of the probabilities alone (8 bytes
 per scored customer) ranks every part.
 
 Work goes to ``OUT.partial/`` (``_job.json``, ``spool/``, ``parts/``, ``final/``); a killed
@@ -29,17 +29,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.batch import (
+from segments.core.data.files import InputFiles
+from segments.core.data.panel import ID, MONTH, PanelConfig, PanelInput, read_parquet_panel
+from segments.core.scoring.batch import (
     add_counts,
     drift_report,
     merge_violations,
     score_batch,
     validate_batch,
 )
-from segments.core.files import InputFiles
-from segments.core.panel import ID, MONTH, PanelConfig, PanelInput, read_parquet_panel
-from segments.core.ranks import add_ranks, table_from_frames
-from segments.core.score_output import ScoreResult, write_part, write_text_atomic
+from segments.core.scoring.output import ScoreResult, write_part, write_text_atomic
+from segments.core.upgrade.ranks import add_ranks, table_from_frames
 from segments.exceptions import PanelValidationError, Violation
 from segments.jobs.score import ScoringJob, digest_input, job_identity, make_manifest, publish
 

@@ -1,12 +1,12 @@
-"""The Spark engine: :func:`segments.core.batch.score_batch` per group of whole customers.
+"""The Spark engine: :func:`segments.core.scoring.batch.score_batch` per group of whole customers.
 
 Rows are hashed to buckets by customer id (``pmod(xxhash64(customer_id), n)``), so a
 customer's months are never split; ``groupBy(bucket).applyInPandas`` hands each bucket to the
 same pure function the local engine runs. Validation runs first as its own Spark job and
 stops the run with every violation before any scoring. Ranks within bands come from the core
-definition (:mod:`segments.core.ranks`): Spark counts customers per (ranking group,
+definition (:mod:`segments.core.upgrade.ranks`): Spark counts customers per (ranking group,
 probability), the driver turns those counts into ranks with the same
-:class:`~segments.core.ranks.RankTable` the local engine uses, and a join puts them on the
+:class:`~segments.core.upgrade.ranks.RankTable` the local engine uses, and a join puts them on the
 rows, so the output equals the local output row for row. PySpark is an optional extra
 (``pip install segments[spark]``); sessions bind to 127.0.0.1 without the Spark UI unless
 a master URL says otherwise.
@@ -30,7 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.batch import (
+from segments.core.data.panel import ID, MONTH, PanelInput
+from segments.core.scoring.batch import (
     Scorer,
     add_counts,
     drift_report,
@@ -38,9 +39,8 @@ from segments.core.batch import (
     score_batch,
     validate_batch,
 )
-from segments.core.panel import ID, MONTH, PanelInput
-from segments.core.ranks import RANK_COLUMNS, RankTable, band_key
-from segments.core.score_output import RANKS, ScoreResult, write_text_atomic
+from segments.core.scoring.output import RANKS, ScoreResult, write_text_atomic
+from segments.core.upgrade.ranks import RANK_COLUMNS, RankTable, band_key
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
 from segments.jobs.score import (
     ScoringJob,
@@ -350,7 +350,7 @@ def _validate(job: ScoringJob, df: Any, month_col: str) -> None:
 
 def _scored(job: ScoringJob, df: Any, month_col: str, run_id: str, stamp: str) -> Any:
     """The unranked output rows (``score_batch`` per bucket), with each row's ranking group
-    (``_key``, :func:`segments.core.ranks.band_key`) and one row per bucket carrying the
+    (``_key``, :func:`segments.core.upgrade.ranks.band_key`) and one row per bucket carrying the
     bucket's counts as JSON (``_counts``)."""
     scorer, month = job.scorer, job.month
     unranked = pa.schema([f for f in scorer.schema if f.name not in RANKS])
@@ -372,10 +372,10 @@ def _scored(job: ScoringJob, df: Any, month_col: str, run_id: str, stamp: str) -
 
 
 def rank_rows(spark: Any, scored: Any) -> Any:
-    """Add the rank columns to scored rows with the core rule (:mod:`segments.core.ranks`).
+    """Add the rank columns to scored rows with the core rule (:mod:`segments.core.upgrade.ranks`).
 
     Spark counts the customers holding each probability in each ranking group (``_key``);
-    the driver builds a :class:`~segments.core.ranks.RankTable` from those counts (one row
+    the driver builds a :class:`~segments.core.upgrade.ranks.RankTable` from those counts (one row
     per distinct probability of a group, not per customer) and ranks each distinct
     probability; a join on (``_key``, ``p_upgrade``) puts the ranks on the rows (empty where
     ``p_upgrade`` is).

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.config import ExperimentConfig
-from segments.core.panel import ID, MONTH
+from segments.core.config.experiment import ExperimentConfig
+from segments.core.data.panel import ID, MONTH
 from segments.exceptions import ConfigError, Violation
 from segments.jobs.train import GroupsResult, UpgradeResult
 
@@ -61,7 +61,6 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
     from segments.mlops.tracking import (
         code_version,
         data_digest,
-        flatten,
         log_card,
         log_groups_model,
         mlflow_module,
@@ -83,8 +82,7 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
         "segments.registered_model": name if cfg.registry.register else "",
     }
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
-        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
-        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        _log_config(mlflow, cfg)
         mlflow.log_params(
             {
                 "as_of": result.as_of,
@@ -175,7 +173,6 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
     from segments.mlops.tracking import (
         code_version,
         data_digest,
-        flatten,
         log_card,
         log_upgrade_model,
         mlflow_module,
@@ -199,8 +196,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
     }
     name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
     with start_run(cfg.name, name, tags) as run:
-        params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
-        mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+        _log_config(mlflow, cfg)
         mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
         mlflow.log_params(
             {
@@ -423,3 +419,11 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
         plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"
     )
     mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png")
+
+
+def _log_config(mlflow: Any, cfg: ExperimentConfig) -> None:
+    """Every configuration setting as a run parameter (values cut to MLflow's 500 chars)."""
+    from segments.mlops.tracking import flatten
+
+    params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+    mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})

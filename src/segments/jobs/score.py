@@ -10,9 +10,9 @@ an error, logged when the output is published, and decides the exit on drift.
 
 Every engine builds the output in ``OUT.partial/`` and renames it to ``OUT`` in one step
 (:func:`publish`), with the same manifest (:func:`make_manifest`). The pieces are documented
-where they live: the per-batch function in :mod:`segments.core.batch`, the output contract in
-:mod:`segments.core.score_output`, the rank rule in :mod:`segments.core.ranks`, the model
-loading in :mod:`segments.mlops.scorer`.
+where they live: the per-batch function in :mod:`segments.core.scoring.batch`, the output
+contract in :mod:`segments.core.scoring.output`, the rank rule in
+:mod:`segments.core.upgrade.ranks`, the model loading in :mod:`segments.mlops.scorer`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from typing import Any
 import pandas as pd
 
 from segments import engines
-from segments.core.batch import Scorer, drift_summary, score_batch
-from segments.core.months import parse_month_option
-from segments.core.outputs import output_lock
-from segments.core.panel import AUM_COMPONENTS, MONTH, PanelConfig, PanelInput, inspect_panel
-from segments.core.score_output import (
+from segments.core.data.months import parse_month_option
+from segments.core.data.outputs import output_lock
+from segments.core.data.panel import AUM_COMPONENTS, MONTH, PanelConfig, PanelInput, inspect_panel
+from segments.core.scoring.batch import Scorer, drift_summary, score_batch
+from segments.core.scoring.output import (
     OUTPUT_COLUMNS,
     ScoreResult,
     is_scoring_output,
@@ -152,7 +152,7 @@ def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -
 def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[str]], dict]:
     """Contract columns the models' features need but the input lacks, and the specs."""
     from segments.core.features import feature_spec
-    from segments.core.labels import TIER_FEATURES
+    from segments.core.upgrade.labels import TIER_FEATURES
 
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     specs = {}
@@ -235,7 +235,7 @@ def prepare_scoring(
     ------
     ConfigError, InputFileError, PanelValidationError, ModelContractError
     """
-    from segments.core.outputs import check_output
+    from segments.core.data.outputs import check_output
 
     month = parse_month_option(as_of) if as_of is not None else None
     runner = engines.get(engine)
@@ -339,7 +339,7 @@ def make_manifest(
     n_rows : mapping
         Rows per part file.
     counts : mapping
-        The batches' counts added up (:func:`segments.core.batch.add_counts`).
+        The batches' counts added up (:func:`segments.core.scoring.batch.add_counts`).
     engine : str
         As shown in the manifest (e.g. ``spark local[2]``).
     batches : int

@@ -11,24 +11,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.calls import call_list, expected_gain
-from segments.core.config import ExperimentConfig, load_config
+from segments.core.config.experiment import ExperimentConfig, load_config
+from segments.core.data.panel import ID, MONTH
 from segments.core.features import build_features
-from segments.core.groups import StrategicGroups
-from segments.core.labels import NotEnoughDataError, build_training_set, oot_split
-from segments.core.ladders import load_ladder
-from segments.core.metrics import calibration_table, decile_table, evaluate
-from segments.core.panel import ID, MONTH
-from segments.core.profiles import (
+from segments.core.groups.model import StrategicGroups
+from segments.core.groups.profiles import (
     load_names,
     persona_cards,
     profile_groups,
     suggest_names,
     tier_group_matrix,
 )
-from segments.core.ranks import rank_within
-from segments.core.tiers import assign_tiers
-from segments.core.upgrade import LogisticBaseline, RuleOfThumb, UpgradeModel
+from segments.core.tiers.assign import assign_tiers
+from segments.core.tiers.ladders import load_ladder
+from segments.core.upgrade.calls import call_list, expected_gain
+from segments.core.upgrade.labels import NotEnoughDataError, build_training_set, oot_split
+from segments.core.upgrade.metrics import calibration_table, decile_table, evaluate
+from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
+from segments.core.upgrade.ranks import rank_within
 
 __all__ = ["GroupsResult", "train_groups"]
 
@@ -46,7 +46,7 @@ class GroupsResult:
     groups : Series
         Group id per customer.
     profile : dict of DataFrame
-        See :func:`segments.core.profiles.profile_groups`.
+        See :func:`segments.core.groups.profiles.profile_groups`.
     names : DataFrame
         ``name_en``, ``name_zh`` per group id.
     cards : dict
@@ -57,7 +57,7 @@ class GroupsResult:
         Group transition matrix (same model) from ``groups.migration_months`` before the
         as-of month to the as-of month.
     tier_group : dict of DataFrame
-        See :func:`segments.core.profiles.tier_group_matrix`.
+        See :func:`segments.core.groups.profiles.tier_group_matrix`.
     config : ExperimentConfig
         The configuration the model was trained with.
     ladder : str
@@ -158,7 +158,7 @@ def train_groups(
     names = suggest_names(profile["z"])
     if cfg.groups.names_file:
         names = load_names(cfg.groups.names_file, names)
-    from segments.core.explain import GroupSurrogate
+    from segments.core.explain.reasons import GroupSurrogate
 
     rng = np.random.default_rng(cfg.groups.random_state)
     sample = (
@@ -211,7 +211,7 @@ def _migration(
     start = month - cfg.groups.migration_months
     if not (cfg.groups.migration_months > 0 and start >= panel[MONTH].min()):
         return None
-    from segments.core.profiles import group_migration
+    from segments.core.groups.profiles import group_migration
 
     X_then = build_features(panel, start, windows=cfg.features.windows)
     then = pd.Series(model.predict(X_then), index=X_then.index)
@@ -374,7 +374,7 @@ def train_upgrade(
     last = test[test["as_of"] == split["test"][-1]]
     up = cfg.upgrade
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
-    from segments.core.explain import UpgradeExplainer
+    from segments.core.explain.reasons import UpgradeExplainer
 
     model = systems["model"]
     explainer = UpgradeExplainer(model)

@@ -55,7 +55,7 @@ def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
 
 def run_config(client: Any, run_id: str) -> Any:
     """The experiment config a training run logged (its ``config.yaml`` artifact)."""
-    from segments.core.config import load_config
+    from segments.core.config.experiment import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = client.download_artifacts(run_id, "config.yaml", tmp)
@@ -72,9 +72,10 @@ def compare_upgrade(
 ) -> pd.DataFrame:
     """Each version's metrics on the training run's held-out months, rebuilt from ``panel``,
     beside the rule of thumb's; what could not be scored goes to ``notes``."""
-    from segments.core.ladders import load_ladder
-    from segments.core.tiers import assign_tiers
-    from segments.core.upgrade import build_training_set, evaluate
+    from segments.core.tiers.assign import assign_tiers
+    from segments.core.tiers.ladders import load_ladder
+    from segments.core.upgrade.labels import build_training_set
+    from segments.core.upgrade.metrics import evaluate
     from segments.mlops.tracking import load_model, model_input
 
     cfg = run_config(client, run.info.run_id)

@@ -182,7 +182,7 @@ def promote(
     """
     from mlflow.exceptions import MlflowException
 
-    from segments.core.config import load_config
+    from segments.core.config.experiment import load_config
 
     cfg = config or load_config()
     version = str(version)

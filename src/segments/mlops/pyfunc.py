@@ -36,7 +36,7 @@ class GroupsModel(PythonModel):
 
 
 class UpgradePyfunc(PythonModel):
-    """A fitted :class:`~segments.core.upgrade.UpgradeModel` as an MLflow pyfunc.
+    """A fitted :class:`~segments.core.upgrade.model.UpgradeModel` as an MLflow pyfunc.
 
     ``predict`` takes the training feature columns and returns ``p_upgrade``.
     """

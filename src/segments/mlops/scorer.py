@@ -3,7 +3,7 @@
 :func:`load_scorer` resolves both model URIs once (an alias is pinned to its version, so an
 alias moved meanwhile cannot mix versions), checks each model is of the right kind, that its
 input signature is in the feature contract and that the upgrade model was trained on the
-job's ladder and feature windows, and returns a :class:`~segments.core.batch.Scorer`.
+job's ladder and feature windows, and returns a :class:`~segments.core.scoring.batch.Scorer`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from segments.core.batch import Scorer
+from segments.core.scoring.batch import Scorer
 from segments.exceptions import SegmentsError
 
 __all__ = ["ModelContractError", "load_scorer", "resolve_model_uri", "settings_digest"]
@@ -62,7 +62,7 @@ def settings_digest(config: Any, ladder: Any) -> str:
 
 def _load(role: str, uri: str, option: str) -> tuple[Any, str, str]:
     """Load one model, checking its kind: (python model, source URI, stamp)."""
-    from segments.core.presets import check_model_uri
+    from segments.core.config.presets import check_model_uri
     from segments.exceptions import RegistryError
     from segments.mlops.pyfunc import GroupsModel, UpgradePyfunc
     from segments.mlops.tracking import load_model
@@ -128,8 +128,8 @@ def load_scorer(
     RegistryError
         A model or alias does not exist.
     """
-    from segments.core.config import load_config
-    from segments.core.ladders import load_ladder
+    from segments.core.config.experiment import load_config
+    from segments.core.tiers.ladders import load_ladder
     from segments.mlops.evidence import signature_problems
 
     cfg = config or load_config()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.score_output import ScoreResult, read_output
+from segments.core.scoring.output import ScoreResult, read_output
 
 __all__ = ["end_abandoned_run", "end_scoring_run", "log_scoring_run", "start_scoring_run"]
 

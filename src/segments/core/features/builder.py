@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from segments.core.data.panel import AUM, MONTH
 from segments.core.features.history import History
 from segments.core.features.registry import (
     DEFAULT_WINDOWS,
@@ -15,7 +16,6 @@ from segments.core.features.registry import (
     declarations,
     plan,
 )
-from segments.core.panel import AUM, MONTH
 from segments.exceptions import ConfigError, PanelValidationError, Violation
 
 __all__ = ["build_features", "check_windows"]

@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from segments.core.data.panel import AUM
 from segments.core.features.history import History, Values, nanmean, nansum, ratio
 from segments.core.features.registry import HISTORY, LONGEST, PER_WINDOW, Compute, feature
-from segments.core.panel import AUM
 
 __all__ = ["AGE_BANDS", "asset_share", "latest_value", "value_now"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from segments.core.panel import AUM, ID
+from segments.core.data.panel import AUM, ID
 
 __all__ = ["History", "Values", "nanmean", "nansum", "ratio"]
 

@@ -25,8 +25,8 @@ from typing import Literal
 
 import pandas as pd
 
+from segments.core.data.panel import AUM
 from segments.core.features.history import History, Values
-from segments.core.panel import AUM
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -164,7 +164,7 @@ class Declaration:
 _DECLARATIONS: list[Declaration] = []
 
 #: Tier-table columns that models also use (known at the as-of month); described here, built
-#: by :mod:`segments.core.tiers`.
+#: by :mod:`segments.core.tiers.assign`.
 TIER_SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec(
         "gap_ratio", "tier", "share", 1, "AUM as a share of the next tier's threshold",

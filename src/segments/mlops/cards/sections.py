@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from segments.core.data.panel import ID, MONTH
 from segments.core.features import catalogue_frame
-from segments.core.panel import ID, MONTH
 from segments.mlops.cards.markdown import bullets, markdown_table
 
 __all__ = ["config_section", "data_section", "features_section", "header"]

@@ -1,0 +1,134 @@
+"""The synthetic bank's tables: the panel (long format, the data contract) and the truth.
+
+No random draws here: the tables are assembled from what
+:mod:`segments.core.data.synthetic.customers` and :mod:`segments.core.data.synthetic.monthly` drew.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segments.core.data.panel import AUM_COMPONENTS
+from segments.core.data.synthetic.customers import Customers
+from segments.core.data.synthetic.monthly import Months
+from segments.core.data.synthetic.personas import (
+    ADOPT_EFFECT,
+    CONSOLIDATE_EFFECT,
+    N_BRANCHES,
+    PERSONAS,
+    REGIONS,
+)
+
+__all__ = ["customer_ids", "panel_table", "truth_frame"]
+
+
+def customer_ids(first_id: int, n: int) -> np.ndarray:
+    """Ids ``C00000001``... of customers ``first_id .. first_id + n - 1``."""
+    return np.array([f"C{first_id + k:08d}" for k in range(n)], dtype=object)
+
+
+def panel_table(
+    ids: np.ndarray, customers: Customers, monthly: Months, months: pd.PeriodIndex
+) -> pa.Table:
+    """The panel over the months each customer is present, as an Arrow table.
+
+    Parameters
+    ----------
+    ids : ndarray of str
+        Customer ids, one per customer.
+    customers : Customers
+        The chunk's customers.
+    monthly : Months
+        Their monthly series.
+    months : PeriodIndex
+        The panel's months.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per present (customer, month), in customer then month order.
+    """
+    T = len(months)
+    n = len(ids)
+    st, hold, credit, flows, act = (
+        customers.statics,
+        monthly.holdings,
+        monthly.credit,
+        monthly.flows,
+        monthly.activity,
+    )
+    ci, ti = np.nonzero(customers.presence.present)
+    tenure = st.tenure_end[ci] - (T - 1 - ti)
+    month_dates = np.array([dt.date(m.year, m.month, 1) for m in months], dtype=object)
+    columns: dict[str, pa.Array] = {
+        "customer_id": pa.array(ids[ci], pa.string()),
+        "month": pa.array(month_dates[ti], pa.date32()),
+        "aum": pa.array(np.round(hold.aum[ci, ti], 2)),
+    }
+    for j, name in enumerate(AUM_COMPONENTS):
+        columns[name] = pa.array(hold.components[ci, ti, j])
+    for name, grid in (
+        ("loan_balance", credit.loan_balance),
+        ("mortgage_balance", credit.mortgage_balance),
+        ("card_limit", np.broadcast_to(credit.card_limit[:, None], (n, T))),
+        ("card_spend", credit.card_spend),
+        ("inflow", flows.inflow),
+        ("outflow", flows.outflow),
+        ("payroll_inflow", flows.payroll_inflow),
+        ("transfer_in_other_bank", np.round(flows.tin, 2)),
+        ("transfer_out_other_bank", np.round(flows.tout, 2)),
+    ):
+        columns[name] = pa.array(grid[ci, ti])
+    for name, grid in (
+        ("txn_count", act.txn_count),
+        ("app_logins", act.app_logins),
+        ("branch_visits", act.branch_visits),
+        ("rm_contacts", act.rm_contacts),
+        ("n_products", monthly.n_products),
+    ):
+        columns[name] = pa.array(grid[ci, ti].astype(np.int32))
+    columns["age"] = pa.array((st.age0[ci] - (T - 1 - ti) // 12).astype(np.int32))
+    columns["tenure_months"] = pa.array(tenure.astype(np.int32))
+    columns["gender"] = pa.array(st.gender[ci], pa.string())
+    columns["region"] = pa.array(np.array(REGIONS, dtype=object)[st.region[ci]], pa.string())
+    columns["occupation"] = pa.array(st.occupation[ci], pa.string())
+    columns["branch_id"] = pa.array(
+        np.array([f"B{b:03d}" for b in range(N_BRANCHES)], dtype=object)[st.branch[ci]],
+        pa.string(),
+    )
+    return pa.table(columns)
+
+
+def truth_frame(
+    ids: np.ndarray, customers: Customers, monthly: Months, months: pd.PeriodIndex
+) -> pd.DataFrame:
+    """The planted truth, one row per customer (see :func:`segments.make_bank`).
+
+    Parameters are as for :func:`panel_table`.
+    """
+    d, path, pres = customers.drivers, monthly.path, customers.presence
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "persona": pd.Categorical.from_codes(customers.persona, [p.name for p in PERSONAS]),
+            "upgrade_propensity": path.payroll_effect
+            + ADOPT_EFFECT * d.adopt
+            + CONSOLIDATE_EFFECT * d.consolidate,
+            "trend_monthly": path.base_trend,
+            "has_payroll": d.has_payroll,
+            "payroll_regularity": d.regularity,
+            "payroll_strength": path.payroll_strength,
+            "wealth_adoption_month": pd.array(
+                [str(months[m]) if m >= 0 else None for m in d.adopt_month], dtype="str"
+            ),
+            "consolidation_month": pd.array(
+                [str(months[m]) if m >= 0 else None for m in d.consolidate_month], dtype="str"
+            ),
+            "first_month": [str(months[s]) for s in pres.start_idx],
+            "last_month": [str(months[e]) for e in pres.end_idx],
+        }
+    )

@@ -1,0 +1,365 @@
+"""Score one batch of whole customers: the pure function every engine runs.
+
+:func:`score_batch` takes panel rows holding *every* month of their customers and returns one
+output row per customer active in the as-of month (tier, group, upgrade probability, expected
+gain, reason codes; the ranks are filled later over the whole month, see
+:mod:`segments.core.upgrade.ranks`) plus the batch's drift counts, which add up across batches
+(:func:`add_counts`) into the job's drift report (:func:`drift_report`).
+
+A :class:`Scorer` carries everything the function needs (the models, the ladder, settings);
+it is plain data, picklable, so Spark ships it to executors.
+:func:`segments.mlops.scorer.load_scorer` builds one from the model registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segments.core import drift
+from segments.core.data.panel import ID, MONTH, PanelConfig
+from segments.core.data.validation import check_panel
+from segments.core.scoring.output import RANKS, TIER_OUT, conform, output_schema, reason_fields
+from segments.exceptions import PanelValidationError, Violation
+
+__all__ = [
+    "Scorer",
+    "add_counts",
+    "drift_report",
+    "drift_summary",
+    "merge_violations",
+    "score_batch",
+    "validate_batch",
+]
+
+
+@dataclass
+class Scorer:
+    """Everything :func:`score_batch` needs, picklable (Spark ships it to executors).
+
+    Attributes
+    ----------
+    groups, names : StrategicGroups, DataFrame
+        The groups model and its names (``name_en``, ``name_zh``).
+    upgrade : UpgradeModel
+    ladder : Ladder
+    windows : tuple of int
+        Feature windows (must be the models').
+    population : {"near_tier", "below_top"}
+        Who gets an upgrade probability (the upgrade model's training population).
+    reasons_k, reasons_direction, tier_values
+        From the scoring config.
+    panel : PanelConfig
+    groups_model, upgrade_model : str
+        ``name/version`` (or the URI) for the output.
+    reference : dict
+        Drift profiles from the models (``features``, ``groups``, ``p_upgrade``).
+    psi_thresholds : (float, float)
+        Moderate and significant PSI.
+    settings : str
+        A digest of every setting that changes the output (the resolved configuration and
+        the ladder's full definition); part of a job's identity, so a resumed job with
+        other settings starts again.
+    """
+
+    groups: Any
+    names: pd.DataFrame
+    upgrade: Any
+    ladder: Any
+    windows: tuple[int, ...]
+    population: str = "near_tier"
+    reasons_k: int = 3
+    reasons_direction: str = "up"
+    tier_values: Mapping[str, float] = field(default_factory=dict)
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    groups_model: str = ""
+    upgrade_model: str = ""
+    reference: dict[str, Any] = field(default_factory=dict)
+    psi_thresholds: tuple[float, float] = drift.THRESHOLDS
+    settings: str = ""
+    _explainer: Any = field(default=None, repr=False)
+
+    @property
+    def explainer(self) -> Any:
+        """The upgrade model's exact TreeSHAP explainer (built once, lazily)."""
+        if self._explainer is None:
+            from segments.core.explain.reasons import UpgradeExplainer
+
+            self._explainer = UpgradeExplainer(self.upgrade)
+        return self._explainer
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_explainer"] = None  # rebuilt where it runs
+        return state
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The output schema."""
+        return output_schema(self.reasons_k)
+
+    @property
+    def features(self) -> list[str]:
+        """The features both models read, each once."""
+        names = [*getattr(self.groups, "features_", ()), *getattr(self.upgrade, "features_", ())]
+        return list(dict.fromkeys(names))
+
+
+def validate_batch(
+    raw: pd.DataFrame, panel: PanelConfig
+) -> tuple[pd.DataFrame | None, list[Violation]]:
+    """Check a batch against the data contract.
+
+    Returns
+    -------
+    frame : DataFrame or None
+        The validated panel rows (None when the batch breaks the contract).
+    errors : list of Violation
+    """
+    report = check_panel(raw, panel)
+    return (report.frame if report.ok else None), list(report.errors)
+
+
+def merge_violations(found: list[Violation]) -> list[Violation]:
+    """One violation per (column, problem) across batches: row counts added, examples
+    pooled (at most 5)."""
+    merged: dict[tuple[str, str], Violation] = {}
+    for v in found:
+        key = (v.column, v.problem)
+        if key in merged:
+            m = merged[key]
+            merged[key] = Violation(
+                v.column,
+                v.problem,
+                m.n_rows + v.n_rows,
+                tuple(dict.fromkeys(m.examples + v.examples))[:5],
+                v.severity,
+                v.hint,
+            )
+        else:
+            merged[key] = v
+    return list(merged.values())
+
+
+def score_batch(
+    raw: pd.DataFrame,
+    as_of: str | pd.Period,
+    scorer: Scorer,
+    *,
+    run_id: str = "",
+    scored_at: str = "",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score one batch of whole customers (the pure function every engine runs).
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Panel rows (as read, before validation) holding every month of each customer in
+        it; months after ``as_of`` are ignored.
+    as_of : str or Period
+        The month to score.
+    scorer : Scorer
+    run_id, scored_at : str
+        Stamped on every row.
+
+    Returns
+    -------
+    rows : DataFrame
+        One row per customer present in ``as_of``, columns of
+        :func:`~segments.core.scoring.output.output_schema` (ranks empty: see
+        :func:`segments.core.upgrade.ranks.add_ranks`), sorted by ``customer_id``.
+    counts : dict
+        Drift counts (``features``, ``upgrade_features``, ``p_upgrade``, ``groups``) and
+        ``tiers``/``segments`` customer counts, to add across batches (:func:`add_counts`).
+
+    Raises
+    ------
+    PanelValidationError
+        The batch breaks the data contract.
+    """
+    from segments.core.features import build_features
+    from segments.core.tiers.assign import assign_tiers
+
+    month = pd.Period(as_of, "M")
+    schema = scorer.schema
+    frame, errors = validate_batch(raw, scorer.panel)
+    if errors:
+        raise PanelValidationError(errors)
+    assert frame is not None
+    frame = frame[frame[MONTH] <= month]
+    if frame.empty or not (frame[MONTH] == month).any():
+        return schema.empty_table().to_pandas(), {}
+    tiers = assign_tiers(frame, scorer.ladder)
+    now = tiers[tiers[MONTH] == month].sort_values(ID, kind="stable")
+    X = build_features(frame, month, windows=scorer.windows).reindex(now[ID])
+    out = pd.DataFrame({"customer_id": now[ID].astype(str).to_numpy(), "as_of": str(month)})
+    for c in TIER_OUT:
+        if c in now:
+            out[c] = _plain(now[c])
+    gids = scorer.groups.predict(X[list(scorer.groups.features_)]).astype(np.int64)
+    out["segment_id"] = gids
+    names = scorer.names.reindex(gids)
+    out["segment_name"] = names["name_en"].to_numpy()
+    out["segment_name_zh"] = names["name_zh"].to_numpy()
+    top = len(scorer.ladder.tier_names) - 1
+    pop = (
+        now["near_tier"].to_numpy(dtype=bool)
+        if scorer.population == "near_tier"
+        else now["tier_rank"].to_numpy() < top
+    )
+    upgrade, Xu = _upgrade_columns(now, X, pop, scorer)
+    out["p_upgrade"] = upgrade.pop("p_upgrade")
+    for c in RANKS:
+        out[c] = None
+    for c, values in upgrade.items():
+        out[c] = values
+    out["groups_model"] = scorer.groups_model
+    out["upgrade_model"] = scorer.upgrade_model
+    out["run_id"] = run_id
+    out["scored_at"] = scored_at
+    counts = _drift_counts(scorer.reference, X, Xu, gids, out["p_upgrade"].to_numpy(), pop)
+    counts["tiers"] = {str(t): int(v) for t, v in pd.Series(out["tier"]).value_counts().items()}
+    return conform(out, schema), counts
+
+
+def _plain(v: pd.Series) -> np.ndarray:
+    """A tier-table column as plain values (text as objects with None for missing)."""
+    if (
+        isinstance(v.dtype, pd.CategoricalDtype)
+        or v.dtype == object
+        or pd.api.types.is_string_dtype(v.dtype)
+    ):
+        return v.astype(object).where(v.notna(), None).to_numpy()
+    return v.to_numpy()
+
+
+def _upgrade_columns(
+    now: pd.DataFrame, X: pd.DataFrame, pop: np.ndarray, scorer: Scorer
+) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    """Probability, expected gain and value, and reason codes for the upgrade population
+    (empty elsewhere); also the upgrade model's input (None when nobody is scored)."""
+    from segments.core.upgrade.calls import expected_gain
+    from segments.core.upgrade.labels import TIER_FEATURES
+
+    n = len(now)
+    p = np.full(n, np.nan)
+    gain = np.full(n, np.nan)
+    value = np.full(n, np.nan)
+    k = scorer.reasons_k
+    reasons = pd.DataFrame(index=range(n), columns=[f for f, _, _ in reason_fields(k)])
+    Xu = None
+    if pop.any():
+        rows = np.flatnonzero(pop)
+        Xu = X.iloc[rows].copy()
+        tier_cols = now.iloc[rows].set_index(ID)[list(TIER_FEATURES)]
+        for c in TIER_FEATURES:
+            Xu[c] = tier_cols[c].to_numpy()
+        for c, cats in scorer.upgrade.categories_.items():
+            Xu[c] = pd.Categorical(Xu[c].astype(object).where(Xu[c].notna(), None), categories=cats)
+        pu = scorer.upgrade.predict_proba(Xu)[:, 1]
+        p[pop] = pu
+        g = expected_gain(
+            pd.Series(pu),
+            now["gap_to_next"].to_numpy()[pop],
+            next_tier=pd.Series(now["next_tier"].iloc[rows].astype(object).to_numpy()),
+            tier_values=dict(scorer.tier_values),
+        )
+        gain[pop] = g["expected_gain"].to_numpy()
+        if "expected_value" in g:
+            value[pop] = g["expected_value"].to_numpy()
+        codes = scorer.explainer.reason_codes(Xu, k=k, direction=scorer.reasons_direction)
+        reasons.iloc[rows] = codes.to_numpy()
+    columns = {"p_upgrade": p, "expected_gain": gain, "expected_value": value}
+    columns.update({c: reasons[c].to_numpy() for c in reasons.columns})
+    return columns, Xu
+
+
+def _drift_counts(
+    ref: Mapping[str, Any],
+    X: pd.DataFrame,
+    Xu: pd.DataFrame | None,
+    gids: np.ndarray,
+    p: np.ndarray,
+    pop: np.ndarray,
+) -> dict[str, Any]:
+    """A batch's drift bin counts against the models' reference, and its totals."""
+    counts: dict[str, Any] = {}
+    if ref.get("features"):
+        counts["features"] = drift.bin_counts(X, ref["features"])
+    if ref.get("groups"):
+        counts["groups"] = drift.bin_counts(
+            pd.DataFrame({"group_id": gids.astype(str)}), ref["groups"]
+        )
+    if Xu is not None and ref.get("upgrade_features"):
+        counts["upgrade_features"] = drift.bin_counts(Xu, ref["upgrade_features"])
+    if ref.get("p_upgrade"):
+        counts["p_upgrade"] = drift.bin_counts(
+            pd.DataFrame({"p_upgrade": p[pop]}), ref["p_upgrade"]
+        )
+    counts["segments"] = {str(s): int(v) for s, v in pd.Series(gids).value_counts().items()}
+    counts["scored"] = int(pop.sum())
+    counts["p_sum"] = float(np.nansum(p))
+    return counts
+
+
+def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """Add one batch's counts (from :func:`score_batch`) into a running total."""
+    for key, value in more.items():
+        if key in ("features", "groups", "upgrade_features", "p_upgrade"):
+            drift.add_counts(total.setdefault(key, {}), value)
+        elif key in ("tiers", "segments"):
+            t = total.setdefault(key, {})
+            for name, n in value.items():
+                t[name] = t.get(name, 0) + n
+        else:
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def drift_report(
+    reference: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    thresholds: tuple[float, float] = drift.THRESHOLDS,
+) -> pd.DataFrame:
+    """PSI per feature (all customers; upgrade population), score and group share.
+
+    Returns
+    -------
+    DataFrame
+        ``kind``, ``column``, ``psi``, ``flag``, ``n``; largest PSI first.
+    """
+    parts = []
+    for key, what in (
+        ("features", "feature"),
+        ("upgrade_features", "upgrade feature"),
+        ("p_upgrade", "score"),
+        ("groups", "group shares"),
+    ):
+        if reference.get(key) and counts.get(key):
+            parts.append(drift.psi_table(reference[key], counts[key], what, thresholds))
+    if not parts:
+        return pd.DataFrame(columns=["kind", "column", "psi", "flag", "n"])
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values("psi", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def drift_summary(report: pd.DataFrame) -> dict[str, Any]:
+    """Counts of moderate and significant shifts and the largest PSI."""
+    if report.empty:
+        return {"checked": 0}
+    top = report.iloc[0]
+    return {
+        "checked": len(report),
+        "moderate": int((report["flag"] == "moderate").sum()),
+        "significant": int((report["flag"] == "significant").sum()),
+        "max_psi": float(top["psi"]),
+        "max_psi_column": f"{top['kind']}: {top['column']}",
+    }

@@ -1,0 +1,273 @@
+"""Upgrade labels, the stacked training set and the out-of-time split.
+
+For customers in a near-tier band at as-of month ``t``, the label says whether they reach
+the next tier within ``(t, t + H]``. Features come from months ``<= t`` only; labels from
+``t + 1 .. t + H`` (plus ``M - 1`` months for "sustain" labels); validation is out of time,
+with an embargo so that no label window of the training months reaches into the test
+months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from segments.core.data.panel import ID, MONTH
+from segments.core.features import build_features
+from segments.exceptions import ConfigError, SegmentsError, Violation
+
+__all__ = [
+    "LABEL_KINDS",
+    "POPULATIONS",
+    "TIER_FEATURES",
+    "NotEnoughDataError",
+    "build_training_set",
+    "make_labels",
+    "oot_split",
+]
+
+LABEL_KINDS = ("reach", "sustain")
+POPULATIONS = ("near_tier", "below_top")
+#: Tier-table columns used as features (known at the as-of month).
+TIER_FEATURES = ("gap_ratio", "gap_to_next", "tier_rank", "near_band")
+
+
+class NotEnoughDataError(SegmentsError, ValueError):
+    """Too few months, customers or positive labels to train or evaluate."""
+
+
+def make_labels(
+    tiers: pd.DataFrame,
+    as_of: str | pd.Period,
+    *,
+    horizon: int = 3,
+    population: str = "near_tier",
+    kind: str = "reach",
+    sustain_months: int = 3,
+) -> pd.DataFrame:
+    """Upgrade labels for the population at ``as_of``.
+
+    Parameters
+    ----------
+    tiers : DataFrame
+        The tier table (:func:`segments.assign_tiers`).
+    as_of : str or Period
+        The month ``t`` the population and features are taken at.
+    horizon : int, default 3
+        ``H``: the label looks at months ``t + 1 .. t + H``.
+    population : {"near_tier", "below_top"}, default "near_tier"
+        Customers in a near-tier band at ``t``, or every customer below the top tier.
+    kind : {"reach", "sustain"}, default "reach"
+        ``reach``: at or above the next tier in any month of the window. ``sustain``: a
+        run of ``sustain_months`` consecutive months whose basis qualifies for the next
+        tier, starting in the window (what hysteresis ladders demand; the held tier of a
+        hysteresis ladder is not used, so a one-month touch is not a sustained upgrade).
+    sustain_months : int, default 3
+        ``M`` for ``sustain``.
+
+    Returns
+    -------
+    DataFrame
+        One row per customer of the population: ``customer_id``, ``as_of``, the tier columns
+        at ``t`` (``tier``, ``tier_rank``, ``next_tier``, ``near_band``, ``gap_to_next``,
+        ``gap_ratio``), ``label`` (1, 0, or missing when censored) and ``censored``.
+        A customer is censored when a month needed to decide is missing (left the bank, or
+        the panel ends) and the upgrade has not already been seen; never labelled 0.
+    """
+    problems = []
+    if kind not in LABEL_KINDS:
+        problems.append(Violation("upgrade.label", f"is {kind!r}; expected {LABEL_KINDS}"))
+    if population not in POPULATIONS:
+        problems.append(
+            Violation("upgrade.population", f"is {population!r}; expected {POPULATIONS}")
+        )
+    if not isinstance(horizon, int) or horizon < 1:
+        problems.append(Violation("upgrade.horizon", f"is {horizon!r}; expected >= 1"))
+    if kind == "sustain" and (not isinstance(sustain_months, int) or sustain_months < 1):
+        problems.append(
+            Violation("upgrade.sustain_months", f"is {sustain_months!r}; expected >= 1")
+        )
+    if problems:
+        raise ConfigError(problems)
+    t = pd.Period(as_of, "M")
+    ordinals = tiers[MONTH].array.asi8
+    now = tiers[ordinals == t.ordinal]
+    top = len(tiers["tier"].cat.categories) - 1
+    if population == "near_tier":
+        pop = now[now["near_tier"].to_numpy()]
+    else:
+        pop = now[now["tier_rank"].to_numpy() < top]
+    span = horizon + (sustain_months - 1 if kind == "sustain" else 0)
+    ahead = tiers[(ordinals > t.ordinal) & (ordinals <= t.ordinal + span)]
+    # "reach": the tier held (upgrades are immediate on every ladder). "sustain": the tier the
+    # basis qualifies for, so a hysteresis ladder's held tier cannot make a touch look kept.
+    future_rank = (
+        ahead["tier_rank"].to_numpy()
+        if kind == "reach"
+        else ahead["qualifying_tier"].cat.codes.to_numpy()
+    )
+    ids = pop[ID].to_numpy()
+    target = pop["tier_rank"].to_numpy().astype(np.int16) + 1
+    # Grid of future ranks: customers x months ahead (-1 = no row).
+    pos = pd.Index(ids)
+    rows = pos.get_indexer(ahead[ID])
+    keep = rows >= 0
+    lag = ahead[MONTH].array.asi8[keep] - t.ordinal - 1
+    grid = np.full((len(ids), span), -1, dtype=np.int16)
+    grid[rows[keep], lag] = future_rank[keep]
+    above = grid >= target[:, None]
+    present = grid >= 0
+    if kind == "reach":
+        positive = above[:, :horizon].any(axis=1)
+        complete = present[:, :horizon].all(axis=1)
+    else:
+        M = sustain_months
+        positive = np.zeros(len(ids), dtype=bool)
+        possible = np.zeros(len(ids), dtype=bool)  # a run could still start, data missing
+        for start in range(horizon):
+            run = above[:, start : start + M]
+            positive |= run.all(axis=1) & (run.shape[1] == M)
+            window = present[:, start : start + M]
+            # Unknown when no month of the run is known to be below and some are missing.
+            known_below = (present[:, start : start + M] & ~above[:, start : start + M]).any(axis=1)
+            possible |= ~known_below & ~window.all(axis=1)
+        complete = ~possible
+    label = np.where(positive, 1.0, np.where(complete, 0.0, np.nan))
+    out = pop[
+        [ID, "tier", "tier_rank", "next_tier", "near_band", "gap_to_next", "gap_ratio"]
+    ].copy()
+    out.insert(1, "as_of", str(t))
+    out["label"] = pd.array(label, dtype="Float64").astype("Int8")
+    out["censored"] = np.isnan(label)
+    return out.reset_index(drop=True)
+
+
+def build_training_set(
+    panel: pd.DataFrame,
+    tiers: pd.DataFrame,
+    as_of_months: Sequence[str | pd.Period],
+    *,
+    horizon: int = 3,
+    population: str = "near_tier",
+    kind: str = "reach",
+    sustain_months: int = 3,
+    windows: Sequence[int] = (3, 6, 12),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stack features and labels over several as-of months.
+
+    Parameters
+    ----------
+    panel, tiers : DataFrame
+        A validated panel and its tier table.
+    as_of_months : sequence
+        The as-of months to stack.
+    horizon, population, kind, sustain_months
+        See :func:`make_labels`.
+    windows : sequence of int
+        Feature windows (:func:`segments.build_features`).
+
+    Returns
+    -------
+    data : DataFrame
+        One row per (customer, as-of) with a label (censored rows dropped): ``customer_id``,
+        ``as_of``, the features at ``as_of`` (months <= as-of only), the tier features
+        (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``) and ``label``.
+    counts : DataFrame
+        Per as-of month: population, positives, negatives, censored, positive rate.
+    """
+    frames, counts = [], []
+    for t in as_of_months:
+        labels = make_labels(
+            tiers,
+            t,
+            horizon=horizon,
+            population=population,
+            kind=kind,
+            sustain_months=sustain_months,
+        )
+        n_cens = int(labels["censored"].sum())
+        labelled = labels[~labels["censored"]]
+        pos = int((labelled["label"] == 1).sum())
+        counts.append(
+            {
+                "as_of": str(pd.Period(t, "M")),
+                "population": len(labels),
+                "positives": pos,
+                "negatives": len(labelled) - pos,
+                "censored": n_cens,
+                "positive_rate": pos / len(labelled) if len(labelled) else np.nan,
+            }
+        )
+        if labelled.empty:
+            continue
+        X = build_features(panel, t, windows=windows)
+        X = X.reindex(labelled[ID])
+        X.index.name = ID
+        tier_cols = labelled.set_index(ID)[list(TIER_FEATURES)]
+        block = X.join(tier_cols).reset_index()
+        block.insert(1, "as_of", str(pd.Period(t, "M")))
+        block["label"] = labelled["label"].to_numpy().astype(np.int8)
+        frames.append(block)
+    if not frames:
+        raise NotEnoughDataError(
+            f"no labelled customers in any as-of month ({', '.join(map(str, as_of_months))})"
+        )
+    data = pd.concat(frames, ignore_index=True)
+    for c in ("near_band", "age_band", "gender", "region", "occupation"):
+        if c in data.columns:
+            data[c] = data[c].astype("category")
+    return data, pd.DataFrame(counts).set_index("as_of")
+
+
+def oot_split(
+    as_of_months: Sequence[str | pd.Period],
+    *,
+    horizon: int,
+    test_months: int = 2,
+    valid_months: int = 2,
+) -> dict[str, list[str]]:
+    """Out-of-time split of as-of months with an embargo of ``horizon`` months.
+
+    Pass as ``horizon`` every month a label reads ahead (``H + M - 1`` for sustain labels).
+
+    The last ``test_months`` as-of months are the test; the ``valid_months`` before them
+    (that also end their label window by the first test month) validate; earlier months
+    whose label windows end by the first validation month train. So no label of a
+    training (or validation) row uses a month after the test's first as-of month.
+
+    Returns
+    -------
+    dict
+        ``{"train": [...], "valid": [...], "test": [...]}`` as ``YYYY-MM`` strings.
+
+    Raises
+    ------
+    NotEnoughDataError
+        When there are not enough as-of months for all three parts.
+    """
+    months = sorted({pd.Period(m, "M") for m in as_of_months})
+    if len(months) < test_months + valid_months + 1:
+        raise NotEnoughDataError(
+            f"upgrade: {len(months)} as-of months are too few for {test_months} test, "
+            f"{valid_months} validation and at least 1 training month"
+        )
+    test = months[-test_months:]
+    valid = [m for m in months if m.ordinal + horizon <= test[0].ordinal][-valid_months:]
+    if not valid:
+        raise NotEnoughDataError(
+            "upgrade: no validation month ends its label window "
+            f"before the first test month {test[0]}"
+        )
+    train = [m for m in months if m.ordinal + horizon <= valid[0].ordinal]
+    if not train:
+        raise NotEnoughDataError(
+            "upgrade: no training month ends its label window before "
+            f"the first validation month {valid[0]}"
+        )
+    return {
+        "train": [str(m) for m in train],
+        "valid": [str(m) for m in valid],
+        "test": [str(m) for m in test],
+    }

@@ -1,0 +1,1 @@
+"""Tests of segments.core (the folder mirrors the package)."""

@@ -1,0 +1,1 @@
+"""Tests of segments.engines (the folder mirrors the package)."""

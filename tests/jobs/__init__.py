@@ -1,0 +1,1 @@
+"""Tests of segments.jobs (the folder mirrors the package)."""

@@ -1,0 +1,1 @@
+"""Tests of segments.mlops (the folder mirrors the package)."""
