@@ -229,3 +229,20 @@ def test_a_bad_declaration_is_refused_and_changes_nothing():
     with pytest.raises(ConfigError, match="not a declared feature"):
         features.unregister("aum_max_{w}m")
     pd.testing.assert_frame_equal(catalogue_frame(), catalogue)
+
+
+def test_log_scale_holds_for_any_window_not_only_the_default_ones():
+    """Windows (3, 9): aum_avg_9m is money like aum_avg_6m and goes on a log scale in
+    groups and the logistic baseline (it used to be known only at the default windows)."""
+    from segments.core.features import catalogue_frame, is_log_scale
+
+    assert is_log_scale("aum_avg_6m") and is_log_scale("aum_avg_9m")
+    assert not is_log_scale("demand_deposit_share") and not is_log_scale("aum_avg_9")
+    frame = catalogue_frame((3, 9)).set_index("name")
+    per_window = [n for n in frame.index if n.endswith("_9m")]
+    assert per_window, "windows (3, 9) make 9-month features"
+    at_six = {n.replace("_9m", "_6m") for n in per_window}
+    assert [is_log_scale(n) for n in per_window] == [
+        is_log_scale(n.replace("_9m", "_6m")) for n in per_window
+    ]
+    assert any(is_log_scale(n) for n in at_six)

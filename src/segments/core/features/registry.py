@@ -19,6 +19,7 @@ whose ``sources`` the panel has.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -303,10 +304,17 @@ def feature(
 def is_log_scale(name: str) -> bool:
     """Whether a feature is heavy-tailed enough to cluster and profile on ``log1p``.
 
-    Answers for the names of :data:`FEATURE_CATALOGUE` (the default windows); False for
-    any other name.
+    Answers for every window, not only the default ones: ``aum_avg_9m`` is on a log scale
+    like ``aum_avg_6m`` (a per-window declaration's ``{w}`` matches any number of months).
+    False for a name no declaration makes.
     """
-    return name in _LOG_SCALE
+    if name in _LOG_SCALE:
+        return True
+    return any(
+        d.on_log_scale and re.fullmatch(re.escape(d.name).replace(r"\{w\}", r"\d+"), name)
+        for d in _DECLARATIONS
+        if d.window == PER_WINDOW
+    )
 
 
 def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> FeatureSpec:
