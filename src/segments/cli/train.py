@@ -24,6 +24,7 @@ from segments.cli.common import (
 from segments.core.config.experiment import load_config
 from segments.core.data.months import parse_month_option
 from segments.core.data.panel import MONTH
+from segments.core.upgrade.metrics import REPORTED
 from segments.exceptions import (
     SegmentsWarning,
 )
@@ -105,17 +106,7 @@ def train_upgrade_cmd(
         f" ({int(counts['positives'].sum()):,} upgrades), censored "
         f"{int(counts['censored'].sum()):,}; trees kept {result.model.best_iteration_}"
     )
-    rows = [
-        "roc_auc",
-        "pr_auc",
-        "brier",
-        "log_loss",
-        "ece",
-        "lift_top5",
-        "lift_top10",
-        "lift_top20",
-        "capture_top10",
-    ]
+    rows = [m for m in REPORTED if m not in ("n", "positives")]
     for segment in ["all", *sorted(s for s in result.metrics["segment"].unique() if s != "all")]:
         comp = result.comparison(segment).reindex(rows)
         print_frame(

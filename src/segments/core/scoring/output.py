@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segments.core.tiers.assign import TIER_COLUMNS
 from segments.core.upgrade.ranks import RANK_COLUMNS
 from segments.exceptions import ConfigError, SegmentsError, Violation
 
@@ -43,17 +44,9 @@ __all__ = [
 ]
 
 #: Tier columns of the output (the tier table's, at the as-of month).
-TIER_OUT = (
-    "aum_basis",
-    "tier",
-    "tier_rank",
-    "next_tier",
-    "gap_to_next",
-    "gap_ratio",
-    "near_tier",
-    "near_band",
-    "tier_status",
-)
+TIER_OUT: tuple[str, ...] = TIER_COLUMNS[
+    TIER_COLUMNS.index("aum_basis") : TIER_COLUMNS.index("tier_status") + 1
+]
 
 #: The output columns before the reason codes: (name, Arrow type, meaning).
 OUTPUT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (

@@ -14,7 +14,28 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-__all__ = ["calibration_table", "decile_table", "evaluate", "expected_calibration_error"]
+__all__ = [
+    "REPORTED",
+    "calibration_table",
+    "decile_table",
+    "evaluate",
+    "expected_calibration_error",
+]
+
+#: The metrics reports show for a model, in order (the CLI, the model card).
+REPORTED: tuple[str, ...] = (
+    "n",
+    "positives",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "lift_top5",
+    "lift_top10",
+    "lift_top20",
+    "capture_top10",
+)
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segments.core.upgrade.metrics import REPORTED
 from segments.mlops.cards.markdown import bullets, markdown_table
 from segments.mlops.cards.sections import config_section, data_section, features_section, header
 
@@ -28,22 +29,6 @@ def _upgrade_population(up: Any) -> tuple[str, str]:
         else "every customer below the top tier"
     )
     return population, what
-
-
-#: The rows of the metrics table, in order (those the comparison has).
-_METRIC_ROWS = (
-    "n",
-    "positives",
-    "roc_auc",
-    "pr_auc",
-    "brier",
-    "log_loss",
-    "ece",
-    "lift_top5",
-    "lift_top10",
-    "lift_top20",
-    "capture_top10",
-)
 
 
 def _calibrated_on(model: Any) -> str:
@@ -235,7 +220,7 @@ def upgrade_card(
         The card's Markdown, one section per reviewer question.
     """
     comp = result.comparison()
-    comp = comp.reindex([r for r in _METRIC_ROWS if r in comp.index])
+    comp = comp.reindex([r for r in REPORTED if r in comp.index])
     parts = [
         _upgradeheader(result, cfg, ladder, name, run_id, code_version),
         _upgrade_purpose(cfg.upgrade.horizon),
