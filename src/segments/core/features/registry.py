@@ -308,6 +308,8 @@ def is_log_scale(name: str) -> bool:
     like ``aum_avg_6m`` (a per-window declaration's ``{w}`` matches any number of months).
     False for a name no declaration makes.
     """
+    if not isinstance(name, str):  # positional columns of an array input
+        return False
     if name in _LOG_SCALE:
         return True
     return any(
