@@ -54,7 +54,11 @@ def layer(module: str) -> str:
 def _type_checking_lines(tree: ast.AST) -> set[int]:
     lines: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        # Only `if TYPE_CHECKING:` itself (not `if not TYPE_CHECKING:`) holds hints only.
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
             for inner in node.body:
                 lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
     return lines
@@ -74,6 +78,44 @@ def imports(path: Path) -> list[tuple[int, str, list[str]]]:
             found.append((node.lineno, node.module, [a.name for a in node.names]))
         elif isinstance(node, ast.ImportFrom) and node.level:
             found.append((node.lineno, "<relative>", []))
+        elif isinstance(node, ast.Call) and _dynamic_import(node):
+            found.append((node.lineno, _dynamic_import(node), []))
+    return found
+
+
+def _dynamic_import(node: ast.Call) -> str:
+    """The module an ``importlib.import_module("x")`` or ``__import__("x")`` call names,
+    when it is a literal; "" otherwise."""
+    name = ast.unparse(node.func)
+    if name in ("importlib.import_module", "import_module", "__import__") and node.args:
+        arg = node.args[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return arg.value
+    return ""
+
+
+def private_attributes(path: Path) -> list[str]:
+    """``module._name`` where ``module`` is a segments module this file imported."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("segments"):
+                    aliases[a.asname or a.name] = a.name
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segments"):
+            for a in node.names:
+                if f"{node.module}.{a.name}" in ALL_MODULES:  # a module imported by name
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and ast.unparse(node.value) in aliases
+        ):
+            found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)} is private")
     return found
 
 
@@ -116,7 +158,7 @@ def violations(path: Path, me: str | None = None) -> list[str]:
         private = [n for n in names if n.startswith("_") and not n.startswith("__")]
         if private and target != me:
             out.append(f"{where}:{line}: imports private {private} from {target}")
-    return out
+    return out + private_attributes(path)
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
@@ -137,6 +179,20 @@ def test_the_contract_catches_a_breach(tmp_path: Path) -> None:
     )
     found = violations(bad, "segments.core.probe")
     assert len(found) == 4, found
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text(
+        "import importlib\n"
+        "from typing import TYPE_CHECKING\n"
+        "import segments.core.data.panel as P\n"
+        "if not TYPE_CHECKING:\n"
+        "    import mlflow\n"
+        "def f():\n"
+        "    importlib.import_module('typer')\n"
+        "    __import__('rich')\n"
+        "    return P._something\n"
+    )
+    sneaky_found = violations(sneaky, "segments.core.sneaky")
+    assert len(sneaky_found) == 4, sneaky_found
     assert any("imports mlflow" in v for v in found)
     assert any("segments.cli (cli)" in v for v in found)
     assert any("private ['_private_thing']" in v for v in found)
