@@ -309,3 +309,42 @@ def test_every_segments_import_resolves() -> None:
                 if not hasattr(module, name) and f"{target}.{name}" not in ALL_MODULES:
                     missing.append(f"{path.relative_to(SRC)}:{line}: {target}.{name}")
     assert missing == []
+
+
+def test_the_packaged_yaml_repeats_the_code_defaults_exactly() -> None:
+    """presets/default.yaml documents the defaults for users; the code holds them. Every
+    value the YAML spells out equals the section's own default, so the two cannot drift."""
+    import dataclasses
+
+    import yaml
+
+    from segments.core.config import sections
+
+    raw = yaml.safe_load((SRC / "presets" / "default.yaml").read_text())
+    classes = {
+        "tiers": sections.TiersConfig,
+        "features": sections.FeaturesConfig,
+        "upgrade": sections.UpgradeConfig,
+        "scoring": sections.ScoringConfig,
+    }
+    differ = []
+    for section, cls in classes.items():
+        for f in dataclasses.fields(cls):
+            if f.name not in raw[section]:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            value = raw[section][f.name]
+            if isinstance(default, tuple):
+                value = tuple(value)
+            if value != default and not (value == {} and not default):
+                differ.append(f"{section}.{f.name}: YAML {value!r}, code {default!r}")
+    assert raw["registry"]["promotion"] == sections.PROMOTION_THRESHOLDS
+    assert differ == []
+
+
+def test_every_promotion_threshold_is_a_gate_and_every_gate_has_a_threshold() -> None:
+    from segments.core.config.sections import PROMOTION_THRESHOLDS
+    from segments.mlops.promotion import GATES
+
+    named = {name for kind in PROMOTION_THRESHOLDS.values() for name in kind}
+    assert named == set(GATES)

@@ -14,7 +14,7 @@ import yaml
 from segments import engines, load_config, load_ladder, read_panel, validate_panel
 from segments.core.data.synthetic import write_bank
 from segments.core.scoring.batch import Scorer
-from segments.core.upgrade.ranks import rank_within
+from segments.core.upgrade.ranks import band_key, rank_within
 from segments.exceptions import ConfigError
 from segments.jobs.score import execute, prepare_scoring, read_output, score_local
 from segments.jobs.train import train_groups, train_upgrade
@@ -120,15 +120,11 @@ def test_training_local_and_spark_rank_ties_alike(tied, tmp_path):
     on_spark = read_output(res.out)
     scored = local[local["p_upgrade"].notna()].reset_index(drop=True)
     # the panel really has ties within bands (the copied customers)
-    band = (
-        scored["near_band"]
-        .astype(object)
-        .where(scored["near_band"].notna(), "tier " + scored["tier_rank"].astype(str))
-    )
-    sizes = scored.groupby([band.to_numpy(), scored["p_upgrade"].to_numpy()]).size()
+    band = band_key(scored["near_band"], scored["tier_rank"])  # as jobs.train keys its ranks
+    sizes = scored.groupby([band, scored["p_upgrade"].to_numpy()]).size()
     assert (sizes >= 3).sum() >= 30
     # training's ranks: rank_within over (as_of, band) as jobs.train computes them
-    training = rank_within(scored["p_upgrade"], scored["as_of"] + "|" + band.astype(str))
+    training = rank_within(scored["p_upgrade"], scored["as_of"] + "|" + band)
     for column in RANKS:
         expected = training[column.removeprefix("upgrade_")].to_numpy(dtype=np.int64)
         np.testing.assert_array_equal(scored[column].to_numpy(dtype=np.int64), expected)

@@ -25,10 +25,15 @@ from segments.core.groups.profiles import (
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
 from segments.core.upgrade.calls import call_list, expected_gain
-from segments.core.upgrade.labels import NotEnoughDataError, build_training_set, oot_split
+from segments.core.upgrade.labels import (
+    NotEnoughDataError,
+    build_training_set,
+    label_span,
+    oot_split,
+)
 from segments.core.upgrade.metrics import calibration_table, decile_table, evaluate
 from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
-from segments.core.upgrade.ranks import rank_within
+from segments.core.upgrade.ranks import band_key, rank_within
 
 __all__ = ["GroupsResult", "train_groups"]
 
@@ -421,7 +426,7 @@ def _training_rows(
     tiers = assign_tiers(panel, ladder)
     # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
     # the last usable as-of month follow it.
-    span = up.horizon + (up.sustain_months - 1 if up.label == "sustain" else 0)
+    span = label_span(up.horizon, up.label, up.sustain_months)
     months = (
         list(up.as_of_months)
         if up.as_of_months
@@ -505,12 +510,8 @@ def _gains_and_ranks(
     )
     for c in gains:
         test[c] = gains[c].to_numpy()
-    band = (
-        test["near_band"]
-        .astype(object)
-        .where(test["near_band"].notna(), "tier " + test["tier_rank"].astype(str))
-    )
-    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|" + band.astype(str))
+    band = band_key(test["near_band"], test["tier_rank"])  # the rank rule's group
+    band_rank = rank_within(test["p_upgrade"], test["as_of"].astype(str) + "|" + band)
     test["upgrade_decile"] = band_rank["decile"].to_numpy()
     test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
     test["upgrade_permille"] = band_rank["permille"].to_numpy()

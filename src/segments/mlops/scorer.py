@@ -15,6 +15,7 @@ from typing import Any
 
 from segments.core.scoring.batch import Scorer
 from segments.exceptions import SegmentsError
+from segments.mlops.registry import CHAMPION
 
 __all__ = ["ModelContractError", "load_scorer", "resolve_model_uri", "settings_digest"]
 
@@ -135,8 +136,8 @@ def load_scorer(
     cfg = config or load_config()
     reg = cfg.registry
     uris = {
-        "groups": groups_uri or f"models:/{reg.model_name('groups', cfg.name)}@champion",
-        "upgrade": upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@champion",
+        "groups": groups_uri or f"models:/{reg.model_name('groups', cfg.name)}@{CHAMPION}",
+        "upgrade": upgrade_uri or f"models:/{reg.model_name('upgrade', cfg.name)}@{CHAMPION}",
     }
     given = {"groups": groups_uri, "upgrade": upgrade_uri}
     ladder = load_ladder(

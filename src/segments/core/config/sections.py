@@ -16,8 +16,12 @@ from typing import Any
 
 from segments.core.config.params import check_params, estimator_defaults
 from segments.core.config.presets import FROM_LADDER, check_model_name
+from segments.core.drift import THRESHOLDS as PSI_THRESHOLDS
+from segments.core.explain.reasons import DIRECTIONS
+from segments.core.features import DEFAULT_WINDOWS
 from segments.core.groups.algorithms import check_k_range
 from segments.core.groups.model import StrategicGroups
+from segments.core.upgrade.labels import LABEL_KINDS, POPULATIONS
 from segments.core.upgrade.model import UpgradeModel
 from segments.exceptions import ConfigError, Violation
 
@@ -66,7 +70,7 @@ class FeaturesConfig:
         Windows in months for the windowed features.
     """
 
-    windows: tuple[int, ...] = (3, 6, 12)
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
 
     def __post_init__(self) -> None:
         ws = self.windows
@@ -241,11 +245,11 @@ class UpgradeConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.reasons_direction not in ("up", "down", "both"):
+        if self.reasons_direction not in DIRECTIONS:
             problems.append(
                 Violation(
                     "upgrade.reasons_direction",
-                    f"is {self.reasons_direction!r}; expected up, down or both",
+                    f"is {self.reasons_direction!r}; expected {' or '.join(DIRECTIONS)}",
                 )
             )
         for key in (
@@ -271,15 +275,18 @@ class UpgradeConfig:
                     f"at most {MAX_REASONS} reason codes per customer",
                 )
             )
-        if self.population not in ("near_tier", "below_top"):
+        if self.population not in POPULATIONS:
             problems.append(
                 Violation(
-                    "upgrade.population", f"is {self.population!r}; expected near_tier or below_top"
+                    "upgrade.population",
+                    f"is {self.population!r}; expected {' or '.join(POPULATIONS)}",
                 )
             )
-        if self.label not in ("reach", "sustain"):
+        if self.label not in LABEL_KINDS:
             problems.append(
-                Violation("upgrade.label", f"is {self.label!r}; expected reach or sustain")
+                Violation(
+                    "upgrade.label", f"is {self.label!r}; expected {' or '.join(LABEL_KINDS)}"
+                )
             )
         if not isinstance(self.model, Mapping):
             problems.append(Violation("upgrade.model", "must be a mapping"))
@@ -438,8 +445,8 @@ class ScoringConfig:
     engine: str = "local"
     batch_customers: int = 100_000
     spark_master: str | None = None
-    psi_warn: float = 0.1
-    psi_alert: float = 0.25
+    psi_warn: float = PSI_THRESHOLDS[0]
+    psi_alert: float = PSI_THRESHOLDS[1]
     fail_on_drift: bool = False
 
     def __post_init__(self) -> None:

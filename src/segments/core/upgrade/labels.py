@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.data.panel import ID, MONTH
-from segments.core.features import build_features
+from segments.core.features import DEFAULT_WINDOWS, build_features
 from segments.exceptions import ConfigError, SegmentsError, Violation
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "TIER_FEATURES",
     "NotEnoughDataError",
     "build_training_set",
+    "label_span",
     "make_labels",
     "oot_split",
 ]
@@ -32,6 +33,13 @@ LABEL_KINDS = ("reach", "sustain")
 POPULATIONS = ("near_tier", "below_top")
 #: Tier-table columns used as features (known at the as-of month).
 TIER_FEATURES = ("gap_ratio", "gap_to_next", "tier_rank", "near_band")
+
+
+def label_span(horizon: int, kind: str, sustain_months: int) -> int:
+    """Months a label reads after its as-of month: ``horizon`` for ``reach``, ``horizon +
+    sustain_months - 1`` for ``sustain``. The out-of-time embargo and the last usable as-of
+    month follow from it."""
+    return horizon + (sustain_months - 1 if kind == "sustain" else 0)
 
 
 class NotEnoughDataError(SegmentsError, ValueError):
@@ -99,7 +107,7 @@ def make_labels(
         pop = now[now["near_tier"].to_numpy()]
     else:
         pop = now[now["tier_rank"].to_numpy() < top]
-    span = horizon + (sustain_months - 1 if kind == "sustain" else 0)
+    span = label_span(horizon, kind, sustain_months)
     ahead = tiers[(ordinals > t.ordinal) & (ordinals <= t.ordinal + span)]
     # "reach": the tier held (upgrades are immediate on every ladder). "sustain": the tier the
     # basis qualifies for, so a hysteresis ladder's held tier cannot make a touch look kept.
@@ -153,7 +161,7 @@ def build_training_set(
     population: str = "near_tier",
     kind: str = "reach",
     sustain_months: int = 3,
-    windows: Sequence[int] = (3, 6, 12),
+    windows: Sequence[int] = DEFAULT_WINDOWS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stack features and labels over several as-of months.
 

@@ -52,6 +52,7 @@ def band_key(near_band: Any, tier: Any) -> np.ndarray:
     ----------
     near_band, tier : array-like
         One value per row; a missing ``near_band`` (None or NaN) means not in a near band.
+        ``tier`` may be the tier's name or its rank: any key with one value per tier.
 
     Returns
     -------
