@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from segments import load_config, log_groups, log_upgrade, make_bank, train_groups, validate_panel
+from segments import (
+    SegmentsWarning,
+    load_config,
+    log_groups,
+    log_upgrade,
+    make_bank,
+    train_groups,
+    validate_panel,
+)
 from segments.cli import app
 
 
@@ -303,3 +311,18 @@ def test_training_writes_nothing_until_logged(tmp_path, monkeypatch):
     log_groups(groups, panel)
     assert groups.run_id is not None
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_train_groups_refuses_too_little_history_from_the_api_too():
+    """The history check is the job's, not only the CLI's: an as-of month with fewer months
+    than the shortest feature window is a named error before any fitting."""
+    from segments import ConfigError
+
+    raw, _ = make_bank(300, 6, seed=2)
+    panel = validate_panel(raw)
+    first = str(panel["month"].min())
+    with pytest.raises(ConfigError, match=r"--as-of.*1 month\(s\)"):
+        train_groups(panel, load_config(), as_of=first)
+    quick = load_config(overrides={"groups": {"n_bootstrap": 2, "k_max": 4}})
+    with pytest.warns(SegmentsWarning, match="12 months summarise only"):
+        train_groups(panel, quick)  # 6 months: the 12-month features are short

@@ -18,7 +18,7 @@ from segments.cli.common import (
     out,
 )
 from segments.core.config.experiment import load_config
-from segments.core.data.months import parse_month_option
+from segments.core.data.months import parse_month_option, parse_timestamp
 
 
 def _print_scored(result: Any) -> None:
@@ -160,23 +160,7 @@ def _check_options(scored_at: str | None, *uris_by_option: str | None) -> None:
     from segments.exceptions import ConfigError, Violation
 
     if scored_at is not None:
-        from datetime import datetime
-
-        try:
-            stamp = datetime.fromisoformat(scored_at)
-        except ValueError:
-            stamp = None
-        if stamp is None or stamp.tzinfo is None:
-            raise ConfigError(
-                [
-                    Violation(
-                        "--scored-at",
-                        f"is {scored_at!r}; expected an ISO "
-                        "8601 time with its zone, e.g. "
-                        "2026-01-01T00:00:00+00:00",
-                    )
-                ]
-            )
+        parse_timestamp(scored_at)
     options = ("--groups-model", "--upgrade-model")
     for option, uri in zip(options, uris_by_option, strict=True):
         if uri is not None and not uri.strip():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,11 +22,7 @@ from segments.cli.common import (
 )
 from segments.core.config.experiment import load_config
 from segments.core.data.months import parse_month_option
-from segments.core.data.panel import MONTH
 from segments.core.upgrade.metrics import REPORTED
-from segments.exceptions import (
-    SegmentsWarning,
-)
 
 
 @train_app.command("groups")
@@ -68,7 +63,6 @@ def train_groups_cmd(
     ref = _read_reference(reference, reference_column) if reference is not None else None
     prev_model = _load_previous(previous) if previous is not None else None  # before the panel
     frame = validated_panel(panel, cfg)
-    _check_history(frame, as_of, cfg.features.windows)
     result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
     log_groups(result, frame)
     _print_groups(result, reference_column)
@@ -176,36 +170,6 @@ def _load_previous(previous: str) -> Any:
             ]
         )
     return prev_model
-
-
-def _check_history(frame: pd.DataFrame, as_of: str | None, windows: tuple[int, ...]) -> None:
-    """Refuse an as-of month shorter than the shortest feature window; warn below the
-    longest."""
-    from segments.exceptions import ConfigError, Violation
-
-    month = pd.Period(as_of, "M") if as_of else frame[MONTH].max()
-    history = int((frame[MONTH].drop_duplicates() <= month).sum())
-    if 0 < history < min(windows):  # every windowed feature would be empty
-        raise ConfigError(
-            [
-                Violation(
-                    "--as-of",
-                    f"{month}: the panel has {history} month(s) "
-                    f"up to it, fewer than the shortest feature window "
-                    f"({min(windows)} months)",
-                    hint="train on a later month",
-                )
-            ]
-        )
-    if 0 < history < max(windows):
-        warnings.warn(
-            SegmentsWarning(
-                f"the panel has {history} month(s) up to {month}: features over "
-                f"{', '.join(str(w) for w in windows if w > history)} months summarise only "
-                "those"
-            ),
-            stacklevel=2,
-        )
 
 
 def _print_groups(result: Any, reference_column: str) -> None:

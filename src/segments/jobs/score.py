@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from segments import engines
-from segments.core.data.months import parse_month_option
+from segments.core.data.months import parse_month_option, parse_timestamp
 from segments.core.data.outputs import output_lock
 from segments.core.data.panel import AUM_COMPONENTS, MONTH, PanelConfig, PanelInput, inspect_panel
 from segments.core.scoring.batch import Scorer, drift_summary, score_batch
@@ -134,7 +134,10 @@ class ScoringJob:
         return {"command": "segments score", "as_of": self.month, "input": str(self.src)}
 
     def with_options(self, **changes: Any) -> ScoringJob:
-        """A copy with some fields changed (see :func:`dataclasses.replace`)."""
+        """A copy with some fields changed (see :func:`dataclasses.replace`); a
+        ``scored_at`` must be an ISO 8601 time with its zone."""
+        if changes.get("scored_at") is not None:
+            parse_timestamp(changes["scored_at"])
         return dataclasses.replace(self, **changes)
 
 

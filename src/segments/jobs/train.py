@@ -5,6 +5,7 @@ The jobs have no side effects; :mod:`segments.jobs.log_training` logs their resu
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ from segments.core.upgrade.metrics import calibration_table, decile_table, evalu
 from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
 from segments.core.upgrade.ranks import band_key, rank_within
 
-__all__ = ["GroupsResult", "train_groups"]
+__all__ = ["GroupsResult", "UpgradeResult", "check_history", "train_groups", "train_upgrade"]
 
 
 @dataclass
@@ -151,6 +152,7 @@ def train_groups(
     """
     cfg = config or load_config()
     month = pd.Period(as_of or cfg.groups.as_of or panel[MONTH].max(), "M")
+    check_history(panel, month, cfg.features.windows)
     X = build_features(panel, month, windows=cfg.features.windows)
     model = StrategicGroups(**cfg.groups.estimator_params()).fit(X, previous=previous)
     groups = pd.Series(model.labels_, index=X.index, name="group_id")
@@ -201,6 +203,43 @@ def train_groups(
 
         log_groups(result, panel)
     return result
+
+
+def check_history(panel: pd.DataFrame, month: pd.Period, windows: tuple[int, ...]) -> None:
+    """Refuse an as-of month with fewer months of history than the shortest feature window
+    (every windowed feature would be empty); warn below the longest.
+
+    History is the number of months the panel holds up to ``month``, as scoring counts it.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--as-of``, the month and the history it has.
+    """
+    from segments.exceptions import ConfigError, SegmentsWarning, Violation
+
+    history = int((panel[MONTH].drop_duplicates() <= month).sum())
+    if 0 < history < min(windows):  # every windowed feature would be empty
+        raise ConfigError(
+            [
+                Violation(
+                    "--as-of",
+                    f"{month}: the panel has {history} month(s) "
+                    f"up to it, fewer than the shortest feature window "
+                    f"({min(windows)} months)",
+                    hint="train on a later month",
+                )
+            ]
+        )
+    if 0 < history < max(windows):
+        warnings.warn(
+            SegmentsWarning(
+                f"the panel has {history} month(s) up to {month}: features over "
+                f"{', '.join(str(w) for w in windows if w > history)} months summarise only "
+                "those"
+            ),
+            stacklevel=2,
+        )
 
 
 def _migration(

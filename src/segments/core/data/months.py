@@ -15,7 +15,7 @@ import pandas as pd
 
 from segments.exceptions import ConfigError, Violation
 
-__all__ = ["parse_month_column", "parse_month_option", "parse_months"]
+__all__ = ["parse_month_column", "parse_month_option", "parse_months", "parse_timestamp"]
 
 
 def parse_months(values: pd.Series) -> pd.Series:
@@ -148,3 +148,31 @@ def parse_month_column(
                 )
         return wall.dt.to_period("M"), None
     return parse_months(values), None
+
+
+def parse_timestamp(value: str, option: str = "--scored-at") -> str:
+    """Check an ISO 8601 time with its zone (e.g. ``2026-01-01T00:00:00+00:00``) and return
+    it unchanged.
+
+    Raises
+    ------
+    ConfigError
+        The value is not such a time (the error names ``option``).
+    """
+    from datetime import datetime
+
+    try:
+        stamp = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        raise ConfigError(
+            [
+                Violation(
+                    option,
+                    f"is {value!r}; expected an ISO 8601 time with its zone, e.g. "
+                    "2026-01-01T00:00:00+00:00",
+                )
+            ]
+        )
+    return value
