@@ -43,7 +43,8 @@ from segments.exceptions import (
     Violation,
 )
 from segments.jobs.log_training import log_groups, log_upgrade
-from segments.jobs.train import GroupsResult, UpgradeResult, train_groups, train_upgrade
+from segments.jobs.train import GroupsResult, train_groups
+from segments.jobs.train_upgrade import UpgradeResult, train_upgrade
 
 __version__ = "0.1.0"
 compat.install()

@@ -17,7 +17,8 @@ from segments.core.scoring.batch import Scorer
 from segments.core.upgrade.ranks import band_key, rank_within
 from segments.exceptions import ConfigError
 from segments.jobs.score import execute, prepare_scoring, read_output, score_local
-from segments.jobs.train import train_groups, train_upgrade
+from segments.jobs.train import train_groups
+from segments.jobs.train_upgrade import train_upgrade
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"

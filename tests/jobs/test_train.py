@@ -202,7 +202,7 @@ def test_summary_json(tracked):
 
 @pytest.fixture(scope="module")
 def upgrade_run(tmp_path_factory):
-    from segments.jobs.train import train_upgrade
+    from segments.jobs.train_upgrade import train_upgrade
 
     root, mp = _isolated_store(tmp_path_factory, "mlflow_upgrade")
     raw, _ = make_bank(12_000, 24, seed=3)

@@ -77,7 +77,7 @@ def train_upgrade_cmd(
 ) -> None:
     """Train the upgrade model; evaluate it out of time against the rule of thumb."""
     from segments.jobs.log_training import log_upgrade
-    from segments.jobs.train import train_upgrade
+    from segments.jobs.train_upgrade import train_upgrade
 
     cfg = load_config(config)
     frame = validated_panel(panel, cfg)

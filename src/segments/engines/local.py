@@ -41,7 +41,7 @@ from segments.core.scoring.batch import (
 from segments.core.scoring.output import ScoreResult, write_part, write_text_atomic
 from segments.core.upgrade.ranks import add_ranks, table_from_frames
 from segments.exceptions import PanelValidationError, Violation
-from segments.jobs.score import ScoringJob, digest_input, job_identity, make_manifest, publish
+from segments.jobs.contract import ScoringJob, digest_input, job_identity, make_manifest, publish
 
 __all__ = ["READ_ROWS", "bucket_of", "plan_buckets", "record_batches", "run"]
 

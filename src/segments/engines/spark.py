@@ -42,14 +42,7 @@ from segments.core.scoring.batch import (
 from segments.core.scoring.output import RANKS, ScoreResult, write_text_atomic
 from segments.core.upgrade.ranks import RANK_COLUMNS, RankTable, band_key
 from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
-from segments.jobs.score import (
-    ScoringJob,
-    digest_input,
-    execute,
-    make_manifest,
-    prepare_scoring,
-    publish,
-)
+from segments.jobs.contract import ScoringJob, digest_input, make_manifest, publish
 
 __all__ = ["check_input", "rank_rows", "run", "score_spark", "spark_session"]
 
@@ -193,6 +186,10 @@ def score_spark(
     -------
     ScoreResult
     """
+    # The job layer runs the engine; this convenience entry goes through it (lazily, so the
+    # engine module does not import the job at load time).
+    from segments.jobs.score import execute, prepare_scoring
+
     job = prepared or prepare_scoring(
         panel_path,
         as_of,

@@ -19,7 +19,8 @@ import pandas as pd
 from segments.core.config.experiment import ExperimentConfig
 from segments.core.data.panel import ID, MONTH
 from segments.exceptions import ConfigError, Violation
-from segments.jobs.train import GroupsResult, UpgradeResult
+from segments.jobs.train import GroupsResult
+from segments.jobs.train_upgrade import UpgradeResult
 
 __all__ = ["log_groups", "log_upgrade"]
 
