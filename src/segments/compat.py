@@ -2,10 +2,15 @@
 
 segments 0.1 kept every module side by side (``segments.upgrade``, ``segments._pyfunc``…).
 Models logged then pickle their estimators under those names and their "model from code"
-file imports ``segments._pyfunc``. :data:`MOVED` maps each old name to its home in the
-layered package; :func:`install` puts a finder on ``sys.meta_path`` that answers an import
-of an old name with the new module itself (the same object, so classes compare equal), with
-a :class:`DeprecationWarning`. New code imports the new names.
+file imports ``segments._pyfunc``. :data:`MOVED` maps each old name to the module that now
+holds what those models pickled (the estimators, the pyfunc wrappers); :func:`install`
+puts a finder on ``sys.meta_path`` that answers an import of an old name with that module
+itself (the same object, so classes compare equal), with a :class:`DeprecationWarning`.
+
+This keeps logged models loading; it is not a second API. Functions that moved elsewhere
+in the split (``segments.upgrade.evaluate`` is now ``segments.core.upgrade.metrics``) are
+not reachable under the old names: import them from their new homes (see
+``docs/architecture.md``) or from ``segments``.
 """
 
 from __future__ import annotations

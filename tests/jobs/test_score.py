@@ -17,12 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from segments import (
-    load_config,
-    read_panel,
-    scoring,
-)
+from segments import load_config, read_panel
 from segments.cli import app
+from segments.core.scoring.output import output_schema
 from segments.engines import local as local_engine
 from segments.exceptions import PanelValidationError
 from segments.jobs.score import (
@@ -83,7 +80,7 @@ def test_output_has_one_documented_row_per_customer(job, reference_output):
     assert sorted(out["customer_id"]) == sorted(active)
     assert out["customer_id"].is_unique and manifest["rows"] == len(out)
     assert manifest["batches"] > 3  # really several batches
-    assert list(out.columns) == scoring.output_schema(3).names
+    assert list(out.columns) == output_schema(3).names
     # upgrade probabilities exactly for the near-tier population, ranked within bands
     near = out["near_tier"].to_numpy(dtype=bool)
     assert out["p_upgrade"].notna().to_numpy().tolist() == near.tolist()

@@ -84,6 +84,7 @@ class LockHeld(Exception):
 
 
 def lock_name(name: str) -> str:
+    """The registered model that is the lock of ``name``."""
     return f"{LOCK_PREFIX}{name}"
 
 
@@ -233,6 +234,7 @@ def release_lock(client: Any, name: str, token: str) -> None:
 
 @contextlib.contextmanager
 def registry_lock(client: Any, name: str, purpose: str, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the registry lock of ``name`` for the ``with`` block (see :func:`acquire_lock`)."""
     token = acquire_lock(client, name, purpose, wait_s)
     try:
         yield

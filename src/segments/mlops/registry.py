@@ -138,6 +138,13 @@ def append_audit(client: Any, name: str, event: Mapping[str, Any]) -> dict[str, 
 
 
 def get_model(client: Any, name: str) -> Any:
+    """The registered model ``name``.
+
+    Raises
+    ------
+    RegistryError
+        It does not exist (the error lists the registered models).
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -157,6 +164,7 @@ def get_model(client: Any, name: str) -> Any:
 
 
 def run_metrics(client: Any, run_id: str | None, kind: str) -> dict[str, float]:
+    """The :data:`KEY_METRICS` of ``kind`` a training run logged (empty without a run)."""
     if not run_id:
         return {}
     metrics = client.get_run(run_id).data.metrics
@@ -164,6 +172,7 @@ def run_metrics(client: Any, run_id: str | None, kind: str) -> dict[str, float]:
 
 
 def alias_map(model: Any) -> dict[str, str]:
+    """Alias -> version of a registered model."""
     return {str(k): str(v) for k, v in dict(model.aliases).items()}
 
 
@@ -242,6 +251,7 @@ def _complete_registration(
 
 
 def pending_versions(client: Any, name: str, tag: str = REGISTRATION_TAG) -> list[str]:
+    """The versions of ``name`` whose ``tag`` (registration or promotion) is ``pending``."""
     found = client.search_model_versions(f"name='{name}' and tags.`{tag}` = '{PENDING}'")
     return sorted({str(mv.version) for mv in found}, key=int)
 
