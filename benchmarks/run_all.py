@@ -28,6 +28,7 @@ def plan(n: int, repeats: int, slow: int, work: Path) -> list[list[str]]:
     return [
         ["bench_foundation.py", "--customers", str(n), *r, "--workdir", str(work / "foundation")],
         ["bench_checks.py", "--customers", str(n), *r, "--workdir", str(work / "foundation")],
+        ["bench_engines.py", "--customers", str(n), *r, "--workdir", str(work / "engines")],
         ["bench_groups.py", "--customers", str(n), *r, "--workdir", str(work / "groups")],
         ["bench_explain.py", "--customers", str(n), "--rows", str(n), *r],
         [
