@@ -21,6 +21,7 @@ from segments.core.data.panel import ID, MONTH
 from segments.exceptions import ConfigError, Violation
 from segments.jobs.train import GroupsResult
 from segments.jobs.train_upgrade import UpgradeResult
+from segments.mlops import tags as tag_names
 
 __all__ = ["log_groups", "log_upgrade"]
 
@@ -73,14 +74,14 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
     digest = data_digest(panel)
     name = cfg.registry.model_name("groups", cfg.name)
     tags = {
-        "segments.model_kind": "groups",
-        "segments.ladder": ladder,
-        "segments.as_of": result.as_of,
-        "segments.data_digest": digest,
-        "segments.code_version": code_version(),
+        tag_names.KIND: "groups",
+        tag_names.LADDER: ladder,
+        tag_names.AS_OF: result.as_of,
+        tag_names.DATA_DIGEST: digest,
+        tag_names.CODE_VERSION: code_version(),
         "segments.algorithm": model.algorithm,
         "segments.n_groups": str(model.n_groups_),
-        "segments.registered_model": name if cfg.registry.register else "",
+        tag_names.REGISTERED_MODEL: name if cfg.registry.register else "",
     }
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
         _log_config(mlflow, cfg)
@@ -132,7 +133,7 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
             ladder=ladder,
             name=name,
             run_id=result.run_id,
-            code_version=tags["segments.code_version"],
+            code_version=tags[tag_names.CODE_VERSION],
         )
         log_card(card, f"Model card: {name}", cfg.raw)
     _register(result, "groups", name, cfg, tags)
@@ -185,15 +186,15 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
     digest = data_digest(panel)
     registered = cfg.registry.model_name("upgrade", cfg.name)
     tags = {
-        "segments.model_kind": "upgrade",
-        "segments.ladder": ladder,
-        "segments.as_of": f"{result.split['train'][0]}..{result.split['test'][-1]}",
-        "segments.test_months": ",".join(result.split["test"]),
-        "segments.data_digest": digest,
-        "segments.code_version": code_version(),
-        "segments.label": f"{up.label} within {up.horizon}m",
+        tag_names.KIND: "upgrade",
+        tag_names.LADDER: ladder,
+        tag_names.AS_OF: f"{result.split['train'][0]}..{result.split['test'][-1]}",
+        tag_names.TEST_MONTHS: ",".join(result.split["test"]),
+        tag_names.DATA_DIGEST: digest,
+        tag_names.CODE_VERSION: code_version(),
+        tag_names.LABEL: f"{up.label} within {up.horizon}m",
         "segments.population": up.population,
-        "segments.registered_model": registered if cfg.registry.register else "",
+        tag_names.REGISTERED_MODEL: registered if cfg.registry.register else "",
     }
     name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
     with start_run(cfg.name, name, tags) as run:
@@ -241,7 +242,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
             ladder=ladder,
             name=registered,
             run_id=result.run_id,
-            code_version=tags["segments.code_version"],
+            code_version=tags[tag_names.CODE_VERSION],
         )
         log_card(card, f"Model card: {registered}", cfg.raw)
     _register(result, "upgrade", registered, cfg, tags)
@@ -258,18 +259,18 @@ def _register(
     from segments.mlops.tracking import mlflow_module
 
     keep = (
-        "segments.ladder",
-        "segments.as_of",
-        "segments.test_months",
-        "segments.data_digest",
-        "segments.code_version",
-        "segments.label",
+        tag_names.LADDER,
+        tag_names.AS_OF,
+        tag_names.TEST_MONTHS,
+        tag_names.DATA_DIGEST,
+        tag_names.CODE_VERSION,
+        tag_names.LABEL,
     )
     version_tags = {k: v for k, v in tags.items() if k in keep}
-    version_tags["segments.model_kind"] = kind
+    version_tags[tag_names.KIND] = kind
     desc = (
         f"{kind} model trained in experiment '{cfg.name}' (run {result.run_id}); "
-        f"as of {tags.get('segments.as_of', '')}; ladder {tags.get('segments.ladder', '')}."
+        f"as of {tags.get(tag_names.AS_OF, '')}; ladder {tags.get(tag_names.LADDER, '')}."
         f" Model card: the run's artifact model_card.html."
     )
     result.registered_model = name
@@ -277,7 +278,7 @@ def _register(
         result.model_uri, name, run_id=result.run_id, kind=kind, tags=version_tags, description=desc
     )
     client = mlflow_module().MlflowClient()
-    client.set_tag(result.run_id, "segments.model_version", result.model_version)
+    client.set_tag(result.run_id, tag_names.MODEL_VERSION, result.model_version)
 
 
 def _log_k_selection(mlflow: Any, model: Any) -> None:

@@ -22,6 +22,7 @@ from segments.exceptions import (
     PromotionError,
     RegistryError,
 )
+from segments.mlops import tags as tag_names
 from segments.mlops.evidence import (
     compare_groups,
     compare_upgrade,
@@ -316,11 +317,7 @@ def _logged_metrics(
     logged: dict[str, dict[str, Any]] = {
         f"challenger v{version}": {
             **{k: metrics.get(k, np.nan) for k in KEY_METRICS.get(kind, ())},
-            "months": run.data.tags.get(
-                "segments.test_months", run.data.tags.get("segments.as_of", "")
-            )
-            if run
-            else "",
+            "months": _months(run),
         }
     }
     if champion and champion != version:
@@ -331,11 +328,7 @@ def _logged_metrics(
                 k: (cm.data.metrics.get(k, np.nan) if cm else np.nan)
                 for k in KEY_METRICS.get(kind, ())
             },
-            "months": cm.data.tags.get(
-                "segments.test_months", cm.data.tags.get("segments.as_of", "")
-            )
-            if cm
-            else "",
+            "months": _months(cm),
         }
         months = {str(v["months"]) for v in logged.values()}
         if len(months) > 1 and panel is None:
@@ -348,6 +341,13 @@ def _logged_metrics(
     else:
         notes.append("no current champion: this is the first promotion" if not champion else "")
     return logged
+
+
+def _months(run: Any) -> str:
+    """The months a training run's metrics are on: its test months, else its as-of."""
+    if run is None:
+        return ""
+    return run.data.tags.get(tag_names.TEST_MONTHS, run.data.tags.get(tag_names.AS_OF, ""))
 
 
 def _move_champion(client: Any, report: PromotionReport, run: Any, reason: str) -> None:
@@ -470,11 +470,11 @@ def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) 
     decision = "refused" if report.failed else "promoted"
     tags = {
         KIND_TAG: "promotion",
-        "segments.registered_model": report.name,
+        tag_names.REGISTERED_MODEL: report.name,
         "segments.version": report.version,
         "segments.decision": decision,
         "segments.champion_before": report.champion or "",
-        "segments.promoted_by": current_user(),
+        tag_names.PROMOTED_BY: current_user(),
         "mlflow.user": current_user(),
         "mlflow.note.content": reason or "",
     }

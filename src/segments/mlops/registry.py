@@ -44,6 +44,7 @@ from segments.exceptions import (
     RegistryError,
     SegmentsWarning,
 )
+from segments.mlops import tags as tag_names
 from segments.mlops.locks import (
     LOCK_PREFIX,
     LOCK_TIMEOUT_S,
@@ -77,7 +78,7 @@ __all__ = [
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 AUDIT_PREFIX = "segments.audit."
-KIND_TAG = "segments.model_kind"
+KIND_TAG = tag_names.KIND  # the registry reads the kind of a model by it
 
 #: Model-version tag: ``pending`` from creation until the alias and audit event are written,
 #: then ``complete``. Versions registered before it existed have no tag and count as complete.
@@ -280,7 +281,7 @@ def complete_promotion(
     reason = t.get("reason") or "(none given)"
     for key, value in {
         "segments.promoted_at": t.get("started_at", ""),
-        "segments.promoted_by": t.get("by", ""),
+        tag_names.PROMOTED_BY: t.get("by", ""),
         "segments.promotion_reason": reason,
         "segments.promotion_run": evidence,
     }.items():

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.scoring.output import ScoreResult, read_output
+from segments.mlops import tags as tag_names
 
 __all__ = ["end_abandoned_run", "end_scoring_run", "log_scoring_run", "start_scoring_run"]
 
@@ -44,12 +45,12 @@ def start_scoring_run(cfg: Any, as_of: str, scorer: Any, input_path: str) -> str
     exp = client.get_experiment_by_name(cfg.name)
     eid = exp.experiment_id if exp else client.create_experiment(cfg.name)
     tags = {
-        "segments.model_kind": "scoring",
-        "segments.as_of": as_of,
-        "segments.ladder": scorer.ladder.name,
+        tag_names.KIND: "scoring",
+        tag_names.AS_OF: as_of,
+        tag_names.LADDER: scorer.ladder.name,
         "segments.groups_model": scorer.groups_model,
         "segments.upgrade_model": scorer.upgrade_model,
-        "segments.code_version": code_version(),
+        tag_names.CODE_VERSION: code_version(),
         "segments.input": input_path,
         "mlflow.user": current_user(),
     }
