@@ -334,5 +334,16 @@ def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> Feature
 
 
 def catalogue_frame(windows: Sequence[int] = DEFAULT_WINDOWS) -> pd.DataFrame:
-    """The catalogue as a table (one row per feature: the fields of :class:`FeatureSpec`)."""
+    """The catalogue as a table (one row per feature: the fields of :class:`FeatureSpec`).
+
+    Parameters
+    ----------
+    windows : sequence of int, default (3, 6, 12)
+        The feature windows in months; per-window features get one row per window.
+
+    Returns
+    -------
+    DataFrame
+        ``name``, ``family``, ``unit``, ``window``, ``en``, ``zh`` (the texts), ``sources``.
+    """
     return pd.DataFrame([vars(s) for s in catalogue(windows)])
