@@ -141,3 +141,67 @@ def test_the_engine_names_are_the_registrys_alone():
         engines.get(cfg.scoring.engine, option="scoring.engine")
     with pytest.raises(ConfigError, match=r"scoring\.engine"):
         load_config(overrides={"scoring": {"engine": 3}})
+
+
+def _sorted_copy(tied, path, row_group_size):
+    """The tied panel sorted by customer, written with small row groups."""
+    raw = pd.read_parquet(tied["panel"])
+    raw = raw.sort_values(["customer_id", "month"], kind="stable")
+    raw.to_parquet(path, index=False, row_group_size=row_group_size)
+    return path
+
+
+def test_a_sorted_input_is_read_in_place_and_scores_as_the_spooled_one(tied, tmp_path):
+    """The same customers, sorted, are cut into row ranges (no spool) and score the same as
+    the unsorted input spooled into buckets; in worker processes too."""
+    spooled = score_local(
+        tied["panel"], AS_OF, tmp_path / "a", tied["scorer"], batch_customers=300, scored_at=STAMP
+    )
+    assert spooled.manifest["batching"]["kind"] == "buckets"
+    sorted_path = _sorted_copy(tied, tmp_path / "sorted.parquet", row_group_size=1_000)
+    job = prepare_scoring(sorted_path, AS_OF, tmp_path / "b", tied["scorer"])
+    in_place = execute(job.with_options(batch_customers=300, scored_at=STAMP))
+    assert in_place.manifest["batching"]["kind"] == "sorted"
+    assert in_place.manifest["batches"] >= 5
+    workers = execute(
+        prepare_scoring(sorted_path, AS_OF, tmp_path / "c", tied["scorer"]).with_options(
+            batch_customers=300, scored_at=STAMP, options={"workers": 2}
+        )
+    )
+    assert workers.manifest["engine"] == "local (2 workers)"
+    expected = read_output(spooled.out)
+    assert len(expected) > 1000
+    pd.testing.assert_frame_equal(read_output(in_place.out), expected)
+    pd.testing.assert_frame_equal(read_output(workers.out), expected)
+    assert spooled.manifest["tiers"] == in_place.manifest["tiers"] == workers.manifest["tiers"]
+
+
+def test_scores_read_only_the_months_they_depend_on(tied, tmp_path):
+    """Cut to the months the scorer says it needs, the panel gives the same features, tiers
+    and scores as in full; one month fewer changes a feature (so the count is not merely
+    large enough)."""
+    from segments import assign_tiers, build_features
+
+    scorer = tied["scorer"]
+    need = scorer.months_needed
+    assert need == max(scorer.windows) + 1  # the demo ladder has no hysteresis
+    panel = validate_panel(pd.read_parquet(tied["panel"]))
+    last = pd.Period(AS_OF, "M")
+
+    def cut(keep):
+        return panel[(panel["month"] > last - keep) & (panel["month"] <= last)]
+
+    def tiers(p):
+        t = assign_tiers(p, scorer.ladder)
+        return t[t["month"] == last].reset_index(drop=True)
+
+    full_x = build_features(panel, AS_OF, windows=scorer.windows)
+    pd.testing.assert_frame_equal(build_features(cut(need), AS_OF, windows=scorer.windows), full_x)
+    pd.testing.assert_frame_equal(tiers(cut(need)), tiers(panel))
+    short = build_features(cut(need - 1), AS_OF, windows=scorer.windows)
+    assert not short.equals(full_x)
+    path = tmp_path / "cut.parquet"
+    cut(need).assign(month=lambda d: d["month"].astype(str)).to_parquet(path, index=False)
+    res = score_local(path, AS_OF, tmp_path / "cut", scorer, scored_at=STAMP)
+    full = score_local(tied["panel"], AS_OF, tmp_path / "full", scorer, scored_at=STAMP)
+    pd.testing.assert_frame_equal(read_output(res.out), read_output(full.out))

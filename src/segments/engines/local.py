@@ -1,96 +1,51 @@
-"""The local engine: stream the input through buckets of whole customers in bounded memory.
+"""The local engine: batches of whole customers, validated then scored, on every core.
 
-The input (Parquet or CSV) is read in Arrow record batches and spooled into hash buckets of
-customers, so a customer's months always land in the same bucket whatever the file's order;
-every bucket is validated before any scoring, then each is scored with
-:func:`segments.core.scoring.batch.score_batch`, in memory bounded by the bucket size
-(``batch_customers``), never by the input size. Ranks within bands need the whole month:
-after scoring, a :class:`~segments.core.upgrade.ranks.RankTable` of the probabilities alone (8 bytes
-per scored customer) ranks every part.
+A customer-sorted Parquet input (the usual export) is read in place: its id column alone is
+read once to cut it into row ranges of about ``batch_customers`` customers
+(:func:`segments.core.data.batches.plan_sorted`), and each batch reads only its own rows.
+Any other input is spooled first into hash buckets of customers (one streaming pass,
+:mod:`segments.engines.spool`), and each bucket is a batch. Either way a batch reads only
+the columns and months the job needs (:meth:`Scorer.columns`, :attr:`Scorer.months_needed`).
+
+Every batch is validated before any is scored; then each is scored with
+:func:`segments.core.scoring.batch.score_batch` into its own part. Batches run in worker
+processes, one per core (:mod:`segments.engines.workers`), in memory bounded by the batch
+size, never by the input size. Ranks within bands need the whole month: after scoring, a
+:class:`~segments.core.upgrade.ranks.RankTable` of the probabilities alone (8 bytes per
+scored customer) ranks every part.
 
 Work goes to ``OUT.partial/`` (``_job.json``, ``spool/``, ``parts/``, ``final/``); a killed
 run with the same identity (:func:`segments.jobs.score.job_identity`) resumes from the
-buckets it finished, one with another identity is discarded and started again.
+batches it finished, one with another identity is discarded and started again.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.data.files import InputFiles
-from segments.core.data.panel import ID, MONTH, PanelConfig, PanelInput, read_parquet_panel
-from segments.core.scoring.batch import (
-    add_counts,
-    drift_report,
-    merge_violations,
-    score_batch,
-    validate_batch,
-)
+from segments.core.data.batches import BatchPlan, plan_sorted
+from segments.core.data.panel import ID, MONTH
+from segments.core.scoring.batch import add_counts, drift_report, merge_violations
 from segments.core.scoring.output import ScoreResult, write_part, write_text_atomic
 from segments.core.upgrade.ranks import add_ranks, table_from_frames
+from segments.engines.spool import READ_ROWS, bucket_of, plan_buckets, record_batches, spool
+from segments.engines.workers import Batches, default_workers, pool, score_task, validate_task
 from segments.exceptions import PanelValidationError, Violation
 from segments.jobs.contract import ScoringJob, digest_input, job_identity, make_manifest, publish
 
 __all__ = ["READ_ROWS", "bucket_of", "plan_buckets", "record_batches", "run"]
 
-#: Rows per Arrow record batch read from the input (a customer's months may span several).
-READ_ROWS = 1 << 18
-
 Tick = Callable[[str, int, int], None]
-
-
-def plan_buckets(found: PanelInput, batch_customers: int) -> int:
-    """Buckets of about ``batch_customers`` customers, from the input's row count: rows per
-    bucket stay below ``batch_customers`` x months, whatever the input's kind."""
-    months = max(1, len(found.months or ()))
-    return max(1, math.ceil(found.rows / months / batch_customers))
-
-
-def bucket_of(ids: pa.Array, n_buckets: int) -> np.ndarray:
-    """A stable bucket per row from its customer id (hash of the id text)."""
-    import pyarrow.compute as pc
-
-    enc = pc.dictionary_encode(pc.cast(ids, pa.string()))
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    uniq = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
-    h = pd.util.hash_array(uniq, categorize=False, hash_key="segments-scoring")
-    of_unique = (h % np.uint64(n_buckets)).astype(np.int64)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    return of_unique[idx]
-
-
-def record_batches(files: InputFiles, panel: PanelConfig, rows: int) -> Iterator[pa.RecordBatch]:
-    """The input as Arrow record batches (Parquet parts read with their one schema)."""
-    id_col, month_col = panel.source_name(ID), panel.source_name(MONTH)
-    if files.format == "parquet":
-        if len(files.files) == 1:
-            yield from pq.ParquetFile(files.files[0]).iter_batches(batch_size=rows)
-            return
-        import pyarrow.dataset as ds
-
-        data = ds.dataset([str(f) for f in files.files], schema=files.schema, format="parquet")
-        yield from data.to_batches(batch_size=rows)
-        return
-    from pyarrow import csv
-
-    opts = csv.ConvertOptions(column_types={id_col: pa.string(), month_col: pa.string()})
-    reader = csv.open_csv(
-        files.path, convert_options=opts, read_options=csv.ReadOptions(block_size=1 << 24)
-    )
-    yield from reader
 
 
 def run(job: ScoringJob) -> ScoreResult:
@@ -101,8 +56,9 @@ def run(job: ScoringJob) -> ScoreResult:
     Parameters
     ----------
     job : ScoringJob
-        Reads ``batch_customers``, ``scored_at``, ``run_id``, ``progress``, ``on_start``
-        and ``on_discard``.
+        Reads ``batch_customers``, ``scored_at``, ``run_id``, ``progress``, ``on_start``,
+        ``on_discard`` and ``options["workers"]`` (worker processes; by default one per
+        core for inputs of 500,000 rows or more, else none).
 
     Returns
     -------
@@ -116,19 +72,27 @@ def run(job: ScoringJob) -> ScoreResult:
     t0 = time.perf_counter()
     work = job.dest.with_name(job.dest.name + ".partial")
     timings: dict[str, float] = {}
-    state = _start_or_resume(job, work)
+    months = len(job.input.months or ())
+    plan = plan_sorted(
+        job.input.files, job.scorer.panel.source_name(ID), job.batch_customers, months
+    )
+    batching = (
+        {"kind": "sorted", "batches": len(plan.batches)}
+        if plan is not None
+        else {"kind": "buckets", "batches": plan_buckets(job.input, job.batch_customers)}
+    )
+    state = _start_or_resume(job, work, batching)
     timings["digest_and_plan_s"] = time.perf_counter() - t0
     try:
-        return _run(job, work, state, timings)
+        return _run(job, work, state, plan, timings)
     except PanelValidationError:
         shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
         raise
 
 
-def _start_or_resume(job: ScoringJob, work: Path) -> dict[str, Any]:
+def _start_or_resume(job: ScoringJob, work: Path, batching: dict[str, Any]) -> dict[str, Any]:
     """The stored state of a killed run of this job, or a fresh one (``_job.json``)."""
-    n_buckets = plan_buckets(job.input, job.batch_customers)
-    ident = job_identity(job, digest_input(job.src), n_buckets)
+    ident = job_identity(job, digest_input(job.src), batching)
     job_file = work / "_job.json"
     state = None
     if job_file.exists():
@@ -157,26 +121,51 @@ def _start_or_resume(job: ScoringJob, work: Path) -> dict[str, Any]:
 
 
 def _run(
-    job: ScoringJob, work: Path, state: dict[str, Any], timings: dict[str, float]
+    job: ScoringJob,
+    work: Path,
+    state: dict[str, Any],
+    plan: BatchPlan | None,
+    timings: dict[str, float],
 ) -> ScoreResult:
     tick: Tick = job.progress or (lambda *_: None)
+    scorer = job.scorer
     t = time.perf_counter()
-    _spool(job, work / "spool", state["identity"]["n_buckets"], tick)
+    batches = Batches(
+        scorer,
+        job.month,
+        scorer.columns(job.input.columns),
+        plan,
+        parts=work / "parts",
+        run_id=state["run_id"],
+        scored_at=state["scored_at"],
+    )
+    if plan is None:
+        batches.buckets = spool(
+            job.input,
+            scorer.panel,
+            batches.columns,
+            work / "spool",
+            state["identity"]["batching"]["batches"],
+            tick,
+            source=str(job.src),
+        )
     timings["spool_s"] = time.perf_counter() - t
-    buckets = sorted((work / "spool").glob("bucket-*.parquet"))
-    t = time.perf_counter()
-    if not (work / "_validated").exists():
-        _validate(job, buckets, tick)
-        (work / "_validated").write_text("ok")
-    timings["validate_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    _score(job, buckets, work / "parts", state, tick)
-    timings["score_s"] = time.perf_counter() - t
+    workers = int(job.options.get("workers") or default_workers(job.input.rows, len(batches)))
+    with pool(batches, workers) as map_tasks:
+        t = time.perf_counter()
+        if not (work / "_validated").exists():
+            _validate(job, batches, map_tasks, tick)
+            (work / "_validated").write_text("ok")
+        timings["validate_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        todo = [i for i in range(len(batches)) if not batches.part(i).exists()]
+        for done, _ in enumerate(map_tasks(score_task, todo), len(batches) - len(todo) + 1):
+            tick("score", done, len(batches))
+        timings["score_s"] = time.perf_counter() - t
     t = time.perf_counter()
     final = work / "final"
     n_rows, counts = _rank(job, work / "parts", final, tick)
     timings["rank_s"] = time.perf_counter() - t
-    scorer = job.scorer
     report = drift_report(scorer.reference, counts, scorer.psi_thresholds)
     write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
     manifest = make_manifest(
@@ -184,8 +173,8 @@ def _run(
         state,
         n_rows=n_rows,
         counts=counts,
-        engine="local",
-        batches=len(buckets),
+        engine="local" if workers <= 1 else f"local ({workers} workers)",
+        batches=len(batches),
         report=report,
         timings=timings,
     )
@@ -195,66 +184,14 @@ def _run(
     return ScoreResult(job.dest, manifest, report, state["run_id"])
 
 
-def _spool(job: ScoringJob, spool: Path, n_buckets: int, tick: Tick) -> None:
-    """Spool the input into buckets of whole customers (skipped when already done)."""
-    if (spool / "_done").exists():
-        return
-    for f in spool.glob("*"):
-        f.unlink()
-    id_col = job.scorer.panel.source_name(ID)
-    writers: dict[int, pq.ParquetWriter] = {}
-    rows = 0
-    try:
-        for batch in record_batches(job.input.files, job.scorer.panel, READ_ROWS):
-            table = pa.Table.from_batches([batch])
-            if id_col not in table.column_names:
-                raise PanelValidationError(
-                    [
-                        Violation(
-                            ID,
-                            "is a required column but is missing from the input",
-                            hint=f"columns: {', '.join(table.column_names[:20])}",
-                        )
-                    ],
-                    source=str(job.src),
-                )
-            b = bucket_of(table.column(id_col), n_buckets)
-            order = np.argsort(b, kind="stable")
-            cuts = np.flatnonzero(np.diff(b[order])) + 1
-            for chunk in np.split(order, cuts):
-                if not len(chunk):
-                    continue
-                k = int(b[chunk[0]])
-                if k not in writers:
-                    writers[k] = pq.ParquetWriter(
-                        spool / f"bucket-{k:05d}.parquet", table.schema, compression="zstd"
-                    )
-                writers[k].write_table(table.take(pa.array(chunk)))
-            rows += table.num_rows
-            tick("spool", rows, 0)
-    finally:
-        for w in writers.values():
-            w.close()
-    if rows == 0:
-        raise PanelValidationError([Violation("-", "the input has no rows")], source=str(job.src))
-    (spool / "_done").write_text(str(rows))
-
-
-def _read_bucket(path: Path, panel: PanelConfig) -> pd.DataFrame:
-    """A spooled bucket as the panel reader would return it (months as periods)."""
-    return read_parquet_panel(path, panel, panel.source_name(MONTH))
-
-
-def _validate(job: ScoringJob, buckets: list[Path], tick: Tick) -> None:
-    """Validate every bucket before any scoring: all problems at once, merged."""
+def _validate(job: ScoringJob, batches: Batches, map_tasks: Any, tick: Tick) -> None:
+    """Validate every batch before any scoring: all problems at once, merged."""
     found: list[Violation] = []
     months_seen: set[str] = set()
-    for i, path in enumerate(buckets):
-        frame, errors = validate_batch(_read_bucket(path, job.scorer.panel), job.scorer.panel)
+    for i, (errors, months) in enumerate(map_tasks(validate_task, range(len(batches)))):
         found += errors
-        if frame is not None:
-            months_seen.update(str(m) for m in frame[MONTH].unique())
-        tick("validate", i + 1, len(buckets))
+        months_seen.update(months)
+        tick("validate", i + 1, len(batches))
     if found:
         raise PanelValidationError(merge_violations(found), source=str(job.src))
     if job.month not in months_seen:
@@ -263,23 +200,6 @@ def _validate(job: ScoringJob, buckets: list[Path], tick: Tick) -> None:
             [Violation(MONTH, f"has no rows for the as-of month {job.month} (last month {last})")],
             source=str(job.src),
         )
-
-
-def _score(
-    job: ScoringJob, buckets: list[Path], parts: Path, state: dict[str, Any], tick: Tick
-) -> None:
-    """Score each bucket into a part (a part already scored by a killed run is kept)."""
-    schema = job.scorer.schema
-    for i, path in enumerate(buckets):
-        part = parts / path.name.replace("bucket-", "part-")
-        if not part.exists():
-            raw = _read_bucket(path, job.scorer.panel)
-            rows, counts = score_batch(
-                raw, job.month, job.scorer, run_id=state["run_id"], scored_at=state["scored_at"]
-            )
-            part.with_suffix(".counts.json").write_text(json.dumps(counts))
-            write_part(pa.Table.from_pandas(rows, schema=schema, preserve_index=False), part)
-        tick("score", i + 1, len(buckets))
 
 
 def _rank(

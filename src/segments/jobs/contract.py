@@ -107,8 +107,9 @@ def digest_input(path: Path) -> str:
     return h.hexdigest()
 
 
-def job_identity(job: ScoringJob, input_digest: str, n_buckets: int) -> dict[str, Any]:
-    """Everything that changes the output: a stored job resumes only when all match."""
+def job_identity(job: ScoringJob, input_digest: str, batching: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything that changes the output: a stored job resumes only when all match
+    (``batching``: how the engine cuts the input into batches)."""
     from segments.mlops.tracking import code_version
 
     scorer = job.scorer
@@ -117,7 +118,7 @@ def job_identity(job: ScoringJob, input_digest: str, n_buckets: int) -> dict[str
         "as_of": job.month,
         "groups_model": scorer.groups_model,
         "upgrade_model": scorer.upgrade_model,
-        "n_buckets": n_buckets,
+        "batching": dict(batching),
         "reasons_k": scorer.reasons_k,
         "reasons_direction": scorer.reasons_direction,
         "population": scorer.population,
@@ -175,6 +176,7 @@ def make_manifest(
         "scored_at": state["scored_at"],
         "engine": engine,
         "batches": batches,
+        "batching": state["identity"].get("batching"),
         "resumed": state.get("resumed", 0),
         "tiers": dict(sorted(counts.get("tiers", {}).items())),
         "segments": dict(sorted(counts.get("segments", {}).items(), key=lambda kv: int(kv[0]))),

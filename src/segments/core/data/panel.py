@@ -42,6 +42,7 @@ __all__ = [
     "column_problems",
     "inspect_panel",
     "read_panel",
+    "panel_frame",
     "read_parquet_panel",
 ]
 
@@ -388,6 +389,35 @@ def read_parquet_panel(
         for c in dictionary:
             i = table.schema.get_field_index(c)
             table = table.set_column(i, c, pc.dictionary_encode(table.column(c)))
+    return panel_frame(table, config, month_col)
+
+
+def panel_frame(
+    table: pa.Table, config: PanelConfig | None = None, month_col: str | None = None
+) -> pd.DataFrame:
+    """An Arrow table of panel rows as the panel readers return it, with peak memory near
+    the frame's size.
+
+    Dates and naive timestamps in the month column become monthly periods without Python
+    objects; every other column converts as Arrow converts it. Nothing is checked.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Panel rows as read (the bank's names).
+    config : PanelConfig, optional
+        The column map (the bank's name of the month).
+    month_col : str, optional
+        The month column's name in the table; ``config``'s name for ``month`` by default.
+
+    Returns
+    -------
+    DataFrame
+        The columns in the table's order.
+    """
+    config = config or PanelConfig()
+    month_col = month_col if month_col is not None else config.source_name(MONTH)
+    names = table.column_names
     months = None
     if month_col in names:
         col = table.column(month_col)
@@ -406,5 +436,5 @@ def read_parquet_panel(
     del table
     if months is not None:
         df[month_col] = months
-        df = df[[c for c in schema.names if c in df.columns]]
+        df = df[names]
     return df

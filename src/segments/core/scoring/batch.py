@@ -13,7 +13,7 @@ it is plain data, picklable, so Spark ships it to executors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from segments.core import drift
-from segments.core.data.panel import ID, MONTH, PanelConfig
+from segments.core.data.months import parse_month_column
+from segments.core.data.panel import AUM_COMPONENTS, ID, MONTH, PanelConfig
 from segments.core.data.validation import check_panel
 from segments.core.scoring.output import RANKS, TIER_OUT, conform, output_schema, reason_fields
 from segments.exceptions import PanelValidationError, Violation
@@ -34,6 +35,7 @@ __all__ = [
     "drift_summary",
     "merge_violations",
     "score_batch",
+    "select_months",
     "validate_batch",
 ]
 
@@ -104,6 +106,32 @@ class Scorer:
         return output_schema(self.reasons_k)
 
     @property
+    def months_needed(self) -> int | None:
+        """Months up to the as-of month that a score depends on (the feature windows' and
+        the ladder's); None when every month before may matter (a ladder with hysteresis)."""
+        from segments.core.features.builder import check_windows
+
+        tiers = self.ladder.months_needed
+        return None if tiers is None else max(tiers, max(check_windows(self.windows)) + 1)
+
+    def columns(self, available: Sequence[str]) -> list[str]:
+        """The input columns scoring reads (the bank's names), in the input's order: id,
+        month, the ladder's columns, the AUM components and every catalogue feature's
+        sources. Columns outside the data contract are not read.
+
+        Parameters
+        ----------
+        available : sequence of str
+            The input's columns.
+        """
+        from segments.core.features.registry import declarations
+
+        needed = {ID, MONTH, *self.ladder.columns, *AUM_COMPONENTS}
+        needed.update(c for d in declarations() for c in d.sources)
+        wanted = {self.panel.source_name(c) for c in needed}
+        return [c for c in available if c in wanted]
+
+    @property
     def features(self) -> list[str]:
         """The features both models read, each once."""
         names = [*getattr(self.groups, "features_", ()), *getattr(self.upgrade, "features_", ())]
@@ -123,6 +151,40 @@ def validate_batch(
     """
     report = check_panel(raw, panel)
     return (report.frame if report.ok else None), list(report.errors)
+
+
+def select_months(
+    raw: pd.DataFrame, as_of: str | pd.Period, months: int | None, panel: PanelConfig
+) -> pd.DataFrame:
+    """The rows a score as of ``as_of`` reads: the ``months`` months up to it (every month
+    up to it when None). Rows whose month is not a calendar month are kept, for validation
+    to report.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Panel rows as read (the bank's names).
+    as_of : str or Period
+    months : int or None
+        :attr:`Scorer.months_needed`.
+    panel : PanelConfig
+    """
+    column = panel.source_name(MONTH)
+    if column not in raw.columns:
+        return raw
+    values = raw[column]
+    if isinstance(values.dtype, pd.PeriodDtype):
+        parsed = values
+    else:
+        parsed, _ = parse_month_column(values, panel.timezone, column=MONTH)
+    ordinal = parsed.array.asi8
+    missing = parsed.isna().to_numpy()
+    last = pd.Period(as_of, "M").ordinal
+    keep = ordinal <= last
+    if months is not None:
+        keep &= ordinal > last - months
+    keep |= missing
+    return raw if keep.all() else raw.loc[keep]
 
 
 def merge_violations(found: list[Violation]) -> list[Violation]:
@@ -153,6 +215,7 @@ def score_batch(
     *,
     run_id: str = "",
     scored_at: str = "",
+    checked: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score one batch of whole customers (the pure function every engine runs).
 
@@ -166,6 +229,8 @@ def score_batch(
     scorer : Scorer
     run_id, scored_at : str
         Stamped on every row.
+    checked : bool, default False
+        The batch passed :func:`validate_batch` already: skip the checks across rows.
 
     Returns
     -------
@@ -187,9 +252,10 @@ def score_batch(
 
     month = pd.Period(as_of, "M")
     schema = scorer.schema
-    frame, errors = validate_batch(raw, scorer.panel)
-    if errors:
-        raise PanelValidationError(errors)
+    report = check_panel(raw, scorer.panel, checked=checked)
+    if report.errors:
+        raise PanelValidationError(report.errors)
+    frame = report.frame
     assert frame is not None
     frame = frame[frame[MONTH] <= month]
     if frame.empty or not (frame[MONTH] == month).any():

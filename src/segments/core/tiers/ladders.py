@@ -144,6 +144,22 @@ class Ladder:
         """AUM thresholds (``min_aum``) of the tiers, lowest first."""
         return np.array([t.min_aum for t in self.tiers], dtype="float64")
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The panel columns the ladder reads: ``aum`` and any criterion's column."""
+        named = [c.column for t in self.tiers for c in t.any_of]
+        return tuple(dict.fromkeys([AUM, *named]))
+
+    @property
+    def months_needed(self) -> int | None:
+        """Months up to a month that its tier, status and change depend on: the longest of
+        the basis and criteria windows, plus the month before (for the change). None with
+        hysteresis: a held tier can depend on every month before."""
+        if self.hysteresis is not None:
+            return None
+        windows = [self.basis_window, *(c.window for t in self.tiers for c in t.any_of)]
+        return max(windows) + 1
+
     def rank(self, tier: str) -> int:
         """The rank (0 = lowest) of a tier by name."""
         return self.tier_names.index(tier)

@@ -1,0 +1,193 @@
+"""The local engine's batches, run in worker processes (or inline for a small job).
+
+A :class:`Batches` describes the job's batches and everything a worker needs to read and
+score one (the scorer, the month, the columns and months to read); it is handed to each
+worker once, when the worker starts. A task is then a batch's number. Workers validate
+(:func:`validate_task`) or score (:func:`score_task`) a batch: each reads its own rows,
+only the columns and months the job needs, and a scored batch is written by its worker
+straight to its part file, so what crosses between processes is a few numbers.
+
+Workers are fresh interpreters (``spawn``), one thread each for OpenMP, BLAS and numba
+(the processes share the cores instead), and they ignore Ctrl-C: the job that started
+them stops them (:func:`pool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segments.core.data.batches import BatchPlan, read_batch
+from segments.core.data.panel import MONTH, STATIC_CATEGORICAL, panel_frame
+from segments.core.scoring.batch import Scorer, score_batch, select_months, validate_batch
+from segments.core.scoring.output import write_part
+
+__all__ = ["Batches", "default_workers", "pool", "score_task", "validate_task"]
+
+#: Inputs smaller than this many rows run inline by default: starting workers costs more.
+INLINE_ROWS = 500_000
+#: One thread per worker for the libraries that would otherwise each start one per core.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@dataclass
+class Batches:
+    """The job's batches and what reading and scoring one needs.
+
+    Attributes
+    ----------
+    scorer : Scorer
+    month : str
+        The as-of month.
+    columns : list of str
+        The input columns to read (the bank's names).
+    plan : BatchPlan or None
+        Row ranges of a customer-sorted input, or None when the batches are bucket files.
+    buckets : list of Path
+        The spooled bucket files (when ``plan`` is None).
+    parts : Path
+        Where scored parts go (``part-NNNNN.parquet`` and its ``.counts.json``).
+    run_id, scored_at : str
+        Stamped on every row.
+    """
+
+    scorer: Scorer
+    month: str
+    columns: list[str]
+    plan: BatchPlan | None
+    buckets: list[Path] = field(default_factory=list)
+    parts: Path = Path()
+    run_id: str = ""
+    scored_at: str = ""
+
+    def __len__(self) -> int:
+        return len(self.plan.batches) if self.plan is not None else len(self.buckets)
+
+    def part(self, i: int) -> Path:
+        """The output part of batch ``i``."""
+        return self.parts / f"part-{i:05d}.parquet"
+
+    def read(self, i: int, *, every_month: bool = False) -> pd.DataFrame:
+        """Batch ``i``'s rows, as the panel readers return them: of the months a score
+        reads, or of every month (validation covers the whole input)."""
+        panel = self.scorer.panel
+        names = {panel.source_name(c) for c in STATIC_CATEGORICAL}
+        dictionary = [c for c in self.columns if c in names]
+        if self.plan is not None:
+            table = read_batch(self.plan, self.plan.batches[i], self.columns, dictionary)
+        else:
+            table = pq.read_table(self.buckets[i], read_dictionary=dictionary or None)
+            table = table.select([c for c in self.columns if c in table.column_names])
+        frame = panel_frame(table, panel, panel.source_name(MONTH))
+        if every_month:
+            return frame
+        return select_months(frame, self.month, self.scorer.months_needed, panel)
+
+
+_CURRENT: dict[str, Batches] = {}
+
+
+def _start(batches: Batches) -> None:
+    """Set up a worker: the job's batches, and Ctrl-C left to the job that started it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _CURRENT["job"] = batches
+
+
+def validate_task(i: int) -> tuple[list[Any], list[str]]:
+    """Validate batch ``i``: its violations and the months it holds."""
+    batches = _CURRENT["job"]
+    frame, errors = validate_batch(batches.read(i, every_month=True), batches.scorer.panel)
+    months = [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()})
+    return errors, months
+
+
+def score_task(i: int) -> int:
+    """Score batch ``i`` into its part (and its drift counts); the rows written."""
+    batches = _CURRENT["job"]
+    rows, counts = score_batch(
+        batches.read(i),
+        batches.month,
+        batches.scorer,
+        run_id=batches.run_id,
+        scored_at=batches.scored_at,
+        checked=True,
+    )
+    part = batches.part(i)
+    part.with_suffix(".counts.json").write_text(json.dumps(counts))
+    schema = batches.scorer.schema
+    write_part(pa.Table.from_pandas(rows, schema=schema, preserve_index=False), part)
+    return len(rows)
+
+
+def default_workers(rows: int, tasks: int) -> int:
+    """Worker processes for a job: one per core the process may use, at most one per
+    batch, and none (inline) below :data:`INLINE_ROWS` input rows."""
+    if rows < INLINE_ROWS:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), tasks))
+
+
+@contextlib.contextmanager
+def _worker_start() -> Iterator[None]:
+    """While workers start: one thread each (their environment), and the caller's main
+    script not run again in them (``spawn`` would import it as ``__mp_main__``, and a
+    script without an ``if __name__ == "__main__"`` guard would start its job again)."""
+    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
+    os.environ.update(dict.fromkeys(_THREAD_ENV, "1"))
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    path = main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+
+
+@contextlib.contextmanager
+def pool(
+    batches: Batches, workers: int
+) -> Iterator[Callable[[Callable[[int], Any], Iterable[int]], Iterator[Any]]]:
+    """A ``map(task, batch numbers)`` over ``workers`` processes, results in order.
+
+    With one worker the tasks run inline. On any error or interrupt the workers are
+    stopped at once (a batch they were scoring is written again on resume: parts are
+    written atomically).
+    """
+    if workers <= 1:
+        _CURRENT["job"] = batches
+        try:
+            yield lambda task, items: map(task, items)
+        finally:
+            _CURRENT.clear()
+        return
+    import multiprocessing
+
+    with _worker_start():
+        procs = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=_start, initargs=(batches,)
+        )
+    try:
+        yield lambda task, items: procs.imap(task, items)
+        procs.close()
+    finally:
+        procs.terminate()
+        procs.join()
