@@ -9,6 +9,7 @@ resumed job with other settings starts again, buckets planned from row counts.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -452,6 +453,10 @@ CASES: dict[str, Case] = {
         _scored_with(b"name: safety\nupgrade: {reasons_k: 1000}\n"),
         ("upgrade.reasons_k", "at most 20"),
     ),
+    "workers_zero": Case(
+        _scored_with(b"name: safety\nscoring: {workers: 0}\n"),
+        ("scoring.workers", ">= 1"),
+    ),
     "psi_warn_nan": Case(
         _scored_with(b"name: safety\nscoring: {psi_warn: .nan}\n"),
         ("scoring.psi_warn",),
@@ -629,17 +634,32 @@ def test_two_jobs_one_output_the_second_fails_naming_the_first(ctx, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores"]
 
 
-def test_sigterm_kills_the_run_keeps_the_job_and_a_rerun_resumes(ctx, tmp_path):
+def _children(pid):
+    """The live child processes of ``pid`` (Linux /proc)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_kills_the_run_keeps_the_job_and_a_rerun_resumes(ctx, tmp_path, workers):
     import mlflow
 
     full = tmp_path / "full"
     subprocess.run(_cmd(ctx, full, "--as-of", AS_OF, "--no-track"), check=True, capture_output=True)
     out = tmp_path / "scores"
     proc = subprocess.Popen(
-        _cmd(ctx, out, "--as-of", AS_OF), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _cmd(ctx, out, "--as-of", AS_OF, "--workers", workers),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     parts = tmp_path / "scores.partial" / "parts"
     assert _wait_for(lambda: len(list(parts.glob("part-*.parquet"))) >= 2)
+    pool = _children(proc.pid)
+    assert len(pool) >= int(workers) - 1  # the worker processes really ran
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
@@ -649,10 +669,20 @@ def test_sigterm_kills_the_run_keeps_the_job_and_a_rerun_resumes(ctx, tmp_path):
     client = mlflow.MlflowClient()
     assert client.get_run(job["run_id"]).info.status == "KILLED"
     assert not out.exists() and not (tmp_path / ".scores.lock").exists()
-    done = subprocess.run(_cmd(ctx, out, "--as-of", AS_OF), capture_output=True, text=True)
+
+    def alive():
+        return [p for p in pool if Path(f"/proc/{p}").exists()]
+
+    assert _wait_for(lambda: not alive(), timeout=15), [  # no worker left running
+        Path(f"/proc/{p}/cmdline").read_bytes() for p in alive()
+    ]
+    done = subprocess.run(
+        _cmd(ctx, out, "--as-of", AS_OF, "--workers", workers), capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["resumed"] == 1 and manifest["run_id"] == job["run_id"]
+    assert manifest["engine"] == ("local" if workers == "1" else "local (2 workers)")
     assert client.get_run(job["run_id"]).info.status == "FINISHED"
     a, b = read_output(full), read_output(out)
     pd.testing.assert_frame_equal(a.drop(columns="run_id"), b.drop(columns="run_id"))

@@ -145,6 +145,42 @@ def test_gaps_warn_by_default_and_error_when_configured():
     assert report.ok and not report.warnings
 
 
+def _slow_key_checks(raw, gaps):
+    """The duplicate and gap rules written the slow, obvious way (pandas group-bys over the
+    raw ids): the reference the sorted-key checks must agree with."""
+    months = pd.PeriodIndex(raw["month"], freq="M")
+    keyed = pd.DataFrame({"id": raw["customer_id"], "m": months.asi8})
+    out = []
+    dup = keyed.duplicated(keep=False).to_numpy()
+    if dup.any():
+        ids = pd.unique(raw["customer_id"][dup])[:5]
+        out.append(("customer_id, month", int(dup.sum()), tuple(ids)))
+    span = keyed.groupby("id", sort=False)["m"].agg(["min", "max", "nunique"])
+    gap_ids = span.index[span["max"] - span["min"] + 1 > span["nunique"]]
+    if len(gap_ids) and gaps == "error":
+        n = int(raw["customer_id"].isin(gap_ids).sum())
+        out.append(("month", n, tuple(gap_ids[:5])))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_duplicate_and_gap_checks_agree_with_the_slow_reference(seed):
+    """Rows shuffled, customers repeated out of order, months missing and doubled: the
+    counts and example ids are those of plain group-bys."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"C{c}", f"2024-{m:02d}", 1.0)
+        for c in range(60)
+        for m in range(1, 13)
+        if rng.random() > 0.1
+    ]
+    rows += [rows[i] for i in rng.integers(0, len(rows), 8)]
+    raw = panel_of(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    found = [(v.column, v.n_rows, v.examples) for v in errors_of(raw, PanelConfig(gaps="error"))]
+    assert found == _slow_key_checks(raw, "error")
+    assert found  # the case really has problems
+
+
 def test_column_map_renames_and_reports_unknown_sources():
     raw = good().rename(columns={"customer_id": "cust_no", "aum": "total_assets"})
     df = validate_panel(

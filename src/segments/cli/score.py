@@ -78,6 +78,10 @@ def score(
         str | None,
         typer.Option(help="Spark master URL (default SEGMENTS_SPARK_MASTER or local[2])."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Local worker processes (default: scoring.workers)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
     track: Annotated[bool, typer.Option(help="Log the scoring run to MLflow.")] = True,
     scored_at: Annotated[
@@ -136,7 +140,7 @@ def score(
             batch_customers=batch_customers or sc.batch_customers,
             scored_at=scored_at,
             progress=tick,
-            options={"master": master or sc.spark_master},
+            options={"master": master or sc.spark_master, "workers": workers or sc.workers},
         )
         result = run_scoring(
             job,

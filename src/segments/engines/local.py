@@ -21,6 +21,7 @@ batches it finished, one with another identity is discarded and started again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -29,17 +30,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, plan_sorted
 from segments.core.data.panel import ID, MONTH
 from segments.core.scoring.batch import add_counts, drift_report, merge_violations
-from segments.core.scoring.output import ScoreResult, write_part, write_text_atomic
-from segments.core.upgrade.ranks import add_ranks, table_from_frames
+from segments.core.scoring.output import ScoreResult, write_text_atomic
+from segments.core.upgrade.ranks import table_from_frames
 from segments.engines.spool import READ_ROWS, bucket_of, plan_buckets, record_batches, spool
-from segments.engines.workers import Batches, default_workers, pool, score_task, validate_task
+from segments.engines.workers import (
+    Batches,
+    Runner,
+    default_workers,
+    pool,
+    rank_task,
+    score_task,
+    validate_task,
+)
 from segments.exceptions import PanelValidationError, Violation
 from segments.jobs.contract import ScoringJob, digest_input, job_identity, make_manifest, publish
 
@@ -72,22 +79,24 @@ def run(job: ScoringJob) -> ScoreResult:
     t0 = time.perf_counter()
     work = job.dest.with_name(job.dest.name + ".partial")
     timings: dict[str, float] = {}
-    months = len(job.input.months or ())
-    plan = plan_sorted(
-        job.input.files, job.scorer.panel.source_name(ID), job.batch_customers, months
-    )
-    batching = (
-        {"kind": "sorted", "batches": len(plan.batches)}
-        if plan is not None
-        else {"kind": "buckets", "batches": plan_buckets(job.input, job.batch_customers)}
-    )
-    state = _start_or_resume(job, work, batching)
-    timings["digest_and_plan_s"] = time.perf_counter() - t0
-    try:
-        return _run(job, work, state, plan, timings)
-    except PanelValidationError:
-        shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
-        raise
+    estimate = plan_buckets(job.input, job.batch_customers)
+    workers = int(job.options.get("workers") or default_workers(job.input.rows, estimate))
+    with pool(workers, work) as runner:  # workers start while the input is planned
+        months = len(job.input.months or ())
+        id_col = job.scorer.panel.source_name(ID)
+        plan = plan_sorted(job.input.files, id_col, job.batch_customers, months)
+        batching = (
+            {"kind": "sorted", "batches": len(plan.batches)}
+            if plan is not None
+            else {"kind": "buckets", "batches": estimate}
+        )
+        state = _start_or_resume(job, work, batching)
+        timings["digest_and_plan_s"] = time.perf_counter() - t0
+        try:
+            return _run(job, work, state, plan, timings, runner)
+        except PanelValidationError:
+            shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
+            raise
 
 
 def _start_or_resume(job: ScoringJob, work: Path, batching: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +135,7 @@ def _run(
     state: dict[str, Any],
     plan: BatchPlan | None,
     timings: dict[str, float],
+    runner: Runner,
 ) -> ScoreResult:
     tick: Tick = job.progress or (lambda *_: None)
     scorer = job.scorer
@@ -136,6 +146,7 @@ def _run(
         scorer.columns(job.input.columns),
         plan,
         parts=work / "parts",
+        final=work / "final",
         run_id=state["run_id"],
         scored_at=state["scored_at"],
     )
@@ -150,21 +161,19 @@ def _run(
             source=str(job.src),
         )
     timings["spool_s"] = time.perf_counter() - t
-    workers = int(job.options.get("workers") or default_workers(job.input.rows, len(batches)))
-    with pool(batches, workers) as map_tasks:
-        t = time.perf_counter()
-        if not (work / "_validated").exists():
-            _validate(job, batches, map_tasks, tick)
-            (work / "_validated").write_text("ok")
-        timings["validate_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        todo = [i for i in range(len(batches)) if not batches.part(i).exists()]
-        for done, _ in enumerate(map_tasks(score_task, todo), len(batches) - len(todo) + 1):
-            tick("score", done, len(batches))
-        timings["score_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if not (work / "_validated").exists():
+        _validate(job, batches, runner, tick)
+        (work / "_validated").write_text("ok")
+    timings["validate_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    todo = [i for i in range(len(batches)) if not batches.part(i).exists()]
+    for done, _ in enumerate(runner.map(score_task, batches, todo), len(batches) - len(todo) + 1):
+        tick("score", done, len(batches))
+    timings["score_s"] = time.perf_counter() - t
     t = time.perf_counter()
     final = work / "final"
-    n_rows, counts = _rank(job, work / "parts", final, tick)
+    n_rows, counts = _rank(batches, runner, tick)
     timings["rank_s"] = time.perf_counter() - t
     report = drift_report(scorer.reference, counts, scorer.psi_thresholds)
     write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
@@ -173,7 +182,7 @@ def _run(
         state,
         n_rows=n_rows,
         counts=counts,
-        engine="local" if workers <= 1 else f"local ({workers} workers)",
+        engine="local" if runner.workers <= 1 else f"local ({runner.workers} workers)",
         batches=len(batches),
         report=report,
         timings=timings,
@@ -184,11 +193,11 @@ def _run(
     return ScoreResult(job.dest, manifest, report, state["run_id"])
 
 
-def _validate(job: ScoringJob, batches: Batches, map_tasks: Any, tick: Tick) -> None:
+def _validate(job: ScoringJob, batches: Batches, runner: Runner, tick: Tick) -> None:
     """Validate every batch before any scoring: all problems at once, merged."""
     found: list[Violation] = []
     months_seen: set[str] = set()
-    for i, (errors, months) in enumerate(map_tasks(validate_task, range(len(batches)))):
+    for i, (errors, months) in enumerate(runner.map(validate_task, batches, range(len(batches)))):
         found += errors
         months_seen.update(months)
         tick("validate", i + 1, len(batches))
@@ -202,25 +211,22 @@ def _validate(job: ScoringJob, batches: Batches, map_tasks: Any, tick: Tick) -> 
         )
 
 
-def _rank(
-    job: ScoringJob, parts: Path, final: Path, tick: Tick
-) -> tuple[dict[str, int], dict[str, Any]]:
+def _rank(batches: Batches, runner: Runner, tick: Tick) -> tuple[dict[str, int], dict[str, Any]]:
     """Rank every part within bands over the whole month into ``final``; rows per part
     and the counts added up."""
-    schema = job.scorer.schema
-    part_files = sorted(parts.glob("part-*.parquet"))
+    names = [batches.part(i).name for i in range(len(batches))]
     table = table_from_frames(
-        pq.read_table(f, columns=["near_band", "tier", "p_upgrade"]).to_pandas() for f in part_files
+        pq.read_table(batches.parts / n, columns=["near_band", "tier", "p_upgrade"]).to_pandas()
+        for n in names
     )
     total: dict[str, Any] = {}
-    n_rows: dict[str, int] = {}
-    for i, f in enumerate(part_files):
-        add_counts(total, json.loads(f.with_suffix(".counts.json").read_text()))
-        target = final / f.name
-        frame = pq.read_table(f).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-        n_rows[f.name] = len(frame)
-        if not target.exists():
-            ranked = add_ranks(frame, table)
-            write_part(pa.Table.from_pandas(ranked, schema=schema, preserve_index=False), target)
-        tick("rank", i + 1, len(part_files))
+    for name in names:
+        add_counts(
+            total, json.loads((batches.parts / name).with_suffix(".counts.json").read_text())
+        )
+    ranking = dataclasses.replace(batches, ranks=table)
+    n_rows = {}
+    for i, rows in enumerate(runner.map(rank_task, ranking, range(len(batches)))):
+        n_rows[names[i]] = rows
+        tick("rank", i + 1, len(batches))
     return n_rows, total

@@ -1,8 +1,8 @@
 """The local engine's batches, run in worker processes (or inline for a small job).
 
 A :class:`Batches` describes the job's batches and everything a worker needs to read and
-score one (the scorer, the month, the columns and months to read); it is handed to each
-worker once, when the worker starts. A task is then a batch's number. Workers validate
+score one (the scorer, the month, the columns and months to read); a worker loads it once,
+from a file, with its first task. A task is then a batch's number. Workers validate
 (:func:`validate_task`) or score (:func:`score_task`) a batch: each reads its own rows,
 only the columns and months the job needs, and a scored batch is written by its worker
 straight to its part file, so what crosses between processes is a few numbers.
@@ -29,11 +29,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, read_batch
-from segments.core.data.panel import MONTH, STATIC_CATEGORICAL, panel_frame
-from segments.core.scoring.batch import Scorer, score_batch, select_months, validate_batch
+from segments.core.data.panel import MONTH, STATIC_CATEGORICAL, month_ordinals, panel_frame
+from segments.core.scoring.batch import (
+    Scorer,
+    month_window,
+    score_batch,
+    select_months,
+    validate_batch,
+)
 from segments.core.scoring.output import write_part
+from segments.core.upgrade.ranks import RankTable, rank_columns
 
-__all__ = ["Batches", "default_workers", "pool", "score_task", "validate_task"]
+__all__ = [
+    "Batches",
+    "Runner",
+    "default_workers",
+    "pool",
+    "rank_task",
+    "score_task",
+    "validate_task",
+]
 
 #: Inputs smaller than this many rows run inline by default: starting workers costs more.
 INLINE_ROWS = 500_000
@@ -58,6 +73,10 @@ class Batches:
         The spooled bucket files (when ``plan`` is None).
     parts : Path
         Where scored parts go (``part-NNNNN.parquet`` and its ``.counts.json``).
+    final : Path
+        Where ranked parts go.
+    ranks : RankTable or None
+        Every score of the month by band, once all batches are scored.
     run_id, scored_at : str
         Stamped on every row.
     """
@@ -68,6 +87,8 @@ class Batches:
     plan: BatchPlan | None
     buckets: list[Path] = field(default_factory=list)
     parts: Path = Path()
+    final: Path = Path()
+    ranks: RankTable | None = None
     run_id: str = ""
     scored_at: str = ""
 
@@ -89,32 +110,52 @@ class Batches:
         else:
             table = pq.read_table(self.buckets[i], read_dictionary=dictionary or None)
             table = table.select([c for c in self.columns if c in table.column_names])
-        frame = panel_frame(table, panel, panel.source_name(MONTH))
+        month_col = panel.source_name(MONTH)
+        if not every_month and month_col in table.column_names:
+            ordinal = month_ordinals(table.column(month_col))
+            if ordinal is not None:  # dates: keep the months scored before converting
+                table = table.filter(month_window(ordinal, self.month, self.scorer.months_needed))
+        frame = panel_frame(table, panel, month_col)
         if every_month:
             return frame
         return select_months(frame, self.month, self.scorer.months_needed, panel)
 
 
+#: The batches a process works on, by the file they were handed over in ("" inline).
 _CURRENT: dict[str, Batches] = {}
 
+Task = tuple[str, int]
 
-def _start(batches: Batches) -> None:
-    """Set up a worker: the job's batches, and Ctrl-C left to the job that started it."""
+
+def _start() -> None:
+    """Set up a worker: Ctrl-C is left to the job that started it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _CURRENT["job"] = batches
 
 
-def validate_task(i: int) -> tuple[list[Any], list[str]]:
-    """Validate batch ``i``: its violations and the months it holds."""
-    batches = _CURRENT["job"]
+def _batches(handover: str) -> Batches:
+    """The job's batches: loaded from their hand-over file once per worker."""
+    if handover not in _CURRENT:
+        import pickle
+
+        _CURRENT.clear()
+        with open(handover, "rb") as fh:
+            _CURRENT[handover] = pickle.load(fh)
+    return _CURRENT[handover]
+
+
+def validate_task(task: Task) -> tuple[list[Any], list[str]]:
+    """Validate a batch: its violations and the months it holds."""
+    batches = _batches(task[0])
+    i = task[1]
     frame, errors = validate_batch(batches.read(i, every_month=True), batches.scorer.panel)
     months = [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()})
     return errors, months
 
 
-def score_task(i: int) -> int:
-    """Score batch ``i`` into its part (and its drift counts); the rows written."""
-    batches = _CURRENT["job"]
+def score_task(task: Task) -> int:
+    """Score a batch into its part (and its drift counts); the rows written."""
+    batches = _batches(task[0])
+    i = task[1]
     rows, counts = score_batch(
         batches.read(i),
         batches.month,
@@ -128,6 +169,25 @@ def score_task(i: int) -> int:
     schema = batches.scorer.schema
     write_part(pa.Table.from_pandas(rows, schema=schema, preserve_index=False), part)
     return len(rows)
+
+
+def rank_task(task: Task) -> int:
+    """Rank a scored part within bands over the whole month into ``final`` (unless a killed
+    run did); its rows. The ranks are set into the part as read: no pandas round trip."""
+    batches = _batches(task[0])
+    source = batches.part(task[1])
+    target = batches.final / source.name
+    part = pq.read_table(source)
+    if not target.exists():
+        assert batches.ranks is not None
+        keyed = part.select(["near_band", "tier", "p_upgrade"]).to_pandas()
+        ranks = rank_columns(keyed["near_band"], keyed["tier"], keyed["p_upgrade"], batches.ranks)
+        schema = batches.scorer.schema
+        for column, values in ranks:
+            at = part.schema.get_field_index(column)
+            part = part.set_column(at, schema.field(column), pa.array(values, pa.int64()))
+        write_part(part, target)
+    return part.num_rows
 
 
 def default_workers(rows: int, tasks: int) -> int:
@@ -162,31 +222,57 @@ def _worker_start() -> Iterator[None]:
                 os.environ[k] = old
 
 
-@contextlib.contextmanager
-def pool(
-    batches: Batches, workers: int
-) -> Iterator[Callable[[Callable[[int], Any], Iterable[int]], Iterator[Any]]]:
-    """A ``map(task, batch numbers)`` over ``workers`` processes, results in order.
+class Runner:
+    """Runs tasks on batches, in worker processes or inline (see :func:`pool`)."""
 
-    With one worker the tasks run inline. On any error or interrupt the workers are
-    stopped at once (a batch they were scoring is written again on resume: parts are
-    written atomically).
+    def __init__(self, procs: Any, folder: Path, workers: int) -> None:
+        self.workers = workers
+        self._procs = procs
+        self._folder = folder
+        self._handed: dict[int, str] = {}
+
+    def map(
+        self, task: Callable[[Task], Any], batches: Batches, items: Iterable[int]
+    ) -> Iterator[Any]:
+        """``task`` on each batch number in ``items``; results in order, lazily."""
+        if self._procs is None:
+            _CURRENT.clear()
+            _CURRENT[""] = batches
+            return map(task, (("", i) for i in items))
+        key = id(batches)
+        if key not in self._handed:
+            import pickle
+
+            path = self._folder / f"_batches-{len(self._handed)}.pickle"
+            with open(path, "wb") as fh:
+                pickle.dump(batches, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._handed[key] = str(path)
+        handover = self._handed[key]
+        return self._procs.imap(task, ((handover, i) for i in items))
+
+
+@contextlib.contextmanager
+def pool(workers: int, folder: Path) -> Iterator[Runner]:
+    """A :class:`Runner` over ``workers`` processes (inline for one).
+
+    The processes start at once and load a job's batches when handed their first task (the
+    batches go through a file in ``folder``, so starting is not held up by sending the
+    models); start the pool before other work to overlap the start. On any error or
+    interrupt the workers are stopped at once: a part is written atomically, so a batch
+    being scored is scored again on resume.
     """
     if workers <= 1:
-        _CURRENT["job"] = batches
         try:
-            yield lambda task, items: map(task, items)
+            yield Runner(None, folder, 1)
         finally:
             _CURRENT.clear()
         return
     import multiprocessing
 
     with _worker_start():
-        procs = multiprocessing.get_context("spawn").Pool(
-            workers, initializer=_start, initargs=(batches,)
-        )
+        procs = multiprocessing.get_context("spawn").Pool(workers, initializer=_start)
     try:
-        yield lambda task, items: procs.imap(task, items)
+        yield Runner(procs, folder, workers)
         procs.close()
     finally:
         procs.terminate()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from segments.core.config.sections import ScoringConfig
 from segments.core.data.months import parse_timestamp
 from segments.core.data.panel import PanelInput
 from segments.core.scoring.batch import Scorer, drift_summary
@@ -47,7 +48,7 @@ class ScoringJob:
     overwrite : bool
     engine : str
         The engine's name (:mod:`segments.engines`).
-    batch_customers : int, default 100_000
+    batch_customers : int, default 50_000 (``scoring.batch_customers``)
         About how many customers a batch holds (local engine); memory scales with it.
     scored_at : str, optional
         The time stamped on rows (default: now; a resumed job keeps its first start time).
@@ -74,7 +75,7 @@ class ScoringJob:
     short_features: tuple[str, ...] = ()
     overwrite: bool = False
     engine: str = "local"
-    batch_customers: int = 100_000
+    batch_customers: int = ScoringConfig.batch_customers
     scored_at: str | None = None
     run_id: str = ""
     options: Mapping[str, Any] = field(default_factory=dict, compare=False)

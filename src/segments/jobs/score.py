@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from segments import engines
+from segments.core.config.sections import ScoringConfig
 from segments.core.data.months import parse_month_option
 from segments.core.data.outputs import output_lock
 from segments.core.data.panel import AUM_COMPONENTS, MONTH, PanelConfig, PanelInput, inspect_panel
@@ -313,7 +314,7 @@ def score_local(
     out: str | os.PathLike[str],
     scorer: Scorer,
     *,
-    batch_customers: int = 100_000,
+    batch_customers: int = ScoringConfig.batch_customers,
     scored_at: str | None = None,
     run_id: str = "",
     overwrite: bool = False,

@@ -431,8 +431,13 @@ class ScoringConfig:
     Parameters
     ----------
     engine : {"local", "spark"}, default "local"
-    batch_customers : int, default 100_000
-        About how many customers a batch (local) or partition (Spark) holds.
+    batch_customers : int, default 50_000
+        About how many customers a batch (local) or partition (Spark) holds. A local
+        worker holds about 1 GB at 50,000 (24 months, every contract column); measured in
+        ``BENCHMARKS.md``.
+    workers : int or None, default None
+        The local engine's worker processes; None: one per core for inputs of 500,000
+        rows or more, none (inline) below.
     spark_master : str or None, default None
         A Spark master URL; None: ``SEGMENTS_SPARK_MASTER`` or ``local[2]``.
     psi_warn, psi_alert : float, default 0.1, 0.25
@@ -443,7 +448,8 @@ class ScoringConfig:
     """
 
     engine: str = "local"
-    batch_customers: int = 100_000
+    batch_customers: int = 50_000
+    workers: int | None = None
     spark_master: str | None = None
     psi_warn: float = PSI_THRESHOLDS[0]
     psi_alert: float = PSI_THRESHOLDS[1]
@@ -466,6 +472,14 @@ class ScoringConfig:
                 Violation(
                     "scoring.batch_customers",
                     f"is {self.batch_customers!r}; expected a whole number >= 1",
+                )
+            )
+        if self.workers is not None and (
+            not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1
+        ):
+            problems.append(
+                Violation(
+                    "scoring.workers", f"is {self.workers!r}; expected a whole number >= 1 or null"
                 )
             )
         for key in ("psi_warn", "psi_alert"):

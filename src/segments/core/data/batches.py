@@ -16,6 +16,7 @@ hash buckets of customers first (one streaming pass), and each bucket is a batch
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -196,7 +197,7 @@ def _cut(
         cuts.append(best)
     cuts.append(len(starts))
     out = []
-    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
         start = 0 if k == 0 else int(starts[a])
         stop = rows if b == len(starts) else int(starts[b])
         out.append(Batch(k, start, stop, b - a))

@@ -5,8 +5,9 @@ either ``aum`` or AUM component columns that sum to it. Every other contract col
 optional and used where present. This module holds the contract (its column names and
 families, :class:`PanelConfig` mapping a bank's names onto it) and reading a panel
 (:func:`inspect_panel`, :func:`read_panel`). Checking the rows against the contract is
-:mod:`segments.core.data.validation` (:func:`~segments.core.data.validation.validate_panel`), calendar
-months are :mod:`segments.core.data.months`, and a transaction table becomes a panel in
+:mod:`segments.core.data.validation`
+(:func:`~segments.core.data.validation.validate_panel`), calendar months are
+:mod:`segments.core.data.months`, and a transaction table becomes a panel in
 :mod:`segments.core.data.transactions`.
 """
 
@@ -41,8 +42,9 @@ __all__ = [
     "PanelInput",
     "column_problems",
     "inspect_panel",
-    "read_panel",
+    "month_ordinals",
     "panel_frame",
+    "read_panel",
     "read_parquet_panel",
 ]
 
@@ -423,13 +425,8 @@ def panel_frame(
         col = table.column(month_col)
         # Dates and naive timestamps are calendar dates; zoned ones go through
         # check_panel, which reads them in the bank's zone.
-        if pa.types.is_date(col.type) or (pa.types.is_timestamp(col.type) and col.type.tz is None):
-            ordinal = pc.add(
-                pc.multiply(pc.subtract(pc.year(col), 1970), 12), pc.subtract(pc.month(col), 1)
-            )
-            values = ordinal.to_numpy(zero_copy_only=False)
-            nat = np.iinfo(np.int64).min
-            values = np.where(pd.isna(values), nat, values).astype(np.int64)
+        values = month_ordinals(col)
+        if values is not None:
             months = pd.arrays.PeriodArray(values, dtype=pd.PeriodDtype("M"))
             table = table.drop_columns([month_col])
     df = table.to_pandas(self_destruct=True, split_blocks=True)
@@ -438,3 +435,27 @@ def panel_frame(
         df[month_col] = months
         df = df[names]
     return df
+
+
+def month_ordinals(column: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Months since 1970-01 of a column of dates or naive timestamps, computed in Arrow.
+
+    Parameters
+    ----------
+    column : pyarrow.Array or ChunkedArray
+
+    Returns
+    -------
+    ndarray of int64 or None
+        The ordinals (a missing value is the minimum int64, pandas' NaT); None for any
+        other type (text, zoned timestamps), which :func:`parse_month_column` reads.
+    """
+    kind = column.type
+    if not (pa.types.is_date(kind) or (pa.types.is_timestamp(kind) and kind.tz is None)):
+        return None
+    ordinal = pc.add(
+        pc.multiply(pc.subtract(pc.year(column), 1970), 12), pc.subtract(pc.month(column), 1)
+    )
+    values = ordinal.to_numpy(zero_copy_only=False)
+    nat = np.iinfo(np.int64).min
+    return np.where(pd.isna(values), nat, values).astype(np.int64)

@@ -80,7 +80,11 @@ def example_ids(ids: pd.Series, mask: np.ndarray | pd.Series) -> tuple[str, ...]
 
 
 def check_panel(
-    raw: pd.DataFrame, config: PanelConfig | None = None, *, checked: bool = False
+    raw: pd.DataFrame,
+    config: PanelConfig | None = None,
+    *,
+    checked: bool = False,
+    summary: bool = True,
 ) -> PanelReport:
     """Check a raw panel against the contract and report every violation at once.
 
@@ -94,6 +98,8 @@ def check_panel(
         The same rows passed this check before (a scoring job validates every batch
         before it scores any): type them the same way, but skip the checks across rows
         (duplicates, gaps) and the summary, which only cost time the second time.
+    summary : bool, default True
+        Compute :attr:`PanelReport.summary` (a batch of a larger input does not need it).
 
     Returns
     -------
@@ -124,15 +130,16 @@ def check_panel(
         df[col] = df[col].astype("category")
     if not checked:
         key_ok = df[ID].notna().to_numpy() & ~bad_month
-        _check_duplicates(df, ids, key_ok, errors)
-        _check_gaps(df, key_ok, config, errors, warns)
+        keys = _Keys(df, key_ok)
+        _check_duplicates(keys, ids, errors)
+        _check_gaps(keys, df, config, errors, warns)
     if errors:
         return PanelReport(None, errors, warns, {})
-    if checked:
+    if checked or not summary:
         return PanelReport(_in_order(df), errors, warns, {})
     extra = [c for c in df.columns if c not in CONTRACT_COLUMNS]
-    summary = _summary(df, raw, config, extra)
-    return PanelReport(_in_order(df), errors, warns, summary)
+    about = _summary(df, raw, config, extra)
+    return PanelReport(_in_order(df), errors, warns, about)
 
 
 def _typed_ids(df: pd.DataFrame, errors: list[Violation]) -> pd.Series:
@@ -241,11 +248,15 @@ def _check_aum(
     them: all seven must add up to it, a subset may not exceed it; ``aum`` may not be NaN."""
     components = [c for c in AUM_COMPONENTS if c in df.columns]
     if components:
-        comp_values = [df[c].to_numpy(dtype="float64") for c in components]
-        all_nan = np.logical_and.reduce([np.isnan(v) for v in comp_values])
-        comp_sum = pd.Series(np.nansum(np.vstack(comp_values), axis=0), index=df.index)
-        comp_sum[all_nan] = np.nan
-        del comp_values
+        total = np.zeros(len(df))
+        all_nan = np.ones(len(df), dtype=bool)
+        for c in components:  # one column at a time: no (components x rows) copy
+            v = df[c].to_numpy(dtype="float64")
+            nan = np.isnan(v)
+            total += np.where(nan, 0.0, v)
+            all_nan &= nan
+        total[all_nan] = np.nan
+        comp_sum = pd.Series(total, index=df.index)
         if AUM not in df.columns:
             df[AUM] = comp_sum
         else:
@@ -272,54 +283,81 @@ def _check_aum(
         )
 
 
-def _check_duplicates(
-    df: pd.DataFrame, ids: pd.Series, key_ok: np.ndarray, errors: list[Violation]
-) -> None:
+class _Keys:
+    """The (customer, month) keys of the rows that have both, as integers, sorted once:
+    what the duplicate and gap checks read.
+
+    ``code`` numbers customers by first appearance; ``order`` sorts the keyed rows by
+    customer then month (a stable sort, fast on input already in that order).
+    """
+
+    def __init__(self, df: pd.DataFrame, key_ok: np.ndarray) -> None:
+        self.rows = np.flatnonzero(key_ok)
+        codes, self.uniques = pd.factorize(df[ID].to_numpy()[self.rows], sort=False)
+        ordinal = df[MONTH].array.asi8[self.rows]
+        low = int(ordinal.min()) if len(ordinal) else 0
+        span = int(ordinal.max()) - low + 1 if len(ordinal) else 1
+        self.code = codes.astype(np.int64)
+        self.month = ordinal - low
+        key = self.code * span + self.month
+        self.order = np.argsort(key, kind="stable")
+        self.sorted_key = key[self.order]
+
+
+def _check_duplicates(keys: _Keys, ids: pd.Series, errors: list[Violation]) -> None:
     """More than one row for a (customer, month), among rows with both keys."""
-    dup = np.zeros(len(df), dtype=bool)
-    dup[key_ok] = df.loc[key_ok, [ID, MONTH]].duplicated(keep=False).to_numpy()
-    if dup.any():
-        errors.append(
-            Violation(
-                f"{ID}, {MONTH}",
-                "has duplicate (customer, month) rows",
-                int(dup.sum()),
-                example_ids(ids, dup),
-                hint="aggregate to one row per customer and month first",
-            )
+    same = keys.sorted_key[1:] == keys.sorted_key[:-1]
+    if not same.any():
+        return
+    dup_sorted = np.zeros(len(keys.sorted_key), dtype=bool)
+    dup_sorted[1:] |= same
+    dup_sorted[:-1] |= same
+    dup = np.zeros(len(ids), dtype=bool)
+    dup[keys.rows[keys.order[dup_sorted]]] = True
+    errors.append(
+        Violation(
+            f"{ID}, {MONTH}",
+            "has duplicate (customer, month) rows",
+            int(dup.sum()),
+            example_ids(ids, dup),
+            hint="aggregate to one row per customer and month first",
         )
+    )
 
 
 def _check_gaps(
+    keys: _Keys,
     df: pd.DataFrame,
-    key_ok: np.ndarray,
     config: PanelConfig,
     errors: list[Violation],
     warns: list[Violation],
 ) -> None:
     """Customers missing months between their first and last: an error, a warning or
     nothing, as ``config.gaps`` says."""
-    if not key_ok.any():
+    if not len(keys.rows) or config.gaps == "ignore":
         return
-    keyed = df.loc[key_ok, [ID, MONTH]]
-    ordinal = keyed[MONTH].array.asi8
-    span = (
-        pd.DataFrame({ID: keyed[ID].to_numpy(), "m": ordinal})
-        .groupby(ID, sort=False, observed=True)["m"]
-        .agg(["min", "max", "nunique"])
+    code = keys.code[keys.order]
+    month = keys.month[keys.order]
+    distinct = np.r_[True, keys.sorted_key[1:] != keys.sorted_key[:-1]]
+    first = np.r_[True, code[1:] != code[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(code)] - 1
+    n_months = np.add.reduceat(distinct.astype(np.int64), starts)
+    gap = month[ends] - month[starts] + 1 > n_months
+    if not gap.any():
+        return
+    gap_codes = np.sort(code[starts[gap]])  # in order of first appearance
+    gap_ids = keys.uniques.take(gap_codes)
+    gap_rows = int(df[ID].isin(gap_ids).sum())
+    v = Violation(
+        MONTH,
+        f"has gaps: {len(gap_ids):,} customers miss months between their first and last month",
+        gap_rows,
+        tuple(str(x) for x in gap_ids[:N_EXAMPLES]),
+        severity="error" if config.gaps == "error" else "warning",
+        hint="set panel.gaps to 'ignore' or 'error' to change this",
     )
-    gap_ids = span.index[(span["max"] - span["min"] + 1) > span["nunique"]]
-    if len(gap_ids) and config.gaps != "ignore":
-        gap_rows = int(df[ID].isin(gap_ids).sum())
-        v = Violation(
-            MONTH,
-            f"has gaps: {len(gap_ids):,} customers miss months between their first and last month",
-            gap_rows,
-            tuple(str(x) for x in gap_ids[:N_EXAMPLES]),
-            severity="error" if config.gaps == "error" else "warning",
-            hint="set panel.gaps to 'ignore' or 'error' to change this",
-        )
-        (errors if config.gaps == "error" else warns).append(v)
+    (errors if config.gaps == "error" else warns).append(v)
 
 
 def _in_order(df: pd.DataFrame) -> pd.DataFrame:

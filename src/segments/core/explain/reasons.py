@@ -79,16 +79,28 @@ def reason_sentence(
     """
     if lang not in ("en", "zh"):
         raise ConfigError([Violation("lang", f"is {lang!r}; expected 'en' or 'zh'")])
-    spec = FEATURE_CATALOGUE.get(feature)
-    label_en = spec.en if spec else feature.replace("_", " ")
-    label_zh = spec.zh if spec else feature
-    text = _format_value(feature, value, lang)
+    return _sentence(feature, _format_value(feature, value, lang), contribution >= 0, lang, outcome)
+
+
+def _sentence(
+    feature: str, text: str, raises: bool, lang: str, outcome: str = "reaching the next tier"
+) -> str:
+    """A reason's sentence from its feature, its value as text and its direction."""
+    label = _label(feature, lang)
     if lang == "en":
-        effect = "raises" if contribution >= 0 else "lowers"
-        label = label_en[0].upper() + label_en[1:]
-        return f"{label} is {text}, which {effect} the chance of {outcome}"
-    effect = "提升" if contribution >= 0 else "降低"
-    return f"{label_zh}为{text}，{effect}升级可能"
+        return (
+            f"{label} is {text}, which {'raises' if raises else 'lowers'} the chance of {outcome}"
+        )
+    return f"{label}为{text}，{'提升' if raises else '降低'}升级可能"
+
+
+def _label(feature: str, lang: str) -> str:
+    """A feature's name in a sentence: the catalogue's text (capitalised in English)."""
+    spec = FEATURE_CATALOGUE.get(feature)
+    if lang == "en":
+        label = spec.en if spec else feature.replace("_", " ")
+        return label[0].upper() + label[1:]
+    return spec.zh if spec else feature
 
 
 def _matrix(X: pd.DataFrame, features: Sequence[str], categories: dict[str, list]) -> np.ndarray:
@@ -191,20 +203,25 @@ class UpgradeExplainer:
             names = np.where(keep, feats[idx], None)
             vals = raw[rows, idx]
             out[f"reason_{i + 1}_feature"] = names
-            out[f"reason_{i + 1}_value"] = [
-                _format_value(f, v, "en") if f is not None else None
-                for f, v in zip(names, vals, strict=True)
-            ]
+            text_en, text_zh = _texts(names, vals, "en"), _texts(names, vals, "zh")
+            raises = contrib >= 0
+            out[f"reason_{i + 1}_value"] = text_en
             out[f"reason_{i + 1}_contribution"] = np.where(keep, contrib, np.nan)
-            out[f"reason_{i + 1}_text"] = [
-                reason_sentence(f, v, c, "en") if f is not None else None
-                for f, v, c in zip(names, vals, contrib, strict=True)
-            ]
-            out[f"reason_{i + 1}_text_zh"] = [
-                reason_sentence(f, v, c, "zh") if f is not None else None
-                for f, v, c in zip(names, vals, contrib, strict=True)
-            ]
+            for lang, texts, column in (("en", text_en, "text"), ("zh", text_zh, "text_zh")):
+                out[f"reason_{i + 1}_{column}"] = [
+                    _sentence(f, t, r, lang) if f is not None else None
+                    for f, t, r in zip(names, texts, raises, strict=True)
+                ]
         return pd.DataFrame(out, index=phi.index)
+
+
+def _texts(names: np.ndarray, values: np.ndarray, lang: str) -> list[str | None]:
+    """Each reason's value as text (None where there is no reason); a language's text is
+    formatted once per row and shared by the value column and the sentence."""
+    return [
+        _format_value(f, v, lang) if f is not None else None
+        for f, v in zip(names, values, strict=True)
+    ]
 
 
 class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):

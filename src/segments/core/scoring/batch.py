@@ -34,6 +34,7 @@ __all__ = [
     "drift_report",
     "drift_summary",
     "merge_violations",
+    "month_window",
     "score_batch",
     "select_months",
     "validate_batch",
@@ -149,7 +150,7 @@ def validate_batch(
         The validated panel rows (None when the batch breaks the contract).
     errors : list of Violation
     """
-    report = check_panel(raw, panel)
+    report = check_panel(raw, panel, summary=False)
     return (report.frame if report.ok else None), list(report.errors)
 
 
@@ -177,14 +178,31 @@ def select_months(
         parsed = values
     else:
         parsed, _ = parse_month_column(values, panel.timezone, column=MONTH)
-    ordinal = parsed.array.asi8
-    missing = parsed.isna().to_numpy()
+    keep = month_window(parsed.array.asi8, as_of, months)
+    return raw if keep.all() else raw.loc[keep]
+
+
+def month_window(ordinal: np.ndarray, as_of: str | pd.Period, months: int | None) -> np.ndarray:
+    """Which rows a score as of ``as_of`` reads, from their months' ordinals: the
+    ``months`` months up to it (all up to it when None), and rows without a month.
+
+    Parameters
+    ----------
+    ordinal : ndarray of int64
+        Monthly period ordinals; the minimum int64 (NaT) where the month is missing.
+    as_of : str or Period
+    months : int or None
+        :attr:`Scorer.months_needed`.
+
+    Returns
+    -------
+    ndarray of bool
+    """
     last = pd.Period(as_of, "M").ordinal
     keep = ordinal <= last
     if months is not None:
         keep &= ordinal > last - months
-    keep |= missing
-    return raw if keep.all() else raw.loc[keep]
+    return keep | (ordinal == np.iinfo(np.int64).min)
 
 
 def merge_violations(found: list[Violation]) -> list[Violation]:

@@ -34,6 +34,7 @@ __all__ = [
     "RankTable",
     "add_ranks",
     "band_key",
+    "rank_columns",
     "rank_within",
     "scaled_ranks",
     "table_from_frames",
@@ -58,9 +59,19 @@ def band_key(near_band: Any, tier: Any) -> np.ndarray:
     -------
     ndarray of str
     """
-    band = pd.Series(np.asarray(near_band, dtype=object))
-    tier_key = "tier " + pd.Series(np.asarray(tier, dtype=object)).astype(str)
-    return np.where(band.notna(), band.astype(str), tier_key).astype(str)
+    # Each distinct band and tier is made text once; rows pick theirs by code.
+    band_codes, bands = pd.factorize(pd.Series(np.asarray(near_band, dtype=object)))
+    tier_codes, tiers = pd.factorize(
+        pd.Series(np.asarray(tier, dtype=object)), use_na_sentinel=False
+    )
+    band_text = np.array([str(b) for b in bands] + [""], dtype=str)
+    tier_text = np.array(["tier " + str(t) for t in tiers] + [""], dtype=str)
+    return np.where(band_codes >= 0, band_text[band_codes], tier_text[tier_codes])
+
+
+def _series(values: Any) -> pd.Series:
+    """Values as a Series (a Series as it is: its own dtype factorizes fastest)."""
+    return values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
 
 
 def scaled_ranks(position: np.ndarray, size: np.ndarray) -> dict[str, np.ndarray]:
@@ -227,11 +238,31 @@ def add_ranks(frame: pd.DataFrame, table: RankTable) -> pd.DataFrame:
         ``upgrade_permille`` as nullable Int64 (empty where ``p_upgrade`` is).
     """
     out = frame.copy()
-    keys = band_key(out["near_band"], out["tier"])
-    ranks = table.ranks(keys, out["p_upgrade"].to_numpy(dtype=float))
-    for column in RANK_COLUMNS:
-        out[column] = pd.array(ranks[column.removeprefix("upgrade_")], dtype="Int64")
+    for column, values in rank_columns(out["near_band"], out["tier"], out["p_upgrade"], table):
+        out[column] = values
     return out
+
+
+def rank_columns(
+    near_band: Any, tier: Any, p_upgrade: Any, table: RankTable
+) -> list[tuple[str, pd.api.extensions.ExtensionArray]]:
+    """The output's rank columns (:data:`RANK_COLUMNS`) of scoring rows, by name.
+
+    Parameters
+    ----------
+    near_band, tier, p_upgrade : array-like
+        One value per scoring row.
+    table : RankTable
+        Built from every scored row of the month, keyed by :func:`band_key`.
+
+    Returns
+    -------
+    list of (str, array)
+        Each rank column as nullable Int64, empty where ``p_upgrade`` is.
+    """
+    keys = band_key(near_band, tier)
+    ranks = table.ranks(keys, np.asarray(p_upgrade, dtype=float))
+    return [(c, pd.array(ranks[c.removeprefix("upgrade_")], dtype="Int64")) for c in RANK_COLUMNS]
 
 
 def table_from_frames(frames: Iterable[pd.DataFrame]) -> RankTable:
