@@ -27,6 +27,36 @@ PEAK_MIB = (
     "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
 )
 
+#: Code run first in every step: a thread that samples, every 50 ms, the resident memory
+#: of the step's process and all its descendants (worker processes) added up, and keeps the
+#: highest sum in ``_tree_peak[0]`` (MiB). A sample can miss a peak between two samples;
+#: each process's own high-water mark bounds it from above (``child_peak_mib`` is the
+#: largest child's).
+TREE_SAMPLER = """
+import os as _os, threading as _threading
+_tree_peak = [0.0]
+def _tree_rss():
+    todo, total = [_os.getpid()], 0
+    while todo:
+        pid = todo.pop()
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS"):
+                    total += int(line.split()[1])
+                    break
+            for task in _os.listdir(f"/proc/{pid}/task"):
+                todo += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+        except OSError:
+            pass
+    return total / 1024
+def _sample_tree():
+    while True:
+        _tree_peak[0] = max(_tree_peak[0], _tree_rss())
+        time.sleep(0.05)
+if _os.path.exists("/proc/self/status"):
+    _threading.Thread(target=_sample_tree, daemon=True).start()
+"""
+
 #: The command line as given, before any script rewrites ``sys.argv``.
 ARGV = list(sys.argv)
 
@@ -79,10 +109,14 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
     """
     wrapper = (
         "import json, resource, time\n"
+        f"{TREE_SAMPLER}\n"
         "extra = {}\n"
         f"{code}\n"
         f"peak = ({PEAK_MIB})\n"
-        "print('RESULT ' + json.dumps({'elapsed': elapsed, 'peak_mib': peak, 'extra': extra}))\n"
+        "_tree_peak[0] = max(_tree_peak[0], _tree_rss())\n"
+        "children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print('RESULT ' + json.dumps({'elapsed': elapsed, 'peak_mib': peak,\n"
+        "      'tree_peak_mib': _tree_peak[0], 'child_peak_mib': children, 'extra': extra}))\n"
     )
     runs = []
     for _ in range(repeats):
@@ -103,6 +137,8 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
         "min": min(times),
         "max": max(times),
         "peak_mib": max(r["peak_mib"] for r in runs),
+        "tree_peak_mib": max(r["tree_peak_mib"] for r in runs),
+        "child_peak_mib": max(r["child_peak_mib"] for r in runs),
         "extra": runs[-1]["extra"],
         "extras": [r["extra"] for r in runs],
         "n": len(times),

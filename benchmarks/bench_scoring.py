@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, bank, command, machine, run_step, size_label, write_section
+from segments.core.config.sections import ScoringConfig
 
 TRAIN = 20_000
 
@@ -76,10 +77,21 @@ def _prepare(work: Path) -> Path:
 
 
 def _score_code(
-    work: Path, exp: Path, panel: Path, out: Path, engine: str, batch: int, master: str = ""
+    work: Path,
+    exp: Path,
+    panel: Path,
+    out: Path,
+    engine: str,
+    batch: int,
+    master: str = "",
+    workers: int | None = None,
 ) -> str:
+    local = (
+        "execute(prepare_scoring(panel, month, out, scorer, overwrite=True).with_options("
+        f"batch_customers={batch}, options={{'workers': {workers!r}}}))"
+    )
     call = (
-        f"score_local(panel, month, out, scorer, batch_customers={batch}, overwrite=True)"
+        local
         if engine == "local"
         else f"score_spark(panel, month, out, scorer, master={master!r}, overwrite=True)"
     )
@@ -88,7 +100,8 @@ def _score_code(
         f"os.chdir({str(work)!r})\n"
         f"os.environ['MLFLOW_TRACKING_URI'] = 'sqlite:///{work / 'mlflow.db'}'\n"
         "from segments import load_config\n"
-        "from segments.jobs.score import load_scorer, score_local, last_month, validate_output\n"
+        "from segments.jobs.score import load_scorer, last_month, validate_output\n"
+        "from segments.jobs.score import execute, prepare_scoring\n"
         "from segments.engines.spark import score_spark\n"
         "import pyarrow.parquet as pq, pyarrow.compute as pc\n"
         f"panel, out = {str(panel)!r}, {str(out)!r}\n"
@@ -102,7 +115,7 @@ def _score_code(
         "active = int(pc.sum(pc.equal(pc.max(months), months)).as_py())\n"
         "assert m['rows'] == active, (m['rows'], active)\n"
         "extra = {'rows': m['rows'], 'scored_upgrade': m['scored_upgrade'],\n"
-        "         'batches': m['batches'], 'timings': m['timings_s']}\n"
+        "         'batches': m['batches'], 'timings': m['timings_s'], 'engine': m['engine']}\n"
     )
 
 
@@ -111,7 +124,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-customers", type=int, default=100_000)
+    parser.add_argument("--batch-customers", type=int, default=ScoringConfig.batch_customers)
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--max-baseline", type=int, default=1_000_000)
     parser.add_argument("--spark-repeats", type=int, default=1)
     parser.add_argument("--no-spark", action="store_true")
@@ -135,13 +149,22 @@ def main() -> None:
             )
             rows.append((n, "baseline: pd.read_parquet of the whole panel", base, None))
         local = run_step(
-            _score_code(work, exp, panel, work / f"out_{n}", "local", args.batch_customers),
+            _score_code(
+                work,
+                exp,
+                panel,
+                work / f"out_{n}",
+                "local",
+                args.batch_customers,
+                workers=args.workers,
+            ),
             args.repeats,
         )
         rows.append(
             (
                 n,
-                f"segments score, local, {args.batch_customers:,} per batch",
+                f"segments score, {local['extra'].get('engine', 'local')}, "
+                f"{args.batch_customers:,} per batch",
                 local,
                 base if n <= args.max_baseline else None,
             )
@@ -170,19 +193,23 @@ def main() -> None:
         f"Models trained on a {TRAIN:,}-customer bank (default config), promoted, loaded by "
         "alias. The last month of each bank is scored: tiers, groups, upgrade probability, "
         "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
-        f"Median of {args.repeats} (min / max), each in a fresh process; peak = the "
-        "process's own maximum resident memory (VmHWM). customers/s counts the customers "
+        f"Median of {args.repeats} (min / max), each in a fresh process. Peak memory is the "
+        "machine's: the resident memory of the job and its worker processes added up, "
+        "sampled every 50 ms (the highest of the runs); the next column gives the job "
+        "process's own maximum (VmHWM) and the largest worker's. customers/s counts the customers "
         "active in the scored month, for the baseline too. Each run's output is checked "
         "(one row per active customer, documented schema). Stage times are the last run's.",
         "",
-        "| customers | step | median s | min / max s | customers/s | peak MiB | "
-        "peak vs. baseline | scored (near-tier) | stage times (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| customers | step | median s | min / max s | customers/s | peak MiB (all processes) "
+        "| job / largest worker MiB | peak vs. baseline | scored (near-tier) | stage times (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, step, r, base in rows:
         extra = r["extra"]
         active = extra.get("rows", n)
-        ratio = f"{r['peak_mib'] / base['peak_mib']:.2f}x" if base else "-"
+        tree = max(r["tree_peak_mib"], r["peak_mib"])
+        ratio = f"{tree / base['peak_mib']:.2f}x" if base else "-"
+        own = f"{r['peak_mib']:,.0f} / {r['child_peak_mib']:,.0f}"
         t = extra.get("timings", {})
         stages = (
             ", ".join(
@@ -193,7 +220,7 @@ def main() -> None:
         )
         lines.append(
             f"| {n:,} | {step} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
-            f"{active / r['median']:,.0f} | {r['peak_mib']:,.0f} | {ratio} | "
+            f"{active / r['median']:,.0f} | {tree:,.0f} | {own} | {ratio} | "
             f"{format(extra['scored_upgrade'], ',') if 'scored_upgrade' in extra else '-'} | "
             f"{stages} |"
         )

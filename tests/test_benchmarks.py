@@ -54,6 +54,7 @@ def test_run_step_reports_median_min_max_and_extra():
     code = "import os\nelapsed = float(len(os.environ.get('X', 'ab')))\nextra = {'n': 3}\n"
     res = _report.run_step(code, repeats=3)
     peak = res.pop("peak_mib")
+    tree, child = res.pop("tree_peak_mib"), res.pop("child_peak_mib")
     assert res == {
         "median": 2.0,
         "min": 2.0,
@@ -64,6 +65,20 @@ def test_run_step_reports_median_min_max_and_extra():
     }
     # The child's own high-water mark (VmHWM): a bare interpreter, tens of MiB.
     assert 1 < peak < 200
+    assert 1 < tree < 200 and child == 0  # no process of its own
+
+
+def test_the_tree_peak_counts_the_worker_processes_memory():
+    """A step whose subprocess holds 300 MiB for a second: the job's own peak misses it,
+    the sampled peak of the process tree and the largest child's peak do not."""
+    hold = "import time; b = b'x' * (300 * 2**20); time.sleep(1)"
+    code = (
+        f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {hold!r}])\nelapsed = 1.0\n"
+    )
+    res = _report.run_step(code, repeats=1)
+    assert res["peak_mib"] < 200
+    assert res["tree_peak_mib"] > res["peak_mib"] + 250
+    assert res["child_peak_mib"] > 300
 
 
 def test_run_step_raises_with_the_child_error():
