@@ -7,7 +7,8 @@ The public API, in the order of the flow (see DESIGN.md):
 * the synthetic bank: :func:`make_bank`, :func:`write_bank`;
 * tiers: :func:`load_ladder`, :func:`assign_tiers`, :func:`migration_matrix`,
   :func:`migration_summary`;
-* features: :func:`build_features`, :data:`FEATURE_CATALOGUE`;
+* features: :func:`build_features`, :func:`features_from_file` (a panel file in batches,
+  on every core), :data:`FEATURE_CATALOGUE`;
 * strategic groups: :class:`StrategicGroups`, :func:`profile_groups`,
   :func:`suggest_names`, :func:`tier_group_matrix`, :func:`group_migration`,
   :func:`train_groups`;
@@ -42,6 +43,7 @@ from segments.exceptions import (
     SegmentsWarning,
     Violation,
 )
+from segments.jobs.features import features_from_file
 from segments.jobs.log_training import log_groups, log_upgrade
 from segments.jobs.train import GroupsResult, train_groups
 from segments.jobs.train_upgrade import UpgradeResult, train_upgrade
@@ -69,6 +71,7 @@ __all__ = [
     "build_features",
     "catalogue_frame",
     "check_panel",
+    "features_from_file",
     "group_migration",
     "load_config",
     "load_ladder",

@@ -9,7 +9,7 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -24,10 +24,20 @@ __all__ = [
     "SegmentsError",
     "SegmentsWarning",
     "Violation",
+    "example_list",
 ]
 
 #: How many example customer ids a violation quotes.
 N_EXAMPLES = 5
+
+
+def example_list(ids: Iterable[object]) -> tuple[str, ...]:
+    """The example ids a violation quotes: the :data:`N_EXAMPLES` smallest, as text, each
+    once. Ordered by their text, never by where they were met, so a panel checked whole,
+    in batches or in buckets quotes the same customers."""
+    return tuple(sorted({str(x) for x in ids})[:N_EXAMPLES])
+
+
 #: The sections of an experiment configuration (``scoring.psi_warn`` names a setting).
 _SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "registry", "scoring"})
 

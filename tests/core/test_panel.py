@@ -153,13 +153,13 @@ def _slow_key_checks(raw, gaps):
     out = []
     dup = keyed.duplicated(keep=False).to_numpy()
     if dup.any():
-        ids = pd.unique(raw["customer_id"][dup])[:5]
+        ids = sorted(set(raw["customer_id"][dup]))[:5]
         out.append(("customer_id, month", int(dup.sum()), tuple(ids)))
     span = keyed.groupby("id", sort=False)["m"].agg(["min", "max", "nunique"])
     gap_ids = span.index[span["max"] - span["min"] + 1 > span["nunique"]]
     if len(gap_ids) and gaps == "error":
         n = int(raw["customer_id"].isin(gap_ids).sum())
-        out.append(("month", n, tuple(gap_ids[:5])))
+        out.append(("month", n, tuple(sorted(gap_ids)[:5])))
     return out
 
 

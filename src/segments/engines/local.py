@@ -140,7 +140,7 @@ def _run(
     tick: Tick = job.progress or (lambda *_: None)
     scorer = job.scorer
     t = time.perf_counter()
-    batches = Batches(
+    batches = Batches.scoring(
         scorer,
         job.month,
         scorer.columns(job.input.columns),

@@ -1,9 +1,11 @@
 """The local engine's batches, run in worker processes (or inline for a small job).
 
 A :class:`Batches` describes the job's batches and everything a worker needs to read and
-score one (the scorer, the month, the columns and months to read); a worker loads it once,
+work on one (the month, the columns and months to read, the scorer or the feature
+windows); a worker loads it once,
 from a file, with its first task. A task is then a batch's number. Workers validate
-(:func:`validate_task`) or score (:func:`score_task`) a batch: each reads its own rows,
+(:func:`validate_task`), score (:func:`score_task`), rank (:func:`rank_task`) or build the
+features of (:func:`features_task`) a batch: each reads its own rows,
 only the columns and months the job needs, and a scored batch is written by its worker
 straight to its part file, so what crosses between processes is a few numbers.
 
@@ -29,7 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, read_batch
-from segments.core.data.panel import MONTH, STATIC_CATEGORICAL, month_ordinals, panel_frame
+from segments.core.data.panel import (
+    MONTH,
+    STATIC_CATEGORICAL,
+    PanelConfig,
+    month_ordinals,
+    panel_frame,
+)
+from segments.core.data.validation import check_panel
 from segments.core.scoring.batch import (
     Scorer,
     month_window,
@@ -44,6 +53,7 @@ __all__ = [
     "Batches",
     "Runner",
     "default_workers",
+    "features_task",
     "pool",
     "rank_task",
     "score_task",
@@ -58,17 +68,25 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 
 @dataclass
 class Batches:
-    """The job's batches and what reading and scoring one needs.
+    """The job's batches and what reading and working on one needs.
 
     Attributes
     ----------
-    scorer : Scorer
     month : str
         The as-of month.
     columns : list of str
         The input columns to read (the bank's names).
     plan : BatchPlan or None
         Row ranges of a customer-sorted input, or None when the batches are bucket files.
+    panel : PanelConfig
+        The column map and policies.
+    months : int or None
+        Months up to ``month`` the work reads (None: all of them); validation reads every
+        month.
+    scorer : Scorer or None
+        The models and settings (scoring).
+    windows : tuple of int
+        Feature windows (features).
     buckets : list of Path
         The spooled bucket files (when ``plan`` is None).
     parts : Path
@@ -81,16 +99,31 @@ class Batches:
         Stamped on every row.
     """
 
-    scorer: Scorer
     month: str
     columns: list[str]
     plan: BatchPlan | None
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    months: int | None = None
+    scorer: Scorer | None = None
+    windows: tuple[int, ...] = ()
     buckets: list[Path] = field(default_factory=list)
     parts: Path = Path()
     final: Path = Path()
     ranks: RankTable | None = None
     run_id: str = ""
     scored_at: str = ""
+
+    @classmethod
+    def scoring(cls, scorer: Scorer, month: str, columns: list[str], plan: BatchPlan | None,
+                **more: Any) -> Batches:  # fmt: skip
+        """The batches of a scoring job: the scorer's panel settings and months."""
+        return cls(month, columns, plan, scorer.panel, scorer.months_needed, scorer, **more)
+
+    @property
+    def the_scorer(self) -> Scorer:
+        """The scorer (a scoring job's batches have one)."""
+        assert self.scorer is not None, "not a scoring job's batches"
+        return self.scorer
 
     def __len__(self) -> int:
         return len(self.plan.batches) if self.plan is not None else len(self.buckets)
@@ -102,7 +135,7 @@ class Batches:
     def read(self, i: int, *, every_month: bool = False) -> pd.DataFrame:
         """Batch ``i``'s rows, as the panel readers return them: of the months a score
         reads, or of every month (validation covers the whole input)."""
-        panel = self.scorer.panel
+        panel = self.panel
         names = {panel.source_name(c) for c in STATIC_CATEGORICAL}
         dictionary = [c for c in self.columns if c in names]
         if self.plan is not None:
@@ -114,11 +147,11 @@ class Batches:
         if not every_month and month_col in table.column_names:
             ordinal = month_ordinals(table.column(month_col))
             if ordinal is not None:  # dates: keep the months scored before converting
-                table = table.filter(month_window(ordinal, self.month, self.scorer.months_needed))
+                table = table.filter(month_window(ordinal, self.month, self.months))
         frame = panel_frame(table, panel, month_col)
         if every_month:
             return frame
-        return select_months(frame, self.month, self.scorer.months_needed, panel)
+        return select_months(frame, self.month, self.months, panel)
 
 
 #: The batches a process works on, by the file they were handed over in ("" inline).
@@ -147,7 +180,7 @@ def validate_task(task: Task) -> tuple[list[Any], list[str]]:
     """Validate a batch: its violations and the months it holds."""
     batches = _batches(task[0])
     i = task[1]
-    frame, errors = validate_batch(batches.read(i, every_month=True), batches.scorer.panel)
+    frame, errors = validate_batch(batches.read(i, every_month=True), batches.panel)
     months = [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()})
     return errors, months
 
@@ -159,14 +192,14 @@ def score_task(task: Task) -> int:
     rows, counts = score_batch(
         batches.read(i),
         batches.month,
-        batches.scorer,
+        batches.the_scorer,
         run_id=batches.run_id,
         scored_at=batches.scored_at,
         checked=True,
     )
     part = batches.part(i)
     part.with_suffix(".counts.json").write_text(json.dumps(counts))
-    schema = batches.scorer.schema
+    schema = batches.the_scorer.schema
     write_part(pa.Table.from_pandas(rows, schema=schema, preserve_index=False), part)
     return len(rows)
 
@@ -182,12 +215,29 @@ def rank_task(task: Task) -> int:
         assert batches.ranks is not None
         keyed = part.select(["near_band", "tier", "p_upgrade"]).to_pandas()
         ranks = rank_columns(keyed["near_band"], keyed["tier"], keyed["p_upgrade"], batches.ranks)
-        schema = batches.scorer.schema
+        schema = batches.the_scorer.schema
         for column, values in ranks:
             at = part.schema.get_field_index(column)
             part = part.set_column(at, schema.field(column), pa.array(values, pa.int64()))
         write_part(part, target)
     return part.num_rows
+
+
+def features_task(task: Task) -> tuple[list[Any], list[Any], pd.DataFrame | None]:
+    """Validate a batch (every month) and build its feature rows as of the batch's month:
+    its errors, its warnings, and the features (None with errors or nobody in the month)."""
+    from segments.core.features.builder import build_features
+
+    batches = _batches(task[0])
+    report = check_panel(batches.read(task[1], every_month=True), batches.panel, summary=False)
+    if not report.ok:
+        return report.errors, report.warnings, None
+    frame = report.frame
+    assert frame is not None
+    month = pd.Period(batches.month, "M")
+    if not (frame[MONTH] == month).any():
+        return [], report.warnings, None
+    return [], report.warnings, build_features(frame, month, windows=batches.windows)
 
 
 def default_workers(rows: int, tasks: int) -> int:

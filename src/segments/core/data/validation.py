@@ -29,7 +29,7 @@ from segments.core.data.panel import (
     PanelConfig,
     column_problems,
 )
-from segments.exceptions import N_EXAMPLES, PanelValidationError, SegmentsWarning, Violation
+from segments.exceptions import PanelValidationError, SegmentsWarning, Violation, example_list
 
 __all__ = ["PanelReport", "check_panel", "example_ids", "validate_panel"]
 
@@ -72,11 +72,12 @@ def example_ids(ids: pd.Series, mask: np.ndarray | pd.Series) -> tuple[str, ...]
     Returns
     -------
     tuple of str
-        Up to :data:`~segments.exceptions.N_EXAMPLES` ids, in order of first appearance,
+        Up to :data:`~segments.exceptions.N_EXAMPLES` ids, the smallest as text
+        (:func:`~segments.exceptions.example_list`),
         missing ids left out.
     """
     chosen = ids[np.asarray(mask, dtype=bool)]
-    return tuple(str(x) for x in pd.unique(chosen.dropna())[:N_EXAMPLES])
+    return example_list(pd.unique(chosen.dropna()))
 
 
 def check_panel(
@@ -127,7 +128,7 @@ def check_panel(
         df[col] = _typed_number(df[col], ids, errors)
     _check_aum(df, ids, config, errors)
     for col in [c for c in STATIC_CATEGORICAL if c in df.columns]:
-        df[col] = df[col].astype("category")
+        df[col] = _categories_in_order(df[col].astype("category"))
     if not checked:
         key_ok = df[ID].notna().to_numpy() & ~bad_month
         keys = _Keys(df, key_ok)
@@ -140,6 +141,17 @@ def check_panel(
     extra = [c for c in df.columns if c not in CONTRACT_COLUMNS]
     about = _summary(df, raw, config, extra)
     return PanelReport(_in_order(df), errors, warns, about)
+
+
+def _categories_in_order(values: pd.Series) -> pd.Series:
+    """A static attribute with its categories sorted, whatever order the file met them in
+    (a whole file, a batch of it, its row groups): the same data gives the same table."""
+    cats = list(values.cat.categories)
+    try:
+        order = sorted(cats)
+    except TypeError:  # mixed kinds of values: left as they are
+        return values
+    return values if order == cats else values.cat.reorder_categories(order)
 
 
 def _typed_ids(df: pd.DataFrame, errors: list[Violation]) -> pd.Series:
@@ -353,7 +365,7 @@ def _check_gaps(
         MONTH,
         f"has gaps: {len(gap_ids):,} customers miss months between their first and last month",
         gap_rows,
-        tuple(str(x) for x in gap_ids[:N_EXAMPLES]),
+        example_list(gap_ids),
         severity="error" if config.gaps == "error" else "warning",
         hint="set panel.gaps to 'ignore' or 'error' to change this",
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from segments.core.data.panel import AUM, MONTH
+from segments.core.data.panel import AUM, AUM_COMPONENTS, ID, MONTH, PanelConfig
 from segments.core.features.history import History
 from segments.core.features.registry import (
     DEFAULT_WINDOWS,
@@ -18,7 +18,7 @@ from segments.core.features.registry import (
 )
 from segments.exceptions import ConfigError, PanelValidationError, Violation
 
-__all__ = ["build_features", "check_windows"]
+__all__ = ["build_features", "check_windows", "feature_columns"]
 
 
 def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
@@ -40,6 +40,30 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
     if max(ws) < need:
         ws = (*ws, need)  # e.g. the 6-month trend and channel features need 6 months
     return ws
+
+
+def feature_columns(
+    available: Sequence[str], panel: PanelConfig | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The input columns a feature table reads (the bank's names), in the input's order.
+
+    The id, the month, ``aum`` and its components (to derive or check it), every declared
+    feature's sources, and ``extra`` (contract names, e.g. a ladder's columns). Columns
+    outside the data contract are not read.
+
+    Parameters
+    ----------
+    available : sequence of str
+        The input's columns.
+    panel : PanelConfig, optional
+        The column map (the bank's names).
+    extra : sequence of str, default ()
+    """
+    panel = panel or PanelConfig()
+    needed = {ID, MONTH, AUM, *AUM_COMPONENTS, *extra}
+    needed.update(c for d in declarations() for c in d.sources)
+    wanted = {panel.source_name(c) for c in needed}
+    return [c for c in available if c in wanted]
 
 
 def _months_before(

@@ -23,10 +23,10 @@ import pyarrow as pa
 
 from segments.core import drift
 from segments.core.data.months import parse_month_column
-from segments.core.data.panel import AUM_COMPONENTS, ID, MONTH, PanelConfig
+from segments.core.data.panel import ID, MONTH, PanelConfig
 from segments.core.data.validation import check_panel
 from segments.core.scoring.output import RANKS, TIER_OUT, conform, output_schema, reason_fields
-from segments.exceptions import PanelValidationError, Violation
+from segments.exceptions import PanelValidationError, Violation, example_list
 
 __all__ = [
     "Scorer",
@@ -116,21 +116,18 @@ class Scorer:
         return None if tiers is None else max(tiers, max(check_windows(self.windows)) + 1)
 
     def columns(self, available: Sequence[str]) -> list[str]:
-        """The input columns scoring reads (the bank's names), in the input's order: id,
-        month, the ladder's columns, the AUM components and every catalogue feature's
-        sources. Columns outside the data contract are not read.
+        """The input columns scoring reads (the bank's names), in the input's order: a
+        feature table's (:func:`~segments.core.features.builder.feature_columns`) and the
+        ladder's. Columns outside the data contract are not read.
 
         Parameters
         ----------
         available : sequence of str
             The input's columns.
         """
-        from segments.core.features.registry import declarations
+        from segments.core.features.builder import feature_columns
 
-        needed = {ID, MONTH, *self.ladder.columns, *AUM_COMPONENTS}
-        needed.update(c for d in declarations() for c in d.sources)
-        wanted = {self.panel.source_name(c) for c in needed}
-        return [c for c in available if c in wanted]
+        return feature_columns(available, self.panel, self.ladder.columns)
 
     @property
     def features(self) -> list[str]:
@@ -207,7 +204,7 @@ def month_window(ordinal: np.ndarray, as_of: str | pd.Period, months: int | None
 
 def merge_violations(found: list[Violation]) -> list[Violation]:
     """One violation per (column, problem) across batches: row counts added, examples
-    pooled (at most 5)."""
+    pooled (:func:`~segments.exceptions.example_list`)."""
     merged: dict[tuple[str, str], Violation] = {}
     for v in found:
         key = (v.column, v.problem)
@@ -217,7 +214,7 @@ def merge_violations(found: list[Violation]) -> list[Violation]:
                 v.column,
                 v.problem,
                 m.n_rows + v.n_rows,
-                tuple(dict.fromkeys(m.examples + v.examples))[:5],
+                example_list(m.examples + v.examples),
                 v.severity,
                 v.hint,
             )
