@@ -245,7 +245,8 @@ def default_workers(rows: int, tasks: int) -> int:
     batch, and none (inline) below :data:`INLINE_ROWS` input rows."""
     if rows < INLINE_ROWS:
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)), tasks))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, tasks))
 
 
 @contextlib.contextmanager
