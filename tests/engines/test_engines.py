@@ -169,10 +169,17 @@ def test_a_sorted_input_is_read_in_place_and_scores_as_the_spooled_one(tied, tmp
         )
     )
     assert workers.manifest["engine"] == "local (2 workers)"
+    many = execute(
+        prepare_scoring(sorted_path, AS_OF, tmp_path / "d", tied["scorer"]).with_options(
+            batch_customers=1_000, scored_at=STAMP, options={"workers": 64}
+        )
+    )
+    assert many.manifest["engine"] == "local (2 workers)"  # 1,620 customers: 2 batches
     expected = read_output(spooled.out)
     assert len(expected) > 1000
     pd.testing.assert_frame_equal(read_output(in_place.out), expected)
     pd.testing.assert_frame_equal(read_output(workers.out), expected)
+    pd.testing.assert_frame_equal(read_output(many.out), expected)
     assert spooled.manifest["tiers"] == in_place.manifest["tiers"] == workers.manifest["tiers"]
 
 

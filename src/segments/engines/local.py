@@ -80,7 +80,9 @@ def run(job: ScoringJob) -> ScoreResult:
     work = job.dest.with_name(job.dest.name + ".partial")
     timings: dict[str, float] = {}
     estimate = plan_buckets(job.input, job.batch_customers)
-    workers = int(job.options.get("workers") or default_workers(job.input.rows, estimate))
+    asked = job.options.get("workers")
+    # never more workers than batches: an idle worker still costs an interpreter's memory
+    workers = min(int(asked), estimate) if asked else default_workers(job.input.rows, estimate)
     with pool(workers, work) as runner:  # workers start while the input is planned
         months = len(job.input.months or ())
         id_col = job.scorer.panel.source_name(ID)

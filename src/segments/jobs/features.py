@@ -77,7 +77,7 @@ def features_from_file(
     months = found.months or ()
     month = pd.Period(as_of, "M") if as_of is not None else max(months)
     estimate = plan_buckets(found, batch_customers)
-    n_workers = workers or default_workers(found.rows, estimate)
+    n_workers = min(workers, estimate) if workers else default_workers(found.rows, estimate)
     errors: list[Violation] = []
     warns: list[Violation] = []
     frames: list[pd.DataFrame] = []
