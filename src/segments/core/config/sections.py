@@ -90,7 +90,7 @@ class FeaturesConfig:
 
 
 #: Settings of the ``groups`` section that are not :class:`StrategicGroups` parameters.
-_GROUPS_OWN = ("as_of", "names_file", "migration_months")
+_GROUPS_OWN = ("as_of", "names_file", "migration_months", "fit_size")
 #: Where the configuration's default differs from the estimator's: a configured run is
 #: reproducible (the estimator keeps scikit-learn's ``random_state=None``).
 _GROUPS_CONFIG_DEFAULTS: dict[str, Any] = {"random_state": 0}
@@ -108,6 +108,20 @@ def _groups_params(values: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+def whole_number_or_null(
+    values: Mapping[str, Any], key: str, section: str, *, minimum: int = 1
+) -> list[Violation]:
+    """The problem with an optional whole-number setting (``section.key``), if any."""
+    value = values.get(key)
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    ):
+        return []
+    return [
+        Violation(f"{section}.{key}", f"is {value!r}; expected a whole number >= {minimum} or null")
+    ]
+
+
 @dataclass(frozen=True)
 class GroupsConfig:
     """How strategic groups are trained: the ``groups`` section.
@@ -118,7 +132,10 @@ class GroupsConfig:
     own settings: ``as_of`` (YYYY-MM, default the panel's last month) is the month features
     are built at; ``names_file`` a YAML that overrides suggested names;
     ``migration_months`` how many months before ``as_of`` the group migration matrix starts
-    (0: none).
+    (0: none); ``fit_size`` (default 250,000) the most customers the groups are fitted on:
+    a larger book is fitted on a sample of that size stratified by tier
+    (:func:`segments.core.sampling.stratified_sample`), and everyone is assigned (null: fit on
+    everyone).
 
     The estimator parameters read as attributes (``cfg.groups.n_init``, ``cfg.groups.k_max``).
     """
@@ -126,6 +143,7 @@ class GroupsConfig:
     as_of: str | None = None
     names_file: str | None = None
     migration_months: int = 3
+    fit_size: int | None = 250_000
     params: Mapping[str, Any] = field(default_factory=lambda: _groups_params({}))
 
     def __getattr__(self, name: str) -> Any:
@@ -169,6 +187,7 @@ class GroupsConfig:
             problems.append(
                 Violation("groups.migration_months", f"is {months!r}; expected a whole number >= 0")
             )
+        problems += whole_number_or_null(values, "fit_size", "groups", minimum=2)
         for key in ("as_of", "names_file"):
             if values.get(key) is not None and not isinstance(values[key], str):
                 problems.append(Violation(f"groups.{key}", f"is {values[key]!r}; expected text"))
@@ -225,6 +244,11 @@ class UpgradeConfig:
         Reason codes per customer.
     reasons_direction : {"up", "down", "both"}, default "up"
         Reasons that raise the probability, hold it back, or both.
+    fit_size : int or None, default 500_000
+        The most training rows the model and the logistic baseline are fitted on: more are
+        sampled to this size, stratified by as-of month, near band and label
+        (:func:`segments.core.sampling.stratified_sample`); validation and test rows are
+        never sampled (null: fit on every row).
     """
 
     horizon: int = 3
@@ -242,6 +266,7 @@ class UpgradeConfig:
     rms_per_branch: int = 2
     reasons_k: int = 3
     reasons_direction: str = "up"
+    fit_size: int | None = 500_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -275,6 +300,9 @@ class UpgradeConfig:
                     f"at most {MAX_REASONS} reason codes per customer",
                 )
             )
+        problems += whole_number_or_null(
+            {"fit_size": self.fit_size}, "fit_size", "upgrade", minimum=2
+        )
         if self.population not in POPULATIONS:
             problems.append(
                 Violation(
@@ -474,14 +502,7 @@ class ScoringConfig:
                     f"is {self.batch_customers!r}; expected a whole number >= 1",
                 )
             )
-        if self.workers is not None and (
-            not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1
-        ):
-            problems.append(
-                Violation(
-                    "scoring.workers", f"is {self.workers!r}; expected a whole number >= 1 or null"
-                )
-            )
+        problems += whole_number_or_null({"workers": self.workers}, "workers", "scoring")
         for key in ("psi_warn", "psi_alert"):
             value = getattr(self, key)
             if (
