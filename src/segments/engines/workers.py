@@ -4,8 +4,9 @@ A :class:`Batches` describes the job's batches and everything a worker needs to 
 work on one (the month, the columns and months to read, the scorer or the feature
 windows); a worker loads it once,
 from a file, with its first task. A task is then a batch's number. Workers validate
-(:func:`validate_task`), score (:func:`score_task`), rank (:func:`rank_task`) or build the
-features of (:func:`features_task`) a batch: each reads its own rows,
+(:func:`validate_task`), score (:func:`score_task`), rank (:func:`rank_task`) a batch, or
+validate it and do a job's own work on it (:func:`validated_task`: features, training
+rows): each reads its own rows,
 only the columns and months the job needs, and a scored batch is written by its worker
 straight to its part file, so what crosses between processes is a few numbers.
 
@@ -53,11 +54,11 @@ __all__ = [
     "Batches",
     "Runner",
     "default_workers",
-    "features_task",
     "pool",
     "rank_task",
     "score_task",
     "validate_task",
+    "validated_task",
 ]
 
 #: Inputs smaller than this many rows run inline by default: starting workers costs more.
@@ -86,7 +87,11 @@ class Batches:
     scorer : Scorer or None
         The models and settings (scoring).
     windows : tuple of int
-        Feature windows (features).
+        Feature windows (scoring).
+    work : callable or None
+        What a job other than scoring does with a validated batch (a picklable callable
+        taking the batch's validated frame, e.g. building its features):
+        :func:`validated_task` returns its result.
     buckets : list of Path
         The spooled bucket files (when ``plan`` is None).
     parts : Path
@@ -106,6 +111,7 @@ class Batches:
     months: int | None = None
     scorer: Scorer | None = None
     windows: tuple[int, ...] = ()
+    work: Callable[[pd.DataFrame], Any] | None = None
     buckets: list[Path] = field(default_factory=list)
     parts: Path = Path()
     final: Path = Path()
@@ -223,21 +229,35 @@ def rank_task(task: Task) -> int:
     return part.num_rows
 
 
-def features_task(task: Task) -> tuple[list[Any], list[Any], pd.DataFrame | None]:
-    """Validate a batch (every month) and build its feature rows as of the batch's month:
-    its errors, its warnings, and the features (None with errors or nobody in the month)."""
-    from segments.core.features.builder import build_features
+@dataclass(frozen=True)
+class Extent:
+    """What a validated batch held: its rows, customers and months (a job's panel summary
+    adds these up)."""
+
+    rows: int
+    customers: int
+    months: frozenset[str]
+
+
+def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None]:
+    """Validate a batch (every month) and hand its validated frame to the job's work
+    (:attr:`Batches.work`): the errors, the warnings, the work's result and the batch's
+    extent (None for both with errors)."""
+    from segments.core.data.panel import ID
 
     batches = _batches(task[0])
     report = check_panel(batches.read(task[1], every_month=True), batches.panel, summary=False)
     if not report.ok:
-        return report.errors, report.warnings, None
+        return report.errors, report.warnings, None, None
     frame = report.frame
-    assert frame is not None
-    month = pd.Period(batches.month, "M")
-    if not (frame[MONTH] == month).any():
-        return [], report.warnings, None
-    return [], report.warnings, build_features(frame, month, windows=batches.windows)
+    assert frame is not None and batches.work is not None
+    months = frame[MONTH]
+    extent = Extent(
+        len(frame),
+        int(frame[ID].nunique()),
+        frozenset(str(m) for m in pd.unique(months)),
+    )
+    return [], report.warnings, batches.work(frame), extent
 
 
 def default_workers(rows: int, tasks: int) -> int:

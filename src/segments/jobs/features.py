@@ -11,24 +11,37 @@ workers, not by the input.
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 import pandas as pd
 
 from segments.core.config.sections import ScoringConfig
-from segments.core.data.batches import plan_sorted
-from segments.core.data.panel import ID, MONTH, PanelConfig, inspect_panel
-from segments.core.features.builder import check_windows, feature_columns
+from segments.core.data.panel import MONTH, PanelConfig, inspect_panel
+from segments.core.features.builder import (
+    build_features,
+    check_as_of,
+    check_windows,
+    feature_columns,
+)
 from segments.core.features.registry import DEFAULT_WINDOWS
-from segments.core.scoring.batch import merge_violations
-from segments.engines.spool import plan_buckets, spool
-from segments.engines.workers import Batches, default_workers, features_task, pool
-from segments.exceptions import PanelValidationError, SegmentsWarning, Violation
+from segments.jobs.batched import concat_frames, run_validated
 
-__all__ = ["features_from_file"]
+__all__ = ["FeaturesAt", "features_from_file"]
+
+
+@dataclass(frozen=True)
+class FeaturesAt:
+    """A batch's features as of a month (None when nobody in the batch is in it)."""
+
+    month: str
+    windows: tuple[int, ...]
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        month = pd.Period(self.month, "M")
+        if not (frame[MONTH] == month).any():
+            return None
+        return build_features(frame, month, windows=self.windows)
 
 
 def features_from_file(
@@ -74,58 +87,18 @@ def features_from_file(
     panel = panel or PanelConfig()
     ws = check_windows(windows)
     found = inspect_panel(path, panel, months=True)
-    months = found.months or ()
-    month = pd.Period(as_of, "M") if as_of is not None else max(months)
-    estimate = plan_buckets(found, batch_customers)
-    n_workers = min(workers, estimate) if workers else default_workers(found.rows, estimate)
-    errors: list[Violation] = []
-    warns: list[Violation] = []
-    frames: list[pd.DataFrame] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="segments-features-") as tmp,
-        pool(n_workers, Path(tmp)) as runner,
-    ):
-        plan = plan_sorted(found.files, panel.source_name(ID), batch_customers, len(months))
-        batches = Batches(
-            str(month), feature_columns(found.columns, panel), plan, panel, windows=ws
-        )
-        if plan is None:
-            batches.buckets = spool(
-                found,
-                panel,
-                batches.columns,
-                Path(tmp),
-                estimate,
-                lambda *_: None,
-                source=str(path),
-            )
-        for e, w, X in runner.map(features_task, batches, range(len(batches))):
-            errors += e
-            warns += w
-            if X is not None:
-                frames.append(X)
-    if errors:
-        raise PanelValidationError(merge_violations(errors + warns), source=str(path))
-    for w in merge_violations(warns):
-        warnings.warn(str(w), SegmentsWarning, stacklevel=2)
-    if not frames:
-        raise PanelValidationError(
-            [Violation(MONTH, f"has no customer in {month}")], source=str(path)
-        )
-    return _concat(frames, month, ws)
-
-
-def _concat(frames: list[pd.DataFrame], month: pd.Period, windows: tuple[int, ...]) -> pd.DataFrame:
-    """The batches' feature rows as one table. A categorical column whose categories differ
-    between batches gets their sorted union: validation sorts a panel's categories, so a
-    whole-panel build has the same."""
-    first = frames[0]
-    for c in [c for c in first.columns if isinstance(first[c].dtype, pd.CategoricalDtype)]:
-        if len({f[c].dtype for f in frames}) > 1:
-            union = sorted({v for f in frames for v in f[c].cat.categories})
-            dtype = pd.CategoricalDtype(union, ordered=first[c].dtype.ordered)
-            frames = [f.astype({c: dtype}) for f in frames]
-    out = pd.concat(frames).sort_index()
+    month = pd.Period(as_of, "M") if as_of is not None else max(found.months or ())
+    check_as_of(found.months or (), month, str(path))
+    frames, _ = run_validated(
+        path,
+        found,
+        panel,
+        feature_columns(found.columns, panel),
+        FeaturesAt(str(month), ws),
+        batch_customers=batch_customers,
+        workers=workers,
+    )
+    out = concat_frames(frames)
     out.attrs["as_of"] = str(month)
-    out.attrs["windows"] = list(windows)
+    out.attrs["windows"] = list(ws)
     return out

@@ -40,6 +40,7 @@ __all__ = [
     "STATIC_CATEGORICAL",
     "PanelConfig",
     "PanelInput",
+    "PanelSummary",
     "column_problems",
     "inspect_panel",
     "month_ordinals",
@@ -183,6 +184,42 @@ class PanelInput:
     def columns(self) -> tuple[str, ...]:
         """The input's column names (the bank's names)."""
         return self.files.columns
+
+
+@dataclass(frozen=True)
+class PanelSummary:
+    """What a model was trained on: the panel's size, months and digest (a run's params
+    and tags, the model card's Data section).
+
+    Attributes
+    ----------
+    rows, customers : int
+        Customer-months and customers.
+    months : tuple of str
+        The distinct months (YYYY-MM), sorted.
+    digest : str
+        SHA-256 of the input file's bytes when trained from a file, of the frame's content
+        when trained from a DataFrame.
+    source : str
+        The input's path ("" for a frame).
+    """
+
+    rows: int
+    customers: int
+    months: tuple[str, ...]
+    digest: str
+    source: str = ""
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, digest: str) -> PanelSummary:
+        """The summary of a validated panel frame, with its digest."""
+        months = sorted({str(m) for m in pd.unique(frame[MONTH])})
+        return cls(len(frame), int(frame[ID].nunique()), tuple(months), digest)
+
+    @property
+    def span(self) -> str:
+        """``first..last`` month."""
+        return f"{self.months[0]}..{self.months[-1]}" if self.months else ""
 
 
 def column_problems(columns: Sequence[str], config: PanelConfig) -> list[Violation]:

@@ -18,7 +18,7 @@ from segments.core.features.registry import (
 )
 from segments.exceptions import ConfigError, PanelValidationError, Violation
 
-__all__ = ["build_features", "check_windows", "feature_columns"]
+__all__ = ["build_features", "check_as_of", "check_windows", "feature_columns"]
 
 
 def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
@@ -64,6 +64,26 @@ def feature_columns(
     needed.update(c for d in declarations() for c in d.sources)
     wanted = {panel.source_name(c) for c in needed}
     return [c for c in available if c in wanted]
+
+
+def check_as_of(months: Sequence[pd.Period], as_of: pd.Period, source: str = "") -> None:
+    """Refuse an as-of month nobody is in, from a panel's distinct months alone (before any
+    row is read), with the error :func:`build_features` gives on the rows.
+
+    Raises
+    ------
+    PanelValidationError
+        The month is before the panel's first (no rows at or before it) or not in it.
+    """
+    if not months or as_of in set(months):
+        return
+    first, last = min(months), max(months)
+    problem = (
+        f"has no rows at or before {as_of}" if as_of < first else f"has no customer in {as_of}"
+    )
+    raise PanelValidationError(
+        [Violation(MONTH, problem, hint=f"months present: {first} .. {last}")], source=source
+    )
 
 
 def _months_before(
