@@ -18,7 +18,6 @@ from segments.cli.common import (
     print_frame,
     print_run,
     train_app,
-    validated_panel,
 )
 from segments.core.config.experiment import load_config
 from segments.core.data.months import parse_month_option
@@ -62,9 +61,8 @@ def train_groups_cmd(
     cfg = load_config(config)
     ref = _read_reference(reference, reference_column) if reference is not None else None
     prev_model = _load_previous(previous) if previous is not None else None  # before the panel
-    frame = validated_panel(panel, cfg)
-    result = train_groups(frame, cfg, as_of=as_of, reference=ref, previous=prev_model)
-    log_groups(result, frame)
+    result = train_groups(panel, cfg, as_of=as_of, reference=ref, previous=prev_model)
+    log_groups(result)
     _print_groups(result, reference_column)
     print_run(result, cfg)
 
@@ -80,8 +78,7 @@ def train_upgrade_cmd(
     from segments.jobs.train_upgrade import train_upgrade
 
     cfg = load_config(config)
-    frame = validated_panel(panel, cfg)
-    result = log_upgrade(train_upgrade(frame, cfg), frame)
+    result = log_upgrade(train_upgrade(panel, cfg))
     up = cfg.upgrade
     split = result.split
     out.print(

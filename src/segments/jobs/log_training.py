@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig
-from segments.core.data.panel import ID, MONTH
+from segments.core.data.panel import ID, PanelSummary
 from segments.exceptions import ConfigError, Violation
 from segments.jobs.train import GroupsResult
 from segments.jobs.train_upgrade import UpgradeResult
@@ -37,7 +37,20 @@ def _config(result: GroupsResult | UpgradeResult) -> tuple[ExperimentConfig, str
     return result.config, result.ladder
 
 
-def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
+def _summary(result: GroupsResult | UpgradeResult, panel: pd.DataFrame | None) -> PanelSummary:
+    """The panel a result was trained on (a result made before it carried one: ``panel``)."""
+    if result.panel is not None:
+        return result.panel
+    if panel is None:
+        raise ConfigError(
+            [Violation("panel", "is needed: the result does not say what it was trained on")]
+        )
+    from segments.mlops.tracking import data_digest
+
+    return PanelSummary.of_frame(panel, data_digest(panel))
+
+
+def log_groups(result: GroupsResult, panel: pd.DataFrame | None = None) -> GroupsResult:
     """Log a strategic-group training to MLflow, and register its model when configured.
 
     One run in the experiment named by the result's config: parameters, the panel's data
@@ -49,8 +62,9 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
     ----------
     result : GroupsResult
         What :func:`segments.train_groups` returned.
-    panel : DataFrame
-        The panel it was trained on (for the data digest, sizes and the model card).
+    panel : DataFrame, optional
+        Not needed: the result carries the panel's sizes, months and digest
+        (``result.panel``); accepted for scripts written before it did.
 
     Returns
     -------
@@ -71,13 +85,13 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
 
     mlflow = mlflow_module()
     model = result.model
-    digest = data_digest(panel)
+    summary = _summary(result, panel)
     name = cfg.registry.model_name("groups", cfg.name)
     tags = {
         tag_names.KIND: "groups",
         tag_names.LADDER: ladder,
         tag_names.AS_OF: result.as_of,
-        tag_names.DATA_DIGEST: digest,
+        tag_names.DATA_DIGEST: summary.digest,
         tag_names.CODE_VERSION: code_version(),
         "segments.algorithm": model.algorithm,
         "segments.n_groups": str(model.n_groups_),
@@ -85,14 +99,8 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
     }
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
         _log_config(mlflow, cfg)
-        mlflow.log_params(
-            {
-                "as_of": result.as_of,
-                "n_customers": len(result.features),
-                "panel_rows": len(panel),
-                "panel_months": f"{panel[MONTH].min()}..{panel[MONTH].max()}",
-            }
-        )
+        params = {"as_of": result.as_of, "n_customers": len(result.features)}
+        mlflow.log_params(params | _panel_params(result, summary, "groups"))
         with _quiet():
             ds = mlflow.data.from_pandas(
                 result.features.reset_index(),
@@ -127,9 +135,9 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
         result.run_id = run.info.run_id
         card = groups_card(
             result,
-            panel,
+            summary,
             cfg,
-            digest=digest,
+            digest=summary.digest,
             ladder=ladder,
             name=name,
             run_id=result.run_id,
@@ -140,6 +148,15 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame) -> GroupsResult:
     return result
 
 
+def _panel_params(
+    result: GroupsResult | UpgradeResult, summary: PanelSummary, kind: str
+) -> dict[str, Any]:
+    """The panel's size and months, and the rows the fit used (all, or a stratified
+    sample), as run parameters."""
+    fit = {} if result.fit_sample is None else result.fit_sample.as_params(kind)
+    return {"panel_rows": summary.rows, "panel_months": summary.span, **fit}
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence MLflow's warnings while it logs a dataset input."""
@@ -148,7 +165,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
+def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> UpgradeResult:
     """Log an upgrade-model training to MLflow, and register its model when configured.
 
     One run: parameters, the split, the panel's data digest, metrics of the model and its
@@ -160,8 +177,8 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
     ----------
     result : UpgradeResult
         What :func:`segments.train_upgrade` returned.
-    panel : DataFrame
-        The panel it was trained on.
+    panel : DataFrame, optional
+        Not needed: the result carries the panel's sizes, months and digest.
 
     Returns
     -------
@@ -183,14 +200,14 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
 
     mlflow = mlflow_module()
     up = cfg.upgrade
-    digest = data_digest(panel)
+    summary = _summary(result, panel)
     registered = cfg.registry.model_name("upgrade", cfg.name)
     tags = {
         tag_names.KIND: "upgrade",
         tag_names.LADDER: ladder,
         tag_names.AS_OF: f"{result.split['train'][0]}..{result.split['test'][-1]}",
         tag_names.TEST_MONTHS: ",".join(result.split["test"]),
-        tag_names.DATA_DIGEST: digest,
+        tag_names.DATA_DIGEST: summary.digest,
         tag_names.CODE_VERSION: code_version(),
         tag_names.LABEL: f"{up.label} within {up.horizon}m",
         "segments.population": up.population,
@@ -206,6 +223,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
                 "calibration_a": result.model.calibration_[0],
                 "calibration_b": result.model.calibration_[1],
                 "n_features": len(result.model.features_),
+                **_panel_params(result, summary, "upgrade"),
             }
         )
         with _quiet():
@@ -236,9 +254,9 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame) -> UpgradeResult:
         result.run_id = run.info.run_id
         card = upgrade_card(
             result,
-            panel,
+            summary,
             cfg,
-            digest=digest,
+            digest=summary.digest,
             ladder=ladder,
             name=registered,
             run_id=result.run_id,

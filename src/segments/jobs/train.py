@@ -6,7 +6,9 @@ The jobs have no side effects; :mod:`segments.jobs.log_training` logs their resu
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig, load_config
-from segments.core.data.panel import MONTH
+from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features import build_features
+from segments.core.features.builder import check_as_of, check_windows
 from segments.core.groups.model import StrategicGroups
 from segments.core.groups.profiles import (
     load_names,
@@ -24,10 +27,20 @@ from segments.core.groups.profiles import (
     suggest_names,
     tier_group_matrix,
 )
+from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
+from segments.jobs.batched import concat_frames, run_validated, training_columns
+from segments.mlops.tracking import data_digest
 
-__all__ = ["GroupsResult", "check_history", "groups_summary_json", "train_groups"]
+__all__ = [
+    "GroupsInputs",
+    "GroupsResult",
+    "GroupsWork",
+    "check_history",
+    "groups_summary_json",
+    "train_groups",
+]
 
 
 @dataclass
@@ -59,6 +72,10 @@ class GroupsResult:
         The configuration the model was trained with.
     ladder : str
         The tier ladder's name.
+    panel : PanelSummary
+        The panel trained on: rows, customers, months, digest.
+    fit_sample : FitSample
+        The customers the groups were fitted on (all, or a stratified sample).
     run_id, model_uri : str or None
         The MLflow run and logged model, once logged.
     registered_model, model_version : str or None
@@ -79,6 +96,8 @@ class GroupsResult:
     migration: pd.DataFrame | None = None
     config: ExperimentConfig | None = None
     ladder: str = ""
+    panel: PanelSummary | None = None
+    fit_sample: FitSample | None = None
     run_id: str | None = None
     model_uri: str | None = None
     registered_model: str | None = None
@@ -105,8 +124,42 @@ def _metrics(model: StrategicGroups, summary: pd.DataFrame) -> dict[str, float]:
     return m
 
 
+@dataclass(frozen=True)
+class GroupsInputs:
+    """What a groups training reads from the panel: the features at the as-of month, the
+    tier table's rows of that month, and the features at the migration month (None when
+    there is none). Each is per customer, so a batch's inputs are the whole's rows."""
+
+    features: pd.DataFrame | None
+    tiers: pd.DataFrame | None
+    then: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class GroupsWork:
+    """A batch's (or the whole panel's) :class:`GroupsInputs`."""
+
+    month: str
+    then: str | None
+    windows: tuple[int, ...]
+    ladder: Any
+
+    def __call__(self, frame: pd.DataFrame) -> GroupsInputs:
+        month = pd.Period(self.month, "M")
+        months = frame[MONTH]
+        if not (months == month).any():
+            return GroupsInputs(None, None)
+        X = build_features(frame, month, windows=self.windows)
+        tiers = assign_tiers(frame, self.ladder)
+        now = tiers[tiers[MONTH] == month].reset_index(drop=True)
+        then = None
+        if self.then is not None and (months == pd.Period(self.then, "M")).any():
+            then = build_features(frame, pd.Period(self.then, "M"), windows=self.windows)
+        return GroupsInputs(X, now, then)
+
+
 def train_groups(
-    panel: pd.DataFrame,
+    panel: pd.DataFrame | str | os.PathLike[str],
     config: ExperimentConfig | None = None,
     *,
     as_of: str | None = None,
@@ -121,8 +174,10 @@ def train_groups(
 
     Parameters
     ----------
-    panel : DataFrame
-        A validated panel.
+    panel : DataFrame or path
+        A validated panel, or a panel file (Parquet file, folder of parts, CSV): a file is
+        validated and its features built in batches of whole customers on every core
+        (``scoring.batch_customers``, ``scoring.workers``), never held whole.
     config : ExperimentConfig, optional
         Default: the packaged defaults.
     as_of : str, optional
@@ -140,39 +195,54 @@ def train_groups(
     Returns
     -------
     GroupsResult
+        With ``fit_sample``: the customers the groups were fitted on. Up to
+        ``groups.fit_size`` customers, everyone; above it, a sample of that size
+        stratified by tier. Every customer is assigned, profiled and counted either way.
+
+    Raises
+    ------
+    PanelValidationError
+        A panel file breaks the data contract (every problem of every batch).
+    ConfigError
+        The as-of month has less history than the shortest feature window.
     """
     cfg = config or load_config()
-    month = pd.Period(as_of or cfg.groups.as_of or panel[MONTH].max(), "M")
-    check_history(panel, month, cfg.features.windows)
-    X = build_features(panel, month, windows=cfg.features.windows)
-    model = StrategicGroups(**cfg.groups.estimator_params()).fit(X, previous=previous)
-    groups = pd.Series(model.labels_, index=X.index, name="group_id")
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
-    tiers = assign_tiers(panel, ladder)
-    tiers_now = tiers[tiers[MONTH] == month]
-    profile = profile_groups(X, model.labels_, tiers=tiers_now)
+    inputs, summary, month = _groups_inputs(panel, cfg, ladder, as_of)
+    X, tiers_now = inputs.features, inputs.tiers
+    assert X is not None and tiers_now is not None
+    rs = cfg.groups.random_state
+    strata = tiers_now.set_index(ID)["tier"].reindex(X.index).rename("tier")
+    rows = stratified_sample(strata, cfg.groups.fit_size or len(X), rs)
+    fit_sample = FitSample(len(rows), len(X), ("tier",))
+    model = StrategicGroups(**cfg.groups.estimator_params())
+    if fit_sample.sampled:
+        model.fit(X.iloc[rows], previous=previous)
+        labels = model.predict(X)
+    else:
+        labels = model.fit(X, previous=previous).labels_
+    groups = pd.Series(labels, index=X.index, name="group_id")
+    profile = profile_groups(X, labels, tiers=tiers_now)
     names = suggest_names(profile["z"])
     if cfg.groups.names_file:
         names = load_names(cfg.groups.names_file, names)
     from segments.core.explain.reasons import GroupSurrogate
 
-    rng = np.random.default_rng(cfg.groups.random_state)
+    rng = np.random.default_rng(rs)
     sample = (
         np.arange(len(X))
         if len(X) <= cfg.groups.selection_size
         else np.sort(rng.choice(len(X), cfg.groups.selection_size, replace=False))
     )
-    surrogate = GroupSurrogate(random_state=cfg.groups.random_state).fit(
-        X.iloc[sample][model.features_], model.labels_[sample]
-    )
-    cards = persona_cards(profile, names, X, model.labels_, surrogate=surrogate)
+    surrogate = GroupSurrogate(random_state=rs).fit(X.iloc[sample][model.features_], labels[sample])
+    cards = persona_cards(profile, names, X, labels, surrogate=surrogate)
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_
-    migration = _migration(panel, model, groups, month, cfg, metrics)
-    crosstab = _against_reference(reference, X, model, groups, metrics)
+    migration = _migration(inputs.then, model, groups, metrics)
+    crosstab = _against_reference(reference, X, labels, groups, metrics)
     result = GroupsResult(
         model,
         str(month),
@@ -188,19 +258,69 @@ def train_groups(
         migration=migration,
         config=cfg,
         ladder=ladder.name,
+        panel=summary,
+        fit_sample=fit_sample,
     )
     if track:
         from segments.jobs.log_training import log_groups
 
-        log_groups(result, panel)
+        log_groups(result)
     return result
 
 
-def check_history(panel: pd.DataFrame, month: pd.Period, windows: tuple[int, ...]) -> None:
+def _groups_inputs(
+    panel: pd.DataFrame | str | os.PathLike[str],
+    cfg: ExperimentConfig,
+    ladder: Any,
+    as_of: str | None,
+) -> tuple[GroupsInputs, PanelSummary, pd.Period]:
+    """The features, tiers and migration features of a frame, or of a file in batches;
+    the panel's summary; the as-of month. Refuses an as-of month without enough history
+    before reading any row of a file."""
+    windows = tuple(cfg.features.windows)
+    if isinstance(panel, pd.DataFrame):
+        months = sorted(pd.unique(panel[MONTH]))
+        summary = PanelSummary.of_frame(panel, data_digest(panel))
+    else:
+        found = inspect_panel(panel, cfg.panel, months=True)
+        months = list(found.months or ())
+    month = pd.Period(as_of or cfg.groups.as_of or max(months), "M")
+    check_history(months, month, windows)
+    start = month - cfg.groups.migration_months
+    then = str(start) if cfg.groups.migration_months > 0 and start >= min(months) else None
+    work = GroupsWork(str(month), then, windows, ladder)
+    if isinstance(panel, pd.DataFrame):
+        return work(panel), summary, month
+    check_as_of(months, month, str(panel))
+    sc = cfg.scoring
+    parts, summary = run_validated(
+        panel,
+        found,
+        cfg.panel,
+        training_columns(found, cfg.panel, ladder.columns),
+        work,
+        batch_customers=sc.batch_customers,
+        workers=sc.workers,
+    )
+    X = concat_frames([p.features for p in parts])
+    X.attrs.update(as_of=str(month), windows=list(check_windows(windows)))
+    tiers = concat_frames([p.tiers for p in parts], by=[ID])
+    X_then = None
+    if then is not None:
+        X_then = concat_frames([p.then for p in parts])
+    return GroupsInputs(X, tiers, X_then), summary, month
+
+
+def check_history(
+    panel: pd.DataFrame | Sequence[pd.Period],
+    month: pd.Period,
+    windows: tuple[int, ...],
+) -> None:
     """Refuse an as-of month with fewer months of history than the shortest feature window
     (every windowed feature would be empty); warn below the longest.
 
-    History is the number of months the panel holds up to ``month``, as scoring counts it.
+    History is the number of months the panel (a frame, or its distinct months) holds up
+    to ``month``, as scoring counts it.
 
     Raises
     ------
@@ -209,7 +329,8 @@ def check_history(panel: pd.DataFrame, month: pd.Period, windows: tuple[int, ...
     """
     from segments.exceptions import ConfigError, SegmentsWarning, Violation
 
-    history = int((panel[MONTH].drop_duplicates() <= month).sum())
+    months = panel[MONTH].drop_duplicates() if isinstance(panel, pd.DataFrame) else panel
+    history = sum(1 for m in months if m <= month)
     if 0 < history < min(windows):  # every windowed feature would be empty
         raise ConfigError(
             [
@@ -234,21 +355,18 @@ def check_history(panel: pd.DataFrame, month: pd.Period, windows: tuple[int, ...
 
 
 def _migration(
-    panel: pd.DataFrame,
+    X_then: pd.DataFrame | None,
     model: StrategicGroups,
     groups: pd.Series,
-    month: pd.Period,
-    cfg: ExperimentConfig,
     metrics: dict[str, float],
 ) -> pd.DataFrame | None:
-    """Group transitions (same model) from ``groups.migration_months`` before ``month``;
-    adds ``group_stay_rate`` to ``metrics``. None when the panel does not reach back."""
-    start = month - cfg.groups.migration_months
-    if not (cfg.groups.migration_months > 0 and start >= panel[MONTH].min()):
+    """Group transitions (same model) from the features ``groups.migration_months`` before
+    the as-of month; adds ``group_stay_rate`` to ``metrics``. None when the panel does not
+    reach back."""
+    if X_then is None:
         return None
     from segments.core.groups.profiles import group_migration
 
-    X_then = build_features(panel, start, windows=cfg.features.windows)
     then = pd.Series(model.predict(X_then), index=X_then.index)
     migration = group_migration(then, groups)
     moved = migration.to_numpy()
@@ -263,7 +381,7 @@ def _migration(
 def _against_reference(
     reference: pd.Series | None,
     X: pd.DataFrame,
-    model: StrategicGroups,
+    labels: np.ndarray,
     groups: pd.Series,
     metrics: dict[str, float],
 ) -> pd.DataFrame | None:
@@ -275,9 +393,7 @@ def _against_reference(
 
     ref = reference.reindex(X.index)
     known = ref.notna().to_numpy()
-    metrics["reference_ari"] = float(
-        adjusted_rand_score(ref[known].astype(str), model.labels_[known])
-    )
+    metrics["reference_ari"] = float(adjusted_rand_score(ref[known].astype(str), labels[known]))
     crosstab = pd.crosstab(ref[known].rename("reference"), groups[known].rename("group_id"))
     return crosstab
 

@@ -4,6 +4,8 @@ out of time, with gains, ranks, call lists and reason codes. Computes only; logg
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig, load_config
-from segments.core.data.panel import ID, MONTH
+from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
+from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
 from segments.core.upgrade.calls import call_list, expected_gain
 from segments.core.upgrade.labels import (
     NotEnoughDataError,
+    add_counts,
     build_training_set,
     label_span,
     oot_split,
@@ -24,6 +28,8 @@ from segments.core.upgrade.labels import (
 from segments.core.upgrade.metrics import calibration_table, decile_table, evaluate
 from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
 from segments.core.upgrade.ranks import band_key, rank_within
+from segments.jobs.batched import concat_frames, run_validated, training_columns
+from segments.mlops.tracking import data_digest
 
 __all__ = ["UpgradeResult", "default_as_of_months", "train_upgrade"]
 
@@ -62,6 +68,10 @@ class UpgradeResult:
         The configuration the model was trained with.
     ladder : str
         The tier ladder's name.
+    panel : PanelSummary
+        The panel trained on: rows, customers, months, digest.
+    fit_sample : FitSample
+        The training rows the model was fitted on (all, or a stratified sample).
     run_id, model_uri : str or None
         The MLflow run and logged model, once logged.
     registered_model, model_version : str or None
@@ -85,6 +95,8 @@ class UpgradeResult:
     config: ExperimentConfig | None = None
     ladder: str = ""
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    panel: PanelSummary | None = None
+    fit_sample: FitSample | None = None
     run_id: str | None = None
     model_uri: str | None = None
     registered_model: str | None = None
@@ -96,15 +108,19 @@ class UpgradeResult:
         return m.drop(columns="segment").T
 
 
-def default_as_of_months(panel: pd.DataFrame, horizon: int, min_history: int) -> list[str]:
-    """Months with ``min_history`` months before them and a full label window after."""
-    first, last = panel[MONTH].min(), panel[MONTH].max()
+def default_as_of_months(
+    panel: pd.DataFrame | Sequence[pd.Period], horizon: int, min_history: int
+) -> list[str]:
+    """Months with ``min_history`` months before them and a full label window after (of a
+    panel, or of its distinct months)."""
+    months = panel[MONTH] if isinstance(panel, pd.DataFrame) else pd.Series(list(panel))
+    first, last = months.min(), months.max()
     months = pd.period_range(first + min_history, last - horizon, freq="M")
     return [str(m) for m in months]
 
 
 def train_upgrade(
-    panel: pd.DataFrame,
+    panel: pd.DataFrame | str | os.PathLike[str],
     config: ExperimentConfig | None = None,
     *,
     track: bool = False,
@@ -116,8 +132,10 @@ def train_upgrade(
 
     Parameters
     ----------
-    panel : DataFrame
-        A validated panel.
+    panel : DataFrame or path
+        A validated panel, or a panel file (Parquet file, folder of parts, CSV): a file is
+        validated and its labelled rows built in batches of whole customers on every core
+        (``scoring.batch_customers``, ``scoring.workers``), never held whole.
     config : ExperimentConfig, optional
         ``tiers`` (ladder), ``features`` (windows) and ``upgrade`` sections are used.
     track : bool, default False
@@ -126,16 +144,28 @@ def train_upgrade(
     Returns
     -------
     UpgradeResult
+        With ``fit_sample``: the training rows the model and the logistic baseline were
+        fitted on. Up to ``upgrade.fit_size`` rows, all of them; above it, a sample of that
+        size stratified by as-of month, near band and label. Validation and test rows are
+        never sampled.
+
+    Raises
+    ------
+    PanelValidationError
+        A panel file breaks the data contract (every problem of every batch).
+    NotEnoughDataError
+        A part of the split (train, validation, test) lacks a class.
     """
     cfg = config or load_config()
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
-    split, data, counts = _training_rows(panel, cfg, ladder)
+    rows = _training_rows(panel, cfg, ladder)
+    split, data = rows.split, rows.data
     part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
-    systems = _fit_systems(part, cfg)
+    systems, fit_sample = _fit_systems(part, cfg)
     test, metrics, deciles, calib, curves = _evaluate(systems, part["test"].copy())
-    test = _gains_and_ranks(test, panel, ladder, cfg)
+    test = _gains_and_ranks(test, rows.branches, ladder, cfg)
     last = test[test["as_of"] == split["test"][-1]]
     up = cfg.upgrade
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
@@ -153,7 +183,7 @@ def train_upgrade(
         model,
         {k: v for k, v in systems.items() if k != "model"},
         split,
-        counts,
+        rows.counts,
         metrics,
         deciles,
         calib,
@@ -167,44 +197,138 @@ def train_upgrade(
         config=cfg,
         ladder=ladder.name,
         curves=curves,
+        panel=rows.summary,
+        fit_sample=fit_sample,
     )
     if track:
         from segments.jobs.log_training import log_upgrade
 
-        log_upgrade(result, panel)
+        log_upgrade(result)
     return result
 
 
+@dataclass(frozen=True)
+class LabelledRows:
+    """A batch's (or the whole panel's) labelled rows: the stacked features and labels
+    (None when nobody is labelled), the counts per as-of month, and the branch of each
+    customer in each test month (None without ``branch_id``)."""
+
+    data: pd.DataFrame | None
+    counts: pd.DataFrame
+    branches: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class LabelsWork:
+    """Builds :class:`LabelledRows` from a validated panel (a batch of whole customers or
+    the whole panel): tiers, labels and features at every as-of month."""
+
+    ladder: Any
+    months: tuple[str, ...]
+    test_months: tuple[str, ...]
+    horizon: int
+    population: str
+    kind: str
+    sustain_months: int
+    windows: tuple[int, ...]
+
+    def __call__(self, frame: pd.DataFrame) -> LabelledRows:
+        tiers = assign_tiers(frame, self.ladder)
+        data, counts = build_training_set(
+            frame,
+            tiers,
+            list(self.months),
+            horizon=self.horizon,
+            population=self.population,
+            kind=self.kind,
+            sustain_months=self.sustain_months,
+            windows=self.windows,
+            allow_empty=True,
+        )
+        branches = None
+        if "branch_id" in frame.columns:
+            at = frame[MONTH].astype(str)
+            keep = at.isin(self.test_months).to_numpy()
+            branches = pd.DataFrame(
+                {
+                    ID: frame[ID].to_numpy()[keep],
+                    "as_of": at.to_numpy()[keep],
+                    "branch_id": frame["branch_id"].to_numpy()[keep],
+                }
+            )
+        return LabelledRows(data, counts, branches)
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The out-of-time split, the labelled rows of every month used, the counts per month,
+    the test months' branches and the panel's summary."""
+
+    split: dict[str, list[str]]
+    data: pd.DataFrame
+    counts: pd.DataFrame
+    branches: pd.DataFrame | None
+    summary: PanelSummary
+
+
 def _training_rows(
-    panel: pd.DataFrame, cfg: ExperimentConfig, ladder: Any
-) -> tuple[dict[str, list[str]], pd.DataFrame, pd.DataFrame]:
-    """The out-of-time split of as-of months and the labelled rows of every month used.
+    panel: pd.DataFrame | str | os.PathLike[str], cfg: ExperimentConfig, ladder: Any
+) -> TrainingRows:
+    """The out-of-time split of as-of months and the labelled rows of every month used,
+    from a frame or from a file in batches (the split is set from the months before any
+    row of a file is read).
 
     Raises :class:`NotEnoughDataError` when a part (train, valid, test) lacks a class.
     """
     up = cfg.upgrade
-    tiers = assign_tiers(panel, ladder)
+    if isinstance(panel, pd.DataFrame):
+        months = sorted(pd.unique(panel[MONTH]))
+    else:
+        found = inspect_panel(panel, cfg.panel, months=True)
+        months = list(found.months or ())
     # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
     # the last usable as-of month follow it.
     span = label_span(up.horizon, up.label, up.sustain_months)
-    months = (
+    as_of = (
         list(up.as_of_months)
         if up.as_of_months
-        else default_as_of_months(panel, span, up.min_history)
+        else default_as_of_months(months, span, up.min_history)
     )
-    split = oot_split(
-        months, horizon=span, test_months=up.test_months, valid_months=up.valid_months
+    split = oot_split(as_of, horizon=span, test_months=up.test_months, valid_months=up.valid_months)
+    work = LabelsWork(
+        ladder,
+        tuple(split["train"] + split["valid"] + split["test"]),
+        tuple(split["test"]),
+        up.horizon,
+        up.population,
+        up.label,
+        up.sustain_months,
+        tuple(cfg.features.windows),
     )
-    data, counts = build_training_set(
-        panel,
-        tiers,
-        split["train"] + split["valid"] + split["test"],
-        horizon=up.horizon,
-        population=up.population,
-        kind=up.label,
-        sustain_months=up.sustain_months,
-        windows=cfg.features.windows,
-    )
+    if isinstance(panel, pd.DataFrame):
+        whole = work(panel)
+        summary = PanelSummary.of_frame(panel, data_digest(panel))
+        parts = [whole]
+    else:
+        sc = cfg.scoring
+        parts, summary = run_validated(
+            panel,
+            found,
+            cfg.panel,
+            training_columns(found, cfg.panel, ladder.columns),
+            work,
+            batch_customers=sc.batch_customers,
+            workers=sc.workers,
+        )
+    frames = [p.data for p in parts if p.data is not None]
+    if not frames:
+        raise NotEnoughDataError(
+            f"no labelled customers in any as-of month ({', '.join(work.months)})"
+        )
+    data = frames[0] if len(frames) == 1 else concat_frames(frames, by=["as_of", ID])
+    counts = add_counts([p.counts for p in parts])
+    branch_parts = [p.branches for p in parts if p.branches is not None]
+    branches = pd.concat(branch_parts, ignore_index=True) if branch_parts else None
     for k, months_k in split.items():
         v = data[data["as_of"].isin(months_k)]
         if v.empty or v["label"].nunique() < 2:
@@ -214,22 +338,29 @@ def _training_rows(
                 f"{int(v['label'].sum()) if len(v) else 0} upgrades; "
                 "both classes are needed"
             )
-    return split, data, counts
+    return TrainingRows(split, data, counts, branches, summary)
 
 
-def _fit_systems(part: dict[str, pd.DataFrame], cfg: ExperimentConfig) -> dict[str, Any]:
-    """The upgrade model and the two baselines a data scientist would try first."""
+def _fit_systems(
+    part: dict[str, pd.DataFrame], cfg: ExperimentConfig
+) -> tuple[dict[str, Any], FitSample]:
+    """The upgrade model and the two baselines a data scientist would try first, and the
+    training rows they were fitted on (all, or a stratified sample above
+    ``upgrade.fit_size``)."""
     up = cfg.upgrade
     train, valid = part["train"], part["valid"]
-    feats = list(up.features) if up.features else None
-    model = UpgradeModel(feats, **dict(up.model)).fit(
-        train, train["label"], eval_set=(valid, valid["label"])
-    )
+    model = UpgradeModel(list(up.features) if up.features else None, **dict(up.model))
+    strata = ("as_of", "near_band", "label")
+    rows = stratified_sample(train[list(strata)], up.fit_size or len(train), model.random_state)
+    fit_sample = FitSample(len(rows), len(train), strata)
+    if fit_sample.sampled:
+        train = train.iloc[rows]
+    model.fit(train, train["label"], eval_set=(valid, valid["label"]))
     # The rule has nothing to learn but its probability scale: map it on the validation
     # months, as the model's calibration is, so Brier and ECE compare like with like.
     rule = RuleOfThumb().fit(valid, valid["label"])
     logistic = LogisticBaseline(model.features_).fit(train, train["label"])
-    return {"model": model, "rule_of_thumb": rule, "logistic": logistic}
+    return {"model": model, "rule_of_thumb": rule, "logistic": logistic}, fit_sample
 
 
 def _evaluate(systems: dict[str, Any], test: pd.DataFrame) -> tuple[Any, ...]:
@@ -258,7 +389,7 @@ def _evaluate(systems: dict[str, Any], test: pd.DataFrame) -> tuple[Any, ...]:
 
 
 def _gains_and_ranks(
-    test: pd.DataFrame, panel: pd.DataFrame, ladder: Any, cfg: ExperimentConfig
+    test: pd.DataFrame, branches: pd.DataFrame | None, ladder: Any, cfg: ExperimentConfig
 ) -> pd.DataFrame:
     """Expected gain, ranks within each as-of month's band and, with branches, within
     each branch."""
@@ -275,10 +406,9 @@ def _gains_and_ranks(
     test["upgrade_decile"] = band_rank["decile"].to_numpy()
     test["upgrade_percentile"] = band_rank["percentile"].to_numpy()
     test["upgrade_permille"] = band_rank["permille"].to_numpy()
-    if "branch_id" in panel.columns:
+    if branches is not None:
         # Each row's branch in its own as-of month.
-        at = panel[[ID, MONTH, "branch_id"]].assign(as_of=panel[MONTH].astype(str))
-        test = test.merge(at[[ID, "as_of", "branch_id"]], on=[ID, "as_of"], how="left")
+        test = test.merge(branches, on=[ID, "as_of"], how="left")
         test["branch_id"] = test["branch_id"].astype(str)
         br = rank_within(
             test["p_upgrade"], test["as_of"].astype(str) + "|" + test["branch_id"].astype(str)

@@ -23,6 +23,7 @@ __all__ = [
     "POPULATIONS",
     "TIER_FEATURES",
     "NotEnoughDataError",
+    "add_counts",
     "build_training_set",
     "label_span",
     "make_labels",
@@ -162,7 +163,8 @@ def build_training_set(
     kind: str = "reach",
     sustain_months: int = 3,
     windows: Sequence[int] = DEFAULT_WINDOWS,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    allow_empty: bool = False,
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """Stack features and labels over several as-of months.
 
     Parameters
@@ -175,10 +177,13 @@ def build_training_set(
         See :func:`make_labels`.
     windows : sequence of int
         Feature windows (:func:`segments.build_features`).
+    allow_empty : bool, default False
+        Return ``data`` None, rather than raise, when nobody is labelled (a batch of a
+        larger panel may have nobody).
 
     Returns
     -------
-    data : DataFrame
+    data : DataFrame or None
         One row per (customer, as-of) with a label (censored rows dropped): ``customer_id``,
         ``as_of``, the features at ``as_of`` (months <= as-of only), the tier features
         (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``) and ``label``.
@@ -218,7 +223,10 @@ def build_training_set(
         block.insert(1, "as_of", str(pd.Period(t, "M")))
         block["label"] = labelled["label"].to_numpy().astype(np.int8)
         frames.append(block)
+    counts_table = pd.DataFrame(counts).set_index("as_of")
     if not frames:
+        if allow_empty:
+            return None, counts_table
         raise NotEnoughDataError(
             f"no labelled customers in any as-of month ({', '.join(map(str, as_of_months))})"
         )
@@ -226,7 +234,19 @@ def build_training_set(
     for c in ("near_band", "age_band", "gender", "region", "occupation"):
         if c in data.columns:
             data[c] = data[c].astype("category")
-    return data, pd.DataFrame(counts).set_index("as_of")
+    return data, counts_table
+
+
+def add_counts(counts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The label counts of batches of customers (:func:`build_training_set`'s ``counts``)
+    added up per as-of month, with the positive rate of the total."""
+    columns = ["population", "positives", "negatives", "censored"]
+    out = counts[0][columns].copy()
+    for more in counts[1:]:
+        out = out + more[columns]
+    labelled = out["positives"] + out["negatives"]
+    out["positive_rate"] = (out["positives"] / labelled).where(labelled > 0)
+    return out
 
 
 def oot_split(

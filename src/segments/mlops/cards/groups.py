@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segments.core.data.panel import PanelSummary
 from segments.mlops.cards.markdown import bullets, markdown_table
 from segments.mlops.cards.sections import config_section, data_section, features_section, header
 
@@ -145,7 +146,7 @@ def _groups_limits(result: Any, cfg: Any) -> str:
 
 def groups_card(
     result: Any,
-    panel: pd.DataFrame,
+    panel: PanelSummary,
     cfg: Any,
     *,
     digest: str,

@@ -9,20 +9,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from segments.core.data.panel import ID, MONTH
+from segments.core.data.panel import PanelSummary
 from segments.core.features import catalogue_frame
 from segments.mlops.cards.markdown import bullets, markdown_table
 
 __all__ = ["config_section", "data_section", "features_section", "header"]
 
 
-def data_section(panel: pd.DataFrame, digest: str, extra: Iterable[str] = ()) -> str:
+def data_section(panel: PanelSummary, digest: str, extra: Iterable[str] = ()) -> str:
     """The Data section: the panel's months, sizes and digest.
 
     Parameters
     ----------
-    panel : DataFrame
-        The validated panel the model was trained on.
+    panel : PanelSummary
+        The panel the model was trained on.
     digest : str
         The panel's data digest.
     extra : iterable of str, optional
@@ -32,12 +32,13 @@ def data_section(panel: pd.DataFrame, digest: str, extra: Iterable[str] = ()) ->
     -------
     str
     """
-    months = f"{panel[MONTH].min()} to {panel[MONTH].max()}"
+    months = f"{panel.months[0]} to {panel.months[-1]}" if panel.months else "none"
+    what = f"the bytes of {panel.source}" if panel.source else "content, columns and dtypes"
     return "## Data\n\n" + bullets(
         [
-            f"Panel months: {months} ({panel[MONTH].nunique()} months)",
-            f"Customer-months: {len(panel):,}; customers: {panel[ID].nunique():,}",
-            f"Panel digest (SHA-256 of content, columns and dtypes): `{digest}`",
+            f"Panel months: {months} ({len(panel.months)} months)",
+            f"Customer-months: {panel.rows:,}; customers: {panel.customers:,}",
+            f"Panel digest (SHA-256 of {what}): `{digest}`",
             *extra,
         ]
     )

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segments.core.data.panel import PanelSummary
 from segments.core.upgrade.metrics import REPORTED
 from segments.mlops.cards.markdown import bullets, markdown_table
 from segments.mlops.cards.sections import config_section, data_section, features_section, header
@@ -65,7 +66,7 @@ def _upgrade_purpose(horizon: int) -> str:
     )
 
 
-def _upgrade_data(result: Any, panel: pd.DataFrame, digest: str) -> str:
+def _upgrade_data(result: Any, panel: PanelSummary, digest: str) -> str:
     split, counts = result.split, result.label_counts
     labelled = int(counts["positives"].sum() + counts["negatives"].sum())
     return data_section(
@@ -189,7 +190,7 @@ def _upgrade_limits(result: Any, cfg: Any, comp: pd.DataFrame) -> str:
 
 def upgrade_card(
     result: Any,
-    panel: pd.DataFrame,
+    panel: PanelSummary,
     cfg: Any,
     *,
     digest: str,
@@ -203,8 +204,8 @@ def upgrade_card(
     Parameters
     ----------
     result : UpgradeResult
-    panel : DataFrame
-        The validated panel it was trained on.
+    panel : PanelSummary
+        The panel it was trained on: sizes, months, digest.
     cfg : ExperimentConfig
     digest : str
         The panel's data digest.
