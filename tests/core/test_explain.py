@@ -175,3 +175,21 @@ def test_group_surrogate_fidelity_and_top_features():
     }
     reasons = sur.customer_reasons(feats, groups.labels_, k=2)
     assert reasons["group_reason_1"].notna().all()
+
+
+def test_group_importance_on_a_sample_of_members_estimates_the_full_mean():
+    raw, _ = make_bank(3_000, 18, seed=4)
+    X = build_features(validate_panel(raw))
+    groups = StrategicGroups(n_groups=5, n_bootstrap=0, n_init=3, random_state=0).fit(X)
+    feats, y = X[groups.features_], groups.labels_
+    full = GroupSurrogate(n_estimators=40, importance_size=5 * len(y)).fit(feats, y)
+    # every member counted: exactly the mean of each group's own contributions
+    contrib = full.contributions(feats)
+    for g in full.classes_:
+        want = contrib[g][y == g].mean()
+        np.testing.assert_allclose(full.group_importance_.loc[g], want, rtol=1e-12)
+    part = GroupSurrogate(n_estimators=40, importance_size=500).fit(feats, y)
+    assert not np.allclose(part.group_importance_, full.group_importance_)  # a sample
+    # 100 members a group find each group's leading feature
+    for g in full.classes_:
+        assert part.group_importance_.loc[g].idxmax() == full.group_importance_.loc[g].idxmax()

@@ -233,6 +233,11 @@ class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
     num_leaves : int, default 15
     holdout : float, default 0.25
         Share of customers held out to measure fidelity.
+    importance_size : int, default 5_000
+        Rows the group importance (mean SHAP among a group's members) is measured on: up
+        to ``importance_size / k`` members of each of the k groups, drawn at random (all of
+        a smaller group). SHAP for a multiclass model costs k times a binary one, and a
+        mean over a few hundred members is as good as over all of them.
     random_state : int or None, default 0
 
     Attributes
@@ -249,7 +254,8 @@ class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     group_importance_ : DataFrame
         Per group (rows) and feature (columns): the mean SHAP value, in the group's
-        log-odds, among the group's own members: what places them in it.
+        log-odds, among the group's own members (see ``importance_size``): what places
+        them in it.
     """
 
     _config_key = "groups.surrogate"
@@ -257,6 +263,7 @@ class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "num_leaves": [Interval(Integral, 2, None, closed="left")],
         "holdout": [Interval(Real, 0, 1, closed="left")],
+        "importance_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left"), None],
     }
 
@@ -265,11 +272,13 @@ class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
         n_estimators: int = 200,
         num_leaves: int = 15,
         holdout: float = 0.25,
+        importance_size: int = 5_000,
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
         self.num_leaves = num_leaves
         self.holdout = holdout
+        self.importance_size = importance_size
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -320,11 +329,18 @@ class GroupSurrogate(ValidatedParams, ClassifierMixin, BaseEstimator):
             self.model_ = lgb.LGBMClassifier(**params).fit(X, y)
         self.features_ = list(X.columns)
         name_features(self, given, self.features_)
-        contrib = self.contributions(X)
-        rows = {}
-        for g in self.classes_:
-            members = y == g
-            rows[g] = contrib[g][members].mean()
+        cap = max(1, self.importance_size // len(self.classes_))
+        members = {g: np.flatnonzero(y == g) for g in self.classes_}
+        members = {
+            g: np.sort(rng.choice(m, cap, replace=False)) if len(m) > cap else m
+            for g, m in members.items()
+        }
+        at = np.concatenate(list(members.values()))
+        contrib = self.contributions(X.iloc[at])
+        rows, start = {}, 0
+        for g, m in members.items():
+            rows[g] = contrib[g].iloc[start : start + len(m)].mean()
+            start += len(m)
         self.group_importance_ = pd.DataFrame(rows).T
         self.group_importance_.index.name = "group_id"
         return self
