@@ -137,3 +137,37 @@ def test_an_as_of_month_outside_the_file_fails_before_reading_rows(bank, as_of, 
         train_groups(bank["panel"], _config(), as_of=as_of)
     assert (problem or f"has no customer in {as_of}") in str(info.value)
     assert "months present: 2024-01 .. 2025-12" in str(info.value)
+
+
+def test_the_cli_says_and_logs_the_fit_samples(bank, tmp_path, monkeypatch):
+    import mlflow
+    from typer.testing import CliRunner
+
+    from segments.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    config = tmp_path / "sampled.yaml"
+    config.write_text(
+        "groups: {n_bootstrap: 1, k_max: 5, n_init: 3, fit_size: 700}\n"
+        "upgrade: {fit_size: 1500, model: {n_estimators: 60}}\n"
+        "scoring: {batch_customers: 600}\n"
+    )
+    runner = CliRunner()
+    said, params = {}, {}
+    for kind in ("groups", "upgrade"):
+        args = ["train", kind, "--panel", str(bank["panel"]), "--config", str(config)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        said[kind] = result.output
+        run_id = result.output.split("MLflow run ")[1].split()[0]
+        params[kind] = mlflow.MlflowClient(store).get_run(run_id).data.params
+    assert "fitted on 700 of 2,4" in said["groups"] and "stratified by tier" in said["groups"]
+    assert "fitted on 1,500 of" in said["upgrade"]
+    assert "stratified by as_of, near_band, label" in said["upgrade"]
+    assert params["groups"]["groups.fit_rows"] == "700"
+    assert params["groups"]["groups.fit_strata"] == "tier"
+    assert params["upgrade"]["upgrade.fit_rows"] == "1500"
+    assert int(params["upgrade"]["upgrade.fit_of"]) > 1500
+    assert params["groups"]["panel_rows"] == str(len(bank["frame"]))

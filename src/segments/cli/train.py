@@ -91,6 +91,12 @@ def train_upgrade_cmd(
         f"test (out of time) {', '.join(split['test'])}"
     )
     counts = result.label_counts
+    _print_sample(
+        result.fit_sample,
+        "training rows",
+        "upgrade.fit_size",
+        "every validation and test row is scored",
+    )
     labelled = int(counts["positives"].sum() + counts["negatives"].sum())
     out.print(
         f"  labelled customer-months: {labelled:,}"
@@ -169,6 +175,15 @@ def _load_previous(previous: str) -> Any:
     return prev_model
 
 
+def _print_sample(sample: Any, what: str, setting: str, after: str) -> None:
+    """The rows a fit used, when it used a sample."""
+    if sample is not None and sample.sampled:
+        out.print(
+            f"  fitted on {sample.rows:,} of {sample.of:,} {what} ({setting}), a sample "
+            f"stratified by {', '.join(sample.strata)}; {after}"
+        )
+
+
 def _print_groups(result: Any, reference_column: str) -> None:
     """What was fitted: k and why, stability, agreement, id matching, the groups and the
     tier x group tables."""
@@ -178,6 +193,7 @@ def _print_groups(result: Any, reference_column: str) -> None:
         f"strategic groups as of {result.as_of}: {len(result.features):,} customers, "
         f"{model.n_groups_} groups ({model.algorithm})"
     )
+    _print_sample(result.fit_sample, "customers", "groups.fit_size", "everyone is assigned")
     out.print(f"  k rule: {rep['rule']}")
     if model.k_selection_ is not None:
         ks = model.k_selection_.set_index("k")
