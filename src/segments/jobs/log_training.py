@@ -8,9 +8,6 @@ both steps.
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -76,8 +73,8 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame | None = None) -> Group
     from segments.mlops.cards import groups_card
     from segments.mlops.tracking import (
         code_version,
-        data_digest,
         log_card,
+        log_dataset,
         log_groups_model,
         mlflow_module,
         start_run,
@@ -101,13 +98,7 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame | None = None) -> Group
         _log_config(mlflow, cfg)
         params = {"as_of": result.as_of, "n_customers": len(result.features)}
         mlflow.log_params(params | _panel_params(result, summary, "groups"))
-        with _quiet():
-            ds = mlflow.data.from_pandas(
-                result.features.reset_index(),
-                name="features",
-                digest=data_digest(result.features)[:32],
-            )
-            mlflow.log_input(ds, context="training")
+        log_dataset(result.features.reset_index(), "features")
         mlflow.log_metrics(result.metrics)
         _log_k_selection(mlflow, model)
         mlflow.log_dict(
@@ -157,14 +148,6 @@ def _panel_params(
     return {"panel_rows": summary.rows, "panel_months": summary.span, **fit}
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence MLflow's warnings while it logs a dataset input."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> UpgradeResult:
     """Log an upgrade-model training to MLflow, and register its model when configured.
 
@@ -191,8 +174,8 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
     from segments.mlops.cards import upgrade_card
     from segments.mlops.tracking import (
         code_version,
-        data_digest,
         log_card,
+        log_dataset,
         log_upgrade_model,
         mlflow_module,
         start_run,
@@ -226,14 +209,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
                 **_panel_params(result, summary, "upgrade"),
             }
         )
-        with _quiet():
-            ds = mlflow.data.from_pandas(
-                result.data.drop(columns="label"),
-                name="upgrade_data",
-                targets=None,
-                digest=data_digest(result.data)[:32],
-            )
-            mlflow.log_input(ds, context="training")
+        log_dataset(result.data.drop(columns="label"), "upgrade_data")
         _log_evaluation(mlflow, result)
         plt.close("all")
         from segments.core import drift

@@ -34,6 +34,7 @@ __all__ = [
     "load_groups_model",
     "load_model",
     "log_card",
+    "log_dataset",
     "log_frame",
     "log_groups_model",
     "log_pickled_model",
@@ -120,6 +121,34 @@ def data_digest(df: pd.DataFrame) -> str:
     h.update("|".join(f"{c}:{t}" for c, t in df.dtypes.astype(str).items()).encode())
     h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
     return h.hexdigest()
+
+
+#: Rows MLflow infers a dataset's column types from (see :func:`log_dataset`).
+SCHEMA_ROWS = 1_000
+
+
+def log_dataset(df: pd.DataFrame, name: str, *, context: str = "training") -> None:
+    """Log a table as the run's input dataset: its name, digest, size and schema.
+
+    MLflow infers a dataset's schema value by value in Python (91 s for a million
+    customers' features); a column's type is its dtype's, so the types are inferred on
+    the first :data:`SCHEMA_ROWS` rows and each column's ``required`` flag (no missing
+    value) is set from the whole column, vectorised. The digest and profile (rows,
+    elements) are of the whole table.
+    """
+    mlflow = mlflow_module()
+    from mlflow.types import ColSpec, Schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = mlflow.data.from_pandas(df, name=name, digest=data_digest(df)[:32])
+        head = mlflow.data.from_pandas(df.head(SCHEMA_ROWS), name=name).schema
+        if head is not None:
+            missing = df.isna().any()
+            ds.__dict__["schema"] = Schema(  # the cached property MLflow would compute
+                [ColSpec(c.type, c.name, required=not bool(missing[c.name])) for c in head.inputs]
+            )
+        mlflow.log_input(ds, context=context)
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
