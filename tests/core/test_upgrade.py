@@ -122,6 +122,21 @@ def test_training_set_leakage(small_panel):
     assert not both["label"].equals(both3["label"])
 
 
+def test_training_rows_have_the_features_of_the_whole_panel(small_panel):
+    """Features are built from the labelled customers' rows only: the same values as a
+    whole-panel build, row for row."""
+    from segments import build_features
+
+    tiers = assign_tiers(small_panel)
+    months = ["2024-09", "2025-01", "2025-03"]
+    data, _ = build_training_set(small_panel, tiers, months, horizon=3)
+    for t in months:
+        rows = data[data["as_of"] == t].set_index("customer_id")
+        whole = build_features(small_panel, t).reindex(rows.index)
+        assert len(rows) < len(build_features(small_panel, t))  # a part of the book
+        pd.testing.assert_frame_equal(rows[whole.columns], whole, check_names=False)
+
+
 def test_evaluate_and_deciles_by_hand():
     y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
     p = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05])

@@ -39,5 +39,5 @@ def test_the_logged_schema_is_mlflows_own_inference_on_the_whole_table(tmp_path,
     want = mlflow.data.from_pandas(df, name="features")  # inferred value by value
     assert json.loads(dataset.schema)["mlflow_colspec"] == want.schema.to_dict()
     assert json.loads(dataset.profile) == {"num_rows": len(df), "num_elements": int(df.size)}
-    late = [c for c in want.schema.inputs if c.name == "late_gap"][0]
+    late = next(c for c in want.schema.inputs if c.name == "late_gap")
     assert late.required is False  # the whole column was looked at, not the head

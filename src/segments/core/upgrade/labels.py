@@ -191,6 +191,7 @@ def build_training_set(
         Per as-of month: population, positives, negatives, censored, positive rate.
     """
     frames, counts = [], []
+    customers = pd.Index(panel[ID].to_numpy())
     for t in as_of_months:
         labels = make_labels(
             tiers,
@@ -215,8 +216,10 @@ def build_training_set(
         )
         if labelled.empty:
             continue
-        X = build_features(panel, t, windows=windows)
-        X = X.reindex(labelled[ID])
+        # Features are per customer: built from the labelled customers' rows alone (an
+        # eighth of a book is near-tier), they are the same as from the whole panel.
+        ids = labelled[ID].to_numpy()
+        X = build_features(panel[customers.isin(ids)], t, windows=windows).reindex(ids)
         X.index.name = ID
         tier_cols = labelled.set_index(ID)[list(TIER_FEATURES)]
         block = X.join(tier_cols).reset_index()
