@@ -181,26 +181,42 @@ def deciles(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+#: The most points a scatter draws: a random sample of the rows beyond it (drawing a
+#: million points takes a minute and shows nothing more).
+PLOT_POINTS = 5_000
+
+
+def _shown(n: int) -> tuple[np.ndarray, str]:
+    """The rows a scatter draws (all, or a seeded random :data:`PLOT_POINTS`), and a note
+    saying which."""
+    if n <= PLOT_POINTS:
+        return np.arange(n), ""
+    rows = np.sort(np.random.default_rng(0).choice(n, PLOT_POINTS, replace=False))
+    return rows, f" (a random {PLOT_POINTS:,} of {n:,} rows)"
+
+
 def beeswarm(contributions: pd.DataFrame, values: pd.DataFrame, top: int = 15) -> Figure:
-    """SHAP values per feature (rows: the top features by mean |SHAP|), coloured by the
-    feature's value (percentile within the rows shown)."""
+    """SHAP values per feature (rows: the top features by mean |SHAP| over every row),
+    coloured by the feature's value (percentile among every row); at most
+    :data:`PLOT_POINTS` rows are drawn."""
     order = contributions.abs().mean().sort_values(ascending=False).index[:top]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(order) + 1.5))
     rng = np.random.default_rng(0)
+    rows, note = _shown(len(contributions))
     for i, feat in enumerate(order):
-        x = contributions[feat].to_numpy()
+        x = contributions[feat].to_numpy()[rows]
         v = values[feat]
         colour = (
-            v.rank(pct=True).to_numpy()
+            v.rank(pct=True).to_numpy()[rows]
             if pd.api.types.is_numeric_dtype(v.dtype)
-            else np.full(len(v), 0.5)
+            else np.full(len(rows), 0.5)
         )
         y = i + rng.uniform(-0.3, 0.3, len(x))
         sc = ax.scatter(x, y, c=colour, cmap="coolwarm", s=4, alpha=0.6, vmin=0, vmax=1)
     ax.set_yticks(range(len(order)), list(order), fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0, color="grey", linewidth=0.8)
-    ax.set_xlabel("SHAP value (log-odds of upgrading)")
+    ax.set_xlabel("SHAP value (log-odds of upgrading)" + note)
     ax.set_title("What drives the upgrade probability", fontsize=10)
     if len(order):
         fig.colorbar(sc, ax=ax, label="feature value (percentile)", shrink=0.6)
@@ -209,12 +225,13 @@ def beeswarm(contributions: pd.DataFrame, values: pd.DataFrame, top: int = 15) -
 
 
 def dependence(contributions: pd.DataFrame, values: pd.DataFrame, feature: str) -> Figure:
-    """SHAP value of one feature against its value."""
+    """SHAP value of one feature against its value (at most :data:`PLOT_POINTS` rows)."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    v = values[feature]
+    rows, note = _shown(len(contributions))
+    v = values[feature].iloc[rows]
     x = v.astype(str) if not pd.api.types.is_numeric_dtype(v.dtype) else v
-    ax.scatter(x, contributions[feature], s=4, alpha=0.5)
+    ax.scatter(x, contributions[feature].iloc[rows], s=4, alpha=0.5)
     ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set(xlabel=feature, ylabel="SHAP value (log-odds)", title=f"Dependence: {feature}")
+    ax.set(xlabel=feature + note, ylabel="SHAP value (log-odds)", title=f"Dependence: {feature}")
     fig.tight_layout()
     return fig
