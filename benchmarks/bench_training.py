@@ -10,9 +10,10 @@ and ``upgrade.fit_size``; everything is logged to a real MLflow store (SQLite) a
 registered. Peak memory is the machine's: the job and its worker processes, sampled every
 50 ms.
 
-The baseline, measured in the same run (``--baseline-repeats``, 0 to skip), is the path
-before issue 15: the whole panel read and validated in memory, then the same trainings on
-the frame, fitted on everyone (``fit_size: null``).
+The baseline, measured in the same run (``--baseline-repeats``, 0 to skip), is the
+in-memory path a notebook takes: the whole panel read and validated into one frame, then
+the same trainings on the frame (the same code per customer), fitted on everyone
+(``fit_size: null``).
 
 Checks before any figure is written: the groups recover the planted personas (adjusted Rand
 index >= 0.85 against ``truth.parquet``), and the upgrade model beats the rule of thumb out
@@ -65,7 +66,7 @@ extra = {{"times": times,
           "auc_rule": got["upgrade"].data.metrics.get("rule_of_thumb.roc_auc")}}
 """
 
-#: The path before issue 15: the whole panel in memory, fitted on everyone.
+#: The in-memory path: the whole panel in one frame, fitted on everyone.
 OLD = """
 import os
 os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///{store}"
@@ -125,6 +126,12 @@ def main() -> None:
     _write(new, old, n, m)
 
 
+def _peak(result: dict) -> float:
+    """Peak memory of all processes: the sampled process tree, or the job process's own
+    maximum when the sampling missed its spike."""
+    return max(result["tree_peak_mib"], result["peak_mib"])
+
+
 def _write(new: dict, old: dict | None, n: int, m: int) -> None:
     e = new["extra"]
     g, u = e["groups"], e["upgrade"]
@@ -136,21 +143,22 @@ def _write(new: dict, old: dict | None, n: int, m: int) -> None:
         "|---|---|---|---|---|---|---|",
         f"| segments (batched, stratified fit samples) | {new['n']} | {new['median']:.1f} "
         f"({new['min']:.1f} / {new['max']:.1f}) | {med['groups']:.1f} | {med['upgrade']:.1f} | "
-        f"{new['tree_peak_mib']:,.0f} | {new['peak_mib']:,.0f} |",
+        f"{_peak(new):,.0f} | {new['peak_mib']:,.0f} |",
     ]
     ratio = ""
     if old is not None:
         ot = old["extra"]["times"]
         rows.append(
-            f"| before: whole panel in memory, fit on everyone | {old['n']} | "
+            f"| in memory: the whole panel in one frame, fit on everyone | {old['n']} | "
             f"{old['median']:.1f} ({old['min']:.1f} / {old['max']:.1f}) | "
-            f"{ot['groups']:.1f} | {ot['upgrade']:.1f} | {old['tree_peak_mib']:,.0f} | "
+            f"{ot['groups']:.1f} | {ot['upgrade']:.1f} | {_peak(old):,.0f} | "
             f"{old['peak_mib']:,.0f} |"
         )
         ratio = (
             f"\n\nThe batched path takes {new['median'] / old['median']:.2f}x the time of the "
-            f"path before (read + validate of the whole panel: {ot['read+validate']:.1f} s), "
-            f"at {new['tree_peak_mib'] / old['tree_peak_mib']:.2f}x its peak memory."
+            f"in-memory path (its read + validate of the whole panel: "
+            f"{ot['read+validate']:.1f} s), "
+            f"at {_peak(new) / _peak(old):.2f}x its peak memory."
         )
     body = (
         f"Machine: {machine()}.\n\nCommand: `{command()}`\n\n"
