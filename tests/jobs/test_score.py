@@ -366,3 +366,38 @@ def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
     pd.testing.assert_frame_equal(read_output(res.out), read_output(reference_output.out))
     assert res.manifest["tiers"] == reference_output.manifest["tiers"]
     pd.testing.assert_frame_equal(res.drift, reference_output.drift)
+
+
+SPARK_BAD = {
+    # spread over many customers, so over several buckets of each engine
+    "negative_money": lambda d: d.assign(dep_demand=d["dep_demand"].where(d.index % 97 != 0, -5.0)),
+    "duplicate": lambda d: pd.concat([d, d.iloc[::151]]),
+    "no_as_of_rows": lambda d: d[d["month"].astype(str) < AS_OF],
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="local Spark tested on Linux")
+def test_spark_refuses_bad_input_with_the_local_engines_violations(job, tmp_path):
+    from segments.engines.spark import score_spark, spark_session
+
+    raw = read_panel(job["panel_path"])
+    raw["month"] = raw["month"].astype(str)
+    spark = spark_session("local[2]")
+    try:
+        for case, change in SPARK_BAD.items():
+            path = tmp_path / f"{case}.parquet"
+            change(raw.copy()).reset_index(drop=True).to_parquet(path, index=False)
+            found = {}
+            for engine in ("local", "spark"):
+                out = tmp_path / f"{case}_{engine}"
+                with pytest.raises(PanelValidationError) as info:
+                    if engine == "local":
+                        score_local(path, AS_OF, out, job["scorer"], batch_customers=300)
+                    else:
+                        score_spark(path, AS_OF, out, job["scorer"], spark=spark, partitions=3)
+                assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+                found[engine] = info.value.violations
+            assert found["spark"] == found["local"], case
+            assert found["spark"] and (case == "no_as_of_rows" or found["spark"][0].n_rows > 3)
+    finally:
+        spark.stop()

@@ -33,8 +33,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, plan_sorted
-from segments.core.data.panel import ID, MONTH
-from segments.core.scoring.batch import add_counts, drift_report, merge_violations
+from segments.core.data.panel import ID
+from segments.core.scoring.batch import add_counts, check_batches, drift_report
 from segments.core.scoring.output import ScoreResult, write_text_atomic
 from segments.core.upgrade.ranks import table_from_frames
 from segments.engines.spool import READ_ROWS, bucket_of, plan_buckets, record_batches, spool
@@ -203,14 +203,7 @@ def _validate(job: ScoringJob, batches: Batches, runner: Runner, tick: Tick) -> 
         found += errors
         months_seen.update(months)
         tick("validate", i + 1, len(batches))
-    if found:
-        raise PanelValidationError(merge_violations(found), source=str(job.src))
-    if job.month not in months_seen:
-        last = max(months_seen) if months_seen else "none"
-        raise PanelValidationError(
-            [Violation(MONTH, f"has no rows for the as-of month {job.month} (last month {last})")],
-            source=str(job.src),
-        )
+    check_batches(found, months_seen, job.month, str(job.src))
 
 
 def _rank(batches: Batches, runner: Runner, tick: Tick) -> tuple[dict[str, int], dict[str, Any]]:

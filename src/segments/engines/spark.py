@@ -1,18 +1,24 @@
-"""The Spark engine: :func:`segments.core.scoring.batch.score_batch` per group of whole customers.
+"""The Spark engine: :func:`segments.core.scoring.batch.score_batch` per bucket of whole customers.
 
-Rows are hashed to buckets by customer id (``pmod(xxhash64(customer_id), n)``), so a
-customer's months are never split; ``groupBy(bucket).applyInPandas`` hands each bucket to the
-same pure function the local engine runs. Validation runs first as its own Spark job and
-stops the run with every violation before any scoring. Ranks within bands come from the core
-definition (:mod:`segments.core.upgrade.ranks`): Spark counts customers per (ranking group,
-probability), the driver turns those counts into ranks with the same
-:class:`~segments.core.upgrade.ranks.RankTable` the local engine uses, and a join puts them on the
-rows, so the output equals the local output row for row. PySpark is an optional extra
+Spark reads only the columns the scorer needs, hashes rows to buckets by customer id
+(``pmod(xxhash64(customer_id), n)``, about ``batch_customers`` customers each), so a
+customer's months are never split, and ``groupBy(bucket).applyInArrow`` hands each bucket,
+as one Arrow table, to the function the local engine's workers run: the bucket is
+converted as the local reader converts it (:func:`~segments.core.data.panel.panel_frame`),
+validated on every month, and scored when clean. Input is read and shuffled once: the
+scored rows and each bucket's summary (violations, months, drift counts) go to the work
+folder, and any violation stops the run there, with every problem listed, before anything is
+ranked or published. Ranks within bands come from the core definition
+(:mod:`segments.core.upgrade.ranks`): Spark counts customers per (ranking group,
+probability), the driver builds the same :class:`~segments.core.upgrade.ranks.RankTable` the
+local engine uses, and a map over the scored rows' Arrow batches sets the ranks, so the
+output equals the local output row for row. PySpark is an optional extra
 (``pip install segments[spark]``); sessions bind to 127.0.0.1 without the Spark UI unless
 a master URL says otherwise.
 
 Engine options (:attr:`segments.jobs.score.ScoringJob.options`): ``master`` (Spark master
-URL), ``partitions`` (buckets of whole customers), ``session`` (an existing SparkSession).
+URL), ``partitions`` (buckets of whole customers; default from ``batch_customers``),
+``session`` (an existing SparkSession).
 """
 
 from __future__ import annotations
@@ -22,29 +28,30 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segments.core.data.panel import ID, MONTH, PanelInput
+from segments.core.data.panel import ID, MONTH, PanelInput, panel_frame
 from segments.core.scoring.batch import (
     Scorer,
     add_counts,
+    check_batches,
     drift_report,
-    merge_violations,
     score_batch,
+    select_months,
     validate_batch,
 )
 from segments.core.scoring.output import RANKS, ScoreResult, write_text_atomic
-from segments.core.upgrade.ranks import RANK_COLUMNS, RankTable, band_key
-from segments.exceptions import ConfigError, PanelValidationError, SegmentsError, Violation
+from segments.core.upgrade.ranks import RankTable, band_key, rank_columns
+from segments.exceptions import ConfigError, SegmentsError, Violation
 from segments.jobs.contract import ScoringJob, digest_input, make_manifest, publish
 
-__all__ = ["check_input", "rank_rows", "run", "score_spark", "spark_session"]
+__all__ = ["buckets_for", "check_input", "rank_rows", "run", "score_spark", "spark_session"]
 
 _SPARK_TYPES = {
     pa.string(): "string",
@@ -104,17 +111,6 @@ def spark_session(master: str | None = None, app: str = "segments") -> Any:
 
 def _ddl(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {_SPARK_TYPES[f.type]}" for f in schema)
-
-
-def _to_raw(pdf: pd.DataFrame, month_col: str) -> pd.DataFrame:
-    """Spark hands dates over as datetimes; the panel contract reads months as periods."""
-    pdf = pdf.drop(columns="_bucket")
-    col = pdf.get(month_col)
-    if col is not None and (pd.api.types.is_datetime64_any_dtype(col) or col.dtype == object):
-        months = pd.to_datetime(col, errors="coerce")
-        if months.notna().all():
-            pdf[month_col] = months.dt.to_period("M")
-    return pdf
 
 
 def check_input(found: PanelInput, src: Path) -> None:
@@ -177,8 +173,8 @@ def score_spark(
     master : str, optional
         Spark master URL (default ``SEGMENTS_SPARK_MASTER`` or ``local[2]``).
     partitions : int, optional
-        Buckets of whole customers (default: about ``100_000`` customers each, at least
-        the session's parallelism).
+        Buckets of whole customers (default: about ``scoring.batch_customers`` customers
+        each, at least the session's parallelism; :func:`buckets_for`).
     spark : SparkSession, optional
         An existing session.
 
@@ -211,11 +207,20 @@ def run(job: ScoringJob) -> ScoreResult:
     """Score a prepared job on Spark (called by :func:`segments.jobs.score.execute`, which
     holds the output lock).
 
+    One pass reads the input's needed columns, hashes rows to buckets of whole customers,
+    and hands each bucket to :func:`_bucket_task` as one Arrow table (``applyInArrow``): it
+    validates the bucket (every month) and, when it is clean, scores it with
+    :func:`~segments.core.scoring.batch.score_batch`, as the local engine's workers do. The
+    rows go to ``OUT.partial/scored``; any violation stops the run there, before anything
+    is ranked or published. Ranks come from a :class:`RankTable` of the probabilities'
+    counts, set on every row by a map over the scored rows (no join, no second shuffle).
+
     Parameters
     ----------
     job : ScoringJob
-        Reads ``scored_at``, ``run_id``, ``on_start`` (called first, its run id stamped)
-        and the options ``master``, ``partitions`` and ``session``.
+        Reads ``scored_at``, ``run_id``, ``on_start`` (called first, its run id stamped),
+        ``batch_customers`` (customers a bucket holds, about) and the options ``master``,
+        ``partitions`` and ``session``.
 
     Returns
     -------
@@ -224,7 +229,7 @@ def run(job: ScoringJob) -> ScoreResult:
     Raises
     ------
     PanelValidationError
-        The input breaks the data contract (every violation, before any scoring).
+        The input breaks the data contract (every violation; nothing published or left).
     """
     from pyspark.sql import functions as F
 
@@ -234,42 +239,31 @@ def run(job: ScoringJob) -> ScoreResult:
     scorer = job.scorer
     spark = job.options.get("session") or spark_session(job.options.get("master"))
     timings: dict[str, float] = {"session_s": time.perf_counter() - t0}
-    id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
-    df = spark.read.parquet(*[str(f) for f in job.input.files.files])
-    stored = job.input.files.schema.field(month_col).type
-    if pa.types.is_timestamp(stored) and stored.tz:
-        # Spark holds instants: take the calendar date in the bank's (or the data's) zone,
-        # as the local engine does.
-        zone = scorer.panel.timezone or stored.tz
-        df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
-    n_customers = df.select(id_col).distinct().count()
-    parts = job.options.get("partitions") or max(
-        spark.sparkContext.defaultParallelism, -(-n_customers // 100_000)
-    )
-    df = df.withColumn("_bucket", F.pmod(F.xxhash64(F.col(id_col).cast("string")), F.lit(parts)))
     t = time.perf_counter()
-    _validate(job, df, month_col)
-    timings["validate_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    scored = _scored(job, df, month_col, run_id, stamp).cache()
-    total: dict[str, Any] = {}
-    for r in scored.where(F.col("_counts").isNotNull()).select("_counts").collect():
-        add_counts(total, json.loads(r["_counts"]))
-    final = (
-        rank_rows(spark, scored)
-        .select(*scorer.schema.names)
-        .repartition(parts, "customer_id")
-        .sortWithinPartitions("customer_id")
-    )
+    parts = job.options.get("partitions") or buckets_for(
+        job.input.rows, len(job.input.months or ()) or 1, job.batch_customers,
+        spark.sparkContext.defaultParallelism,
+    )  # fmt: skip
     work = job.dest.with_name(job.dest.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    final.write.parquet(str(work), compression="zstd")
-    scored.unpersist()
-    timings["score_s"] = time.perf_counter() - t
-    for f in work.glob("*"):  # Spark's bookkeeping files are not part of the output
+    try:
+        _score_buckets(job, spark, parts, work / "scored", run_id, stamp)
+        scored = spark.read.parquet(str(work / "scored"))
+        total = _check_buckets(job, scored)
+        timings["validate_and_score_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rows = scored.where(F.col("_summary").isNull())
+        ranked = rank_rows(spark, rows.drop("_summary"), scorer.schema)
+        ranked.write.parquet(str(work / "final"), compression="zstd")
+        timings["rank_s"] = time.perf_counter() - t
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
+        raise
+    final = work / "final"
+    for f in final.glob("*"):  # Spark's bookkeeping files are not part of the output
         if f.name.startswith(("_SUCCESS", ".")):
             f.unlink()
-    n_rows = {f.name: pq.ParquetFile(f).metadata.num_rows for f in sorted(work.glob("*.parquet"))}
+    n_rows = {f.name: pq.ParquetFile(f).metadata.num_rows for f in sorted(final.glob("*.parquet"))}
     report = drift_report(scorer.reference, total, scorer.psi_thresholds)
     timings["total_s"] = time.perf_counter() - t0
     state = {"identity": {"input_digest": digest_input(job.src)}, "run_id": run_id}
@@ -285,124 +279,185 @@ def run(job: ScoringJob) -> ScoreResult:
     )
     if manifest["rows"] != sum(total.get("tiers", {}).values()):
         raise SegmentsError("spark: rows written differ from rows scored")
-    write_text_atomic(work / "_drift.csv", report.to_csv(index=False))
-    write_text_atomic(work / "_manifest.json", json.dumps(manifest, indent=2))
-    publish(work, job.dest, job.overwrite)
+    write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
+    write_text_atomic(final / "_manifest.json", json.dumps(manifest, indent=2))
+    publish(final, job.dest, job.overwrite)
+    shutil.rmtree(work, ignore_errors=True)
     return ScoreResult(job.dest, manifest, report, run_id)
 
 
-def _validate(job: ScoringJob, df: Any, month_col: str) -> None:
-    """Validate every bucket as its own Spark job; raise with every violation."""
-    panel_cfg = job.scorer.panel
+def buckets_for(rows: int, months: int, batch_customers: int, parallelism: int) -> int:
+    """Buckets of whole customers for an input: about ``batch_customers`` customers each
+    (customers estimated as rows / months), and at least one per core of the session."""
+    customers = -(-rows // max(months, 1))
+    return max(parallelism, -(-customers // max(batch_customers, 1)))
 
-    def validate(pdf: pd.DataFrame) -> pd.DataFrame:
-        raw = _to_raw(pdf, month_col)
-        _, errors = validate_batch(raw, panel_cfg)
-        seen = ",".join(sorted({str(m) for m in raw[month_col].dropna().unique()}))
-        rows = [
-            {
-                "column": v.column,
-                "problem": v.problem,
-                "n_rows": v.n_rows,
-                "examples": json.dumps(list(v.examples)),
-                "hint": v.hint,
-                "months": "",
-            }
-            for v in errors
-        ]
-        rows.append(
-            {"column": "", "problem": "", "n_rows": 0, "examples": "[]", "hint": "", "months": seen}
-        )
-        return pd.DataFrame(rows)
 
-    found = (
-        df.groupBy("_bucket")
-        .applyInPandas(
-            validate,
-            "column string, problem string, n_rows bigint, examples string, "
-            "hint string, months string",
+def _score_buckets(
+    job: ScoringJob, spark: Any, parts: int, where: Path, run_id: str, stamp: str
+) -> None:
+    """Read the needed columns, bucket the rows by customer and write every bucket's
+    :func:`_bucket_task` result to ``where``."""
+    from pyspark.sql import functions as F
+
+    scorer = job.scorer
+    id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
+    columns = scorer.columns(job.input.columns)
+    df = spark.read.parquet(*[str(f) for f in job.input.files.files]).select(*columns)
+    stored = job.input.files.schema.field(month_col).type
+    if pa.types.is_timestamp(stored) and stored.tz:
+        # Spark holds instants: take the calendar date in the bank's (or the data's) zone,
+        # as the local engine does.
+        zone = scorer.panel.timezone or stored.tz
+        df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
+    df = df.withColumn("_bucket", F.pmod(F.xxhash64(F.col(id_col).cast("string")), F.lit(parts)))
+    task = _BucketTask(job.month, scorer, run_id, stamp)
+    ddl = _ddl(task.schema)
+    # A plain function without type hints: PySpark 4.3 fails to infer the eval type from a
+    # callable object's hints (UnboundLocalError), and without hints takes the Table form.
+    grouped = df.groupBy("_bucket").applyInArrow(lambda table: task(table), ddl)
+    grouped.write.parquet(str(where), compression="zstd")
+
+
+class _BucketTask:
+    """What Spark runs on each bucket (picklable): validate, then score when clean.
+
+    Returns the bucket's output rows (ranks empty) and one summary row (``_summary``, JSON:
+    the violations, the months seen and the drift counts).
+    """
+
+    def __init__(self, month: str, scorer: Scorer, run_id: str, stamp: str) -> None:
+        self.month, self.scorer, self.run_id, self.stamp = month, scorer, run_id, stamp
+        unranked = [f for f in scorer.schema if f.name not in RANKS]
+        self.rows = pa.schema(unranked)
+        self.schema = pa.schema([*unranked, pa.field("_summary", pa.string())])
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        panel = self.scorer.panel
+        table = table.drop_columns(["_bucket"])
+        raw = panel_frame(table, panel, panel.source_name(MONTH))
+        del table
+        frame, errors = validate_batch(raw, panel)
+        summary: dict[str, Any] = {
+            "violations": [_violation_json(v) for v in errors],
+            "months": [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()}),
+        }
+        del frame
+        if errors:
+            return self._with_summary(self.rows.empty_table(), summary)
+        rows, counts = score_batch(
+            select_months(raw, self.month, self.scorer.months_needed, panel),
+            self.month,
+            self.scorer,
+            run_id=self.run_id,
+            scored_at=self.stamp,
+            checked=True,
         )
-        .collect()
-    )
+        summary["counts"] = counts
+        out = pa.Table.from_pandas(rows[self.rows.names], schema=self.rows, preserve_index=False)
+        return self._with_summary(out, summary)
+
+    def _with_summary(self, rows: pa.Table, summary: dict[str, Any]) -> pa.Table:
+        rows = rows.append_column("_summary", pa.nulls(rows.num_rows, pa.string()))
+        line = {f.name: None for f in self.rows}
+        line["_summary"] = json.dumps(summary)
+        return pa.concat_tables([rows, pa.Table.from_pylist([line], schema=self.schema)])
+
+
+def _violation_json(v: Violation) -> dict[str, Any]:
+    return {
+        "column": v.column,
+        "problem": v.problem,
+        "n_rows": int(v.n_rows),
+        "examples": list(v.examples),
+        "hint": v.hint,
+    }
+
+
+def _check_buckets(job: ScoringJob, scored: Any) -> dict[str, Any]:
+    """The buckets' summaries: raise with every violation (or a missing as-of month);
+    else the drift counts added up."""
+    from pyspark.sql import functions as F
+
+    summaries = [
+        json.loads(r["_summary"])
+        for r in scored.where(F.col("_summary").isNotNull()).select("_summary").collect()
+    ]
     violations = [
         Violation(
-            r["column"],
-            r["problem"],
-            int(r["n_rows"]),
-            tuple(json.loads(r["examples"])),
-            hint=r["hint"] or "",
+            v["column"], v["problem"], v["n_rows"], tuple(v["examples"]), hint=v["hint"] or ""
         )
-        for r in found
-        if r["column"]
+        for s in summaries
+        for v in s["violations"]
     ]
-    if violations:
-        raise PanelValidationError(merge_violations(violations), source=str(job.src))
-    months_seen = {m for r in found for m in r["months"].split(",") if m}
-    if job.month not in months_seen:
-        raise PanelValidationError(
-            [Violation(MONTH, f"has no rows for the as-of month {job.month}")],
-            source=str(job.src),
-        )
+    months_seen = {m for s in summaries for m in s["months"]}
+    check_batches(violations, months_seen, job.month, str(job.src))
+    total: dict[str, Any] = {}
+    for s in summaries:
+        add_counts(total, s.get("counts", {}))
+    return total
 
 
-def _scored(job: ScoringJob, df: Any, month_col: str, run_id: str, stamp: str) -> Any:
-    """The unranked output rows (``score_batch`` per bucket), with each row's ranking group
-    (``_key``, :func:`segments.core.upgrade.ranks.band_key`) and one row per bucket carrying the
-    bucket's counts as JSON (``_counts``)."""
-    scorer, month = job.scorer, job.month
-    unranked = pa.schema([f for f in scorer.schema if f.name not in RANKS])
-    out_ddl = _ddl(unranked) + ", `_key` string, `_counts` string"
-    names = unranked.names
-
-    def score(pdf: pd.DataFrame) -> pd.DataFrame:
-        rows, counts = score_batch(
-            _to_raw(pdf, month_col), month, scorer, run_id=run_id, scored_at=stamp
-        )
-        rows = rows[names].copy()
-        rows["_key"] = band_key(rows["near_band"], rows["tier"])
-        rows["_counts"] = None
-        if len(rows):
-            rows.iloc[0, rows.columns.get_loc("_counts")] = json.dumps(counts)
-        return rows
-
-    return df.groupBy("_bucket").applyInPandas(score, out_ddl)
-
-
-def rank_rows(spark: Any, scored: Any) -> Any:
+def rank_rows(spark: Any, scored: Any, schema: pa.Schema) -> Any:
     """Add the rank columns to scored rows with the core rule (:mod:`segments.core.upgrade.ranks`).
 
-    Spark counts the customers holding each probability in each ranking group (``_key``);
-    the driver builds a :class:`~segments.core.upgrade.ranks.RankTable` from those counts (one row
-    per distinct probability of a group, not per customer) and ranks each distinct
-    probability; a join on (``_key``, ``p_upgrade``) puts the ranks on the rows (empty where
-    ``p_upgrade`` is).
+    Spark counts the customers holding each probability in each ranking group (band, tier);
+    the driver builds a :class:`~segments.core.upgrade.ranks.RankTable` from those counts (one
+    row per distinct probability of a group, not per customer), and a map over the rows'
+    Arrow batches sets each row's ranks with :func:`~segments.core.upgrade.ranks.rank_columns`,
+    as the local engine's :func:`~segments.engines.workers.rank_task` does.
 
     Parameters
     ----------
     spark : SparkSession
     scored : pyspark.sql.DataFrame
-        Rows with ``_key`` and ``p_upgrade``.
+        Rows of the output's columns but the ranks.
+    schema : pyarrow.Schema
+        The output's schema (:attr:`Scorer.schema`).
 
     Returns
     -------
     pyspark.sql.DataFrame
-        ``scored`` with ``upgrade_decile``, ``upgrade_percentile`` and ``upgrade_permille``.
+        The rows in ``schema``: ranks set (empty where ``p_upgrade`` is).
     """
     from pyspark.sql import functions as F
 
     counts = (
-        scored.where(F.col("p_upgrade").isNotNull()).groupBy("_key", "p_upgrade").count().toPandas()
+        scored.where(F.col("p_upgrade").isNotNull())
+        .groupBy("near_band", "tier", "p_upgrade")
+        .count()
+        .toPandas()
     )
-    if counts.empty:
-        for name in RANK_COLUMNS:
-            scored = scored.withColumn(name, F.lit(None).cast("bigint"))
-        return scored
-    keys, p = counts["_key"].to_numpy(), counts["p_upgrade"].to_numpy(dtype=float)
-    ranks = RankTable().add(keys, p, counts["count"].to_numpy()).ranks(keys, p)
-    lookup = pd.DataFrame({"_key": keys, "p_upgrade": p})
-    for name in RANK_COLUMNS:
-        lookup[name] = ranks[name.removeprefix("upgrade_")].to_numpy(dtype="int64")
-    ddl = "`_key` string, `p_upgrade` double, " + ", ".join(
-        f"`{name}` bigint" for name in RANK_COLUMNS
-    )
-    return scored.join(spark.createDataFrame(lookup, ddl), on=["_key", "p_upgrade"], how="left")
+    table = RankTable()
+    if not counts.empty:
+        table.add(
+            band_key(counts["near_band"], counts["tier"]),
+            counts["p_upgrade"].to_numpy(dtype=float),
+            counts["count"].to_numpy(),
+        )
+    return scored.mapInArrow(_Ranker(table, schema), _ddl(schema))
+
+
+class _Ranker:
+    """Sets the rank columns of each Arrow batch of scored rows (picklable)."""
+
+    def __init__(self, table: RankTable, schema: pa.Schema) -> None:
+        self.table, self.schema = table, schema
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            ranks = dict(
+                rank_columns(
+                    batch.column("near_band").to_pandas(),
+                    batch.column("tier").to_pandas(),
+                    batch.column("p_upgrade").to_numpy(zero_copy_only=False),
+                    self.table,
+                )
+            )
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(ranks[f.name], f.type) if f.name in ranks else batch.column(f.name)
+                    for f in self.schema
+                ],
+                schema=self.schema,
+            )

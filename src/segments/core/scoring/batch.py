@@ -31,6 +31,7 @@ from segments.exceptions import PanelValidationError, Violation, example_list
 __all__ = [
     "Scorer",
     "add_counts",
+    "check_batches",
     "drift_report",
     "drift_summary",
     "merge_violations",
@@ -200,6 +201,36 @@ def month_window(ordinal: np.ndarray, as_of: str | pd.Period, months: int | None
     if months is not None:
         keep &= ordinal > last - months
     return keep | (ordinal == np.iinfo(np.int64).min)
+
+
+def check_batches(
+    found: list[Violation], months_seen: set[str], as_of: str, source: str = ""
+) -> None:
+    """Stop a job whose batches broke the contract, or hold no row of the as-of month.
+
+    Parameters
+    ----------
+    found : list of Violation
+        Every batch's violations (merged here: :func:`merge_violations`).
+    months_seen : set of str
+        The months the batches held (``YYYY-MM``).
+    as_of : str
+        The month scored.
+    source : str
+        The input, named in the error.
+
+    Raises
+    ------
+    PanelValidationError
+    """
+    if found:
+        raise PanelValidationError(merge_violations(found), source=source)
+    if as_of not in months_seen:
+        last = max(months_seen) if months_seen else "none"
+        raise PanelValidationError(
+            [Violation(MONTH, f"has no rows for the as-of month {as_of} (last month {last})")],
+            source=source,
+        )
 
 
 def merge_violations(found: list[Violation]) -> list[Violation]:
