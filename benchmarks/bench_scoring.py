@@ -1,4 +1,4 @@
-"""Benchmark batch scoring: local throughput and peak memory by bank size; Spark by cores.
+"""Benchmark batch scoring: local throughput and peak memory by bank size (Spark: bench_spark.py).
 
 Models are trained once on a 20,000-customer synthetic bank (default config, tracked in a
 SQLite store in the working folder) and promoted; banks of each size are then scored for
@@ -7,8 +7,9 @@ their last month, each run in a fresh process (its own peak memory), ``--repeats
 * local engine, ``--batch-customers`` per batch, at every ``--sizes`` (customers);
 * baseline in the same run: reading the whole panel into pandas (``pd.read_parquet``), the
   first step of the naive "load everything, then score" job, up to ``--max-baseline``
-  customers (beyond, it does not fit: that is the point of streaming);
-* Spark engine on the smallest size: ``local[1]`` vs ``local[2]`` (session start included).
+  customers (beyond, it does not fit: that is the point of streaming).
+
+The Spark engine is measured by ``bench_spark.py``.
 
 Each run checks its output (one row per active customer, the documented schema), so a
 broken run cannot look fast.
@@ -134,8 +135,7 @@ def main() -> None:
     parser.add_argument("--batch-customers", type=int, default=ScoringConfig.batch_customers)
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--max-baseline", type=int, default=1_000_000)
-    parser.add_argument("--spark-repeats", type=int, default=1)
-    parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--no-spark", action="store_true", help="ignored: see bench_spark.py")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segments-bench-scoring-"))
@@ -176,18 +176,6 @@ def main() -> None:
                 base if n <= args.max_baseline else None,
             )
         )
-    spark_rows = []
-    if not args.no_spark:
-        n = min(args.sizes)
-        panel = bank(work, n, args.months) / "panel.parquet"
-        for master in ("local[1]", "local[2]"):
-            res = run_step(
-                _score_code(
-                    work, exp, panel, work / f"spark_{n}", "spark", args.batch_customers, master
-                ),
-                args.spark_repeats,
-            )
-            spark_rows.append((master, res))
 
     lines = [
         f"## Batch scoring ({', '.join(f'{n:,}' for n in args.sizes)} customers x "
@@ -240,29 +228,6 @@ def main() -> None:
             f"{format(extra['scored_upgrade'], ',') if 'scored_upgrade' in extra else '-'} | "
             f"{stages} |"
         )
-    if spark_rows:
-        n = min(args.sizes)
-        one = spark_rows[0][1]["median"]
-        lines += [
-            "",
-            f"Spark engine on the {n:,}-customer bank (session start, validation "
-            "job, scoring job, window ranks, write):",
-            "",
-            "| master | runs | median s | min / max s | customers/s | speed-up vs "
-            "local[1] | driver peak MiB | stage times (s), last run |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for master, r in spark_rows:
-            active = r["extra"].get("rows", n)
-            t = r["extra"].get("timings", {})
-            stages = ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in t.items())
-            lines.append(
-                f"| {master} | {r['n']} | {r['median']:.1f} | {r['min']:.1f} / "
-                f"{r['max']:.1f} | {active / r['median']:,.0f} | "
-                f"{one / r['median']:.2f}x | {r['peak_mib']:,.0f} | {stages} |"
-            )
-        lines.append("")
-        lines.append("Driver peak only: executors run in the Spark JVM and Python workers.")
     write_section("scoring", "\n".join(lines), size_label(*args.sizes))
     print("\n".join(lines))
 

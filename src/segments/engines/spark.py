@@ -1,9 +1,10 @@
 """The Spark engine: :func:`segments.core.scoring.batch.score_batch` per bucket of whole customers.
 
-Spark reads only the columns the scorer needs, hashes rows to buckets by customer id
-(``pmod(xxhash64(customer_id), n)``, about ``batch_customers`` customers each), so a
-customer's months are never split, and ``groupBy(bucket).applyInArrow`` hands each bucket,
-as one Arrow table, to the function the local engine's workers run: the bucket is
+Spark reads only the columns the scorer needs and hash-partitions the rows by customer id
+(``repartition(n, customer_id)``, about ``batch_customers`` customers a partition), so a
+customer's months are never split and each partition is a bucket of whole customers;
+``mapInArrow`` hands each bucket's Arrow batches to the function the local engine's workers
+run (no sort, and no pandas conversion on Spark's side): the bucket is
 converted as the local reader converts it (:func:`~segments.core.data.panel.panel_frame`),
 validated on every month, and scored when clean. Input is read and shuffled once: the
 scored rows and each bucket's summary (violations, months, drift counts) go to the work
@@ -207,9 +208,9 @@ def run(job: ScoringJob) -> ScoreResult:
     """Score a prepared job on Spark (called by :func:`segments.jobs.score.execute`, which
     holds the output lock).
 
-    One pass reads the input's needed columns, hashes rows to buckets of whole customers,
-    and hands each bucket to :func:`_bucket_task` as one Arrow table (``applyInArrow``): it
-    validates the bucket (every month) and, when it is clean, scores it with
+    One pass reads the input's needed columns, partitions rows into buckets of whole
+    customers, and hands each bucket's Arrow batches to :class:`_BucketTask`
+    (``mapInArrow``): it validates the bucket (every month) and, when it is clean, scores it with
     :func:`~segments.core.scoring.batch.score_batch`, as the local engine's workers do. The
     rows go to ``OUT.partial/scored``; any violation stops the run there, before anything
     is ranked or published. Ranks come from a :class:`RankTable` of the probabilities'
@@ -296,8 +297,8 @@ def buckets_for(rows: int, months: int, batch_customers: int, parallelism: int) 
 def _score_buckets(
     job: ScoringJob, spark: Any, parts: int, where: Path, run_id: str, stamp: str
 ) -> None:
-    """Read the needed columns, bucket the rows by customer and write every bucket's
-    :func:`_bucket_task` result to ``where``."""
+    """Read the needed columns, partition the rows by customer into ``parts`` buckets and
+    write every bucket's :class:`_BucketTask` result to ``where``."""
     from pyspark.sql import functions as F
 
     scorer = job.scorer
@@ -310,13 +311,11 @@ def _score_buckets(
         # as the local engine does.
         zone = scorer.panel.timezone or stored.tz
         df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
-    df = df.withColumn("_bucket", F.pmod(F.xxhash64(F.col(id_col).cast("string")), F.lit(parts)))
+    # Hash partitioning by customer: each partition is a bucket of whole customers (Spark
+    # keeps an explicit partition count: adaptive execution does not coalesce it).
     task = _BucketTask(job.month, scorer, run_id, stamp)
-    ddl = _ddl(task.schema)
-    # A plain function without type hints: PySpark 4.3 fails to infer the eval type from a
-    # callable object's hints (UnboundLocalError), and without hints takes the Table form.
-    grouped = df.groupBy("_bucket").applyInArrow(lambda table: task(table), ddl)
-    grouped.write.parquet(str(where), compression="zstd")
+    buckets = df.repartition(parts, F.col(id_col)).mapInArrow(task, _ddl(task.schema))
+    buckets.write.parquet(str(where), compression="zstd")
 
 
 class _BucketTask:
@@ -332,9 +331,15 @@ class _BucketTask:
         self.rows = pa.schema(unranked)
         self.schema = pa.schema([*unranked, pa.field("_summary", pa.string())])
 
-    def __call__(self, table: pa.Table) -> pa.Table:
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The bucket's Arrow batches in (one partition: whole customers), its output out."""
+        got = list(batches)
+        if got:
+            yield from self.score(pa.Table.from_batches(got)).to_batches()
+
+    def score(self, table: pa.Table) -> pa.Table:
+        """A bucket's rows (every month) validated, then scored when clean."""
         panel = self.scorer.panel
-        table = table.drop_columns(["_bucket"])
         raw = panel_frame(table, panel, panel.source_name(MONTH))
         del table
         frame, errors = validate_batch(raw, panel)
