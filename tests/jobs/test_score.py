@@ -349,23 +349,39 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
 def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
     from segments.engines.spark import score_spark, spark_session
 
+    # a customer-sorted file runs the local engine's batches as Spark tasks; an unsorted
+    # one goes through Spark's own read and partitioning by customer
+    raw = pq.read_table(job["panel_path"]).to_pandas()
+    paths = {kind: tmp_path / f"{kind}.parquet" for kind in ("sorted", "shuffled")}
+    ordered = raw.sort_values(["customer_id", "month"])
+    ordered.to_parquet(paths["sorted"], index=False, row_group_size=4_000)
+    raw.sample(frac=1.0, random_state=3).to_parquet(paths["shuffled"], index=False)
     spark = spark_session("local[2]")
     try:
-        res = score_spark(
-            job["panel_path"],
-            AS_OF,
-            tmp_path / "spark",
-            job["scorer"],
-            scored_at="2026-01-01T00:00:00+00:00",
-            spark=spark,
-            partitions=3,
-        )
+        results = {
+            kind: score_spark(
+                path,
+                AS_OF,
+                tmp_path / kind,
+                job["scorer"],
+                scored_at="2026-01-01T00:00:00+00:00",
+                spark=spark,
+                partitions=3,
+                batch_customers=400,
+            )
+            for kind, path in paths.items()
+        }
     finally:
         spark.stop()
-    validate_output(res.out)
-    pd.testing.assert_frame_equal(read_output(res.out), read_output(reference_output.out))
-    assert res.manifest["tiers"] == reference_output.manifest["tiers"]
-    pd.testing.assert_frame_equal(res.drift, reference_output.drift)
+    sorted_run, shuffled_run = (results[k].manifest for k in ("sorted", "shuffled"))
+    assert sorted_run["batches"] > 3 and "score_s" in sorted_run["timings_s"]
+    assert shuffled_run["batches"] == 3 and "validate_and_score_s" in shuffled_run["timings_s"]
+    for res in results.values():
+        assert res.manifest["engine"].startswith("spark local[2]")
+        validate_output(res.out)
+        pd.testing.assert_frame_equal(read_output(res.out), read_output(reference_output.out))
+        assert res.manifest["tiers"] == reference_output.manifest["tiers"]
+        pd.testing.assert_frame_equal(res.drift, reference_output.drift)
 
 
 SPARK_BAD = {

@@ -50,7 +50,16 @@ from segments.engines.workers import (
 from segments.exceptions import PanelValidationError, Violation
 from segments.jobs.contract import ScoringJob, digest_input, job_identity, make_manifest, publish
 
-__all__ = ["READ_ROWS", "bucket_of", "plan_buckets", "record_batches", "run"]
+__all__ = [
+    "READ_ROWS",
+    "bucket_of",
+    "plan_buckets",
+    "record_batches",
+    "run",
+    "run_on",
+    "sorted_plan",
+    "work_folder",
+]
 
 Tick = Callable[[str, int, int], None]
 
@@ -77,28 +86,60 @@ def run(job: ScoringJob) -> ScoreResult:
         The input breaks the data contract (every problem listed; nothing left behind).
     """
     t0 = time.perf_counter()
-    work = job.dest.with_name(job.dest.name + ".partial")
-    timings: dict[str, float] = {}
     estimate = plan_buckets(job.input, job.batch_customers)
     asked = job.options.get("workers")
     # never more workers than batches: an idle worker still costs an interpreter's memory
     workers = min(int(asked), estimate) if asked else default_workers(job.input.rows, estimate)
-    with pool(workers, work) as runner:  # workers start while the input is planned
-        months = len(job.input.months or ())
-        id_col = job.scorer.panel.source_name(ID)
-        plan = plan_sorted(job.input.files, id_col, job.batch_customers, months)
-        batching = (
-            {"kind": "sorted", "batches": len(plan.batches)}
-            if plan is not None
-            else {"kind": "buckets", "batches": estimate}
-        )
-        state = _start_or_resume(job, work, batching)
-        timings["digest_and_plan_s"] = time.perf_counter() - t0
-        try:
-            return _run(job, work, state, plan, timings, runner)
-        except PanelValidationError:
-            shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
-            raise
+    with pool(workers, work_folder(job)) as runner:  # workers start while the input is planned
+        return run_on(job, runner, sorted_plan(job), t0)
+
+
+def work_folder(job: ScoringJob) -> Path:
+    """Where a job works until it publishes: ``OUT.partial``."""
+    return job.dest.with_name(job.dest.name + ".partial")
+
+
+def sorted_plan(job: ScoringJob) -> BatchPlan | None:
+    """The batches of a customer-sorted Parquet input, read in place (None: spool it)."""
+    months = len(job.input.months or ())
+    id_col = job.scorer.panel.source_name(ID)
+    return plan_sorted(job.input.files, id_col, job.batch_customers, months)
+
+
+def run_on(job: ScoringJob, runner: Runner, plan: BatchPlan | None, t0: float) -> ScoreResult:
+    """The engine's flow on any runner of batch tasks (worker processes, inline, or a
+    Spark session: :class:`segments.engines.spark.SparkRunner`): spool when there is no
+    plan, validate every batch, score, rank, publish; resume a killed run of the job.
+
+    Parameters
+    ----------
+    job : ScoringJob
+    runner : Runner
+        Runs the batch tasks; its ``name`` goes into the manifest.
+    plan : BatchPlan or None
+        :func:`sorted_plan`.
+    t0 : float
+        When the job started (``time.perf_counter``).
+
+    Returns
+    -------
+    ScoreResult
+    """
+    work = work_folder(job)
+    timings: dict[str, float] = {}
+    estimate = plan_buckets(job.input, job.batch_customers)
+    batching = (
+        {"kind": "sorted", "batches": len(plan.batches)}
+        if plan is not None
+        else {"kind": "buckets", "batches": estimate}
+    )
+    state = _start_or_resume(job, work, batching)
+    timings["digest_and_plan_s"] = time.perf_counter() - t0
+    try:
+        return _run(job, work, state, plan, timings, runner)
+    except PanelValidationError:
+        shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
+        raise
 
 
 def _start_or_resume(job: ScoringJob, work: Path, batching: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +225,7 @@ def _run(
         state,
         n_rows=n_rows,
         counts=counts,
-        engine="local" if runner.workers <= 1 else f"local ({runner.workers} workers)",
+        engine=runner.name,
         batches=len(batches),
         report=report,
         timings=timings,

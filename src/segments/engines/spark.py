@@ -1,24 +1,33 @@
-"""The Spark engine: :func:`segments.core.scoring.batch.score_batch` per bucket of whole customers.
+"""The Spark engine: the local engine's batch functions as Spark tasks.
 
-Spark reads only the columns the scorer needs and hash-partitions the rows by customer id
-(``repartition(n, customer_id)``, about ``batch_customers`` customers a partition), so a
-customer's months are never split and each partition is a bucket of whole customers;
-``mapInArrow`` hands each bucket's Arrow batches to the function the local engine's workers
-run (no sort, and no pandas conversion on Spark's side): the bucket is
-converted as the local reader converts it (:func:`~segments.core.data.panel.panel_frame`),
-validated on every month, and scored when clean. Input is read and shuffled once: the
+A customer-sorted Parquet input (the usual export) is cut into batches of whole customers
+from its id column, as the local engine cuts it (:func:`segments.engines.local.sorted_plan`),
+and the local engine's flow runs with each batch a Spark task (:class:`SparkRunner`): the
+task reads only its batch's rows, columns and months, as Arrow, and runs the same
+validate, score and rank functions the local workers run
+(:mod:`segments.engines.workers`). Every batch is validated before any is scored, a killed
+run resumes, and Spark moves batch numbers and counts, never rows. Input, work folder and
+output must be on storage the driver and every executor see at the same path (local mode
+always does).
+
+Any other Parquet input (not sorted by customer) is read by Spark, which hash-partitions the
+rows by customer (``repartition(n, customer_id)``, about ``batch_customers`` customers a
+partition), so a customer's months are never split and each partition is a bucket of whole
+customers; ``mapInArrow`` hands each bucket's Arrow batches to :class:`_BucketTask`, which
+converts them as the local reader does (:func:`~segments.core.data.panel.panel_frame`),
+validates every month and scores when clean. That input is read and shuffled once: the
 scored rows and each bucket's summary (violations, months, drift counts) go to the work
 folder, and any violation stops the run there, with every problem listed, before anything is
 ranked or published. Ranks within bands come from the core definition
 (:mod:`segments.core.upgrade.ranks`): Spark counts customers per (ranking group,
 probability), the driver builds the same :class:`~segments.core.upgrade.ranks.RankTable` the
-local engine uses, and a map over the scored rows' Arrow batches sets the ranks, so the
-output equals the local output row for row. PySpark is an optional extra
-(``pip install segments[spark]``); sessions bind to 127.0.0.1 without the Spark UI unless
-a master URL says otherwise.
+local engine uses, and a map over the scored rows' Arrow batches sets the ranks. Either way
+the output equals the local output row for row. PySpark is an optional extra (``pip install
+segments[spark]``); sessions bind to 127.0.0.1 without the Spark UI unless a master URL says
+otherwise, one thread per Python worker.
 
 Engine options (:attr:`segments.jobs.score.ScoringJob.options`): ``master`` (Spark master
-URL), ``partitions`` (buckets of whole customers; default from ``batch_customers``),
+URL), ``partitions`` (buckets of an unsorted input; default from ``batch_customers``),
 ``session`` (an existing SparkSession).
 """
 
@@ -29,7 +38,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +46,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segments.core.config.sections import ScoringConfig
 from segments.core.data.panel import ID, MONTH, PanelInput, panel_frame
 from segments.core.scoring.batch import (
     Scorer,
@@ -49,10 +59,20 @@ from segments.core.scoring.batch import (
 )
 from segments.core.scoring.output import RANKS, ScoreResult, write_text_atomic
 from segments.core.upgrade.ranks import RankTable, band_key, rank_columns
+from segments.engines.local import run_on, sorted_plan, work_folder
+from segments.engines.workers import THREAD_ENV, Runner
 from segments.exceptions import ConfigError, SegmentsError, Violation
 from segments.jobs.contract import ScoringJob, digest_input, make_manifest, publish
 
-__all__ = ["buckets_for", "check_input", "rank_rows", "run", "score_spark", "spark_session"]
+__all__ = [
+    "SparkRunner",
+    "buckets_for",
+    "check_input",
+    "rank_rows",
+    "run",
+    "score_spark",
+    "spark_session",
+]
 
 _SPARK_TYPES = {
     pa.string(): "string",
@@ -92,6 +112,8 @@ def spark_session(master: str | None = None, app: str = "segments") -> Any:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.shuffle.partitions", "8")
     )
+    for name in THREAD_ENV:  # one thread per Python worker: Spark runs one per core
+        builder = builder.config(f"spark.executorEnv.{name}", "1")
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
@@ -153,6 +175,7 @@ def score_spark(
     *,
     master: str | None = None,
     partitions: int | None = None,
+    batch_customers: int = ScoringConfig.batch_customers,
     scored_at: str | None = None,
     run_id: str = "",
     overwrite: bool = False,
@@ -173,8 +196,10 @@ def score_spark(
         As for :func:`~segments.jobs.score.score_local`.
     master : str, optional
         Spark master URL (default ``SEGMENTS_SPARK_MASTER`` or ``local[2]``).
+    batch_customers : int, default 50_000 (``scoring.batch_customers``)
+        About how many customers a batch (a Spark task) holds.
     partitions : int, optional
-        Buckets of whole customers (default: about ``scoring.batch_customers`` customers
+        Buckets of an unsorted input (default: about ``scoring.batch_customers`` customers
         each, at least the session's parallelism; :func:`buckets_for`).
     spark : SparkSession, optional
         An existing session.
@@ -199,7 +224,12 @@ def score_spark(
     options = {"master": master, "partitions": partitions, "session": spark}
     return execute(
         job.with_options(
-            scorer=scorer, engine="spark", scored_at=scored_at, run_id=run_id, options=options
+            scorer=scorer,
+            engine="spark",
+            batch_customers=batch_customers,
+            scored_at=scored_at,
+            run_id=run_id,
+            options=options,
         )
     )
 
@@ -208,13 +238,16 @@ def run(job: ScoringJob) -> ScoreResult:
     """Score a prepared job on Spark (called by :func:`segments.jobs.score.execute`, which
     holds the output lock).
 
-    One pass reads the input's needed columns, partitions rows into buckets of whole
-    customers, and hands each bucket's Arrow batches to :class:`_BucketTask`
-    (``mapInArrow``): it validates the bucket (every month) and, when it is clean, scores it with
-    :func:`~segments.core.scoring.batch.score_batch`, as the local engine's workers do. The
-    rows go to ``OUT.partial/scored``; any violation stops the run there, before anything
-    is ranked or published. Ranks come from a :class:`RankTable` of the probabilities'
-    counts, set on every row by a map over the scored rows (no join, no second shuffle).
+    A customer-sorted Parquet input (the usual export) runs the local engine's flow
+    (:func:`segments.engines.local.run_on`: validate every batch, score, rank, publish,
+    resume after a kill) with each batch a Spark task (:class:`SparkRunner`). An unsorted
+    Parquet input is read by Spark and partitioned by customer in one pass
+    (:func:`_run_shuffled`): each partition's Arrow batches go to :class:`_BucketTask`
+    (``mapInArrow``), which validates the bucket (every month) and, when it is clean,
+    scores it with :func:`~segments.core.scoring.batch.score_batch`; the rows go to
+    ``OUT.partial/scored``, and any violation stops the run there, before anything is ranked
+    or published. Ranks come from a :class:`RankTable` of the probabilities' counts, set on
+    every row by a map over the scored rows (no join, no second shuffle).
 
     Parameters
     ----------
@@ -232,20 +265,57 @@ def run(job: ScoringJob) -> ScoreResult:
     PanelValidationError
         The input breaks the data contract (every violation; nothing published or left).
     """
+    t0 = time.perf_counter()
+    spark = job.options.get("session") or spark_session(job.options.get("master"))
+    plan = sorted_plan(job)
+    if plan is not None:
+        return run_on(job, SparkRunner(spark, work_folder(job)), plan, t0)
+    return _run_shuffled(job, spark, t0)
+
+
+class SparkRunner(Runner):
+    """Runs the local engine's batch tasks as Spark tasks, one per batch.
+
+    The tasks are :mod:`segments.engines.workers`' (validate, score, rank a batch); each
+    Spark task reads its own batch's rows from the input, as a local worker does, so Spark
+    moves a batch number in and a few numbers out, never the rows. The input, the work
+    folder and the output must be on storage the driver and every executor see at the same
+    path (local mode always does).
+    """
+
+    def __init__(self, spark: Any, folder: Path) -> None:
+        super().__init__(None, folder, spark.sparkContext.defaultParallelism)
+        self.spark = spark
+
+    @property
+    def name(self) -> str:
+        return f"spark {self.spark.sparkContext.master}"
+
+    def map(self, task: Callable[[Any], Any], batches: Any, items: Iterable[int]) -> Iterator[Any]:
+        """``task`` on each batch number, one Spark task each; results in order."""
+        items = list(items)
+        if not items:
+            return iter(())
+        handover = self.handover(batches)
+        tasks = [(handover, i) for i in items]
+        return iter(self.spark.sparkContext.parallelize(tasks, len(tasks)).map(task).collect())
+
+
+def _run_shuffled(job: ScoringJob, spark: Any, t0: float) -> ScoreResult:
+    """An input that cannot be cut in place (not sorted by customer): Spark reads and
+    partitions it by customer, one pass (see the module's notes)."""
     from pyspark.sql import functions as F
 
-    t0 = time.perf_counter()
     run_id = job.on_start({}) if job.on_start is not None else job.run_id
     stamp = job.scored_at or datetime.now(UTC).isoformat(timespec="seconds")
     scorer = job.scorer
-    spark = job.options.get("session") or spark_session(job.options.get("master"))
     timings: dict[str, float] = {"session_s": time.perf_counter() - t0}
     t = time.perf_counter()
     parts = job.options.get("partitions") or buckets_for(
         job.input.rows, len(job.input.months or ()) or 1, job.batch_customers,
         spark.sparkContext.defaultParallelism,
     )  # fmt: skip
-    work = job.dest.with_name(job.dest.name + ".partial")
+    work = work_folder(job)
     shutil.rmtree(work, ignore_errors=True)
     try:
         _score_buckets(job, spark, parts, work / "scored", run_id, stamp)

@@ -51,6 +51,7 @@ from segments.core.scoring.output import write_part
 from segments.core.upgrade.ranks import RankTable, rank_columns
 
 __all__ = [
+    "THREAD_ENV",
     "Batches",
     "Runner",
     "default_workers",
@@ -64,7 +65,7 @@ __all__ = [
 #: Inputs smaller than this many rows run inline by default: starting workers costs more.
 INLINE_ROWS = 500_000
 #: One thread per worker for the libraries that would otherwise each start one per core.
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 @dataclass
@@ -274,8 +275,8 @@ def _worker_start() -> Iterator[None]:
     """While workers start: one thread each (their environment), and the caller's main
     script not run again in them (``spawn`` would import it as ``__mp_main__``, and a
     script without an ``if __name__ == "__main__"`` guard would start its job again)."""
-    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
-    os.environ.update(dict.fromkeys(_THREAD_ENV, "1"))
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
     main = sys.modules["__main__"]
     spec = getattr(main, "__spec__", None)
     path = main.__dict__.pop("__file__", None)
@@ -302,14 +303,13 @@ class Runner:
         self._folder = folder
         self._handed: dict[int, str] = {}
 
-    def map(
-        self, task: Callable[[Task], Any], batches: Batches, items: Iterable[int]
-    ) -> Iterator[Any]:
-        """``task`` on each batch number in ``items``; results in order, lazily."""
-        if self._procs is None:
-            _CURRENT.clear()
-            _CURRENT[""] = batches
-            return map(task, (("", i) for i in items))
+    @property
+    def name(self) -> str:
+        """How the tasks run, as the manifest says it."""
+        return "local" if self.workers <= 1 else f"local ({self.workers} workers)"
+
+    def handover(self, batches: Batches) -> str:
+        """The file the batches are handed to workers in (written once per batches)."""
         key = id(batches)
         if key not in self._handed:
             import pickle
@@ -318,7 +318,17 @@ class Runner:
             with open(path, "wb") as fh:
                 pickle.dump(batches, fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._handed[key] = str(path)
-        handover = self._handed[key]
+        return self._handed[key]
+
+    def map(
+        self, task: Callable[[Task], Any], batches: Batches, items: Iterable[int]
+    ) -> Iterator[Any]:
+        """``task`` on each batch number in ``items``; results in order, lazily."""
+        if self._procs is None:
+            _CURRENT.clear()
+            _CURRENT[""] = batches
+            return map(task, (("", i) for i in items))
+        handover = self.handover(batches)
         return self._procs.imap(task, ((handover, i) for i in items))
 
 
