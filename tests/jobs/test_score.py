@@ -3,6 +3,7 @@ model contract, drift, the MLflow scoring run, and Spark equal to local row for 
 
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import json
 import os
@@ -390,6 +391,37 @@ SPARK_BAD = {
     "duplicate": lambda d: pd.concat([d, d.iloc[::151]]),
     "no_as_of_rows": lambda d: d[d["month"].astype(str) < AS_OF],
 }
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="local Spark tested on Linux")
+def test_spark_reads_zoned_timestamp_months_as_the_local_engine(job, tmp_path):
+    from segments.engines.spark import score_spark, spark_session
+
+    raw = pq.read_table(job["panel_path"]).to_pandas()
+    starts = pd.PeriodIndex(raw["month"].astype(str), freq="M").to_timestamp()
+    # 02:00 on the 1st in Shanghai is still the month before in UTC
+    raw["month"] = (starts + pd.Timedelta(hours=2)).tz_localize("Asia/Shanghai")
+    path = tmp_path / "zoned.parquet"
+    raw.sample(frac=1.0, random_state=4).to_parquet(path, index=False)  # unsorted: Spark reads
+    scorer = job["scorer"]
+    scorer = dataclasses.replace(
+        scorer, panel=dataclasses.replace(scorer.panel, timezone="Asia/Shanghai")
+    )
+    outputs = {}
+    spark = spark_session("local[2]")
+    try:
+        for engine in ("local", "spark"):
+            out = tmp_path / engine
+            if engine == "local":
+                res = score_local(path, AS_OF, out, scorer, batch_customers=400)
+            else:
+                res = score_spark(path, AS_OF, out, scorer, spark=spark, partitions=3)
+                assert "validate_and_score_s" in res.manifest["timings_s"]
+            outputs[engine] = read_output(out).drop(columns=["scored_at", "run_id"])
+    finally:
+        spark.stop()
+    assert len(outputs["local"]) > 1_000
+    pd.testing.assert_frame_equal(outputs["spark"], outputs["local"])
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="local Spark tested on Linux")

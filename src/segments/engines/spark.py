@@ -33,6 +33,7 @@ URL), ``partitions`` (buckets of an unsorted input; default from ``batch_custome
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -298,15 +299,48 @@ class SparkRunner(Runner):
             return iter(())
         handover = self.handover(batches)
         tasks = [(handover, i) for i in items]
-        return iter(self.spark.sparkContext.parallelize(tasks, len(tasks)).map(task).collect())
+        with _cancelling(self.spark):  # a stopped run leaves no task writing a part
+            return iter(self.spark.sparkContext.parallelize(tasks, len(tasks)).map(task).collect())
 
 
 def _run_shuffled(job: ScoringJob, spark: Any, t0: float) -> ScoreResult:
     """An input that cannot be cut in place (not sorted by customer): Spark reads and
-    partitions it by customer, one pass (see the module's notes)."""
+    partitions it by customer, one pass (see the module's notes). Nothing stays behind
+    on any error or interrupt: the Spark jobs are cancelled and ``OUT.partial`` removed."""
+    work = work_folder(job)
+    job_file = work / "_job.json"
+    if job_file.exists() and job.on_discard is not None:  # a killed local run's work
+        job.on_discard(json.loads(job_file.read_text()))
+    shutil.rmtree(work, ignore_errors=True)
+    run_id = job.on_start({}) if job.on_start is not None else job.run_id
+    try:
+        with _cancelling(spark):
+            return _shuffled(job, spark, work, run_id, t0)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
+        raise
+
+
+@contextlib.contextmanager
+def _cancelling(spark: Any) -> Iterator[None]:
+    """The Spark jobs started inside run in their own group, cancelled on any error or
+    interrupt (SIGTERM arrives as :class:`~segments.exceptions.Interrupted`), so none goes
+    on writing after the run stops."""
+    sc = spark.sparkContext
+    group = f"segments-{os.getpid()}-{time.monotonic_ns()}"
+    sc.setJobGroup(group, "segments score", interruptOnCancel=True)
+    try:
+        yield
+    except BaseException:
+        sc.cancelJobGroup(group)
+        raise
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+def _shuffled(job: ScoringJob, spark: Any, work: Path, run_id: str, t0: float) -> ScoreResult:
     from pyspark.sql import functions as F
 
-    run_id = job.on_start({}) if job.on_start is not None else job.run_id
     stamp = job.scored_at or datetime.now(UTC).isoformat(timespec="seconds")
     scorer = job.scorer
     timings: dict[str, float] = {"session_s": time.perf_counter() - t0}
@@ -315,22 +349,16 @@ def _run_shuffled(job: ScoringJob, spark: Any, t0: float) -> ScoreResult:
         job.input.rows, len(job.input.months or ()) or 1, job.batch_customers,
         spark.sparkContext.defaultParallelism,
     )  # fmt: skip
-    work = work_folder(job)
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        _score_buckets(job, spark, parts, work / "scored", run_id, stamp)
-        scored = spark.read.parquet(str(work / "scored"))
-        total = _check_buckets(job, scored)
-        timings["validate_and_score_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        rows = scored.where(F.col("_summary").isNull())
-        ranked = rank_rows(spark, rows.drop("_summary"), scorer.schema)
-        ranked.write.parquet(str(work / "final"), compression="zstd")
-        timings["rank_s"] = time.perf_counter() - t
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)  # nothing partial stays behind
-        raise
+    _score_buckets(job, spark, parts, work / "scored", run_id, stamp)
+    scored = spark.read.parquet(str(work / "scored"))
+    total = _check_buckets(job, scored)
+    timings["validate_and_score_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = scored.where(F.col("_summary").isNull())
+    ranked = rank_rows(spark, rows.drop("_summary"), scorer.schema)
     final = work / "final"
+    ranked.write.parquet(str(final), compression="zstd")
+    timings["rank_s"] = time.perf_counter() - t
     for f in final.glob("*"):  # Spark's bookkeeping files are not part of the output
         if f.name.startswith(("_SUCCESS", ".")):
             f.unlink()
@@ -364,6 +392,11 @@ def buckets_for(rows: int, months: int, batch_customers: int, parallelism: int) 
     return max(parallelism, -(-customers // max(batch_customers, 1)))
 
 
+def _quoted(name: str) -> str:
+    """A column name as Spark reads it literally (dots, backticks and all)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def _score_buckets(
     job: ScoringJob, spark: Any, parts: int, where: Path, run_id: str, stamp: str
 ) -> None:
@@ -372,19 +405,14 @@ def _score_buckets(
     from pyspark.sql import functions as F
 
     scorer = job.scorer
-    id_col, month_col = scorer.panel.source_name(ID), scorer.panel.source_name(MONTH)
+    id_col = scorer.panel.source_name(ID)
     columns = scorer.columns(job.input.columns)
-    df = spark.read.parquet(*[str(f) for f in job.input.files.files]).select(*columns)
-    stored = job.input.files.schema.field(month_col).type
-    if pa.types.is_timestamp(stored) and stored.tz:
-        # Spark holds instants: take the calendar date in the bank's (or the data's) zone,
-        # as the local engine does.
-        zone = scorer.panel.timezone or stored.tz
-        df = df.withColumn(month_col, F.to_date(F.from_utc_timestamp(F.col(month_col), zone)))
+    df = spark.read.parquet(*[str(f) for f in job.input.files.files])
+    df = df.select(*[F.col(_quoted(c)) for c in columns])
     # Hash partitioning by customer: each partition is a bucket of whole customers (Spark
     # keeps an explicit partition count: adaptive execution does not coalesce it).
-    task = _BucketTask(job.month, scorer, run_id, stamp)
-    buckets = df.repartition(parts, F.col(id_col)).mapInArrow(task, _ddl(task.schema))
+    task = _BucketTask(job.month, scorer, run_id, stamp, job.input.files.schema)
+    buckets = df.repartition(parts, F.col(_quoted(id_col))).mapInArrow(task, _ddl(task.schema))
     buckets.write.parquet(str(where), compression="zstd")
 
 
@@ -395,8 +423,11 @@ class _BucketTask:
     the violations, the months seen and the drift counts).
     """
 
-    def __init__(self, month: str, scorer: Scorer, run_id: str, stamp: str) -> None:
+    def __init__(
+        self, month: str, scorer: Scorer, run_id: str, stamp: str, stored: pa.Schema
+    ) -> None:
         self.month, self.scorer, self.run_id, self.stamp = month, scorer, run_id, stamp
+        self.stored = stored  # the input's own types, as the local reader sees them
         unranked = [f for f in scorer.schema if f.name not in RANKS]
         self.rows = pa.schema(unranked)
         self.schema = pa.schema([*unranked, pa.field("_summary", pa.string())])
@@ -404,13 +435,27 @@ class _BucketTask:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The bucket's Arrow batches in (one partition: whole customers), its output out."""
         got = list(batches)
-        if got:
-            yield from self.score(pa.Table.from_batches(got)).to_batches()
+        if sum(b.num_rows for b in got):
+            table = pa.Table.from_batches(got)
+            got.clear()  # the table holds the rows now
+            yield from self.score(table).to_batches()
 
     def score(self, table: pa.Table) -> pa.Table:
         """A bucket's rows (every month) validated, then scored when clean."""
         panel = self.scorer.panel
-        raw = panel_frame(table, panel, panel.source_name(MONTH))
+        month_col = panel.source_name(MONTH)
+        names = self.stored.names
+        stored = self.stored.field(month_col).type if month_col in names else None
+        if (
+            stored is not None
+            and pa.types.is_timestamp(stored)
+            and table.schema.field(month_col).type != stored
+        ):
+            # Spark hands timestamps over in its session's zone: back to the file's own
+            # type (the same instants), so months are read as the local engine reads them
+            at = table.schema.get_field_index(month_col)
+            table = table.set_column(at, month_col, table.column(at).cast(stored))
+        raw = panel_frame(table, panel, month_col)
         del table
         frame, errors = validate_batch(raw, panel)
         summary: dict[str, Any] = {
@@ -420,8 +465,9 @@ class _BucketTask:
         del frame
         if errors:
             return self._with_summary(self.rows.empty_table(), summary)
+        raw = select_months(raw, self.month, self.scorer.months_needed, panel)
         rows, counts = score_batch(
-            select_months(raw, self.month, self.scorer.months_needed, panel),
+            raw,
             self.month,
             self.scorer,
             run_id=self.run_id,
@@ -531,7 +577,9 @@ class _Ranker:
             )
             yield pa.RecordBatch.from_arrays(
                 [
-                    pa.array(ranks[f.name], f.type) if f.name in ranks else batch.column(f.name)
+                    pa.array(ranks[f.name], f.type)
+                    if f.name in ranks
+                    else batch.column(f.name).cast(f.type)
                     for f in self.schema
                 ],
                 schema=self.schema,
