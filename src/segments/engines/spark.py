@@ -13,7 +13,7 @@ always does).
 Any other Parquet input (not sorted by customer) is read by Spark, which hash-partitions the
 rows by customer (``repartition(n, customer_id)``, about ``batch_customers`` customers a
 partition), so a customer's months are never split and each partition is a bucket of whole
-customers; ``mapInArrow`` hands each bucket's Arrow batches to :class:`_BucketTask`, which
+customers; ``mapInArrow`` hands each bucket's Arrow batches to :class:`BucketTask`, which
 converts them as the local reader does (:func:`~segments.core.data.panel.panel_frame`),
 validates every month and scores when clean. That input is read and shuffled once: the
 scored rows and each bucket's summary (violations, months, drift counts) go to the work
@@ -48,18 +48,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.config.sections import ScoringConfig
-from segments.core.data.panel import ID, MONTH, PanelInput, panel_frame
+from segments.core.data.panel import ID, PanelInput
 from segments.core.scoring.batch import (
     Scorer,
     add_counts,
     check_batches,
     drift_report,
-    score_batch,
-    select_months,
-    validate_batch,
 )
-from segments.core.scoring.output import RANKS, ScoreResult, write_text_atomic
-from segments.core.upgrade.ranks import RankTable, band_key, rank_columns
+from segments.core.scoring.output import ScoreResult, write_text_atomic
+from segments.core.upgrade.ranks import RankTable, band_key
+from segments.engines.arrow_tasks import BucketTask, Ranker
 from segments.engines.local import run_on, sorted_plan, work_folder
 from segments.engines.workers import THREAD_ENV, Runner
 from segments.exceptions import ConfigError, SegmentsError, Violation
@@ -243,7 +241,7 @@ def run(job: ScoringJob) -> ScoreResult:
     (:func:`segments.engines.local.run_on`: validate every batch, score, rank, publish,
     resume after a kill) with each batch a Spark task (:class:`SparkRunner`). An unsorted
     Parquet input is read by Spark and partitioned by customer in one pass
-    (:func:`_run_shuffled`): each partition's Arrow batches go to :class:`_BucketTask`
+    (:func:`_run_shuffled`): each partition's Arrow batches go to :class:`BucketTask`
     (``mapInArrow``), which validates the bucket (every month) and, when it is clean,
     scores it with :func:`~segments.core.scoring.batch.score_batch`; the rows go to
     ``OUT.partial/scored``, and any violation stops the run there, before anything is ranked
@@ -401,7 +399,7 @@ def _score_buckets(
     job: ScoringJob, spark: Any, parts: int, where: Path, run_id: str, stamp: str
 ) -> None:
     """Read the needed columns, partition the rows by customer into ``parts`` buckets and
-    write every bucket's :class:`_BucketTask` result to ``where``."""
+    write every bucket's :class:`BucketTask` result to ``where``."""
     from pyspark.sql import functions as F
 
     scorer = job.scorer
@@ -411,88 +409,9 @@ def _score_buckets(
     df = df.select(*[F.col(_quoted(c)) for c in columns])
     # Hash partitioning by customer: each partition is a bucket of whole customers (Spark
     # keeps an explicit partition count: adaptive execution does not coalesce it).
-    task = _BucketTask(job.month, scorer, run_id, stamp, job.input.files.schema)
+    task = BucketTask(job.month, scorer, run_id, stamp, job.input.files.schema)
     buckets = df.repartition(parts, F.col(_quoted(id_col))).mapInArrow(task, _ddl(task.schema))
     buckets.write.parquet(str(where), compression="zstd")
-
-
-class _BucketTask:
-    """What Spark runs on each bucket (picklable): validate, then score when clean.
-
-    Returns the bucket's output rows (ranks empty) and one summary row (``_summary``, JSON:
-    the violations, the months seen and the drift counts).
-    """
-
-    def __init__(
-        self, month: str, scorer: Scorer, run_id: str, stamp: str, stored: pa.Schema
-    ) -> None:
-        self.month, self.scorer, self.run_id, self.stamp = month, scorer, run_id, stamp
-        self.stored = stored  # the input's own types, as the local reader sees them
-        unranked = [f for f in scorer.schema if f.name not in RANKS]
-        self.rows = pa.schema(unranked)
-        self.schema = pa.schema([*unranked, pa.field("_summary", pa.string())])
-
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """The bucket's Arrow batches in (one partition: whole customers), its output out."""
-        got = list(batches)
-        if sum(b.num_rows for b in got):
-            table = pa.Table.from_batches(got)
-            got.clear()  # the table holds the rows now
-            yield from self.score(table).to_batches()
-
-    def score(self, table: pa.Table) -> pa.Table:
-        """A bucket's rows (every month) validated, then scored when clean."""
-        panel = self.scorer.panel
-        month_col = panel.source_name(MONTH)
-        names = self.stored.names
-        stored = self.stored.field(month_col).type if month_col in names else None
-        if (
-            stored is not None
-            and pa.types.is_timestamp(stored)
-            and table.schema.field(month_col).type != stored
-        ):
-            # Spark hands timestamps over in its session's zone: back to the file's own
-            # type (the same instants), so months are read as the local engine reads them
-            at = table.schema.get_field_index(month_col)
-            table = table.set_column(at, month_col, table.column(at).cast(stored))
-        raw = panel_frame(table, panel, month_col)
-        del table
-        frame, errors = validate_batch(raw, panel)
-        summary: dict[str, Any] = {
-            "violations": [_violation_json(v) for v in errors],
-            "months": [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()}),
-        }
-        del frame
-        if errors:
-            return self._with_summary(self.rows.empty_table(), summary)
-        raw = select_months(raw, self.month, self.scorer.months_needed, panel)
-        rows, counts = score_batch(
-            raw,
-            self.month,
-            self.scorer,
-            run_id=self.run_id,
-            scored_at=self.stamp,
-            checked=True,
-        )
-        summary["counts"] = counts
-        out = pa.Table.from_pandas(rows[self.rows.names], schema=self.rows, preserve_index=False)
-        return self._with_summary(out, summary)
-
-    def _with_summary(self, rows: pa.Table, summary: dict[str, Any]) -> pa.Table:
-        rows = rows.append_column("_summary", pa.nulls(rows.num_rows, pa.string()))
-        line = {f.name: None for f in self.rows}
-        line["_summary"] = json.dumps(summary)
-        return pa.concat_tables([rows, pa.Table.from_pylist([line], schema=self.schema)])
-
-
-def _violation_json(v: Violation) -> dict[str, Any]:
-    return {
-        "column": v.column,
-        "problem": v.problem,
-        "n_rows": int(v.n_rows),
-        "examples": list(v.examples),
-        "hint": v.hint,
-    }
 
 
 def _check_buckets(job: ScoringJob, scored: Any) -> dict[str, Any]:
@@ -556,31 +475,4 @@ def rank_rows(spark: Any, scored: Any, schema: pa.Schema) -> Any:
             counts["p_upgrade"].to_numpy(dtype=float),
             counts["count"].to_numpy(),
         )
-    return scored.mapInArrow(_Ranker(table, schema), _ddl(schema))
-
-
-class _Ranker:
-    """Sets the rank columns of each Arrow batch of scored rows (picklable)."""
-
-    def __init__(self, table: RankTable, schema: pa.Schema) -> None:
-        self.table, self.schema = table, schema
-
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            ranks = dict(
-                rank_columns(
-                    batch.column("near_band").to_pandas(),
-                    batch.column("tier").to_pandas(),
-                    batch.column("p_upgrade").to_numpy(zero_copy_only=False),
-                    self.table,
-                )
-            )
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array(ranks[f.name], f.type)
-                    if f.name in ranks
-                    else batch.column(f.name).cast(f.type)
-                    for f in self.schema
-                ],
-                schema=self.schema,
-            )
+    return scored.mapInArrow(Ranker(table, schema), _ddl(schema))
