@@ -37,7 +37,7 @@ from segments.exceptions import PromotionError, SegmentsWarning
 from segments.mlops.locks import LOCK_PREFIX, LOCK_TIMEOUT_S
 from segments.mlops.promotion import PromotionConflict, promote
 from segments.mlops.registry import history, reconcile, register_version
-from segments.mlops.tracking import mlflow_module
+from segments.mlops.tracking import experiment_id, mlflow_module
 from tests.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,6 @@ def env(tmp_path_factory):
     (root / "kill.py").write_text(KILL_SCRIPT)
     mlflow = mlflow_module()
     mlflow.set_tracking_uri(server.url)
-    mlflow.set_experiment("safety")
     yield {
         "server": server,
         "root": root,
@@ -131,7 +130,7 @@ def _log_model() -> tuple[str, str]:
     X = pd.DataFrame({"aum_avg_3m": [1.0, 2.0, 3.0, 4.0], "wealth_share": [0.1, 0.2, 0.3, 0.4]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with mlflow.start_run() as run:
+        with mlflow.start_run(experiment_id=experiment_id("safety")) as run:
             mlflow.log_metrics(
                 {"model.roc_auc": 0.8, "rule_of_thumb.roc_auc": 0.6, "model.ece": 0.02}
             )

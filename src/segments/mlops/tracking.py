@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.exceptions import INTERRUPTS
+from segments.exceptions import INTERRUPTS, RegistryError
 
 __all__ = [
     "code_version",
@@ -163,6 +163,33 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name`` on the configured store, created when missing.
+
+    Raises
+    ------
+    RegistryError
+        The experiment was deleted (MLflow keeps its name until it is restored or purged).
+    """
+    mlflow = mlflow_module()
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return str(client.create_experiment(name))
+        except mlflow.exceptions.MlflowException:
+            found = client.get_experiment_by_name(name)  # created meanwhile by another run
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        raise RegistryError(
+            f"MLflow experiment {name!r} (id {found.experiment_id}) is deleted on "
+            f"{mlflow.get_tracking_uri()}: restore it (mlflow experiments restore "
+            f"--experiment-id {found.experiment_id}) or give the config another name"
+        )
+    return str(found.experiment_id)
+
+
 @contextlib.contextmanager
 def start_run(
     experiment: str, run_name: str, tags: Mapping[str, str] | None = None
@@ -170,12 +197,14 @@ def start_run(
     """Start an MLflow run in ``experiment`` (created when missing) on the configured store.
 
     The run ends FINISHED, FAILED on an error, or KILLED on SIGINT/SIGTERM (a
-    :data:`~segments.exceptions.INTERRUPTS`): never left RUNNING.
+    :data:`~segments.exceptions.INTERRUPTS`): never left RUNNING. MLflow's active
+    experiment (and ``MLFLOW_EXPERIMENT_ID``, which ``mlflow.set_experiment`` exports to
+    every later subprocess) is left as the caller had it.
     """
     mlflow = mlflow_module()
     configure_tracking()
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
+    run_in = experiment_id(experiment)
+    with mlflow.start_run(experiment_id=run_in, run_name=run_name, tags=dict(tags or {})) as run:
         try:
             yield run
         except INTERRUPTS:
