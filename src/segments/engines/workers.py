@@ -143,22 +143,38 @@ class Batches:
         """Batch ``i``'s rows, as the panel readers return them: of the months a score
         reads, or of every month (validation covers the whole input)."""
         panel = self.panel
-        names = {panel.source_name(c) for c in STATIC_CATEGORICAL}
-        dictionary = [c for c in self.columns if c in names]
-        if self.plan is not None:
-            table = read_batch(self.plan, self.plan.batches[i], self.columns, dictionary)
-        else:
-            table = pq.read_table(self.buckets[i], read_dictionary=dictionary or None)
-            table = table.select([c for c in self.columns if c in table.column_names])
         month_col = panel.source_name(MONTH)
-        if not every_month and month_col in table.column_names:
-            ordinal = month_ordinals(table.column(month_col))
-            if ordinal is not None:  # dates: keep the months scored before converting
-                table = table.filter(month_window(ordinal, self.month, self.months))
-        frame = panel_frame(table, panel, month_col)
+        # Handed over, not kept here: panel_frame frees the Arrow buffers as it converts
+        # them, so the batch is not held twice; and Arrow's pool gives them back, for
+        # pandas (another allocator) to use.
+        frame = panel_frame(self._table(i, every_month), panel, month_col)
+        pa.default_memory_pool().release_unused()
         if every_month:
             return frame
         return select_months(frame, self.month, self.months, panel)
+
+    def _table(self, i: int, every_month: bool) -> pa.Table:
+        """Batch ``i``'s rows as Arrow: every month, or the months a score reads (kept
+        piece by piece as the input is read, when the months are dates)."""
+        names = {self.panel.source_name(c) for c in STATIC_CATEGORICAL}
+        dictionary = [c for c in self.columns if c in names]
+        keep = None if every_month else self._scored_months
+        if self.plan is not None:
+            return read_batch(self.plan, self.plan.batches[i], self.columns, dictionary, keep)
+        table = pq.read_table(self.buckets[i], read_dictionary=dictionary or None)
+        table = table.select([c for c in self.columns if c in table.column_names])
+        return table if keep is None else keep(table)
+
+    def _scored_months(self, table: pa.Table) -> pa.Table:
+        """The rows of the months a score reads; every row when the months are not dates
+        (:func:`select_months` keeps them after conversion)."""
+        month_col = self.panel.source_name(MONTH)
+        if month_col not in table.column_names:
+            return table
+        ordinal = month_ordinals(table.column(month_col))
+        if ordinal is None:
+            return table
+        return table.filter(month_window(ordinal, self.month, self.months))
 
 
 #: The batches a process works on, by the file they were handed over in ("" inline).

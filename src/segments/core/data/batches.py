@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,11 +209,13 @@ def read_batch(
     batch: Batch,
     columns: Sequence[str] | None = None,
     dictionary: Sequence[str] = (),
+    keep: Callable[[pa.Table], pa.Table] | None = None,
 ) -> pa.Table:
     """The rows of one batch, with only ``columns`` (every column when None).
 
     Reads the row groups the batch covers; where it starts or ends inside one, reads that
-    row group in steps up to the batch's edge only.
+    row group in steps up to the batch's edge only. ``keep`` filters each piece as it is
+    read, so the rows it drops are never held beside the batch.
 
     Parameters
     ----------
@@ -222,13 +224,15 @@ def read_batch(
     columns : sequence of str, optional
     dictionary : sequence of str, default ()
         Text columns to read dictionary-encoded (pandas categoricals).
+    keep : callable, optional
+        A piece's rows to keep (a table in, a table out), e.g. the months a score reads.
 
     Returns
     -------
     pyarrow.Table
     """
     cols = list(columns) if columns is not None else None
-    pieces = list(_pieces(plan, batch, cols, list(dictionary)))
+    pieces = [keep(p) if keep else p for p in _pieces(plan, batch, cols, list(dictionary))]
     if not pieces:
         schema = pq.read_schema(plan.files[0])
         return schema.empty_table().select(cols) if cols else schema.empty_table()
