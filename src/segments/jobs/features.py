@@ -97,6 +97,7 @@ def features_from_file(
         FeaturesAt(str(month), ws),
         batch_customers=batch_customers,
         workers=workers,
+        digest=False,
     )
     out = concat_frames(frames)
     out.attrs["as_of"] = str(month)
