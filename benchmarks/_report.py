@@ -31,17 +31,19 @@ PEAK_MIB = (
 #: of the step's process and all its descendants (worker processes) added up, and keeps the
 #: highest sum in ``_tree_peak[0]`` (MiB). A sample can miss a peak between two samples;
 #: each process's own high-water mark bounds it from above (``child_peak_mib`` is the
-#: largest child's).
+#: largest child's). The sum of RSS counts the pages processes share (the libraries' code,
+#: mapped once) in each of them; ``_tree_peak[1]`` is the highest sum of PSS (each shared
+#: page divided among the processes mapping it): the memory the machine spends on them.
 TREE_SAMPLER = """
 import os as _os, threading as _threading
-_tree_peak = [0.0]
-def _tree_rss():
+_tree_peak = [0.0, 0.0]
+def _tree(field="VmRSS", file="status"):
     todo, total = [_os.getpid()], 0
     while todo:
         pid = todo.pop()
         try:
-            for line in open(f"/proc/{pid}/status"):
-                if line.startswith("VmRSS"):
+            for line in open(f"/proc/{pid}/{file}"):
+                if line.startswith(field + ":"):
                     total += int(line.split()[1])
                     break
             for task in _os.listdir(f"/proc/{pid}/task"):
@@ -49,9 +51,14 @@ def _tree_rss():
         except OSError:
             pass
     return total / 1024
+def _tree_rss():
+    return _tree()
+def _tree_pss():
+    return _tree("Pss", "smaps_rollup")
 def _sample_tree():
     while True:
         _tree_peak[0] = max(_tree_peak[0], _tree_rss())
+        _tree_peak[1] = max(_tree_peak[1], _tree_pss())
         time.sleep(0.05)
 if _os.path.exists("/proc/self/status"):
     _threading.Thread(target=_sample_tree, daemon=True).start()
@@ -114,9 +121,11 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
         f"{code}\n"
         f"peak = ({PEAK_MIB})\n"
         "_tree_peak[0] = max(_tree_peak[0], _tree_rss())\n"
+        "_tree_peak[1] = max(_tree_peak[1], _tree_pss())\n"
         "children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print('RESULT ' + json.dumps({'elapsed': elapsed, 'peak_mib': peak,\n"
-        "      'tree_peak_mib': _tree_peak[0], 'child_peak_mib': children, 'extra': extra}))\n"
+        "      'tree_peak_mib': _tree_peak[0], 'tree_pss_mib': _tree_peak[1],\n"
+        "      'child_peak_mib': children, 'extra': extra}))\n"
     )
     runs = []
     for _ in range(repeats):
@@ -138,6 +147,7 @@ def run_step(code: str, repeats: int, python: str | Path | None = None) -> dict:
         "max": max(times),
         "peak_mib": max(r["peak_mib"] for r in runs),
         "tree_peak_mib": max(r["tree_peak_mib"] for r in runs),
+        "tree_pss_mib": max(r["tree_pss_mib"] for r in runs),
         "child_peak_mib": max(r["child_peak_mib"] for r in runs),
         "extra": runs[-1]["extra"],
         "extras": [r["extra"] for r in runs],

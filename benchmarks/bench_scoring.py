@@ -113,6 +113,7 @@ def _score_code(
         "elapsed = time.perf_counter() - t\n"
         # The job's peaks, taken before the checks below read anything.
         f"job_peak, job_tree = ({PEAK_MIB}), max(_tree_peak[0], _tree_rss())\n"
+        "job_pss = max(_tree_peak[1], _tree_pss())\n"
         "job_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "m = validate_output(out)\n"
         "active = 0\n"
@@ -123,6 +124,7 @@ def _score_code(
         "assert m['rows'] == active, (m['rows'], active)\n"
         "extra = {'rows': m['rows'], 'scored_upgrade': m['scored_upgrade'],\n"
         "         'job_peak': job_peak, 'job_tree': job_tree, 'job_child': job_child,\n"
+        "         'job_pss': job_pss,\n"
         "         'batches': m['batches'], 'timings': m['timings_s'], 'engine': m['engine']}\n"
     )
 
@@ -190,16 +192,18 @@ def main() -> None:
         "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
         f"Median of {args.repeats} (min / max), each in a fresh process. Peak memory is the "
         "machine's: the resident memory of the job and its worker processes added up, "
-        "sampled every 50 ms (the highest of the runs); the next column gives the job "
+        "sampled every 50 ms (the highest of the runs); PSS is the same sum with each "
+        "shared page (the libraries' code each process maps) counted once, divided among the "
+        "processes: what the machine spends. The next column gives the job "
         "process's own maximum (VmHWM) and the largest child process's (the workers). "
         "customers/s counts the customers active in the scored month, for the baseline "
         "too. Each run's output is checked (one row per active customer, documented "
         "schema). Stage times are the last run's.",
         "",
         "| customers | step | median s | min / max s | customers/s | peak MiB (all processes) "
-        "| job / largest child process MiB | peak vs. baseline | scored (near-tier) "
-        "| stage times (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak PSS MiB (all processes) | job / largest child process MiB | peak vs. baseline "
+        "| scored (near-tier) | stage times (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, step, r, base in rows:
         extra = r["extra"]
@@ -208,6 +212,7 @@ def main() -> None:
                 **r,
                 "peak_mib": max(e["job_peak"] for e in r["extras"]),
                 "tree_peak_mib": max(e["job_tree"] for e in r["extras"]),
+                "tree_pss_mib": max(e["job_pss"] for e in r["extras"]),
                 "child_peak_mib": max(e["job_child"] for e in r["extras"]),
             }
         active = extra.get("rows", n)
@@ -224,7 +229,8 @@ def main() -> None:
         )
         lines.append(
             f"| {n:,} | {step} | {r['median']:.1f} | {r['min']:.1f} / {r['max']:.1f} | "
-            f"{active / r['median']:,.0f} | {tree:,.0f} | {own} | {ratio} | "
+            f"{active / r['median']:,.0f} | {tree:,.0f} | {r['tree_pss_mib']:,.0f} | {own} | "
+            f"{ratio} | "
             f"{format(extra['scored_upgrade'], ',') if 'scored_upgrade' in extra else '-'} | "
             f"{stages} |"
         )

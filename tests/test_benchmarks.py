@@ -55,6 +55,7 @@ def test_run_step_reports_median_min_max_and_extra():
     res = _report.run_step(code, repeats=3)
     peak = res.pop("peak_mib")
     tree, child = res.pop("tree_peak_mib"), res.pop("child_peak_mib")
+    pss = res.pop("tree_pss_mib")
     assert res == {
         "median": 2.0,
         "min": 2.0,
@@ -66,6 +67,7 @@ def test_run_step_reports_median_min_max_and_extra():
     # The child's own high-water mark (VmHWM): a bare interpreter, tens of MiB.
     assert 1 < peak < 200
     assert 1 < tree < 200 and child == 0  # no process of its own
+    assert 1 < pss <= tree  # shared library pages count in part
 
 
 def test_the_tree_peak_counts_the_worker_processes_memory():
@@ -79,6 +81,19 @@ def test_the_tree_peak_counts_the_worker_processes_memory():
     assert res["peak_mib"] < 200
     assert res["tree_peak_mib"] > res["peak_mib"] + 250
     assert res["child_peak_mib"] > 300
+
+
+def test_the_tree_pss_counts_pages_shared_by_processes_once():
+    """A forked child shares its parent's 300 MiB (copy on write, untouched): the sum of
+    RSS counts them twice, the sum of PSS once."""
+    code = (
+        "import os, time\nb = b'x' * (300 * 2**20)\npid = os.fork()\n"
+        "if pid == 0:\n    time.sleep(1.5)\n    os._exit(0)\n"
+        "time.sleep(1.5)\nos.waitpid(pid, 0)\nelapsed = 1.0\n"
+    )
+    res = _report.run_step(code, repeats=1)
+    assert res["tree_peak_mib"] > 600
+    assert 300 < res["tree_pss_mib"] < 400
 
 
 def test_run_step_raises_with_the_child_error():
