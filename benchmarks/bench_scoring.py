@@ -86,11 +86,14 @@ def _score_code(
     batch: int,
     master: str = "",
     workers: int | None = None,
+    track: bool = True,
 ) -> str:
-    local = (
-        "execute(prepare_scoring(panel, month, out, scorer, overwrite=True).with_options("
-        f"batch_customers={batch}, options={{'workers': {workers!r}}}))"
+    # What `segments score` runs: the job and, with ``track``, its MLflow scoring run.
+    job = (
+        "prepare_scoring(panel, month, out, scorer, overwrite=True).with_options("
+        f"batch_customers={batch}, options={{'workers': {workers!r}}})"
     )
+    local = f"run_scoring({job}, cfg)" if track else f"execute({job})"
     call = (
         local
         if engine == "local"
@@ -102,11 +105,12 @@ def _score_code(
         f"os.environ['MLFLOW_TRACKING_URI'] = 'sqlite:///{work / 'mlflow.db'}'\n"
         "from segments import load_config\n"
         "from segments.jobs.score import load_scorer, last_month, validate_output\n"
-        "from segments.jobs.score import execute, prepare_scoring\n"
+        "from segments.jobs.score import execute, prepare_scoring, run_scoring\n"
         "from segments.engines.spark import score_spark\n"
         "import pyarrow.parquet as pq, pyarrow.compute as pc\n"
         f"panel, out = {str(panel)!r}, {str(out)!r}\n"
-        f"scorer = load_scorer(load_config({str(exp)!r}))\n"
+        f"cfg = load_config({str(exp)!r})\n"
+        "scorer = load_scorer(cfg)\n"
         "month = last_month(panel)\n"
         "t = time.perf_counter()\n"
         f"res = {call}\n"
@@ -189,7 +193,8 @@ def main() -> None:
         "",
         f"Models trained on a {TRAIN:,}-customer bank (default config), promoted, loaded by "
         "alias. The last month of each bank is scored: tiers, groups, upgrade probability, "
-        "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts. "
+        "band ranks, expected gain, 3 reason codes in English and Chinese, drift counts, "
+        "and the job's MLflow scoring run (what `segments score` runs). "
         f"Median of {args.repeats} (min / max), each in a fresh process. Peak memory is the "
         "machine's: the resident memory of the job and its worker processes added up, "
         "sampled every 50 ms (the highest of the runs); PSS is the same sum with each "

@@ -50,7 +50,7 @@ def main() -> None:
     exp = _prepare(work)
     panel = bank(work, n, args.months) / "panel.parquet"
     rows = [("local engine (baseline)", run_step(
-        _score_code(work, exp, panel, work / "local", "local", batch), args.repeats
+        _score_code(work, exp, panel, work / "local", "local", batch, track=False), args.repeats
     ))]  # fmt: skip
     for master in MASTERS:
         code = _score_code(work, exp, panel, work / f"spark_{master[6]}", "spark", batch, master)

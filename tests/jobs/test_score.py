@@ -30,6 +30,7 @@ from segments.jobs.score import (
     score_local,
     validate_output,
 )
+from segments.mlops.scoring_runs import probabilities
 from tests.banks import promoted_bank
 
 pytestmark = pytest.mark.slow
@@ -306,7 +307,13 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
     assert any(k.startswith("psi.feature.") for k in m)
     files = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     assert {"drift/psi.csv", "drift/report.html", "drift/psi_top20.png"} <= files
-    assert (read_output(out)["run_id"] == run.info.run_id).all()
+    scored = read_output(out)
+    assert (scored["run_id"] == run.info.run_id).all()
+    # The probabilities' summary is of every near-tier customer's, read as one column.
+    p = np.sort(scored["p_upgrade"].dropna().to_numpy(dtype=float))
+    np.testing.assert_array_equal(np.sort(probabilities(out)), p)
+    assert m["p_upgrade.mean"] == pytest.approx(p.mean())
+    assert m["p_upgrade.q50"] == pytest.approx(np.quantile(p, 0.5))
     # The same month re-scored against its own training reference is stable ...
     assert manifest["drift"]["significant"] == 0
     # ... a bank whose money tripled is not: warning, or exit 1 when configured.

@@ -9,16 +9,24 @@ Markdown, HTML, a plot of the largest shifts) and the output's manifest. The job
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from segments.core.scoring.output import ScoreResult, read_output
+from segments.core.scoring.output import ScoreResult
 from segments.mlops import tags as tag_names
 
-__all__ = ["end_abandoned_run", "end_scoring_run", "log_scoring_run", "start_scoring_run"]
+__all__ = [
+    "end_abandoned_run",
+    "end_scoring_run",
+    "log_scoring_run",
+    "probabilities",
+    "start_scoring_run",
+]
 
 
 def start_scoring_run(cfg: Any, as_of: str, scorer: Any, input_path: str) -> str:
@@ -121,6 +129,18 @@ def _metrics(result: ScoreResult, p: np.ndarray) -> dict[str, float]:
     return metrics
 
 
+def probabilities(out: str | os.PathLike[str]) -> np.ndarray:
+    """The upgrade probabilities of a scoring output (the near-tier customers'), read as
+    one column: the job's memory stays bounded by its batches, not by the book."""
+    import pyarrow.dataset as ds
+
+    parts = sorted(str(f) for f in Path(out).glob("*.parquet"))
+    if not parts:
+        return np.empty(0)
+    column = ds.dataset(parts, format="parquet").to_table(columns=["p_upgrade"]).column(0)
+    return column.drop_null().to_numpy().astype(float, copy=False)
+
+
 def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> None:
     """Log a finished scoring job to its MLflow run and end the run.
 
@@ -143,7 +163,7 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
     rid = result.run_id
     m = result.manifest
     now = int(time.time() * 1000)
-    p = read_output(result.out)["p_upgrade"].dropna().to_numpy(dtype=float)
+    p = probabilities(result.out)
     items = [Metric(k, float(v), now, 0) for k, v in _metrics(result, p).items()]
     for i in range(0, len(items), 900):
         client.log_batch(rid, metrics=items[i : i + 900])

@@ -232,7 +232,9 @@ def read_batch(
     pyarrow.Table
     """
     cols = list(columns) if columns is not None else None
-    pieces = [keep(p) if keep else p for p in _pieces(plan, batch, cols, list(dictionary))]
+    # With a filter, row groups are read in steps too: rows it drops are never held whole.
+    read = _pieces(plan, batch, cols, list(dictionary), whole=keep is None)
+    pieces = [keep(p) if keep else p for p in read]
     if not pieces:
         schema = pq.read_schema(plan.files[0])
         return schema.empty_table().select(cols) if cols else schema.empty_table()
@@ -240,15 +242,21 @@ def read_batch(
 
 
 def _pieces(
-    plan: BatchPlan, batch: Batch, columns: list[str] | None, dictionary: list[str]
+    plan: BatchPlan,
+    batch: Batch,
+    columns: list[str] | None,
+    dictionary: list[str],
+    *,
+    whole: bool = True,
 ) -> Iterator[pa.Table]:
-    """The batch's rows, row group by row group."""
+    """The batch's rows, row group by row group (``whole``), or in steps of
+    ``_STEP_ROWS`` rows."""
     for i, g, first, rows in plan.row_groups:
         lo, hi = max(batch.start, first), min(batch.stop, first + rows)
         if lo >= hi:
             continue
         pf = pq.ParquetFile(plan.files[i], read_dictionary=dictionary or None)
-        if lo == first and hi == first + rows:
+        if whole and lo == first and hi == first + rows:
             yield pf.read_row_group(g, columns=columns)
             continue
         at = first
