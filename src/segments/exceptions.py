@@ -85,6 +85,8 @@ class Violation:
         Errors stop the work; warnings are reported and the work goes on.
     hint : str, default ""
         How to fix it.
+    kind : str, default ""
+        What ``column`` names when it is none of what :attr:`noun` tells apart (``"file"``).
     """
 
     column: str
@@ -93,11 +95,15 @@ class Violation:
     examples: tuple[str, ...] = field(default_factory=tuple)
     severity: str = "error"
     hint: str = ""
+    kind: str = ""
 
     @property
     def noun(self) -> str:
-        """What ``column`` names: an option (``--out``), an argument (``MODEL``), a setting
-        of the configuration (``scoring.psi_warn``) or, by default, a column."""
+        """What ``column`` names: :attr:`kind` when given, else an option (``--out``), an
+        argument (``MODEL``), a setting of the configuration (``scoring.psi_warn``) or, by
+        default, a column."""
+        if self.kind:
+            return self.kind
         name = self.column
         if name.startswith("-"):
             return "option"

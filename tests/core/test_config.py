@@ -122,3 +122,46 @@ def test_group_defaults_are_the_estimators():
     assert cfg.groups.n_init == 4
     with pytest.raises(ConfigError, match=r"groups\.k_min"):
         load_config(overrides={"groups": {"k_min": 7, "k_max": 6}})
+
+
+def test_paths_in_an_experiment_yaml_are_relative_to_its_folder(tmp_path, monkeypatch):
+    import shutil
+    from importlib import resources
+
+    import yaml
+
+    from segments import load_ladder
+
+    bank = tmp_path / "bank"
+    (bank / "ladders").mkdir(parents=True)
+    cmb = resources.files("segments") / "presets" / "ladders" / "cmb.yaml"
+    ladder = yaml.safe_load(cmb.read_text(encoding="utf-8"))
+    ladder["name"] = "ours"
+    (bank / "ladders" / "ours.yaml").write_text(yaml.safe_dump(ladder))
+    shutil.copy(bank / "ladders" / "ours.yaml", bank / "beside.yaml")
+    (bank / "names.yaml").write_text("{}\n")
+    exp = bank / "exp.yaml"
+    exp.write_text(
+        "tiers:\n  ladder: ladders/ours.yaml\n  hysteresis: ccb\n"
+        "groups:\n  names_file: names.yaml\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the command runs from another folder
+    cfg = load_config(exp)
+    assert cfg.tiers.ladder == str(bank / "ladders" / "ours.yaml")
+    assert load_ladder(cfg.tiers.ladder).name == "ours"
+    assert cfg.groups.names_file == str(bank / "names.yaml")
+    assert cfg.tiers.hysteresis == "ccb"  # a preset's name stays a name
+    # A bare file name is the YAML's neighbour too; an absolute path is kept.
+    exp.write_text("tiers:\n  ladder: beside.yaml\n")
+    assert load_config(exp).tiers.ladder == str(bank / "beside.yaml")
+    exp.write_text(f"tiers:\n  ladder: {bank / 'beside.yaml'}\n")
+    assert load_config(exp).tiers.ladder == str(bank / "beside.yaml")
+    # Overrides (command-line options) stay relative to where the command runs.
+    (elsewhere / "cli.yaml").write_text(yaml.safe_dump(ladder))
+    assert load_config(exp, {"tiers": {"ladder": "cli.yaml"}}).tiers.ladder == "cli.yaml"
+    # A missing file is named where it was looked for.
+    exp.write_text("tiers:\n  ladder: missing.yaml\n")
+    with pytest.raises(ConfigError, match=str(bank / "missing.yaml")):
+        load_config(exp)

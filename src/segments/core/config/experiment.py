@@ -122,6 +122,28 @@ def _default_raw() -> dict[str, Any]:
         return load_yaml(path)
 
 
+#: The settings that name a file, and the preset family a bare name may be instead.
+PATH_SETTINGS: dict[tuple[str, str], str | None] = {
+    ("tiers", "ladder"): "ladders",
+    ("tiers", "hysteresis"): "hysteresis",
+    ("groups", "names_file"): None,
+}
+
+
+def _resolve_paths(user: dict[str, Any], folder: Path) -> None:
+    """Make the relative file paths an experiment YAML names relative to its own folder
+    (not to where the command runs), in place. Packaged preset names stay names."""
+    for (section, key), kind in PATH_SETTINGS.items():
+        values = user.get(section)
+        value = values.get(key) if isinstance(values, dict) else None
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            continue
+        looks_like_a_file = Path(value).suffix.lower() in (".yaml", ".yml") or "/" in value
+        if kind is not None and (value in available_presets(kind) or not looks_like_a_file):
+            continue  # a preset's name (or a word the setting reports as unknown)
+        values[key] = str(folder / value)
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -133,7 +155,8 @@ def load_config(
     path : str or path, optional
         An experiment YAML; omitted, the packaged defaults are used. The experiment is
         named after the file (``experiments/near_gold.yaml`` -> ``near_gold``) unless the
-        file sets ``name``.
+        file sets ``name``. Relative file paths in it (``tiers.ladder``,
+        ``tiers.hysteresis``, ``groups.names_file``) are relative to its folder.
     overrides : mapping, optional
         Applied last, e.g. from command-line options.
 
@@ -150,6 +173,7 @@ def load_config(
     if path is not None:
         user = load_yaml(path)
         user.setdefault("name", Path(path).stem)
+        _resolve_paths(user, Path(path).parent)
         raw = _deep_merge(raw, user)
     if overrides:
         raw = _deep_merge(raw, overrides)

@@ -83,21 +83,29 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError([Violation(str(path), "file does not exist")])
+        raise ConfigError([Violation(str(path), "does not exist", kind="file")])
     if not path.is_file():
-        raise ConfigError([Violation(str(path), "is not a file")])
+        raise ConfigError([Violation(str(path), "is not a file", kind="file")])
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (UnicodeDecodeError, OSError) as exc:
         raise ConfigError(
-            [Violation(str(path), f"cannot be read as UTF-8 text ({str(exc).splitlines()[0]})")]
+            [
+                Violation(
+                    str(path),
+                    f"cannot be read as UTF-8 text ({str(exc).splitlines()[0]})",
+                    kind="file",
+                )
+            ]
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Violation(str(path), f"is not valid YAML: {exc}")]) from exc
+        raise ConfigError([Violation(str(path), f"is not valid YAML: {exc}", kind="file")]) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([Violation(str(path), f"must hold a mapping, got {type(data).__name__}")])
+        raise ConfigError(
+            [Violation(str(path), f"must hold a mapping, got {type(data).__name__}", kind="file")]
+        )
     return data
 
 
