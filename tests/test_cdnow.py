@@ -81,3 +81,47 @@ def test_upgrade_pipeline_runs_out_of_time_on_real_data_and_ranks_above_chance(
     run = mlflow.MlflowClient().get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["model.roc_auc"] == pytest.approx(comp.loc["roc_auc", "model"])
+
+
+def test_the_cli_builds_the_panel_and_trains_on_it_without_python(panel, tmp_path, monkeypatch):
+    """``segments panel from-transactions`` writes the panel the Python function builds;
+    ``segments train upgrade`` then reads it like any other."""
+    from typer.testing import CliRunner
+
+    from segments.cli import app
+
+    runner = CliRunner()
+    source = DATA / "cdnow_transactions.csv.gz"
+    out = tmp_path / "cdnow_panel.parquet"
+    build = ["panel", "from-transactions", str(source), "--out", str(out)]
+    res = runner.invoke(app, [*build, "--amount", "amount_usd", "--count", "n_cds"])
+    assert res.exit_code == 0, res.output
+    assert "23,570 customers" in res.output
+    written = validate_panel(pd.read_parquet(out))
+    tx = pd.read_csv(source)
+    by_count = validate_panel(
+        panel_from_transactions(tx, date="date", amount="amount_usd", count="n_cds")
+    )
+    pd.testing.assert_frame_equal(written, by_count)
+    assert written["txn_count"].sum() == tx["n_cds"].sum()
+
+    # Run again: refused without --overwrite, the file untouched; replaced with it.
+    before = out.read_bytes()
+    res = runner.invoke(app, [*build, "--amount", "amount_usd"])
+    assert res.exit_code == 1 and "--overwrite" in res.output
+    assert out.read_bytes() == before
+    res = runner.invoke(app, [*build, "--amount", "amount_usd", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert validate_panel(pd.read_parquet(out)).equals(panel)  # rows counted, as in Python
+
+    # A wrong column is named with its option, before anything is written.
+    res = runner.invoke(app, [*build[:-1], str(tmp_path / "other.parquet"), "--amount", "usd"])
+    assert res.exit_code == 1
+    assert "`usd`: is not a column of the transactions; name it with --amount" in res.output
+    assert "amount_usd" in res.output and not (tmp_path / "other.parquet").exists()
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    res = runner.invoke(app, ["train", "upgrade", "--panel", str(out), "--config", str(EXPERIMENT)])
+    assert res.exit_code == 0, res.output
+    assert "registered: " in res.output

@@ -51,33 +51,40 @@ def panel_from_transactions(
     DataFrame
         ``customer_id``, ``month`` (period[M]), ``aum``, ``txn_count``; validate it with
         :func:`~segments.core.data.validation.validate_panel`.
+
+    Raises
+    ------
+    PanelValidationError
+        A column is missing, or holds missing ids, values that are not dates or numbers
+        (every problem at once, with counts and example ids).
     """
     missing = [c for c in (customer, date, amount, count) if c and c not in transactions]
     if missing:
         raise PanelValidationError([Violation(c, "is required but missing") for c in missing])
+    ids = transactions[customer]
     month = parse_months(transactions[date])
-    bad = month.isna().to_numpy()
-    if bad.any():
-        raise PanelValidationError(
-            [
-                Violation(
-                    date,
-                    "has values that are not dates",
-                    int(bad.sum()),
-                    example_ids(transactions[customer], bad),
-                )
-            ]
-        )
+    values = {c: pd.to_numeric(transactions[c], errors="coerce") for c in (amount, count) if c}
+    checks = [
+        (customer, ids.isna().to_numpy(), "has missing customer ids"),
+        (date, month.isna().to_numpy(), "has values that are not dates"),
+    ]
+    for c, v in values.items():
+        given = transactions[c].notna().to_numpy()
+        checks.append((c, v.isna().to_numpy() & given, "has values that are not numbers"))
+        checks.append((c, ~given, "has missing values"))
+    problems = [
+        Violation(column, what, int(bad.sum()), example_ids(ids, bad))
+        for column, bad, what in checks
+        if bad.any()
+    ]
+    if problems:
+        raise PanelValidationError(problems)
     frame = pd.DataFrame(
         {
-            ID: transactions[customer].astype(str).to_numpy(),
+            ID: ids.astype(str).to_numpy(),
             "m": month.array.asi8,
-            AUM: pd.to_numeric(transactions[amount], errors="raise").to_numpy(dtype=float),
-            "txn_count": (
-                pd.to_numeric(transactions[count]).to_numpy(dtype=float)
-                if count
-                else np.ones(len(transactions))
-            ),
+            AUM: values[amount].to_numpy(dtype=float),
+            "txn_count": values[count].to_numpy(dtype=float) if count else np.ones(len(ids)),
         }
     )
     monthly = frame.groupby([ID, "m"], sort=True)[[AUM, "txn_count"]].sum()
