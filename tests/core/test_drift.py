@@ -51,3 +51,15 @@ def test_profile_bins_and_counts():
     table = drift.psi_table(prof, counts, "feature")
     assert list(table["column"]) == ["x", "c"]
     assert table.loc[0, "psi"] == pytest.approx(drift.psi(prof["x"]["expected"], counts["x"]))
+
+
+def test_a_column_empty_in_training_gets_no_profile_and_no_psi():
+    """A feature empty in every training row (a window longer than the history) has no
+    distribution to compare with: it is left out, not flagged as drift when scoring has
+    the months (it showed a PSI of 18)."""
+    train = pd.DataFrame({"aum_avg_3m": np.arange(100.0), "aum_growth_12m": np.nan})
+    ref = drift.profile(train)
+    assert list(ref) == ["aum_avg_3m"]
+    later = pd.DataFrame({"aum_avg_3m": np.arange(100.0), "aum_growth_12m": np.arange(100.0)})
+    table = drift.psi_table(ref, drift.bin_counts(later, ref), "feature")
+    assert list(table["column"]) == ["aum_avg_3m"]

@@ -156,9 +156,14 @@ def test_a_declared_feature_is_built_described_and_then_removed():
     plain, catalogue = build_features(tiny(), "2024-08", windows=(3, 6)), catalogue_frame()
     wide = build_features(tiny(), "2024-08", windows=(3, 6, 12))
     with declared(doc_example()):
-        X = build_features(tiny(), "2024-08", windows=(3, 6))
-        # Built last (after the packaged features) and over 12 months although the
-        # configured windows stop at 6: they are extended to the feature's window.
+        from segments.core.features.registry import not_built
+
+        # Not built with windows up to 6: its own window (12) is longer; nothing is added.
+        short = build_features(tiny(), "2024-08", windows=(3, 6))
+        assert name in not_built((3, 6)) and name not in short.columns
+        pd.testing.assert_frame_equal(short, plain)
+        X = build_features(tiny(), "2024-08", windows=(3, 6, 12))
+        # Built last (after the packaged features).
         assert X.attrs["windows"] == [3, 6, 12]
         assert list(X.columns) == [*wide.columns, name]
         pd.testing.assert_frame_equal(X.drop(columns=name), wide)
@@ -169,7 +174,7 @@ def test_a_declared_feature_is_built_described_and_then_removed():
         assert (row["family"], row["unit"], row["window"]) == ("flows", "share", 12)
         assert row["sources"] == ("payroll_inflow",)
         assert FEATURE_CATALOGUE[name].zh == "近12个月有代发工资入账的月份占比"
-        assert feature_spec(name, windows=(3, 6)).window == 12
+        assert feature_spec(name, windows=(3, 6, 12)).window == 12
         assert not is_log_scale(name)
         assert reason_sentence(name, 0.75, 0.2) == (
             "Share of the last 12 months with a salary inflow is 75%, "
@@ -246,3 +251,36 @@ def test_log_scale_holds_for_any_window_not_only_the_default_ones():
         is_log_scale(n.replace("_9m", "_6m")) for n in per_window
     ]
     assert any(is_log_scale(n) for n in at_six)
+
+
+def test_windows_are_what_the_config_says():
+    """Nothing is added to short windows: the features whose own window is longer than the
+    longest window are not built, and the catalogue for those windows agrees."""
+    from segments.core.features.builder import check_windows
+    from segments.core.features.registry import not_built
+
+    assert check_windows([4, 2, 3]) == (2, 3, 4)
+    lost = not_built((2, 3, 4))
+    assert "aum_slope_6m" in lost and not not_built((3, 6, 12))
+    X = build_features(tiny(), "2024-08", windows=(2, 3, 4))
+    assert not set(lost) & set(X.columns)
+    assert not any(c.endswith(("_6m", "_12m")) for c in X.columns)
+    assert set(X.columns) <= set(catalogue_frame((2, 3, 4))["name"])
+    assert X.attrs["windows"] == [2, 3, 4]
+
+
+def test_features_longer_than_the_history_are_not_built():
+    from segments.core.features.builder import beyond_history
+
+    assert beyond_history((3, 6, 12), 24, "2025-12") == ([], [])
+    names, notes = beyond_history((3, 6, 12), 8, "2024-08")
+    assert "aum_avg_12m" in names and "aum_vol_12m" in names  # the longest window's too
+    assert not any(n.endswith(("_3m", "_6m")) for n in names)
+    assert "months_observed" not in names  # all the history held: kept
+    assert len(notes) == 1 and "longer than the 8 month(s) of history up to 2024-08" in notes[0]
+    names, notes = beyond_history((3, 6), 5, "2024-05")
+    assert "aum_slope_6m" in names and "aum_avg_6m" in names
+    names, notes = beyond_history((2, 3), 5, "2024-05")
+    assert names == [] and "aum_slope_6m" in notes[0]  # not built with windows up to 3
+    with pytest.raises(ConfigError, match=r"--as-of.*2 month\(s\).*shortest feature window"):
+        beyond_history((3, 6), 2, "2024-02")

@@ -324,5 +324,6 @@ def test_train_groups_refuses_too_little_history_from_the_api_too():
     with pytest.raises(ConfigError, match=r"--as-of.*1 month\(s\)"):
         train_groups(panel, load_config(), as_of=first)
     quick = load_config(overrides={"groups": {"n_bootstrap": 2, "k_max": 4}})
-    with pytest.warns(SegmentsWarning, match="12 months summarise only"):
-        train_groups(panel, quick)  # 6 months: the 12-month features are short
+    with pytest.warns(SegmentsWarning, match=r"longer than the 6 month\(s\) of history"):
+        result = train_groups(panel, quick)  # 6 months: the 12-month features are not built
+    assert not any(f.endswith("_12m") for f in result.model.features_)

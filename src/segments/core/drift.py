@@ -51,11 +51,14 @@ def profile(frame: pd.DataFrame, bins: int = 10) -> dict[str, dict[str, Any]]:
     dict
         Column -> ``{"kind": "numeric", "edges": [...], "expected": [...]}`` or
         ``{"kind": "category", "categories": [...], "expected": [...]}``; ``expected`` are
-        shares that sum to 1 (the last one is the missing-value bin).
+        shares that sum to 1 (the last one is the missing-value bin). A column with no value
+        in any row has no profile: drift is not computed for it.
     """
     out: dict[str, dict[str, Any]] = {}
     for col in frame.columns:
         s = frame[col]
+        if len(s) and s.isna().all():
+            continue  # empty in training (a window longer than the history): nothing to compare
         if _is_category(s):
             values = s.astype(object).where(s.notna(), None)
             cats = sorted({str(v) for v in values if v is not None})

@@ -96,7 +96,11 @@ def log_groups(result: GroupsResult, panel: pd.DataFrame | None = None) -> Group
     }
     with start_run(cfg.name, f"groups {result.as_of} k={model.n_groups_}", tags) as run:
         _log_config(mlflow, cfg)
-        params = {"as_of": result.as_of, "n_customers": len(result.features)}
+        params = {
+            "as_of": result.as_of,
+            "n_customers": len(result.features),
+            "features.not_built": _not_built(result.features),
+        }
         mlflow.log_params(params | _panel_params(result, summary, "groups"))
         log_dataset(result.features.reset_index(), "features")
         mlflow.log_metrics(result.metrics)
@@ -206,6 +210,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
                 "calibration_a": result.model.calibration_[0],
                 "calibration_b": result.model.calibration_[1],
                 "n_features": len(result.model.features_),
+                "features.not_built": _not_built(result.data),
                 **_panel_params(result, summary, "upgrade"),
             }
         )
@@ -423,3 +428,8 @@ def _log_config(mlflow: Any, cfg: ExperimentConfig) -> None:
 
     params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
     mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+
+
+def _not_built(frame: pd.DataFrame) -> str:
+    """The features a run left out because its history is shorter than their window."""
+    return ",".join(frame.attrs.get("not_built") or [])[:500]

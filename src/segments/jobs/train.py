@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ import pandas as pd
 from segments.core.config.experiment import ExperimentConfig, load_config
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features import build_features
-from segments.core.features.builder import check_as_of, check_windows
+from segments.core.features.builder import check_as_of, check_history, check_windows
 from segments.core.groups.model import StrategicGroups
 from segments.core.groups.profiles import (
     load_names,
@@ -285,12 +283,12 @@ def _groups_inputs(
         found = inspect_panel(panel, cfg.panel, months=True)
         months = list(found.months or ())
     month = pd.Period(as_of or cfg.groups.as_of or max(months), "M")
-    check_history(months, month, windows)
+    left_out = check_history(months, month, windows)
     start = month - cfg.groups.migration_months
     then = str(start) if cfg.groups.migration_months > 0 and start >= min(months) else None
     work = GroupsWork(str(month), then, windows, ladder)
     if isinstance(panel, pd.DataFrame):
-        return work(panel), summary, month
+        return _without(work(panel), left_out), summary, month
     check_as_of(months, month, str(panel))
     sc = cfg.scoring
     parts, summary = run_validated(
@@ -308,50 +306,21 @@ def _groups_inputs(
     X_then = None
     if then is not None:
         X_then = concat_frames([p.then for p in parts])
-    return GroupsInputs(X, tiers, X_then), summary, month
+    return _without(GroupsInputs(X, tiers, X_then), left_out), summary, month
 
 
-def check_history(
-    panel: pd.DataFrame | Sequence[pd.Period],
-    month: pd.Period,
-    windows: tuple[int, ...],
-) -> None:
-    """Refuse an as-of month with fewer months of history than the shortest feature window
-    (every windowed feature would be empty); warn below the longest.
-
-    History is the number of months the panel (a frame, or its distinct months) holds up
-    to ``month``, as scoring counts it.
-
-    Raises
-    ------
-    ConfigError
-        Naming ``--as-of``, the month and the history it has.
-    """
-    from segments.exceptions import ConfigError, SegmentsWarning, Violation
-
-    months = panel[MONTH].drop_duplicates() if isinstance(panel, pd.DataFrame) else panel
-    history = sum(1 for m in months if m <= month)
-    if 0 < history < min(windows):  # every windowed feature would be empty
-        raise ConfigError(
-            [
-                Violation(
-                    "--as-of",
-                    f"{month}: the panel has {history} month(s) "
-                    f"up to it, fewer than the shortest feature window "
-                    f"({min(windows)} months)",
-                    hint="train on a later month",
-                )
-            ]
-        )
-    if 0 < history < max(windows):
-        warnings.warn(
-            SegmentsWarning(
-                f"the panel has {history} month(s) up to {month}: features over "
-                f"{', '.join(str(w) for w in windows if w > history)} months summarise only "
-                "those"
-            ),
-            stacklevel=2,
-        )
+def _without(inputs: GroupsInputs, features: list[str]) -> GroupsInputs:
+    """The inputs without ``features`` (left out: longer than the history); the features
+    table names them in ``attrs["not_built"]``."""
+    if inputs.features is not None:
+        inputs.features.attrs["not_built"] = list(features)
+    if not features:
+        return inputs
+    X, then = (
+        None if f is None else f.drop(columns=[c for c in features if c in f.columns])
+        for f in (inputs.features, inputs.then)
+    )
+    return replace(inputs, features=X, then=then)
 
 
 def _migration(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig, load_config
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
+from segments.core.features.builder import check_history, check_windows
 from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
@@ -289,12 +290,13 @@ def _training_rows(
     # Months a label reads ahead: H for "reach", H + M - 1 for "sustain"; the embargo and
     # the last usable as-of month follow it.
     span = label_span(up.horizon, up.label, up.sustain_months)
-    as_of = (
-        list(up.as_of_months)
-        if up.as_of_months
-        else default_as_of_months(months, span, up.min_history)
-    )
+    # The history an as-of month needs: min_history, or less when the longest window
+    # reads fewer months before it (windows [2, 3, 4] on a 6-month panel).
+    needs = min(up.min_history, max(check_windows(cfg.features.windows)) - 1)
+    as_of = list(up.as_of_months) if up.as_of_months else default_as_of_months(months, span, needs)
     split = oot_split(as_of, horizon=span, test_months=up.test_months, valid_months=up.valid_months)
+    last = max(pd.Period(m, "M") for m in split["train"] + split["valid"] + split["test"])
+    left_out = check_history(months, last, tuple(cfg.features.windows))
     work = LabelsWork(
         ladder,
         tuple(split["train"] + split["valid"] + split["test"]),
@@ -326,6 +328,8 @@ def _training_rows(
             f"no labelled customers in any as-of month ({', '.join(work.months)})"
         )
     data = frames[0] if len(frames) == 1 else concat_frames(frames, by=["as_of", ID])
+    data = data.drop(columns=[c for c in left_out if c in data.columns])
+    data.attrs["not_built"] = list(left_out)  # longer than the history (check_history)
     counts = add_counts([p.counts for p in parts])
     branch_parts = [p.branches for p in parts if p.branches is not None]
     branches = pd.concat(branch_parts, ignore_index=True) if branch_parts else None

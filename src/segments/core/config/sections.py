@@ -67,7 +67,9 @@ class FeaturesConfig:
     Parameters
     ----------
     windows : list of int, default [3, 6, 12]
-        Windows in months for the windowed features.
+        Windows in months for the windowed features. Nothing is added: a feature whose own
+        window is longer than the longest is not built, and a training run leaves out the
+        features whose window is longer than its panel's history (and says which).
     """
 
     windows: tuple[int, ...] = DEFAULT_WINDOWS
@@ -228,6 +230,8 @@ class UpgradeConfig:
         As-of months to stack; None: every month with ``min_history`` months before it
         and a full label window after it.
     min_history : int, default 6
+        Months of history before an as-of month, at most: fewer when the longest feature
+        window reads fewer (``features.windows: [2, 3]`` needs 2).
     test_months, valid_months : int, default 2
         The out-of-time split (last months test, the ones before validate).
     features : list of str or None, default None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,15 +17,22 @@ from segments.core.features.registry import (
     declarations,
     plan,
 )
-from segments.exceptions import ConfigError, PanelValidationError, Violation
+from segments.exceptions import ConfigError, PanelValidationError, SegmentsWarning, Violation
 
-__all__ = ["build_features", "check_as_of", "check_windows", "feature_columns"]
+__all__ = [
+    "beyond_history",
+    "build_features",
+    "check_as_of",
+    "check_history",
+    "check_windows",
+    "feature_columns",
+]
 
 
 def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
-    """The feature windows as built: sorted, each once, and the longest at least as long as
-    any fixed-window feature's window (6 months for the catalogue as shipped; the window is
-    added when shorter), so that every feature sees the months its window names.
+    """The feature windows as built: sorted, each once. Nothing is added: a feature whose
+    own window is longer than the longest of them (the 6-month trend with windows
+    ``[2, 3, 4]``) is not built (:func:`~segments.core.features.registry.not_built`).
 
     Raises
     ------
@@ -36,10 +44,97 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
         raise ConfigError(
             [Violation("features.windows", f"is {list(windows)!r}; expected whole numbers >= 2")]
         )
-    need = max((d.window for d in declarations() if isinstance(d.window, int)), default=1)
-    if max(ws) < need:
-        ws = (*ws, need)  # e.g. the 6-month trend and channel features need 6 months
     return ws
+
+
+def beyond_history(
+    windows: Sequence[int], history: int, month: str | pd.Period
+) -> tuple[list[str], list[str]]:
+    """The features a run leaves out when the panel holds ``history`` months up to its
+    (last) as-of ``month``, and notes saying so, for the run to report.
+
+    A feature whose window is longer than the history would summarise fewer months than
+    its name says, or be empty in every row (a growth over 12 months with 8 months of
+    history), and then show as drift once scoring has the months: it is not built. The
+    features over all the history held (``months_observed``) stay. The features' names
+    stay those of the configured windows, the contract the models are checked against.
+
+    Parameters
+    ----------
+    windows : sequence of int
+        The configured feature windows (``features.windows``).
+    history : int
+        Months the panel holds up to ``month``.
+    month : str or Period
+        The (last) as-of month of the run.
+
+    Returns
+    -------
+    names : list of str
+        The features left out, in catalogue order.
+    notes : list of str
+        What is left out and why (empty when nothing is).
+
+    Raises
+    ------
+    ConfigError
+        When not even the shortest window fits in the history.
+    """
+    from segments.core.features.registry import HISTORY, not_built
+
+    ws = check_windows(windows)
+    if history < min(ws):
+        raise ConfigError(
+            [
+                Violation(
+                    "--as-of",
+                    f"{month}: the panel has {history} month(s) up to it, fewer than the "
+                    f"shortest feature window ({min(ws)} months)",
+                    hint="train on a later month, or set shorter features.windows",
+                )
+            ]
+        )
+    names = [s.name for d, s in plan(ws) if d.window != HISTORY and s.window > history]
+    notes = []
+    if names:
+        notes.append(
+            f"{len(names)} feature(s) have a window longer than the {history} month(s) of "
+            f"history up to {month} and are not built: {', '.join(names)}"
+        )
+    lost = not_built(ws)
+    if lost:
+        notes.append(
+            f"features.windows {list(ws)}: {len(lost)} feature(s) need more months than the "
+            f"longest window and are not built: {', '.join(lost)}"
+        )
+    return names, notes
+
+
+def check_history(
+    panel: pd.DataFrame | Sequence[pd.Period],
+    month: pd.Period,
+    windows: tuple[int, ...],
+) -> list[str]:
+    """The features a run as of ``month`` leaves out because the panel's history up to it
+    is shorter than their window (:func:`beyond_history`); what is left out is reported
+    as a :class:`~segments.exceptions.SegmentsWarning`.
+
+    History is the number of months the panel (a frame, or its distinct months) holds up
+    to ``month``, as scoring counts it.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--as-of``, the month and the history it has, when no window fits.
+    """
+    months = panel[MONTH].drop_duplicates() if isinstance(panel, pd.DataFrame) else panel
+    history = sum(1 for m in months if m <= month)
+    if history == 0:  # not a month of the panel: check_as_of names it
+        return []
+    names, notes = beyond_history(windows, history, month)
+    for note in notes:
+        warnings.warn(SegmentsWarning(note), stacklevel=2)
+    return names
 
 
 def feature_columns(

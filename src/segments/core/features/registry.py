@@ -48,6 +48,7 @@ __all__ = [
     "feature",
     "feature_spec",
     "is_log_scale",
+    "not_built",
     "plan",
     "register",
     "unregister",
@@ -214,9 +215,33 @@ def plan(windows: Sequence[int]) -> list[tuple[Declaration, FeatureSpec]]:
             continue
         out += [(r, r.spec(w)) for w in windows for r in run]
         run = []
-        if d is not None:
+        if d is not None and not _too_long(d, long):
             out.append((d, d.spec(fixed.get(d.window, d.window))))  # type: ignore[arg-type]
     return out
+
+
+def _too_long(d: Declaration, longest: int) -> bool:
+    """Whether a feature's own window is longer than the longest feature window."""
+    return isinstance(d.window, int) and d.window > longest
+
+
+def not_built(windows: Sequence[int]) -> list[str]:
+    """The features of the catalogue whose own window (months) is longer than the longest
+    of ``windows``: not built with them (their months are not read), named for the run's
+    report.
+
+    Parameters
+    ----------
+    windows : sequence of int
+        The feature windows in months.
+
+    Returns
+    -------
+    list of str
+        Their names, in catalogue order.
+    """
+    long = max(windows)
+    return [d.name for d in _DECLARATIONS if _too_long(d, long)]
 
 
 def catalogue(windows: Sequence[int] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
