@@ -56,7 +56,7 @@ def test_bad_rows_in_several_batches_report_what_the_whole_panel_check_reports(b
     raw = bank["raw"].copy()
     ids = raw["customer_id"].unique()
     for i in (3, 400, 900, 1100):  # customers far apart: different batches
-        at = raw.index[raw["customer_id"] == ids[i]][2]
+        at = raw.index[raw["customer_id"] == ids[i]][-2]  # a month the features read
         raw.loc[at, "funds"] = -5.0
     raw = pd.concat([raw, raw.iloc[[10, 5000]]]).sort_values(["customer_id", "month"])
     path = bank["root"] / "bad.parquet"
@@ -69,3 +69,19 @@ def test_bad_rows_in_several_batches_report_what_the_whole_panel_check_reports(b
     want = [(v.column, v.problem, v.n_rows, v.examples) for v in whole.errors + whole.warnings]
     assert sorted(got) == sorted(want)
     assert any(v[2] == 4 and len(v[3]) == 4 for v in got)  # the four customers, pooled
+
+
+def test_only_the_months_the_features_read_are_read_and_checked(bank):
+    """As of the last month with windows up to 12, the 13 months before it are all the
+    features read: a bad value in an older month is not theirs to find (scoring and
+    training validate every month)."""
+    raw = bank["raw"].copy()
+    first = raw["month"].min()
+    raw.loc[raw.index[raw["month"] == first][:3], "funds"] = -5.0
+    path = bank["root"] / "old_bad.parquet"
+    raw.to_parquet(path, index=False)
+    with pytest.raises(PanelValidationError):
+        validate_panel(raw)
+    _same(features_from_file(path, batch_customers=150), bank["expected"])
+    with pytest.raises(PanelValidationError, match="funds"):  # a month it reads
+        features_from_file(path, str(pd.Period(first, "M") + 12), batch_customers=150)

@@ -83,8 +83,9 @@ class Batches:
     panel : PanelConfig
         The column map and policies.
     months : int or None
-        Months up to ``month`` the work reads (None: all of them); validation reads every
-        month.
+        Months up to ``month`` the work reads (None: all of them). Scoring validates every
+        month (:func:`validate_task`); a job's own work validates the months it reads
+        (:func:`validated_task`).
     scorer : Scorer or None
         The models and settings (scoring).
     windows : tuple of int
@@ -257,13 +258,15 @@ class Extent:
 
 
 def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None]:
-    """Validate a batch (every month) and hand its validated frame to the job's work
+    """Validate a batch (the months the work reads: every month unless
+    :attr:`Batches.months` says) and hand its validated frame to the job's work
     (:attr:`Batches.work`): the errors, the warnings, the work's result and the batch's
     extent (None for both with errors)."""
     from segments.core.data.panel import ID
 
     batches = _batches(task[0])
-    report = check_panel(batches.read(task[1], every_month=True), batches.panel, summary=False)
+    every = batches.months is None
+    report = check_panel(batches.read(task[1], every_month=every), batches.panel, summary=False)
     if not report.ok:
         return report.errors, report.warnings, None, None
     frame = report.frame

@@ -49,6 +49,7 @@ def run_validated(
     batch_customers: int,
     workers: int | None,
     digest: bool = True,
+    months: tuple[str, int] | None = None,
 ) -> tuple[list[Any], PanelSummary]:
     """Validate every batch of an input and run ``work`` on each validated batch.
 
@@ -72,6 +73,9 @@ def run_validated(
     digest : bool, default True
         Hash the input's bytes into the summary (a run's record of its data); ``False``
         leaves the digest empty for callers that drop the summary (one read less).
+    months : (str, int), optional
+        ``(as_of, n)``: read (and validate) only the ``n`` months up to ``as_of``, all
+        that ``work`` reads (features: the longest window plus one); every month when None.
 
     Returns
     -------
@@ -100,7 +104,8 @@ def run_validated(
         pool(n_workers, Path(tmp)) as runner,
     ):
         plan = plan_sorted(found.files, panel.source_name(ID), batch_customers, months_in)
-        batches = Batches("", columns, plan, panel, work=work)
+        month, n = months or ("", None)
+        batches = Batches(month, columns, plan, panel, months=n, work=work)
         if plan is None:
             batches.buckets = spool(
                 found, panel, columns, Path(tmp), estimate, lambda *_: None, source=str(path)

@@ -5,7 +5,8 @@ gives, without holding the panel: the input is cut into batches of whole custome
 place when it is a customer-sorted Parquet input, else through a spool of hash buckets, see
 :mod:`segments.engines.local`), each batch is validated and its features built in a worker
 process, and only the feature rows come back. Memory is set by ``batch_customers`` and the
-workers, not by the input.
+workers, not by the input. Only the months the features read are read and validated: the
+longest window plus one, up to the as-of month.
 """
 
 from __future__ import annotations
@@ -74,15 +75,17 @@ def features_from_file(
     Returns
     -------
     DataFrame
-        Equal to :func:`segments.build_features` on the validated panel: indexed by
+        Equal to :func:`segments.build_features` on the validated panel (which reads the
+        same months): indexed by
         ``customer_id``, the catalogue's features, ``attrs["as_of"]`` and
         ``attrs["windows"]``.
 
     Raises
     ------
     PanelValidationError
-        The input breaks the data contract (every problem of every batch, merged), or no
-        customer is in ``as_of``.
+        The months read break the data contract (every problem of every batch, merged),
+        or no customer is in ``as_of``. A problem in an earlier month is not found here:
+        ``segments validate``, training and scoring check every month.
     """
     panel = panel or PanelConfig()
     ws = check_windows(windows)
@@ -98,6 +101,7 @@ def features_from_file(
         batch_customers=batch_customers,
         workers=workers,
         digest=False,
+        months=(str(month), max(ws) + 1),  # all build_features reads
     )
     out = concat_frames(frames)
     out.attrs["as_of"] = str(month)
