@@ -144,8 +144,34 @@ def _tz_months(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(month=local.dt.tz_convert("UTC"))
 
 
+def _tx(d: Path, amount: str = "12.5") -> Path:
+    """A small transaction file (two customers, three dates)."""
+    text = f"customer_id,date,amount\nA,2024-01-03,5\nA,2024-03-09,{amount}\nB,2024-02-01,7\n"
+    return _write(d / "tx.csv", text.encode())
+
+
+def _from_tx(d: Path, *extra: str, amount: str = "12.5") -> list[str]:
+    return ["panel", "from-transactions", str(_tx(d, amount)), *extra]
+
+
 CASES: dict[str, Case] = {
     # --- data loss: outputs on, in or around an input -------------------------------------
+    "panel_from_transactions_out_onto_input": Case(
+        lambda d, c: _from_tx(d, "--out", str(d / "tx.csv"), "--overwrite"),
+        ("--out", "is the input"),
+    ),
+    "panel_from_transactions_wrong_column": Case(
+        lambda d, c: _from_tx(d, "--out", str(d / "p.parquet"), "--amount", "usd"),
+        ("`usd`", "is not a column of the transactions", "--amount"),
+    ),
+    "panel_from_transactions_amount_not_a_number": Case(
+        lambda d, c: _from_tx(d, "--out", str(d / "p.parquet"), amount="12.5 CNY"),
+        ("`amount`", "not numbers", "1 row", "customers A"),
+    ),
+    "panel_from_transactions_bad_end": Case(
+        lambda d, c: _from_tx(d, "--out", str(d / "p.parquet"), "--end", "2024-13"),
+        ("--end",),
+    ),
     "tiers_out_onto_input": Case(
         lambda d, c: ["tiers", str(_panel_copy(d, c)), "--out", str(d / "panel.parquet")],
         ("--out", "is the input"),
