@@ -168,6 +168,30 @@ CASES: dict[str, Case] = {
         lambda d, c: _from_tx(d, "--out", str(d / "p.parquet"), amount="12.5 CNY"),
         ("`amount`", "not numbers", "1 row", "customers A"),
     ),
+    "panel_from_transactions_empty": Case(
+        lambda d, c: [
+            "panel",
+            "from-transactions",
+            str(_write(d / "tx.csv", b"customer_id,date,amount\n")),
+            "--out",
+            str(d / "p.parquet"),
+        ],
+        ("`date`", "no transactions"),
+    ),
+    "panel_from_transactions_sentinel_date": Case(
+        lambda d, c: [
+            "panel",
+            "from-transactions",
+            str(_write(d / "tx.csv", b"customer_id,date,amount\nA,2024-01-03,5\nB,2099-12-31,1\n")),
+            "--out",
+            str(d / "p.parquet"),
+        ],
+        ("`date`", "dates after", "customers B", "--end"),
+    ),
+    "panel_from_transactions_out_not_a_table": Case(
+        lambda d, c: _from_tx(d, "--out", str(d / "panel.txt")),
+        ("--out", "unknown format"),
+    ),
     "panel_from_transactions_bad_end": Case(
         lambda d, c: _from_tx(d, "--out", str(d / "p.parquet"), "--end", "2024-13"),
         ("--end",),

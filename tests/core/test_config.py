@@ -165,3 +165,24 @@ def test_paths_in_an_experiment_yaml_are_relative_to_its_folder(tmp_path, monkey
     exp.write_text("tiers:\n  ladder: missing.yaml\n")
     with pytest.raises(ConfigError, match=str(bank / "missing.yaml")):
         load_config(exp)
+
+
+def test_a_relative_config_path_logs_absolute_file_paths(tmp_path, monkeypatch):
+    """The config a run logs must load again from anywhere (promotion reads it back from
+    a temporary folder): the resolved paths are absolute even for a relative YAML path."""
+    import shutil
+    from importlib import resources
+
+    (tmp_path / "bank" / "ladders").mkdir(parents=True)
+    cmb = resources.files("segments") / "presets" / "ladders" / "cmb.yaml"
+    shutil.copy(str(cmb), tmp_path / "bank" / "ladders" / "mine.yaml")
+    (tmp_path / "bank" / "exp.yaml").write_text("tiers:\n  ladder: ladders/mine.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("bank/exp.yaml")
+    assert cfg.tiers.ladder == str(tmp_path.resolve() / "bank" / "ladders" / "mine.yaml")
+    logged = tmp_path / "elsewhere" / "config.yaml"
+    logged.parent.mkdir()
+    import yaml
+
+    logged.write_text(yaml.safe_dump(cfg.raw))
+    assert load_config(logged).tiers.ladder == cfg.tiers.ladder

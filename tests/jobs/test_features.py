@@ -85,3 +85,21 @@ def test_only_the_months_the_features_read_are_read_and_checked(bank):
     _same(features_from_file(path, batch_customers=150), bank["expected"])
     with pytest.raises(PanelValidationError, match="funds"):  # a month it reads
         features_from_file(path, str(pd.Period(first, "M") + 12), batch_customers=150)
+
+
+def test_a_batch_with_nobody_in_the_months_read_is_skipped(bank):
+    """Customers who joined after the as-of month fill the last batches of a sorted file:
+    those batches have no row in the months read, and add nothing (no error)."""
+    raw = bank["raw"].copy()
+    ids = sorted(raw["customer_id"].unique())
+    late = set(ids[-400:])  # the last batches at 150 customers a batch
+    months = pd.PeriodIndex(raw["month"].astype(str), freq="M")
+    joined = pd.Period("2025-01", "M")
+    raw = raw[~(raw["customer_id"].isin(late) & (months < joined))]
+    path = bank["root"] / "late.parquet"
+    raw.sort_values(["customer_id", "month"]).to_parquet(path, index=False, row_group_size=1_800)
+    as_of = "2024-10"
+    expected = build_features(validate_panel(raw), as_of)
+    got = features_from_file(path, as_of, batch_customers=150)
+    assert not set(got.index) & late
+    _same(got, expected)

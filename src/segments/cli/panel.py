@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from segments.cli.common import app, err, handles_errors, out
-from segments.core.data.files import inspect_files, read_table
+from segments.core.data.files import InputFileError, inspect_files, read_table, table_format
 from segments.core.data.months import parse_month_option
 from segments.core.data.outputs import check_output, is_segments_table, output_lock, write_table
 from segments.core.data.transactions import panel_from_transactions
 from segments.core.data.validation import check_panel
-from segments.exceptions import PanelValidationError, Violation
+from segments.exceptions import ConfigError, PanelValidationError, Violation
 
 panel_app = typer.Typer(help="Build a monthly panel from other data.", no_args_is_help=True)
 app.add_typer(panel_app, name="panel")
@@ -52,6 +52,10 @@ def from_transactions(
     """
     # Everything that can be checked before reading the data is checked first.
     last = parse_month_option(end, "--end") if end else None
+    try:  # a name ending .parquet or .csv(.gz), before any work
+        table_format(out_path)
+    except InputFileError as exc:
+        raise ConfigError([Violation("--out", str(exc))]) from None
     check_output(
         out_path,
         [transactions],

@@ -266,7 +266,10 @@ def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None
 
     batches = _batches(task[0])
     every = batches.months is None
-    report = check_panel(batches.read(task[1], every_month=every), batches.panel, summary=False)
+    raw = batches.read(task[1], every_month=every)
+    if not every and raw.empty:  # no customer of the batch in the months read
+        return [], [], None, None
+    report = check_panel(raw, batches.panel, summary=False)
     if not report.ok:
         return report.errors, report.warnings, None, None
     frame = report.frame

@@ -173,7 +173,7 @@ def load_config(
     if path is not None:
         user = load_yaml(path)
         user.setdefault("name", Path(path).stem)
-        _resolve_paths(user, Path(path).parent)
+        _resolve_paths(user, Path(path).resolve().parent)  # absolute: as logged
         raw = _deep_merge(raw, user)
     if overrides:
         raw = _deep_merge(raw, overrides)

@@ -61,6 +61,8 @@ def panel_from_transactions(
     missing = [c for c in (customer, date, amount, count) if c and c not in transactions]
     if missing:
         raise PanelValidationError([Violation(c, "is required but missing") for c in missing])
+    if transactions.empty:
+        raise PanelValidationError([Violation(date, "has no transactions: the table is empty")])
     ids = transactions[customer]
     month = parse_months(transactions[date])
     values = {c: pd.to_numeric(transactions[c], errors="coerce") for c in (amount, count) if c}
@@ -77,6 +79,19 @@ def panel_from_transactions(
         for column, bad, what in checks
         if bad.any()
     ]
+    if end is None:  # the data's last month, unless a date lies beyond this month
+        now = pd.Timestamp.now().to_period("M")
+        ahead = (month > now).to_numpy()
+        if ahead.any():
+            problems.append(
+                Violation(
+                    date,
+                    f"has dates after {now}: the panel would run to {month.max()}",
+                    int(ahead.sum()),
+                    example_ids(ids, ahead),
+                    hint="give the panel's last month (end, --end), or fix the dates",
+                )
+            )
     if problems:
         raise PanelValidationError(problems)
     frame = pd.DataFrame(

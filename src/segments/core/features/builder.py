@@ -57,7 +57,9 @@ def beyond_history(
     its name says, or be empty in every row (a growth over 12 months with 8 months of
     history), and then show as drift once scoring has the months: it is not built. The
     features over all the history held (``months_observed``) stay. The features' names
-    stay those of the configured windows, the contract the models are checked against.
+    stay those of the configured windows, the contract the models are checked against. A
+    change over ``w`` months reads ``w + 1`` months: with exactly ``w`` months of history
+    it is kept but empty, which the models ignore and the drift reference skips.
 
     Parameters
     ----------
