@@ -90,9 +90,11 @@ class StrategicGroups(ValidatedParams, ClusterMixin, TransformerMixin, BaseEstim
         Business constraint: every group holds at least this share of customers.
     min_stability : float, default 0.8
         A k qualifies only when its mean bootstrap ARI reaches this.
-    selection_size : int, default 50_000
+    selection_size : int, default 10_000
         Customers sampled (at random) for choosing k and measuring stability; the final
-        model is fitted on every customer.
+        model is fitted on every customer. 10,000 chose the same k, with the same
+        agreement with the planted personas, as 50,000 on 30,000- and 100,000-customer
+        banks, in 25 s instead of 54 s and 79 s.
     silhouette_size : int, default 5_000
         Size of the stratified sample the silhouette is computed on (every group gets at
         least ``silhouette_size / (2k)`` customers, or all it has), never the full matrix.
@@ -167,7 +169,7 @@ class StrategicGroups(ValidatedParams, ClusterMixin, TransformerMixin, BaseEstim
         max_groups: int = 10,
         min_group_share: float = 0.01,
         min_stability: float = 0.8,
-        selection_size: int = 50_000,
+        selection_size: int = 10_000,
         silhouette_size: int = 5_000,
         n_bootstrap: int = 5,
         n_init: int = 25,
