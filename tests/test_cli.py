@@ -141,3 +141,26 @@ def test_python_dash_m_and_console_script(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: file")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_panel_from_transactions_replaces_only_its_own_csv_and_says_what_end_leaves_out(
+    tmp_path,
+):
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,date,amount\nA,2024-01-03,5\nA,2024-03-09,12\nB,2024-02-01,7\n")
+    out = tmp_path / "panel.csv"
+    build = ["panel", "from-transactions", str(tx), "--out", str(out)]
+    assert runner.invoke(app, build).exit_code == 0
+    first = out.read_text()
+    assert first.splitlines()[0] == "customer_id,month,aum,txn_count"
+    res = runner.invoke(app, [*build, "--end", "2024-02", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "1 transaction(s) after 2024-02" in res.stderr and "customers A" in res.stderr
+    assert out.read_text() != first and "2024-03" not in out.read_text()
+    foreign = tmp_path / "theirs.csv"
+    foreign.write_text("x,y\n1,2\n")
+    res = runner.invoke(
+        app, ["panel", "from-transactions", str(tx), "--out", str(foreign), "--overwrite"]
+    )
+    assert res.exit_code == 1 and "not a panel segments wrote" in res.output
+    assert foreign.read_text() == "x,y\n1,2\n"

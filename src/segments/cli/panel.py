@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,26 @@ app.add_typer(panel_app, name="panel")
 
 #: What the panel file written by ``from-transactions`` is (Parquet metadata).
 KIND = "panel from transactions"
+
+
+#: The header of a panel CSV this command writes (a CSV carries no metadata).
+HEADER = "customer_id,month,aum,txn_count"
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is a panel this command wrote (Parquet metadata, or CSV header)."""
+    if is_segments_table(path, kind=KIND):
+        return True
+    if not path.is_file() or not path.name.lower().endswith((".csv", ".csv.gz", ".csv.bz2")):
+        return False
+    import pyarrow as pa
+
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            first = stream.read(len(HEADER) + 2).decode("utf-8", "replace")
+    except (OSError, pa.ArrowException):
+        return False
+    return first.splitlines()[0].strip() == HEADER if first else False
 
 
 @panel_app.command("from-transactions")
@@ -61,7 +80,7 @@ def from_transactions(
         [transactions],
         overwrite=overwrite,
         what="panel",
-        ours=functools.partial(is_segments_table, kind=KIND),
+        ours=_ours,
     )
     found = inspect_files(transactions)
     wanted = [c for c in dict.fromkeys((customer, date, amount, count)) if c]

@@ -7,13 +7,15 @@ and month, the panel of :mod:`segments.core.data.panel`; validate it with
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from segments.core.data.months import parse_months
 from segments.core.data.panel import AUM, ID, MONTH
 from segments.core.data.validation import example_ids
-from segments.exceptions import PanelValidationError, Violation
+from segments.exceptions import PanelValidationError, SegmentsWarning, Violation
 
 __all__ = ["panel_from_transactions"]
 
@@ -94,6 +96,17 @@ def panel_from_transactions(
             )
     if problems:
         raise PanelValidationError(problems)
+    if end is not None:
+        after = (month > pd.Period(end, "M")).to_numpy()
+        if after.any():
+            warnings.warn(
+                SegmentsWarning(
+                    f"{int(after.sum()):,} transaction(s) after {pd.Period(end, 'M')} (the "
+                    f"panel's last month) are left out, e.g. customers "
+                    f"{', '.join(example_ids(ids, after))}"
+                ),
+                stacklevel=2,
+            )
     frame = pd.DataFrame(
         {
             ID: ids.astype(str).to_numpy(),
