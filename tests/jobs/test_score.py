@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -151,6 +152,26 @@ def test_batches_do_not_change_the_output(job, reference_output, tmp_path, monke
     ref = read_output(reference_output.out)
     pd.testing.assert_frame_equal(read_output(one.out), ref)
     pd.testing.assert_frame_equal(read_output(split.out), ref)
+
+
+def test_a_past_month_scores_with_batches_of_customers_who_joined_later(job, tmp_path):
+    """A customer-sorted file whose last customers joined after the as-of month: their
+    batches have no row in the months read, and add nothing (they failed as empty)."""
+    raw = pq.read_table(job["panel_path"]).to_pandas()
+    months = pd.PeriodIndex(raw["month"].astype(str).str[:7], freq="M")
+    ids = sorted(raw["customer_id"].unique())
+    late = raw["customer_id"].isin(ids[-600:]) & (months < pd.Period("2025-04", "M"))
+    path = tmp_path / "joined_later.parquet"
+    pq.write_table(
+        pa.Table.from_pandas(raw[~late], preserve_index=False), path, row_group_size=4_000
+    )
+    past = "2025-02"
+    res = score_local(path, past, tmp_path / "past", job["scorer"], batch_customers=300)
+    out = read_output(res.out)
+    kept = raw[~late]
+    active = kept.loc[months[~late.to_numpy()] == pd.Period(past, "M"), "customer_id"]
+    assert sorted(out["customer_id"].astype(str)) == sorted(active.astype(str))
+    assert not set(out["customer_id"]) & set(ids[-600:])
 
 
 def _score_cmd(job, out, *extra):

@@ -298,6 +298,8 @@ def score_batch(
 
     month = pd.Period(as_of, "M")
     schema = scorer.schema
+    if raw.empty:  # nobody of the batch in the months read (joined after a past as-of)
+        return schema.empty_table().to_pandas(), {}
     report = check_panel(raw, scorer.panel, checked=checked)
     if report.errors:
         raise PanelValidationError(report.errors)
