@@ -258,3 +258,32 @@ def test_summary_lists_columns_and_distribution():
     assert s["columns_ignored"] == ["legacy_flag"]
     assert s["aum_quantiles"]["p50"] == pytest.approx(25.0)
     assert report.frame is not None and "legacy_flag" in report.frame.columns
+
+
+def test_card_account_columns_are_money_and_a_count():
+    raw = good().assign(
+        card_balance=["100.5", "0", "20", "30"],
+        card_payment=[1.0, 2.0, 3.0, 4.0],
+        days_past_due=[0, 30, 0, 0],
+    )
+    report = check_panel(raw)
+    df = report.frame
+    assert df is not None and df["card_balance"].tolist() == [100.5, 0.0, 20.0, 30.0]
+    assert pd.api.types.is_integer_dtype(df["days_past_due"].dtype)
+    assert {"card_balance", "card_payment", "days_past_due"} <= set(report.summary["columns_used"])
+    assert report.summary["columns_ignored"] == []
+    bad = raw.assign(
+        card_balance=[-1.0, 0.0, 0.0, 0.0],
+        card_payment=["x", "1", "1", "1"],
+        days_past_due=[0, -3, 0, 0],
+    )
+    found = {(v.column, v.problem.split(" (")[0].split(";")[0]) for v in errors_of(bad)}
+    assert found == {
+        ("card_balance", "has negative values"),
+        ("card_payment", "has non-numeric values"),
+        ("days_past_due", "has negative values"),
+    }
+    money = next(v for v in errors_of(bad) if v.column == "card_payment")
+    assert "it must be money" in money.problem
+    count = errors_of(bad.assign(days_past_due=["late", "0", "0", "0"]))
+    assert any(v.column == "days_past_due" and "a count" in v.problem for v in count)

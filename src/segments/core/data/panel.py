@@ -63,7 +63,18 @@ AUM_COMPONENTS: tuple[str, ...] = (
     "bonds",
     "precious_metals",
 )
-CREDIT_COLUMNS: tuple[str, ...] = ("loan_balance", "mortgage_balance", "card_limit", "card_spend")
+#: Credit money: balances, the card limit, the month's card spend, the card's statement
+#: balance and the month's card repayments.
+CREDIT_COLUMNS: tuple[str, ...] = (
+    "loan_balance",
+    "mortgage_balance",
+    "card_limit",
+    "card_spend",
+    "card_balance",
+    "card_payment",
+)
+#: Credit counts: the most days past due on any credit product in the month (0 = current).
+CREDIT_COUNT_COLUMNS: tuple[str, ...] = ("days_past_due",)
 FLOW_COLUMNS: tuple[str, ...] = (
     "inflow",
     "outflow",
@@ -77,7 +88,12 @@ STATIC_NUMERIC: tuple[str, ...] = ("age", "tenure_months")
 STATIC_CATEGORICAL: tuple[str, ...] = ("gender", "region", "occupation", "branch_id")
 
 MONEY_COLUMNS: tuple[str, ...] = (AUM, *AUM_COMPONENTS, *CREDIT_COLUMNS, *FLOW_COLUMNS)
-COUNT_COLUMNS: tuple[str, ...] = (*ACTIVITY_COLUMNS, *HOLDING_COLUMNS, *STATIC_NUMERIC)
+COUNT_COLUMNS: tuple[str, ...] = (
+    *ACTIVITY_COLUMNS,
+    *HOLDING_COLUMNS,
+    *STATIC_NUMERIC,
+    *CREDIT_COUNT_COLUMNS,
+)
 NUMERIC_COLUMNS: tuple[str, ...] = (*MONEY_COLUMNS, *COUNT_COLUMNS)
 CONTRACT_COLUMNS: tuple[str, ...] = (ID, MONTH, *NUMERIC_COLUMNS, *STATIC_CATEGORICAL)
 
