@@ -139,19 +139,32 @@ def _fingerprint(df: pd.DataFrame) -> tuple[int, float]:
     return digest, float(sum((j + 1) * floats[c].sum() for j, c in enumerate(floats.columns)))
 
 
+#: The card account columns: drawn from a stream of their own, added after the others.
+CARD_COLUMNS = ["card_balance", "card_payment", "days_past_due"]
+
+
 @pytest.mark.parametrize(
-    ("size", "pinned"),
+    ("size", "pinned", "pinned_cards"),
     [
-        ((40, 6, 5), ((12432250409861207320, 1216191176.85), (15491356079670033027, 153.18859349))),
+        (
+            (40, 6, 5),
+            ((12432250409861207320, 1216191176.85), (15491356079670033027, 153.18859349)),
+            (823204413013200, 7064278.29),
+        ),
         (  # two chunks
             (50_001, 1, 5),
             ((12862721704003443946, 225320284166.6), (9179577329499864016, 174786.080410968)),
+            (2502605846310896394, 1315491746.63),
         ),
     ],
 )
-def test_a_seed_gives_the_pinned_bank(size, pinned):
+def test_a_seed_gives_the_pinned_bank(size, pinned, pinned_cards):
     """The random draws happen in a fixed order across the generator's steps; reordering
     them (or changing a parameter) changes every bank, and this pin says so.
+
+    The card account columns (``card_balance``, ``card_payment``, ``days_past_due``) come
+    from a random stream of their own and were added later: the other columns keep the
+    pins they had before them, and the card columns have a pin of their own.
 
     Floats are pinned to 1e-9 relative, not bit for bit: numpy picks its exp/log kernels by
     CPU (AVX-512 or AVX2), which differ in the last bits, and a cent rounding can then flip
@@ -159,8 +172,56 @@ def test_a_seed_gives_the_pinned_bank(size, pinned):
     Generator streams across its versions: after a numpy upgrade, re-pin."""
     n, months, seed = size
     panel, truth = make_bank(n, months, seed=seed)
-    for got, (digest, total) in zip(
-        (_fingerprint(panel), _fingerprint(truth)), pinned, strict=True
-    ):
+    assert list(panel.columns[14:17]) == CARD_COLUMNS  # after card_spend
+    got_all = (
+        _fingerprint(panel.drop(columns=CARD_COLUMNS)),
+        _fingerprint(truth),
+        _fingerprint(panel[CARD_COLUMNS]),
+    )
+    for got, (digest, total) in zip(got_all, (*pinned, pinned_cards), strict=True):
         assert got[0] == digest
         assert got[1] == pytest.approx(total, rel=1e-9)
+
+
+def test_card_accounts_are_consistent(small_bank):
+    panel, truth = small_bank
+    df = validate_panel(panel).merge(truth[["customer_id", "persona"]], on="customer_id")
+    for col in CARD_COLUMNS:
+        assert (df[col] >= 0).all(), col
+    assert pd.api.types.is_integer_dtype(df["days_past_due"].dtype)
+    holder = df["card_limit"] > 0
+    # No card: no balance, no repayment.
+    assert (df.loc[~holder, ["card_balance", "card_payment"]] == 0).all().all()
+    card = df[holder]
+    # Within the limit, but for rare months of missed payments (at most 10% over).
+    assert (card["card_balance"] <= card["card_limit"]).mean() > 0.98
+    assert (card["card_balance"] <= 1.1 * card["card_limit"] + 0.01).all()
+    # A repayment is at most the balance before it; a month past due repays nothing.
+    before = df.groupby("customer_id")["card_balance"].shift()
+    assert (df["card_payment"] <= before.fillna(0) + 0.01)[df["month"] > df["month"].min()].all()
+    assert (df.loc[df["days_past_due"] > 0, "card_payment"] == 0).all()
+    # Repayment shares differ by persona: the stretched revolve, the affluent pay in full.
+    share = (df["card_payment"] / before)[before > 0].groupby(df["persona"], observed=True)
+    assert share.median()["credit_reliant_spender"] < 0.6
+    assert share.median()["affluent_investor"] > 0.95
+    # Past due is rare, in 30-day steps within a spell, more often for the stretched.
+    late = df["days_past_due"] > 0
+    assert 0.001 < late.mean() < 0.02
+    assert df["days_past_due"].max() <= 180
+    ever = late.groupby(df["customer_id"]).any()
+    persona = truth.set_index("customer_id")["persona"]
+    by = ever.groupby(persona.reindex(ever.index), observed=True).mean()
+    assert by["credit_reliant_spender"] > 3 * max(by["affluent_investor"], by["retired_depositor"])
+
+
+def test_the_card_columns_have_a_stream_of_their_own(monkeypatch):
+    from segments.core.data.synthetic import cards
+
+    before, truth = make_bank(300, 12, seed=2)
+    monkeypatch.setattr(cards, "CARD_STREAM", cards.CARD_STREAM + 1)
+    after, truth_after = make_bank(300, 12, seed=2)
+    pd.testing.assert_frame_equal(
+        before.drop(columns=CARD_COLUMNS), after.drop(columns=CARD_COLUMNS)
+    )
+    pd.testing.assert_frame_equal(truth, truth_after)
+    assert not before["card_payment"].equals(after["card_payment"])

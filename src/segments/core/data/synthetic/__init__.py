@@ -20,10 +20,13 @@ is bounded by the chunk, not the bank.
 Modules: :mod:`~segments.core.data.synthetic.personas` (the personas and the planted drivers'
 sizes), :mod:`~segments.core.data.synthetic.customers` (who the customers are),
 :mod:`~segments.core.data.synthetic.monthly` (their months: AUM, holdings, credit, flows,
-activity), :mod:`~segments.core.data.synthetic.tables` (the panel and truth tables),
+activity), :mod:`~segments.core.data.synthetic.cards` (card balances, repayments and days
+past due, from a random stream of their own), :mod:`~segments.core.data.synthetic.tables`
+(the panel and truth tables),
 :mod:`~segments.core.data.synthetic.bank` (chunks, :func:`make_bank`) and
 :mod:`~segments.core.data.synthetic.writer` (:func:`write_bank`). The random draws happen in a
-fixed order across them; that order is part of the data.
+fixed order across them; that order is part of the data. The card accounts' stream is
+apart: they were added without changing any other column of a seed's bank.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segments.core.data.synthetic.cards import card_stream, draw_card_accounts
 from segments.core.data.synthetic.customers import draw_customers
 from segments.core.data.synthetic.monthly import draw_months
 from segments.core.data.synthetic.tables import customer_ids, panel_table, truth_frame
@@ -50,7 +51,8 @@ def generate_chunk(
     Parameters
     ----------
     rng : numpy.random.Generator
-        The chunk's own generator.
+        The chunk's own generator. The card accounts are drawn from a stream of their own,
+        derived from its seed (:func:`~segments.core.data.synthetic.cards.card_stream`).
     first_id : int
         The number in the first customer's id.
     n : int
@@ -67,10 +69,15 @@ def generate_chunk(
     """
     customers = draw_customers(rng, n, len(months))
     monthly = draw_months(rng, customers, months)
-    ids = customer_ids(first_id, n)
-    return panel_table(ids, customers, monthly, months), truth_frame(
-        ids, customers, monthly, months
+    cards = draw_card_accounts(
+        card_stream(rng.bit_generator.seed_seq),  # type: ignore[arg-type]
+        customers.persona,
+        monthly.credit,
+        customers.presence.present,
     )
+    ids = customer_ids(first_id, n)
+    panel = panel_table(ids, customers, monthly, months, cards=cards)
+    return panel, truth_frame(ids, customers, monthly, months)
 
 
 def iter_bank(
@@ -127,7 +134,10 @@ def make_bank(
     panel : DataFrame
         One row per (customer, month) in the data contract (``month`` as dates, the first
         of each month, as read from ``panel.parquet``); validate it with
-        :func:`segments.validate_panel`.
+        :func:`segments.validate_panel`. Card holders have a statement balance
+        (``card_balance``, mostly within ``card_limit``), repayments (``card_payment``)
+        and, in rare spells of missed payments (more often for stretched personas),
+        ``days_past_due`` above 0 (on any credit product).
     truth : DataFrame
         One row per customer: ``customer_id``, ``persona``, ``upgrade_propensity`` (the
         planted extra monthly log growth from the drivers), ``trend_monthly``, and the

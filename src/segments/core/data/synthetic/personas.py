@@ -61,6 +61,16 @@ class Persona:
         Probability of adopting wealth products during the panel.
     p_consolidate : float
         Probability of starting to move money in from other banks during the panel.
+    p_revolve : float, default 0.3
+        Probability that a card holder revolves (repays part of the statement balance each
+        month) rather than repaying it in full.
+    p_late : float, default 0.004
+        Monthly probability that a customer with something to repay starts a spell of
+        missed payments (days past due); higher for the financially stretched.
+
+    ``p_revolve`` and ``p_late`` drive only the card account columns (``card_balance``,
+    ``card_payment``, ``days_past_due``), drawn from a random stream of their own
+    (:mod:`~segments.core.data.synthetic.cards`): changing them changes no other column.
     """
 
     name: str
@@ -89,6 +99,8 @@ class Persona:
     rm: float
     p_adopt: float  # probability of adopting wealth products during the panel
     p_consolidate: float
+    p_revolve: float = 0.3  # card holders who repay part of the balance, not all of it
+    p_late: float = 0.004  # monthly chance of starting a spell of missed payments
 
 
 _OCC_EMP = ("employee", "civil_servant", "professional")
@@ -122,6 +134,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.02,
         p_adopt=0.1,
         p_consolidate=0.04,
+        p_revolve=0.3,
+        p_late=0.004,
     ),
     Persona(
         name="salaried_family",
@@ -150,6 +164,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.05,
         p_adopt=0.1,
         p_consolidate=0.05,
+        p_revolve=0.35,
+        p_late=0.003,
     ),
     Persona(
         name="credit_reliant_spender",
@@ -178,6 +194,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.02,
         p_adopt=0.02,
         p_consolidate=0.01,
+        p_revolve=0.85,
+        p_late=0.015,
     ),
     Persona(
         name="retired_depositor",
@@ -206,6 +224,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.3,
         p_adopt=0.05,
         p_consolidate=0.02,
+        p_revolve=0.05,
+        p_late=0.0005,
     ),
     Persona(
         name="business_owner",
@@ -234,6 +254,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.6,
         p_adopt=0.08,
         p_consolidate=0.06,
+        p_revolve=0.3,
+        p_late=0.004,
     ),
     Persona(
         name="affluent_investor",
@@ -262,6 +284,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=2.2,
         p_adopt=0.0,
         p_consolidate=0.03,
+        p_revolve=0.05,
+        p_late=0.001,
     ),
     Persona(
         name="basic_inactive",
@@ -290,6 +314,8 @@ PERSONAS: tuple[Persona, ...] = (
         rm=0.01,
         p_adopt=0.02,
         p_consolidate=0.01,
+        p_revolve=0.3,
+        p_late=0.006,
     ),
 )
 

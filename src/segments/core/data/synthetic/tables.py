@@ -1,7 +1,8 @@
 """The synthetic bank's tables: the panel (long format, the data contract) and the truth.
 
 No random draws here: the tables are assembled from what
-:mod:`segments.core.data.synthetic.customers` and :mod:`segments.core.data.synthetic.monthly` drew.
+:mod:`segments.core.data.synthetic.customers`, :mod:`segments.core.data.synthetic.monthly` and
+:mod:`segments.core.data.synthetic.cards` drew.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segments.core.data.panel import AUM_COMPONENTS
+from segments.core.data.synthetic.cards import CardAccounts
 from segments.core.data.synthetic.customers import Customers
 from segments.core.data.synthetic.monthly import Months
 from segments.core.data.synthetic.personas import (
@@ -32,7 +34,12 @@ def customer_ids(first_id: int, n: int) -> np.ndarray:
 
 
 def panel_table(
-    ids: np.ndarray, customers: Customers, monthly: Months, months: pd.PeriodIndex
+    ids: np.ndarray,
+    customers: Customers,
+    monthly: Months,
+    months: pd.PeriodIndex,
+    *,
+    cards: CardAccounts | None = None,
 ) -> pa.Table:
     """The panel over the months each customer is present, as an Arrow table.
 
@@ -46,6 +53,9 @@ def panel_table(
         Their monthly series.
     months : PeriodIndex
         The panel's months.
+    cards : CardAccounts, optional
+        Their card accounts: ``card_balance``, ``card_payment`` and ``days_past_due``
+        follow ``card_spend`` (left out when not given).
 
     Returns
     -------
@@ -61,28 +71,48 @@ def panel_table(
         monthly.flows,
         monthly.activity,
     )
-    ci, ti = np.nonzero(customers.presence.present)
+    present = customers.presence.present
+    ci, ti = np.nonzero(present)  # the panel's rows: customer then month order
+    keep = present.reshape(-1)
+
+    def rows(grid: np.ndarray) -> np.ndarray:
+        """A (customers, months) grid's values in the panel's rows."""
+        return np.ascontiguousarray(grid).reshape(-1)[keep]
+
     tenure = st.tenure_end[ci] - (T - 1 - ti)
-    month_dates = np.array([dt.date(m.year, m.month, 1) for m in months], dtype=object)
+    epoch = dt.date(1970, 1, 1)
+    month_days = np.array([(dt.date(m.year, m.month, 1) - epoch).days for m in months])
     columns: dict[str, pa.Array] = {
         "customer_id": pa.array(ids[ci], pa.string()),
-        "month": pa.array(month_dates[ti], pa.date32()),
-        "aum": pa.array(np.round(hold.aum[ci, ti], 2)),
+        "month": pa.array(month_days[ti].astype(np.int32), pa.date32()),
+        "aum": pa.array(np.round(rows(hold.aum), 2)),
     }
+    components = hold.components.reshape(n * T, len(AUM_COMPONENTS))[keep]
     for j, name in enumerate(AUM_COMPONENTS):
-        columns[name] = pa.array(hold.components[ci, ti, j])
+        columns[name] = pa.array(np.ascontiguousarray(components[:, j]))
+    del components
+    for name, values in (
+        ("loan_balance", rows(credit.loan_balance)),
+        ("mortgage_balance", rows(credit.mortgage_balance)),
+        ("card_limit", credit.card_limit[ci]),
+        ("card_spend", rows(credit.card_spend)),
+        *(
+            (("card_balance", rows(cards.card_balance)), ("card_payment", rows(cards.card_payment)))
+            if cards is not None
+            else ()
+        ),
+    ):
+        columns[name] = pa.array(values)
+    if cards is not None:
+        columns["days_past_due"] = pa.array(rows(cards.days_past_due))
     for name, grid in (
-        ("loan_balance", credit.loan_balance),
-        ("mortgage_balance", credit.mortgage_balance),
-        ("card_limit", np.broadcast_to(credit.card_limit[:, None], (n, T))),
-        ("card_spend", credit.card_spend),
         ("inflow", flows.inflow),
         ("outflow", flows.outflow),
         ("payroll_inflow", flows.payroll_inflow),
         ("transfer_in_other_bank", np.round(flows.tin, 2)),
         ("transfer_out_other_bank", np.round(flows.tout, 2)),
     ):
-        columns[name] = pa.array(grid[ci, ti])
+        columns[name] = pa.array(rows(grid))
     for name, grid in (
         ("txn_count", act.txn_count),
         ("app_logins", act.app_logins),
@@ -90,7 +120,7 @@ def panel_table(
         ("rm_contacts", act.rm_contacts),
         ("n_products", monthly.n_products),
     ):
-        columns[name] = pa.array(grid[ci, ti].astype(np.int32))
+        columns[name] = pa.array(rows(grid).astype(np.int32))
     columns["age"] = pa.array((st.age0[ci] - (T - 1 - ti) // 12).astype(np.int32))
     columns["tenure_months"] = pa.array(tenure.astype(np.int32))
     columns["gender"] = pa.array(st.gender[ci], pa.string())
