@@ -42,7 +42,8 @@ def test_six_months_and_short_windows_train_and_score_without_listing_months(tmp
     }
     bank, notes = _trained(tmp_path, monkeypatch, "short", 6, config)
     lost = not_built((2, 3))
-    assert lost and all("6" in name for name in lost)  # the 6-month features
+    # the 6-month features, and the 12-month count of months past due
+    assert lost and all(name.endswith(("_6m", "_12m")) for name in lost)
     for model in (bank["upgrade"].model, bank["groups"].model):
         assert not set(model.features_) & set(lost)
         assert not any(f.endswith(("_6m", "_12m")) for f in model.features_)

@@ -296,6 +296,54 @@ def _card_utilisation(h: History, w: int) -> Values:
     return np.where(limit > 0, np.clip(ratio(spend, limit), 0, 5), 0.0)
 
 
+feature("credit_limit", "credit", "money", en="credit card limit", zh="信用卡额度",
+        sources=("card_limit",))(value_now("card_limit"))  # fmt: skip
+
+
+@feature("card_balance_utilisation_3m", "credit", "share",
+         en="card balance relative to the card limit over the last 3 months",
+         zh="近3个月信用卡账单余额占额度比", sources=("card_balance", "card_limit"),
+         window=3)  # fmt: skip
+def _card_balance_utilisation(h: History, w: int) -> Values:
+    limit = nanmean(h.grid("card_limit")[:, :w])
+    balance = nanmean(h.grid("card_balance")[:, :w])
+    return np.where(limit > 0, np.clip(ratio(balance, limit), 0, 2), np.nan)  # NaN: no limit
+
+
+@feature("card_payment_ratio_3m", "credit", "share",
+         en="card repayments relative to the balance due over the last 3 months",
+         zh="近3个月信用卡还款占应还账单比", sources=("card_payment", "card_balance"),
+         window=3)  # fmt: skip
+def _card_payment_ratio(h: History, w: int) -> Values:
+    paid = h.grid("card_payment")[:, :w]
+    due = h.grid("card_balance")[:, 1 : w + 1]  # each month's balance due: the one before
+    both = ~np.isnan(paid) & ~np.isnan(due)
+    total_paid = np.where(both, paid, 0.0).sum(axis=1)
+    total_due = np.where(both, due, 0.0).sum(axis=1)
+    return np.clip(ratio(total_paid, total_due), 0, 2)  # NaN: no balance to repay
+
+
+@feature("months_since_delinquency", "credit", "months",
+         en="months since the last month past due", zh="距最近一次逾期的月数",
+         sources=("days_past_due",), window=LONGEST)  # fmt: skip
+def _months_since_delinquency(h: History, w: int) -> Values:
+    # Over the longest window, not all the history held (HISTORY): a model feature of
+    # window w needs w months to score, and training leaves it out with a shorter history.
+    dpd = h.grid("days_past_due")[:, :w]
+    late = np.where(np.isnan(dpd), False, dpd > 0)
+    return np.where(late.any(axis=1), late.argmax(axis=1), np.nan)  # NaN: none in w months
+
+
+@feature("delinquent_months_12m", "credit", "count",
+         en="months past due in the last 12 months", zh="近12个月逾期月数",
+         sources=("days_past_due",), window=12)  # fmt: skip
+def _delinquent_months(h: History, w: int) -> Values:
+    dpd = h.grid("days_past_due")[:, :w]
+    seen = (~np.isnan(dpd)).sum(axis=1)
+    late = np.where(np.isnan(dpd), False, dpd > 0).sum(axis=1)
+    return np.where(seen > 0, late, np.nan)
+
+
 # -- life stage ---------------------------------------------------------------------------
 
 feature("age", "life_stage", "years", en="age", zh="年龄", sources=("age",))(value_now("age"))
