@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segments.core.config.params import ValidatedParams, as_frame, name_features
 from segments.core.explain.treeshap import FastTreeShap
-from segments.core.features import FEATURE_CATALOGUE
+from segments.core.features import describe
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -39,7 +39,7 @@ DIRECTIONS = ("up", "down", "both")
 
 
 def _format_value(feature: str, value: Any, lang: str) -> str:
-    spec = FEATURE_CATALOGUE.get(feature)
+    spec = describe(feature)  # any window, own columns too
     unit = spec.unit if spec else ""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "unknown" if lang == "en" else "未知"
@@ -96,7 +96,7 @@ def _sentence(
 
 def _label(feature: str, lang: str) -> str:
     """A feature's name in a sentence: the catalogue's text (capitalised in English)."""
-    spec = FEATURE_CATALOGUE.get(feature)
+    spec = describe(feature)  # any window, own columns too
     if lang == "en":
         label = spec.en if spec else feature.replace("_", " ")
         return label[0].upper() + label[1:]

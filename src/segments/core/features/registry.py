@@ -19,8 +19,9 @@ whose ``sources`` the panel has.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +46,8 @@ __all__ = [
     "catalogue",
     "catalogue_frame",
     "declarations",
+    "declared",
+    "describe",
     "feature",
     "feature_spec",
     "is_log_scale",
@@ -165,8 +168,9 @@ class Declaration:
 
 _DECLARATIONS: list[Declaration] = []
 
-#: Tier-table columns that models also use (known at the as-of month); described here, built
-#: by :mod:`segments.core.tiers.assign`.
+#: Columns the upgrade model adds to the features, known at the as-of month; described
+#: here: the tier table's (built by :mod:`segments.core.tiers.assign`) and the as-of month's
+#: calendar month (seasonality, :data:`segments.core.upgrade.labels.CALENDAR_FEATURES`).
 TIER_SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec(
         "gap_ratio", "tier", "share", 1, "AUM as a share of the next tier's threshold",
@@ -180,12 +184,19 @@ TIER_SPECS: tuple[FeatureSpec, ...] = (
         "tier_rank", "tier", "count", 1, "current tier (0 = lowest)", "当前等级(0为最低)", (AUM,)
     ),
     FeatureSpec("near_band", "tier", "category", 1, "near-tier band", "临界区间", (AUM,)),
+    FeatureSpec(
+        "month_of_year", "calendar", "count", 1,
+        "calendar month of the as-of month (seasonality: year-end bonuses, Spring Festival)",
+        "所在自然月(季节性:年终奖、春节)", (),
+    ),
 )  # fmt: skip
 
 #: The catalogue for the default windows (3, 6, 12 months), by name; kept up to date by
 #: :func:`register` and :func:`unregister`.
 FEATURE_CATALOGUE: dict[str, FeatureSpec] = {}
 _LOG_SCALE: set[str] = set()
+#: :func:`describe`'s answers, by name (emptied whenever the declarations change).
+_DESCRIBED: dict[str, FeatureSpec | None] = {}
 
 
 def declarations() -> tuple[Declaration, ...]:
@@ -258,6 +269,7 @@ def _refresh() -> None:
     _LOG_SCALE.clear()
     _LOG_SCALE.update(s.name for d, s in specs if d.on_log_scale)
     _LOG_SCALE.update(s.name for s in TIER_SPECS if s.unit in LOG_UNITS)
+    _DESCRIBED.clear()
 
 
 def register(declaration: Declaration) -> Declaration:
@@ -286,6 +298,60 @@ def unregister(name: str) -> Declaration:
             _refresh()
             return d
     raise ConfigError([Violation(name, "is not a declared feature")])
+
+
+@contextlib.contextmanager
+def declared(new: Iterable[Declaration]) -> Iterator[tuple[Declaration, ...]]:
+    """Register declarations for the duration of a ``with`` block, then remove them.
+
+    A declaration equal to one registered already (same name, texts, unit, window and
+    computation) is left as it is, and not removed on exit: nested blocks and a block run
+    twice add nothing. Only what the block added is removed, so the catalogue is as it was.
+
+    Parameters
+    ----------
+    new : iterable of Declaration
+
+    Yields
+    ------
+    tuple of Declaration
+        The declarations this block added.
+
+    Raises
+    ------
+    ConfigError
+        A declaration's unit is unknown, or its name is taken by another definition
+        (nothing is registered then).
+    """
+    added: list[Declaration] = []
+    problems: list[Violation] = []
+    tier = {s.name for s in TIER_SPECS}
+    for d in new:
+        same = next((x for x in (*_DECLARATIONS, *added) if x.name == d.name), None)
+        if d.unit not in UNITS:
+            problems.append(Violation(d.name, f"has unit {d.unit!r}; expected one of {UNITS}"))
+        elif d.name in tier or (same is not None and same != d):
+            problems.append(
+                Violation(
+                    d.name,
+                    "is declared already, with another definition",
+                    hint="a feature name means one thing within a job: rename one of them",
+                )
+            )
+        elif same is None:
+            added.append(d)
+    if problems:
+        raise ConfigError(problems)
+    if not added:
+        yield ()
+        return
+    _DECLARATIONS.extend(added)
+    _refresh()
+    try:
+        yield tuple(added)
+    finally:
+        _DECLARATIONS[:] = [x for x in _DECLARATIONS if not any(x is d for d in added)]
+        _refresh()
 
 
 def feature(
@@ -342,6 +408,29 @@ def is_log_scale(name: str) -> bool:
         for d in _DECLARATIONS
         if d.window == PER_WINDOW
     )
+
+
+def describe(name: str) -> FeatureSpec | None:
+    """The catalogue entry of a feature, whatever window its name holds (``aum_avg_2m``
+    with windows ``[2, 3]``), or None for a name no declaration makes.
+
+    :data:`FEATURE_CATALOGUE` holds the default windows only; this also reads a
+    per-window declaration's ``{w}`` as any number of months. Answers are kept until the
+    declarations change, so a caller may ask once per row.
+    """
+    if name in FEATURE_CATALOGUE:
+        return FEATURE_CATALOGUE[name]
+    if name not in _DESCRIBED:
+        found = None
+        for d in _DECLARATIONS:
+            if d.window != PER_WINDOW:
+                continue
+            m = re.fullmatch(re.escape(d.name).replace(r"\{w\}", r"(\d+)"), str(name))
+            if m:
+                found = d.spec(int(m.group(1)))
+                break
+        _DESCRIBED[name] = found
+    return _DESCRIBED[name]
 
 
 def feature_spec(name: str, windows: Sequence[int] = DEFAULT_WINDOWS) -> FeatureSpec:
