@@ -26,6 +26,7 @@ from segments.core.data.outputs import check_output, is_segments_table, output_l
 from segments.core.data.panel import MONTH, read_panel
 from segments.core.data.synthetic import write_bank
 from segments.core.data.validation import check_panel
+from segments.core.features.own import own_features
 from segments.core.tiers.assign import assign_tiers, migration_matrix, migration_summary
 from segments.core.tiers.ladders import load_ladder
 from segments.exceptions import (
@@ -95,7 +96,8 @@ def _load_panel_report(panel: Path, config: Path | None, gaps: str | None):
     overrides = {"panel": {"gaps": gaps}} if gaps else None
     cfg = load_config(config, overrides)
     raw = read_panel(panel, cfg.panel)
-    return cfg, check_panel(raw, cfg.panel)
+    with own_features(cfg.features.columns):  # the bank's own columns are checked too
+        return cfg, check_panel(raw, cfg.panel)
 
 
 @app.command()

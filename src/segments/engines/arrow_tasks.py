@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from segments.core.data.panel import MONTH, panel_frame
+from segments.core.features.own import own_features
 from segments.core.scoring.batch import Scorer, score_batch, select_months, validate_batch
 from segments.core.scoring.output import RANKS
 from segments.core.upgrade.ranks import RankTable, rank_columns
@@ -60,7 +61,8 @@ class BucketTask:
             table = table.set_column(at, month_col, table.column(at).cast(stored))
         raw = panel_frame(table, panel, month_col)
         del table
-        frame, errors = validate_batch(raw, panel)
+        with own_features(self.scorer.own):  # an executor registers them itself
+            frame, errors = validate_batch(raw, panel)
         summary: dict[str, Any] = {
             "violations": [violation_json(v) for v in errors],
             "months": [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()}),

@@ -40,6 +40,7 @@ from segments.core.data.panel import (
     panel_frame,
 )
 from segments.core.data.validation import check_panel
+from segments.core.features.own import OwnColumn, own_features
 from segments.core.scoring.batch import (
     Scorer,
     month_window,
@@ -104,6 +105,9 @@ class Batches:
         Every score of the month by band, once all batches are scored.
     run_id, scored_at : str
         Stamped on every row.
+    own : tuple of OwnColumn
+        The bank's own columns declared as features (``features.columns``): a worker
+        registers them for each task (:func:`~segments.core.features.own.own_features`).
     """
 
     month: str
@@ -120,11 +124,13 @@ class Batches:
     ranks: RankTable | None = None
     run_id: str = ""
     scored_at: str = ""
+    own: tuple[OwnColumn, ...] = ()
 
     @classmethod
     def scoring(cls, scorer: Scorer, month: str, columns: list[str], plan: BatchPlan | None,
                 **more: Any) -> Batches:  # fmt: skip
         """The batches of a scoring job: the scorer's panel settings and months."""
+        more.setdefault("own", scorer.own)
         return cls(month, columns, plan, scorer.panel, scorer.months_needed, scorer, **more)
 
     @property
@@ -204,7 +210,8 @@ def validate_task(task: Task) -> tuple[list[Any], list[str]]:
     """Validate a batch: its violations and the months it holds."""
     batches = _batches(task[0])
     i = task[1]
-    frame, errors = validate_batch(batches.read(i, every_month=True), batches.panel)
+    with own_features(batches.own):
+        frame, errors = validate_batch(batches.read(i, every_month=True), batches.panel)
     months = [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()})
     return errors, months
 
@@ -269,18 +276,19 @@ def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None
     raw = batches.read(task[1], every_month=every)
     if not every and raw.empty:  # no customer of the batch in the months read
         return [], [], None, None
-    report = check_panel(raw, batches.panel, summary=False)
-    if not report.ok:
-        return report.errors, report.warnings, None, None
-    frame = report.frame
-    assert frame is not None and batches.work is not None
-    months = frame[MONTH]
-    extent = Extent(
-        len(frame),
-        int(frame[ID].nunique()),
-        frozenset(str(m) for m in pd.unique(months)),
-    )
-    return [], report.warnings, batches.work(frame), extent
+    with own_features(batches.own):
+        report = check_panel(raw, batches.panel, summary=False)
+        if not report.ok:
+            return report.errors, report.warnings, None, None
+        frame = report.frame
+        assert frame is not None and batches.work is not None
+        months = frame[MONTH]
+        extent = Extent(
+            len(frame),
+            int(frame[ID].nunique()),
+            frozenset(str(m) for m in pd.unique(months)),
+        )
+        return [], report.warnings, batches.work(frame), extent
 
 
 def default_workers(rows: int, tasks: int) -> int:

@@ -25,6 +25,7 @@ import pandas as pd
 from segments.core.data.batches import plan_sorted
 from segments.core.data.panel import ID, PanelConfig, PanelInput, PanelSummary
 from segments.core.features.builder import feature_columns
+from segments.core.features.own import active_columns
 from segments.core.scoring.batch import merge_violations
 from segments.engines.spool import plan_buckets, spool
 from segments.engines.workers import Batches, Extent, default_workers, pool, validated_task
@@ -105,7 +106,8 @@ def run_validated(
     ):
         plan = plan_sorted(found.files, panel.source_name(ID), batch_customers, months_in)
         month, n = months or ("", None)
-        batches = Batches(month, columns, plan, panel, months=n, work=work)
+        # The own columns registered now travel with the batches: workers register them.
+        batches = Batches(month, columns, plan, panel, months=n, work=work, own=active_columns())
         if plan is None:
             batches.buckets = spool(
                 found, panel, columns, Path(tmp), estimate, lambda *_: None, source=str(path)

@@ -25,6 +25,7 @@ from segments.core.features.builder import (
     check_windows,
     feature_columns,
 )
+from segments.core.features.own import OwnColumn, own_features
 from segments.core.features.registry import DEFAULT_WINDOWS
 from segments.jobs.batched import concat_frames, run_validated
 
@@ -51,6 +52,7 @@ def features_from_file(
     *,
     panel: PanelConfig | None = None,
     windows: Sequence[int] = DEFAULT_WINDOWS,
+    columns: Sequence[OwnColumn] = (),
     batch_customers: int = ScoringConfig.batch_customers,
     workers: int | None = None,
 ) -> pd.DataFrame:
@@ -67,6 +69,9 @@ def features_from_file(
         The column map and policies (``ExperimentConfig.panel``).
     windows : sequence of int, default (3, 6, 12)
         Feature windows in months.
+    columns : sequence of OwnColumn, default ()
+        The bank's own columns declared as features (``ExperimentConfig.features.columns``);
+        their features are built too (registered while it runs, in the workers as well).
     batch_customers : int, default 50_000
         About how many customers a batch holds; memory scales with it.
     workers : int, optional
@@ -84,9 +89,23 @@ def features_from_file(
     ------
     PanelValidationError
         The months read break the data contract (every problem of every batch, merged),
-        or no customer is in ``as_of``. A problem in an earlier month is not found here:
-        ``segments validate``, training and scoring check every month.
+        or no customer is in ``as_of``, or the input lacks a declared own column. A problem
+        in an earlier month is not found here: ``segments validate``, training and scoring
+        check every month.
     """
+    with own_features(columns):
+        return _features_from_file(path, as_of, panel, windows, batch_customers, workers)
+
+
+def _features_from_file(
+    path: str | os.PathLike[str],
+    as_of: str | pd.Period | None,
+    panel: PanelConfig | None,
+    windows: Sequence[int],
+    batch_customers: int,
+    workers: int | None,
+) -> pd.DataFrame:
+    """:func:`features_from_file`, with the own columns registered."""
     panel = panel or PanelConfig()
     ws = check_windows(windows)
     found = inspect_panel(path, panel, months=True)

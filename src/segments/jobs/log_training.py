@@ -15,6 +15,7 @@ import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig
 from segments.core.data.panel import ID, PanelSummary
+from segments.core.features.own import declaring, result_columns
 from segments.exceptions import ConfigError, Violation
 from segments.jobs.train import GroupsResult
 from segments.jobs.train_upgrade import UpgradeResult
@@ -47,6 +48,7 @@ def _summary(result: GroupsResult | UpgradeResult, panel: pd.DataFrame | None) -
     return PanelSummary.of_frame(panel, data_digest(panel))
 
 
+@declaring(result_columns)  # their catalogue text, for the card
 def log_groups(result: GroupsResult, panel: pd.DataFrame | None = None) -> GroupsResult:
     """Log a strategic-group training to MLflow, and register its model when configured.
 
@@ -152,6 +154,7 @@ def _panel_params(
     return {"panel_rows": summary.rows, "panel_months": summary.span, **fit}
 
 
+@declaring(result_columns)  # their catalogue text, for the card
 def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> UpgradeResult:
     """Log an upgrade-model training to MLflow, and register its model when configured.
 
@@ -230,6 +233,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
             "horizon": up.horizon,
             "ladder": ladder,
             "windows": list(cfg.features.windows),
+            "own_columns": [c.as_dict() for c in cfg.features.columns],
         }
         result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
         result.run_id = run.info.run_id
@@ -427,7 +431,23 @@ def _log_config(mlflow: Any, cfg: ExperimentConfig) -> None:
     from segments.mlops.tracking import flatten
 
     params = flatten({k: v for k, v in cfg.raw.items() if k != "name"})
+    # The bank's own columns, one line each (their full declarations: config.yaml and
+    # own_columns.json).
+    params["features.columns"] = "; ".join(_own_column_line(c) for c in cfg.features.columns)
     mlflow.log_params({k: ("" if v is None else str(v))[:500] for k, v in params.items()})
+    if cfg.features.columns:
+        mlflow.log_dict(
+            {"columns": [c.as_dict() for c in cfg.features.columns]}, "own_columns.json"
+        )
+
+
+def _own_column_line(c: Any) -> str:
+    """A declared own column in a few words: ``card_bal numeric money: last, mean``."""
+    more = {"above": c.above, "order": ",".join(c.order), "state": ",".join(c.state)}
+    extra = " ".join(f"{k}={v}" for k, v in more.items() if v not in (None, ""))
+    return f"{c.column} {c.kind} {c.unit}: {', '.join(c.aggregations)}" + (
+        f" ({extra})" if extra else ""
+    )
 
 
 def _not_built(frame: pd.DataFrame) -> str:

@@ -30,6 +30,7 @@ from segments.core.config.sections import ScoringConfig
 from segments.core.data.months import parse_month_option
 from segments.core.data.outputs import output_lock
 from segments.core.data.panel import AUM_COMPONENTS, MONTH, PanelConfig, PanelInput, inspect_panel
+from segments.core.features.own import own_features
 from segments.core.scoring.batch import Scorer, score_batch
 from segments.core.scoring.output import (
     OUTPUT_COLUMNS,
@@ -143,7 +144,8 @@ def prepare_scoring(
 
     In this order, each a named error and nothing written: the as-of month's form; the
     input (readable, one schema across parts, the contract's columns, its months, what the
-    engine can read, the as-of month present); the columns the models' features need;
+    engine can read, the as-of month present); the own columns the configuration declares
+    (``features.columns``, :attr:`Scorer.own`); the columns the models' features need;
     enough history for the feature windows; the output (not an input, not inside or around
     one, not the working folder, replaced only when it is segments' own output and
     ``overwrite`` is set, writable).
@@ -194,7 +196,9 @@ def prepare_scoring(
             ],
             source=str(src),
         )
-    missing, specs = _missing_columns(found, scorer)
+    with own_features(scorer.own):  # the bank's own columns: read, and in the contract
+        scorer.columns(found.columns)  # names a declared own column the input lacks
+        missing, specs = _missing_columns(found, scorer)
     if missing:
         raise ModelContractError(
             f"the panel {src} lacks columns the models need: "
@@ -228,7 +232,7 @@ def execute(job: ScoringJob) -> ScoreResult:
     PanelValidationError
         The input breaks the data contract (every problem listed; nothing written).
     """
-    with output_lock(job.dest, job.lock_info):
+    with output_lock(job.dest, job.lock_info), own_features(job.scorer.own):
         return engines.get(job.engine).run(job)
 
 

@@ -17,6 +17,7 @@ from segments.core.config.experiment import ExperimentConfig, load_config
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features import build_features
 from segments.core.features.builder import check_as_of, check_history, check_windows
+from segments.core.features.own import config_columns, declaring
 from segments.core.groups.model import StrategicGroups
 from segments.core.groups.profiles import (
     load_names,
@@ -156,6 +157,7 @@ class GroupsWork:
         return GroupsInputs(X, now, then)
 
 
+@declaring(config_columns)  # the bank's own columns registered while it runs
 def train_groups(
     panel: pd.DataFrame | str | os.PathLike[str],
     config: ExperimentConfig | None = None,

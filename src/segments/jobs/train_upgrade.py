@@ -15,6 +15,7 @@ import pandas as pd
 from segments.core.config.experiment import ExperimentConfig, load_config
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features.builder import check_history, check_windows
+from segments.core.features.own import config_columns, declaring
 from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
@@ -120,6 +121,7 @@ def default_as_of_months(
     return [str(m) for m in months]
 
 
+@declaring(config_columns)  # the bank's own columns registered while it runs
 def train_upgrade(
     panel: pd.DataFrame | str | os.PathLike[str],
     config: ExperimentConfig | None = None,

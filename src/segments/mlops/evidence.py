@@ -4,6 +4,7 @@ version's performance on the same held-out data, rebuilt from the panel."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,21 +18,25 @@ _TYPES = {"category": {"string"}}
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
 
 
-def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
+def signature_problems(
+    model_uri: str, windows: tuple[int, ...], own: Sequence[Any] = ()
+) -> list[str]:
     """How a logged model's input signature departs from the current feature contract.
 
-    Every input column must be a feature of the catalogue built with ``windows`` (plus the
-    tier features), with a matching type: text for categorical features, numbers for the
-    rest. An empty list means it matches.
+    Every input column must be a feature of the catalogue built with ``windows`` and the
+    bank's own columns ``own`` (``features.columns``), plus the tier features, with a
+    matching type: text for categorical features, numbers for the rest. An empty list
+    means it matches.
     """
     from mlflow.models import get_model_info
 
-    from segments.core.features import catalogue_frame
+    from segments.core.features import catalogue_frame, own_features
 
     sig = get_model_info(model_uri).signature
     if sig is None or sig.inputs is None:
         return ["the model was logged without an input signature"]
-    units = catalogue_frame(windows).set_index("name")["unit"]
+    with own_features(own):
+        units = catalogue_frame(windows).set_index("name")["unit"]
     problems = []
     unknown, wrong = [], []
     for col in sig.inputs.inputs:
@@ -46,7 +51,9 @@ def signature_problems(model_uri: str, windows: tuple[int, ...]) -> list[str]:
     if unknown:
         problems.append(
             f"signature: {len(unknown)} input column(s) not in the current feature "
-            f"contract (windows {list(windows)}): {', '.join(map(str, unknown[:8]))}"
+            f"contract (windows {list(windows)}): {', '.join(map(str, unknown[:8]))}; a "
+            "feature of the bank's own columns must be declared in features.columns of the "
+            "experiment YAML (with the same windows) wherever the model is scored or promoted"
         )
     if wrong:
         problems.append("signature: type mismatch: " + "; ".join(wrong[:8]))
@@ -72,13 +79,23 @@ def compare_upgrade(
 ) -> pd.DataFrame:
     """Each version's metrics on the training run's held-out months, rebuilt from ``panel``,
     beside the rule of thumb's; what could not be scored goes to ``notes``."""
+    from segments.core.features import own_features
+
+    cfg = run_config(client, run.info.run_id)
+    with own_features(cfg.features.columns):  # the run's own columns, if it declared any
+        return _compare_upgrade(cfg, name, versions, run, panel, notes)
+
+
+def _compare_upgrade(
+    cfg: Any, name: str, versions: dict[str, str], run: Any, panel: pd.DataFrame, notes: list[str]
+) -> pd.DataFrame:
+    """:func:`compare_upgrade` with the run's configuration (its own columns registered)."""
     from segments.core.tiers.assign import assign_tiers
     from segments.core.tiers.ladders import load_ladder
     from segments.core.upgrade.labels import build_training_set
     from segments.core.upgrade.metrics import evaluate
     from segments.mlops.tracking import load_model, model_input
 
-    cfg = run_config(client, run.info.run_id)
     up = cfg.upgrade
     months = run.data.params["split.test"].split(",")
     ladder = load_ladder(
@@ -99,6 +116,12 @@ def compare_upgrade(
         f"same held-out months {', '.join(months)} rebuilt from the panel: "
         f"{len(data):,} labelled customer-months, {int(y.sum()):,} upgrades"
     )
+    if run.data.params.get("upgrade.deploy") == "all_months":
+        notes.append(
+            "the run deployed its model refitted on every labelled month, these months "
+            "included: the run's version is scored here in sample (flattering); its out-of-"
+            "time metrics are the run's test metrics, which the promotion gates read"
+        )
     cols = {}
     for role, version in versions.items():
         model = load_model(f"models:/{name}/{version}")
@@ -127,22 +150,24 @@ def compare_groups(
     for two versions, their agreement (ARI); what could not be assigned goes to ``notes``."""
     from sklearn.metrics import adjusted_rand_score
 
-    from segments.core.features import build_features
+    from segments.core.features import build_features, own_features
     from segments.mlops.tracking import load_groups_estimator
 
     cfg = run_config(client, run.info.run_id)
     as_of = run.data.params["as_of"]
-    X = build_features(panel, pd.Period(as_of, "M"), windows=cfg.features.windows)
     labels = {}
-    for role, version in versions.items():
-        est = load_groups_estimator(f"models:/{name}/{version}")
-        missing = [c for c in est.features_ if c not in X]
-        if missing:
-            notes.append(
-                f"{role} v{version} cannot assign these customers: missing {', '.join(missing[:5])}"
-            )
-            continue
-        labels[f"{role} v{version}"] = est.predict(X)
+    with own_features(cfg.features.columns):  # the run's own columns, if it declared any
+        X = build_features(panel, pd.Period(as_of, "M"), windows=cfg.features.windows)
+        for role, version in versions.items():
+            est = load_groups_estimator(f"models:/{name}/{version}")
+            missing = [c for c in est.features_ if c not in X]
+            if missing:
+                notes.append(
+                    f"{role} v{version} cannot assign these customers: "
+                    f"missing {', '.join(missing[:5])}"
+                )
+                continue
+            labels[f"{role} v{version}"] = est.predict(X)
     rows: dict[str, dict[str, float]] = {}
     for col, lab in labels.items():
         shares = np.bincount(lab) / len(lab)

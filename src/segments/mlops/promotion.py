@@ -287,7 +287,9 @@ def _version_checks(
     if not thresholds:
         checks.append(("thresholds", False, f"unknown model kind {kind!r}"))
     checks += _threshold_checks(kind, metrics, thresholds)
-    sig = signature_problems(f"models:/{name}/{version}", cfg.features.windows)
+    sig = signature_problems(
+        f"models:/{name}/{version}", cfg.features.windows, cfg.features.columns
+    )
     checks.append(
         (
             "signature",

@@ -87,10 +87,22 @@ def _load(role: str, uri: str, option: str) -> tuple[Any, str, str]:
 
 
 def _training_problems(
-    training: dict[str, Any], uri: str, ladder: str, windows: tuple[int, ...]
+    training: dict[str, Any], uri: str, ladder: str, windows: tuple[int, ...], own: Any = ()
 ) -> list[str]:
-    """How the upgrade model's training differs from the job (ladder, feature windows)."""
+    """How the upgrade model's training differs from the job (ladder, feature windows, the
+    definition of an own column both declare: the same names would mean other values)."""
     problems = []
+    declared = {c.column: c.as_dict() for c in own}
+    for trained in training.get("own_columns") or ():
+        now = declared.get(trained["column"])
+        ignore = ("en", "zh", "family")
+        if now is not None and {k: v for k, v in now.items() if k not in ignore} != {
+            k: v for k, v in trained.items() if k not in ignore
+        }:
+            problems.append(
+                f"upgrade model {uri}: trained with the own column {trained['column']!r} "
+                f"declared as {trained}, features.columns declares {now}"
+            )
     if training.get("ladder") and training["ladder"] != ladder:
         problems.append(
             f"upgrade model {uri}: trained on ladder "
@@ -124,8 +136,9 @@ def load_scorer(
     Raises
     ------
     ModelContractError
-        A model's input signature is not in the feature contract of ``config``, or the
-        upgrade model was trained on another ladder or other feature windows.
+        A model's input signature is not in the feature contract of ``config`` (its
+        windows and own columns), or the upgrade model was trained on another ladder,
+        other feature windows or another definition of an own column.
     RegistryError
         A model or alias does not exist.
     """
@@ -152,11 +165,12 @@ def load_scorer(
             else f"registry.{role}_model (default: the experiment name {cfg.name!r} + '-{role}')"
         )
         loaded[role], resolved, stamp[role] = _load(role, uri, option)
-        problems += [
-            f"{role} model {uri}: {p}" for p in signature_problems(resolved, cfg.features.windows)
-        ]
+        sig = signature_problems(resolved, cfg.features.windows, cfg.features.columns)
+        problems += [f"{role} model {uri}: {p}" for p in sig]
     training = getattr(loaded["upgrade"], "training", {}) or {}
-    problems += _training_problems(training, uris["upgrade"], ladder.name, cfg.features.windows)
+    problems += _training_problems(
+        training, uris["upgrade"], ladder.name, cfg.features.windows, cfg.features.columns
+    )
     if problems:
         raise ModelContractError(
             "the models do not fit this scoring job:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -185,4 +199,5 @@ def load_scorer(
         reference=reference,
         psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
         settings=settings_digest(cfg, ladder),
+        own=cfg.features.columns,
     )

@@ -144,6 +144,58 @@ def _resolve_paths(user: dict[str, Any], folder: Path) -> None:
         values[key] = str(folder / value)
 
 
+def _ladder_problems(sections: Mapping[str, Any]) -> list[Violation]:
+    """The ladder loaded now, so a bad one fails before any work; the tiers that
+    ``upgrade.tier_values`` names must be its own."""
+    problems: list[Violation] = []
+    if "tiers" not in sections:
+        return problems
+    from segments.core.tiers.ladders import load_ladder
+
+    t = sections["tiers"]
+    try:
+        ladder = load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
+        values = getattr(sections.get("upgrade"), "tier_values", None) or {}
+        unknown = sorted(str(k) for k in values if k not in ladder.tier_names)
+        if unknown:
+            problems.append(
+                Violation(
+                    "upgrade.tier_values",
+                    f"names {', '.join(unknown)}, "
+                    f"not a tier of the ladder {ladder.name} "
+                    f"({', '.join(ladder.tier_names)})",
+                )
+            )
+    except ConfigError as exc:
+        where = f" {t.ladder!r}" if isinstance(t.ladder, str) else ""
+        problems.extend(
+            Violation(
+                "tiers.ladder",
+                f"{where.strip() or '(inline)'} cannot be loaded: `{v.column}` {v.problem}",
+                hint=v.hint,
+            )
+            for v in exc.violations
+        )
+    return problems
+
+
+def _own_column_problems(sections: Mapping[str, Any]) -> list[Violation]:
+    """A declared own column (``features.columns``) the column map renames onto the
+    contract: it is then no longer in the panel under its name."""
+    features, panel = sections.get("features"), sections.get("panel")
+    if features is None or panel is None:
+        return []
+    return [
+        Violation(
+            f"features.columns[{i}].column",
+            f"is `{c.column}`, which panel.column_map maps onto `{panel.column_map[c.column]}`",
+            hint="declare columns outside the contract, by the name they have in the file",
+        )
+        for i, c in enumerate(features.columns)
+        if c.column in panel.column_map
+    ]
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -209,37 +261,15 @@ def load_config(
             problems.extend(exc.violations)
         except TypeError as exc:
             problems.append(Violation(key, str(exc)))
-    if "tiers" in sections:  # the ladder is loaded now, so a bad one fails before any work
-        from segments.core.tiers.ladders import load_ladder
-
-        t = sections["tiers"]
-        try:
-            ladder = load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
-            values = getattr(sections.get("upgrade"), "tier_values", None) or {}
-            unknown = sorted(str(k) for k in values if k not in ladder.tier_names)
-            if unknown:
-                problems.append(
-                    Violation(
-                        "upgrade.tier_values",
-                        f"names {', '.join(unknown)}, "
-                        f"not a tier of the ladder {ladder.name} "
-                        f"({', '.join(ladder.tier_names)})",
-                    )
-                )
-        except ConfigError as exc:
-            where = f" {t.ladder!r}" if isinstance(t.ladder, str) else ""
-            problems.extend(
-                Violation(
-                    "tiers.ladder",
-                    f"{where.strip() or '(inline)'} cannot be loaded: `{v.column}` {v.problem}",
-                    hint=v.hint,
-                )
-                for v in exc.violations
-            )
+    problems += _ladder_problems(sections) + _own_column_problems(sections)
     name = raw.get("name", "default")
     if not isinstance(name, str) or not name:
         problems.append(Violation("name", f"must be a non-empty string, got {name!r}"))
     if problems:
         raise ConfigError(problems, source=str(path) if path else "")
     raw["groups"] = sections["groups"].as_raw()  # every parameter a run used, logged
+    raw["features"] = {  # the own columns with their defaults filled in, as logged
+        **(raw.get("features") or {}),
+        "columns": [c.as_dict() for c in sections["features"].columns],
+    }
     return ExperimentConfig(name=name, raw=raw, **sections)

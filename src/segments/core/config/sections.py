@@ -19,6 +19,8 @@ from segments.core.config.presets import FROM_LADDER, check_model_name
 from segments.core.drift import THRESHOLDS as PSI_THRESHOLDS
 from segments.core.explain.reasons import DIRECTIONS
 from segments.core.features import DEFAULT_WINDOWS
+from segments.core.features.own import OwnColumn
+from segments.core.features.own_checks import parse_columns
 from segments.core.groups.algorithms import check_k_range
 from segments.core.groups.model import StrategicGroups
 from segments.core.upgrade.labels import LABEL_KINDS, POPULATIONS
@@ -70,25 +72,29 @@ class FeaturesConfig:
         Windows in months for the windowed features. Nothing is added: a feature whose own
         window is longer than the longest is not built, and a training run leaves out the
         features whose window is longer than its panel's history (and says which).
+    columns : list of mapping or OwnColumn, default []
+        The bank's own panel columns declared as features
+        (:mod:`segments.core.features.own`), checked here.
     """
 
     windows: tuple[int, ...] = DEFAULT_WINDOWS
+    columns: tuple[OwnColumn, ...] = ()
 
     def __post_init__(self) -> None:
         ws = self.windows
+        problem = ""
         if (
             not isinstance(ws, list | tuple)
             or not ws
             or any(not isinstance(w, int) or isinstance(w, bool) or w < 2 for w in ws)
         ):
-            raise ConfigError(
-                [Violation("features.windows", f"is {ws!r}; expected a list of whole numbers >= 2")]
-            )
-        if len(set(ws)) != len(ws):
-            raise ConfigError(
-                [Violation("features.windows", f"is {list(ws)!r}; each window may appear once")]
-            )
+            problem = f"is {ws!r}; expected a list of whole numbers >= 2"
+        elif len(set(ws)) != len(ws):
+            problem = f"is {list(ws)!r}; each window may appear once"
+        if problem:
+            raise ConfigError([Violation("features.windows", problem)])
         object.__setattr__(self, "windows", tuple(ws))
+        object.__setattr__(self, "columns", parse_columns(self.columns, self.windows))
 
 
 #: Settings of the ``groups`` section that are not :class:`StrategicGroups` parameters.

@@ -31,7 +31,7 @@ from segments.core.data.panel import (
 )
 from segments.exceptions import PanelValidationError, SegmentsWarning, Violation, example_list
 
-__all__ = ["PanelReport", "check_panel", "example_ids", "validate_panel"]
+__all__ = ["PanelReport", "check_panel", "example_ids", "typed_own_columns", "validate_panel"]
 
 
 @dataclass
@@ -129,6 +129,7 @@ def check_panel(
     _check_aum(df, ids, config, errors)
     for col in [c for c in STATIC_CATEGORICAL if c in df.columns]:
         df[col] = _categories_in_order(df[col].astype("category"))
+    own = typed_own_columns(df, ids, errors)
     if not checked:
         key_ok = df[ID].notna().to_numpy() & ~bad_month
         keys = _Keys(df, key_ok)
@@ -138,9 +139,82 @@ def check_panel(
         return PanelReport(None, errors, warns, {})
     if checked or not summary:
         return PanelReport(_in_order(df), errors, warns, {})
-    extra = [c for c in df.columns if c not in CONTRACT_COLUMNS]
+    extra = [c for c in df.columns if c not in CONTRACT_COLUMNS and c not in own]
     about = _summary(df, raw, config, extra)
+    about["columns_used"] += own
     return PanelReport(_in_order(df), errors, warns, about)
+
+
+def typed_own_columns(df: pd.DataFrame, ids: pd.Series, errors: list[Violation]) -> list[str]:
+    """Type the bank's own columns declared as features (``features.columns``, as
+    registered now: :func:`segments.core.features.own.own_features`) in ``df``, in place.
+
+    A numeric column becomes numbers (text converted; a value that is not a number is an
+    error with its count and example customers; negative values are allowed); a
+    categorical one a category; an ordinal one a category whose categories are its
+    ``order``, a value outside the order an error. A declared column the input lacks is
+    an error naming it.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Panel rows (contract names); its own columns are replaced, never written in place.
+    ids : Series
+        The customer ids of the rows, quoted in the examples.
+    errors : list of Violation
+        Where the problems go.
+
+    Returns
+    -------
+    list of str
+        The declared own columns ``df`` has.
+    """
+    from segments.core.features.own import active_columns, missing_columns
+
+    specs = active_columns()
+    if not specs:
+        return []
+    errors += missing_columns(df.columns)
+    present = [s for s in specs if s.column in df.columns]
+    for s in present:
+        if s.kind == "numeric":
+            df[s.column] = _typed_number(df[s.column], ids, errors, own=True)
+        else:
+            df[s.column] = _typed_states(df[s.column], s.order, ids, errors)
+    return [s.column for s in present]
+
+
+def _typed_states(
+    values: pd.Series, order: tuple[str, ...], ids: pd.Series, errors: list[Violation]
+) -> pd.Series:
+    """A declared categorical column as a category (sorted), or an ordinal one (``order``
+    given) with its order as categories; values outside the order are errors."""
+    from segments.core.features.own_aggregations import positions
+
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    if not order:
+        return _categories_in_order(cat)
+    dtype = pd.CategoricalDtype(list(order))
+    if cat.dtype == dtype:
+        return cat
+    pos = positions(cat, order)
+    outside = pos < 0
+    if outside.any():
+        sample = pd.unique(cat[outside].astype(str))[:3]
+        errors.append(
+            Violation(
+                str(values.name),
+                f"has values outside its order ({', '.join(map(repr, sample))}); "
+                f"features.columns declares {', '.join(order)}",
+                int(outside.sum()),
+                example_ids(ids, outside),
+            )
+        )
+        return cat
+    codes = np.where(np.isnan(pos), -1, pos).astype(np.int64)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, dtype=dtype), index=values.index, name=values.name
+    )
 
 
 def _categories_in_order(values: pd.Series) -> pd.Series:
@@ -211,9 +285,12 @@ def _typed_months(
     return bad_month
 
 
-def _typed_number(values: pd.Series, ids: pd.Series, errors: list[Violation]) -> pd.Series:
+def _typed_number(
+    values: pd.Series, ids: pd.Series, errors: list[Violation], *, own: bool = False
+) -> pd.Series:
     """A money or count column as numbers: text converted, numeric input kept as it is
-    (ints stay ints: less memory); non-numeric, infinite and negative values are errors."""
+    (ints stay ints: less memory); non-numeric, infinite and negative values are errors.
+    A bank's own numeric column (``own``) may be negative."""
     col = str(values.name)
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         numeric = pd.to_numeric(values, errors="coerce")
@@ -221,6 +298,7 @@ def _typed_number(values: pd.Series, ids: pd.Series, errors: list[Violation]) ->
         if bad.any():
             sample = pd.unique(values[bad].astype(str))[:3]
             kind = "money" if col in MONEY_COLUMNS else "a count"
+            kind = "a number (features.columns declares it numeric)" if own else kind
             errors.append(
                 Violation(
                     col,
@@ -241,7 +319,7 @@ def _typed_number(values: pd.Series, ids: pd.Series, errors: list[Violation]) ->
                 )
             )
     negative = (values < 0).to_numpy()
-    if negative.any():
+    if negative.any() and not own:
         errors.append(
             Violation(
                 col,

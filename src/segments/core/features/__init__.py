@@ -9,7 +9,9 @@ source for documentation, group profiles and reason codes.
 
 Modules: ``history`` (the customer x month grids a computation reads), ``registry``
 (declarations, the catalogue), ``catalogue`` (the features), ``builder``
-(:func:`build_features`). Adding a feature: ``docs/features.md``.
+(:func:`build_features`), ``own`` and ``own_aggregations`` (a bank's own panel columns
+declared as features in ``features.columns``: :class:`OwnColumn`, :func:`own_features`).
+Adding a feature: ``docs/features.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from segments.core.features import catalogue  # declares the features
 from segments.core.features.builder import build_features, check_windows
 from segments.core.features.catalogue import AGE_BANDS, asset_share, latest_value, value_now
 from segments.core.features.history import History, Values, nanmean, nansum, ratio
+from segments.core.features.own import OwnColumn, active_columns, own_features
 from segments.core.features.registry import (
     DEFAULT_WINDOWS,
     FEATURE_CATALOGUE,
@@ -32,6 +35,8 @@ from segments.core.features.registry import (
     FeatureSpec,
     catalogue_frame,
     declarations,
+    declared,
+    describe,
     feature,
     feature_spec,
     is_log_scale,
@@ -53,19 +58,24 @@ __all__ = [
     "Declaration",
     "FeatureSpec",
     "History",
+    "OwnColumn",
     "Values",
+    "active_columns",
     "asset_share",
     "build_features",
     "catalogue",
     "catalogue_frame",
     "check_windows",
     "declarations",
+    "declared",
+    "describe",
     "feature",
     "feature_spec",
     "is_log_scale",
     "latest_value",
     "nanmean",
     "nansum",
+    "own_features",
     "ratio",
     "register",
     "unregister",

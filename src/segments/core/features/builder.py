@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from segments.core.data.panel import AUM, AUM_COMPONENTS, ID, MONTH, PanelConfig
+from segments.core.data.validation import typed_own_columns
 from segments.core.features.history import History
+from segments.core.features.own import active_columns, missing_columns
 from segments.core.features.registry import (
     DEFAULT_WINDOWS,
     Declaration,
@@ -145,8 +147,9 @@ def feature_columns(
     """The input columns a feature table reads (the bank's names), in the input's order.
 
     The id, the month, ``aum`` and its components (to derive or check it), every declared
-    feature's sources, and ``extra`` (contract names, e.g. a ladder's columns). Columns
-    outside the data contract are not read.
+    feature's sources (the bank's own columns declared in ``features.columns`` too, while
+    registered: :func:`~segments.core.features.own.own_features`), and ``extra``
+    (contract names, e.g. a ladder's columns). Other columns are not read.
 
     Parameters
     ----------
@@ -155,7 +158,15 @@ def feature_columns(
     panel : PanelConfig, optional
         The column map (the bank's names).
     extra : sequence of str, default ()
+
+    Raises
+    ------
+    PanelValidationError
+        A declared own column is not among ``available`` (before any row is read).
     """
+    missing = missing_columns(available)
+    if missing:
+        raise PanelValidationError(missing)
     panel = panel or PanelConfig()
     needed = {ID, MONTH, AUM, *AUM_COMPONENTS, *extra}
     needed.update(c for d in declarations() for c in d.sources)
@@ -205,6 +216,25 @@ def _months_before(
             ]
         )
     return as_of, panel.loc[keep], lag[keep]
+
+
+def _own_typed(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the declared own columns typed as validation types them (a panel
+    validated before they were declared has them as read).
+
+    Raises
+    ------
+    PanelValidationError
+        A declared own column is missing, or holds values its kind does not allow.
+    """
+    if not active_columns():
+        return rows
+    rows = rows.copy(deep=False)
+    errors: list[Violation] = []
+    typed_own_columns(rows, rows[ID], errors)
+    if errors:
+        raise PanelValidationError(errors)
+    return rows
 
 
 def _compute(h: History, todo: list[tuple[Declaration, FeatureSpec]]) -> None:
@@ -262,6 +292,7 @@ def build_features(
     """
     ws = check_windows(windows)
     as_of, rows, lag = _months_before(panel, as_of, max(ws) + 1)
+    rows = _own_typed(rows)
     h = History(rows, lag, ws)
     _compute(h, [(d, s) for d, s in plan(ws) if d.available(rows.columns)])
     out = pd.DataFrame(h.computed, index=h.index)

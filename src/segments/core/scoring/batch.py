@@ -25,6 +25,7 @@ from segments.core import drift
 from segments.core.data.months import parse_month_column
 from segments.core.data.panel import ID, MONTH, PanelConfig
 from segments.core.data.validation import check_panel
+from segments.core.features.own import OwnColumn, own_features
 from segments.core.scoring.output import RANKS, TIER_OUT, conform, output_schema, reason_fields
 from segments.exceptions import PanelValidationError, Violation, example_list
 
@@ -69,6 +70,9 @@ class Scorer:
         A digest of every setting that changes the output (the resolved configuration and
         the ladder's full definition); part of a job's identity, so a resumed job with
         other settings starts again.
+    own : tuple of OwnColumn
+        The bank's own columns declared as features (``features.columns``), registered
+        wherever a batch is validated or scored (:func:`score_batch`, the workers).
     """
 
     groups: Any
@@ -86,6 +90,7 @@ class Scorer:
     reference: dict[str, Any] = field(default_factory=dict)
     psi_thresholds: tuple[float, float] = drift.THRESHOLDS
     settings: str = ""
+    own: tuple[OwnColumn, ...] = ()
     _explainer: Any = field(default=None, repr=False)
 
     @property
@@ -293,10 +298,17 @@ def score_batch(
     PanelValidationError
         The batch breaks the data contract.
     """
+    with own_features(scorer.own):
+        return _score_batch(raw, pd.Period(as_of, "M"), scorer, run_id, scored_at, checked)
+
+
+def _score_batch(
+    raw: pd.DataFrame, month: pd.Period, scorer: Scorer, run_id: str, scored_at: str, checked: bool
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`score_batch`, with the own columns registered."""
     from segments.core.features import build_features
     from segments.core.tiers.assign import assign_tiers
 
-    month = pd.Period(as_of, "M")
     schema = scorer.schema
     if raw.empty:  # nobody of the batch in the months read (joined after a past as-of)
         return schema.empty_table().to_pandas(), {}
@@ -373,6 +385,7 @@ def _upgrade_columns(
         tier_cols = now.iloc[rows].set_index(ID)[list(TIER_FEATURES)]
         for c in TIER_FEATURES:
             Xu[c] = tier_cols[c].to_numpy()
+        Xu["month_of_year"] = np.int8(pd.Period(now[MONTH].iloc[0], "M").month)
         for c, cats in scorer.upgrade.categories_.items():
             Xu[c] = pd.Categorical(Xu[c].astype(object).where(Xu[c].notna(), None), categories=cats)
         pu = scorer.upgrade.predict_proba(Xu)[:, 1]
