@@ -54,12 +54,35 @@ def test_agrees_with_shap_tree_explainer(upgrade):
         sv = explainer.shap_values(X[model.features_], tree_limit=best)
     sv = np.asarray(sv[1] if isinstance(sv, list) else sv)
     a, b = model.calibration_
+    w = model.blend_weight_  # the trees' share of the margin; the splines' terms are the rest
+    spline = (1 - w) * model.spline_.terms(X[model.features_]) if w < 1 else 0.0
     ours = ex.contributions(X).to_numpy()
     assert np.abs(ours).max() > 0.1  # real contributions
-    np.testing.assert_allclose(ours, a * sv, atol=1e-6)
+    np.testing.assert_allclose(ours, a * (w * sv + spline), atol=1e-6)
     ref = booster.predict(X[model.features_], pred_contrib=True, num_iteration=best)
-    np.testing.assert_allclose(ours, a * ref[:, :-1], atol=1e-9)
-    assert ex.expected_value == pytest.approx(a * ref[0, -1] + b, abs=1e-9)
+    np.testing.assert_allclose(ours, a * (w * ref[:, :-1] + spline), atol=1e-9)
+    base = w * ref[0, -1] + ((1 - w) * model.spline_.expected_value if w < 1 else 0.0)
+    assert ex.expected_value == pytest.approx(a * base + b, abs=1e-9)
+
+
+def test_spline_terms_are_exact_shap_values(upgrade):
+    """The splines are additive: a feature's SHAP value (interventional, against the
+    training rows) is its term minus the term's mean, so changing one feature moves the
+    log-odds by exactly the change in its term."""
+    result, _ = upgrade
+    spline = result.model.spline_
+    if spline is None:
+        pytest.skip("the trees won alone")
+    X = result.test.head(200)[result.model.features_].copy()
+    terms = spline.terms(X)
+    np.testing.assert_allclose(
+        terms.sum(axis=1) + spline.expected_value, spline.decision_function(X), atol=1e-9
+    )
+    j = result.model.features_.index("gap_ratio")
+    X2 = X.copy()
+    X2["gap_ratio"] = X2["gap_ratio"] * 0.9
+    moved = spline.decision_function(X2) - spline.decision_function(X)
+    np.testing.assert_allclose(moved, spline.terms(X2)[:, j] - terms[:, j], atol=1e-9)
 
 
 def test_planted_drivers_rank_high_globally(upgrade):

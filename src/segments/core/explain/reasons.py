@@ -122,7 +122,8 @@ class UpgradeExplainer:
     Parameters
     ----------
     model : UpgradeModel
-        Fitted; its trees (up to the best iteration) and Platt calibration are used.
+        Fitted; its trees (up to the best iteration), splines, blend weight and Platt
+        calibration are used.
 
     Attributes
     ----------
@@ -133,17 +134,30 @@ class UpgradeExplainer:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        self._shap = FastTreeShap(model.booster_, num_iteration=model.best_iteration_)
         a, b = model.calibration_
         self.slope = a
-        self.expected_value = a * self._shap.expected_value + b
         self.features = list(model.features_)
+        # The margin is w * trees + (1 - w) * splines: SHAP values add the same way.
+        self.weight = float(getattr(model, "blend_weight_", 1.0))
+        base = 0.0
+        self._shap = None
+        if self.weight > 0:
+            self._shap = FastTreeShap(model.booster_, num_iteration=model.best_iteration_)
+            base += self.weight * self._shap.expected_value
+        if self.weight < 1:
+            base += (1 - self.weight) * model.spline_.expected_value
+        self.expected_value = a * base + b
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """SHAP values in calibrated log-odds, one column per feature (rows as ``X``)."""
-        A = _matrix(X, self.features, self.model.categories_)
-        phi = self._shap.shap_values(A) * self.slope
-        return pd.DataFrame(phi, index=X.index, columns=self.features)
+        """SHAP values in calibrated log-odds, one column per feature (rows as ``X``):
+        exact TreeSHAP for the trees, the centred additive terms for the splines."""
+        phi = np.zeros((len(X), len(self.features)))
+        if self._shap is not None:
+            A = _matrix(X, self.features, self.model.categories_)
+            phi += self.weight * self._shap.shap_values(A)
+        if self.weight < 1:
+            phi += (1 - self.weight) * self.model.spline_.terms(X[self.features])
+        return pd.DataFrame(phi * self.slope, index=X.index, columns=self.features)
 
     def global_importance(
         self, X: pd.DataFrame | None = None, contributions: pd.DataFrame | None = None

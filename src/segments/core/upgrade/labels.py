@@ -34,6 +34,31 @@ LABEL_KINDS = ("reach", "sustain")
 POPULATIONS = ("near_tier", "below_top")
 #: Tier-table columns used as features (known at the as-of month).
 TIER_FEATURES = ("gap_ratio", "gap_to_next", "tier_rank", "near_band")
+#: The as-of month's calendar month (1-12): upgrades are seasonal (year-end bonuses, Spring
+#: Festival). A model feature when the labelled months cover the year (``upgrade.seasonality``).
+CALENDAR_FEATURES = ("month_of_year",)
+#: What ``upgrade.seasonality`` may be: on when the labelled as-of months cover all twelve
+#: calendar months (``auto``), always, or never.
+SEASONALITY = ("auto", True, False)
+
+
+def deploy_problems(deploy: str, seasonality: str | bool) -> list[Violation]:
+    """What is wrong with ``upgrade.deploy`` and ``upgrade.seasonality`` (empty: nothing)."""
+    problems = []
+    if seasonality not in SEASONALITY or seasonality == 1:
+        problems.append(
+            Violation("upgrade.seasonality", f"is {seasonality!r}; expected auto, true or false")
+        )
+    if deploy not in DEPLOY:
+        problems.append(
+            Violation("upgrade.deploy", f"is {deploy!r}; expected {' or '.join(DEPLOY)}")
+        )
+    return problems
+
+
+#: What an upgrade training deploys: the evaluated model refitted on every labelled month,
+#: or the evaluated model itself.
+DEPLOY = ("all_months", "evaluated")
 
 
 def label_span(horizon: int, kind: str, sustain_months: int) -> int:
@@ -186,7 +211,8 @@ def build_training_set(
     data : DataFrame or None
         One row per (customer, as-of) with a label (censored rows dropped): ``customer_id``,
         ``as_of``, the features at ``as_of`` (months <= as-of only), the tier features
-        (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``) and ``label``.
+        (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``), the calendar month
+        (``month_of_year``) and ``label``.
     counts : DataFrame
         Per as-of month: population, positives, negatives, censored, positive rate.
     """
@@ -224,6 +250,7 @@ def build_training_set(
         tier_cols = labelled.set_index(ID)[list(TIER_FEATURES)]
         block = X.join(tier_cols).reset_index()
         block.insert(1, "as_of", str(pd.Period(t, "M")))
+        block["month_of_year"] = np.int8(pd.Period(t, "M").month)
         block["label"] = labelled["label"].to_numpy().astype(np.int8)
         frames.append(block)
     counts_table = pd.DataFrame(counts).set_index("as_of")

@@ -3,6 +3,7 @@ tables (the same for the model and both baselines, on the same held-out months).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "decile_table",
     "evaluate",
     "expected_calibration_error",
+    "monthly_metrics",
 ]
 
 #: The metrics reports show for a model, in order (the CLI, the model card).
@@ -127,3 +129,41 @@ def calibration_table(y: Any, p: Any, bins: int = 10) -> pd.DataFrame:
     return df.groupby("bin").agg(
         customers=("y", "size"), mean_p=("p", "mean"), observed=("y", "mean")
     )
+
+
+def monthly_metrics(test: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Per model and as-of month of ``test`` (its ``label`` and ``p_<model>`` columns): rows,
+    upgrades, observed and mean predicted upgrade rate, ROC AUC and expected calibration
+    error, so a model calibrated on average but not month by month shows.
+
+    Parameters
+    ----------
+    test : DataFrame
+        ``as_of``, ``label`` and one ``p_<model>`` column per model.
+    models : sequence of str
+
+    Returns
+    -------
+    DataFrame
+        ``model``, ``as_of``, ``n``, ``positives``, ``positive_rate``, ``mean_p``,
+        ``roc_auc``, ``ece``.
+    """
+    rows = []
+    for name in models:
+        for month, part in test.groupby(test["as_of"].astype(str), sort=True):
+            y = part["label"].to_numpy().astype(int)
+            p = part[f"p_{name}"].to_numpy(dtype=float)
+            two = len(np.unique(y)) == 2
+            rows.append(
+                {
+                    "model": name,
+                    "as_of": month,
+                    "n": len(y),
+                    "positives": int(y.sum()),
+                    "positive_rate": float(y.mean()),
+                    "mean_p": float(p.mean()),
+                    "roc_auc": float(roc_auc_score(y, p)) if two else np.nan,
+                    "ece": expected_calibration_error(y, p) if len(y) >= 10 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
