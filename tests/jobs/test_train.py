@@ -283,14 +283,28 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     assert result.call_list["reason_1_text"].notna().any()
     history = client.get_metric_history(result.run_id, "labels.positives")
     assert len(history) == len(result.label_counts)
+    # The logged model is the deployed one: the evaluated model's candidate refitted on
+    # every labelled month (more rows than the evaluated model saw), calibrated on the test
+    # months.
+    deployed = result.deployed
+    assert deployed is not result.model and deployed.fitted_rows_ > result.model.fitted_rows_
+    assert deployed.calibrated_on_ == "recent" and deployed.kind_ == result.model.kind_
+    assert run.data.params["model.deployed_rows"] == str(deployed.fitted_rows_)
+    assert run.data.params["split.deploy"].split(",") == result.split["deploy"]
+    evaluation = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
+    assert "evaluation/model_selection.csv" in evaluation
+    assert "evaluation/by_test_month.csv" in evaluation
+    chosen = result.model.selection_.query("chosen")["candidate"].item()
+    assert run.data.params["model.chosen"] == chosen
+    assert f"selection.{chosen}.valid_log_loss" in m and "model.ece_worst_month" in m
     pyfunc = load_model(result.model_uri)
     sample = result.test.head(50)
-    frame = sample[result.model.features_].copy()
-    for c in result.model.categories_:  # MLflow signatures carry categoricals as text
+    frame = sample[deployed.features_].copy()
+    for c in deployed.categories_:  # MLflow signatures carry categoricals as text
         frame[c] = frame[c].astype(str)
     out = pyfunc.predict(frame)
     np.testing.assert_allclose(
-        out["p_upgrade"].to_numpy(), result.model.predict_proba(sample)[:, 1], rtol=1e-9
+        out["p_upgrade"].to_numpy(), deployed.predict_proba(sample)[:, 1], rtol=1e-9
     )
 
 

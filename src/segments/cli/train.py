@@ -101,8 +101,9 @@ def train_upgrade_cmd(
     out.print(
         f"  labelled customer-months: {labelled:,}"
         f" ({int(counts['positives'].sum()):,} upgrades), censored "
-        f"{int(counts['censored'].sum()):,}; trees kept {result.model.best_iteration_}"
+        f"{int(counts['censored'].sum()):,}"
     )
+    _print_choice(result)
     rows = [m for m in REPORTED if m not in ("n", "positives")]
     for segment in ["all", *sorted(s for s in result.metrics["segment"].unique() if s != "all")]:
         comp = result.comparison(segment).reindex(rows)
@@ -131,6 +132,35 @@ def train_upgrade_cmd(
         )
     out.print(f"  call list: {len(result.call_list):,} customers for the last test month")
     print_run(result, cfg)
+
+
+def _print_choice(result: Any) -> None:
+    """The chosen candidate, the refits, and the calibration month by month."""
+    model, split = result.model, result.split
+    sel = model.selection_
+    if sel is not None:
+        win = sel[sel["chosen"]].iloc[0]
+        out.print(
+            f"  model chosen on the validation months: {win['candidate']} ({model.kind_}, "
+            f"{model.best_iteration_} trees, log loss {win['valid_log_loss']:.4f}, AUC "
+            f"{win['valid_auc']:.3f}) of {len(sel)} candidates; refitted on "
+            f"{split['refit'][0]}..{split['refit'][-1]} ({model.fitted_rows_:,} rows)"
+        )
+    deployed = result.deployed
+    if deployed is not None and deployed is not model:
+        out.print(
+            f"  deployed: refitted on every labelled month {split['deploy'][0]}.."
+            f"{split['deploy'][-1]} ({deployed.fitted_rows_:,} rows), calibrated on "
+            f"{', '.join(split['test'])}"
+        )
+    months = result.by_month
+    if months is not None and not months.empty:
+        mine = months[months["model"] == "model"]
+        cells = ", ".join(
+            f"{r.as_of} {r.ece:.3f} (rate {r.positive_rate:.3f}, mean p {r.mean_p:.3f})"
+            for r in mine.itertuples()
+        )
+        out.print(f"  calibration error by test month: {cells}")
 
 
 def _read_reference(reference: Path, reference_column: str) -> pd.Series:

@@ -16,6 +16,7 @@ import pandas as pd
 from segments.core.config.experiment import ExperimentConfig
 from segments.core.data.panel import ID, PanelSummary
 from segments.core.features.own import declaring, result_columns
+from segments.core.upgrade.labels import CALENDAR_FEATURES
 from segments.exceptions import ConfigError, Violation
 from segments.jobs.train import GroupsResult
 from segments.jobs.train_upgrade import UpgradeResult
@@ -207,16 +208,8 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
     with start_run(cfg.name, name, tags) as run:
         _log_config(mlflow, cfg)
         mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
-        mlflow.log_params(
-            {
-                "best_iteration": result.model.best_iteration_,
-                "calibration_a": result.model.calibration_[0],
-                "calibration_b": result.model.calibration_[1],
-                "n_features": len(result.model.features_),
-                "features.not_built": _not_built(result.data),
-                **_panel_params(result, summary, "upgrade"),
-            }
-        )
+        deployed = result.deployed if result.deployed is not None else result.model
+        mlflow.log_params(_upgrade_params(result, deployed, summary))
         log_dataset(result.data.drop(columns="label"), "upgrade_data")
         _log_evaluation(mlflow, result)
         plt.close("all")
@@ -224,8 +217,14 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
 
         test = result.test
         reference = {
-            "features": drift.profile(test[list(result.model.features_)]),
-            "p_upgrade": drift.profile(test[["p_upgrade"]]),
+            # The calendar month differs between any two months by design: not drift.
+            "features": drift.profile(
+                test[[c for c in result.model.features_ if c not in CALENDAR_FEATURES]]
+            ),
+            # The probabilities of the model scoring will run: the deployed one.
+            "p_upgrade": drift.profile(
+                pd.DataFrame({"p_upgrade": deployed.predict_proba(test)[:, 1]})
+            ),
         }
         training = {
             "population": up.population,
@@ -235,7 +234,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
             "windows": list(cfg.features.windows),
             "own_columns": [c.as_dict() for c in cfg.features.columns],
         }
-        result.model_uri = log_upgrade_model(result.model, result.data, reference, training)
+        result.model_uri = log_upgrade_model(deployed, result.data, reference, training)
         result.run_id = run.info.run_id
         card = upgrade_card(
             result,
@@ -250,6 +249,26 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
         log_card(card, f"Model card: {registered}", cfg.raw)
     _register(result, "upgrade", registered, cfg, tags)
     return result
+
+
+def _upgrade_params(result: UpgradeResult, deployed: Any, summary: PanelSummary) -> dict:
+    """The run's parameters about the models: the deployed one's trees and calibration, the
+    chosen candidate, the rows of both fits, the features and the panel."""
+    return {
+        "best_iteration": deployed.best_iteration_,
+        "calibration_a": deployed.calibration_[0],
+        "calibration_b": deployed.calibration_[1],
+        "calibrated_on": deployed.calibrated_on_,
+        "model.chosen": _chosen(result.model),
+        "model.kind": result.model.kind_,
+        "model.blend_weight": result.model.blend_weight_,
+        "model.evaluated_rows": result.model.fitted_rows_,
+        "model.deployed_rows": deployed.fitted_rows_,
+        "upgrade.deploy": "evaluated" if deployed is result.model else "all_months",
+        "n_features": len(result.model.features_),
+        "features.not_built": _not_built(result.data),
+        **_panel_params(result, summary, "upgrade"),
+    }
 
 
 def _register(
@@ -392,6 +411,7 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
             mlflow.log_metric(f"labels.{key}", float(row[key]), step=step)
     log_frame(result.label_counts, "labels/counts_by_as_of.csv")
     log_frame(result.metrics, "evaluation/metrics.csv", index=False)
+    _log_selection(mlflow, result)
     log_frame(result.comparison(), "evaluation/comparison_all.csv")
     for nm, t in result.deciles.items():
         log_frame(t, f"evaluation/deciles_{nm}.csv")
@@ -424,6 +444,31 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
         plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"
     )
     mlflow.log_figure(plots.deciles({k: result.deciles[k] for k in overall}), "plots/deciles.png")
+
+
+def _chosen(model: Any) -> str:
+    """The chosen candidate's name (``gbm`` for a model fitted without selection)."""
+    sel = getattr(model, "selection_", None)
+    return "gbm" if sel is None else str(sel.loc[sel["chosen"], "candidate"].iloc[0])
+
+
+def _log_selection(mlflow: Any, result: UpgradeResult) -> None:
+    """Every candidate's validation metrics (and the chosen one's test metrics), the
+    metrics of each test month, and the worst month's calibration error per model."""
+    from segments.mlops.tracking import log_frame
+
+    sel = result.model.selection_
+    if sel is not None:
+        log_frame(sel, "evaluation/model_selection.csv", index=False)
+        for _, r in sel.iterrows():
+            mlflow.log_metric(f"selection.{r['candidate']}.valid_log_loss", r["valid_log_loss"])
+            mlflow.log_metric(f"selection.{r['candidate']}.valid_auc", r["valid_auc"])
+    if result.by_month is not None and not result.by_month.empty:
+        log_frame(result.by_month, "evaluation/by_test_month.csv", index=False)
+        worst = result.by_month.groupby("model")["ece"].max()
+        for model, value in worst.items():
+            if np.isfinite(value):
+                mlflow.log_metric(f"{model}.ece_worst_month", float(value))
 
 
 def _log_config(mlflow: Any, cfg: ExperimentConfig) -> None:

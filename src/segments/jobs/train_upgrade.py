@@ -21,19 +21,30 @@ from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
 from segments.core.upgrade.calls import call_list, expected_gain
 from segments.core.upgrade.labels import (
+    CALENDAR_FEATURES,
     NotEnoughDataError,
     add_counts,
     build_training_set,
     label_span,
     oot_split,
 )
-from segments.core.upgrade.metrics import calibration_table, decile_table, evaluate
+from segments.core.upgrade.metrics import (
+    calibration_table,
+    decile_table,
+    evaluate,
+    monthly_metrics,
+)
 from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
 from segments.core.upgrade.ranks import band_key, rank_within
 from segments.jobs.batched import concat_frames, run_validated, training_columns
 from segments.mlops.tracking import data_digest
 
-__all__ = ["UpgradeResult", "default_as_of_months", "train_upgrade"]
+__all__ = [
+    "UpgradeResult",
+    "default_as_of_months",
+    "refit_months",
+    "train_upgrade",
+]
 
 
 @dataclass
@@ -43,10 +54,13 @@ class UpgradeResult:
     Attributes
     ----------
     model : UpgradeModel
+        The model evaluated on the test months (chosen on the validation months, refitted
+        on the ``refit`` months).
     baselines : dict
         ``rule_of_thumb`` and ``logistic``, fitted on the same training months.
     split : dict
-        The as-of months of ``train``, ``valid`` and ``test``.
+        The as-of months of ``train``, ``valid`` and ``test``, and of the refits:
+        ``refit`` (the evaluated model) and ``deploy`` (the deployed model).
     label_counts : DataFrame
         Per as-of month: population, positives, negatives, censored, positive rate.
     metrics : DataFrame
@@ -73,7 +87,14 @@ class UpgradeResult:
     panel : PanelSummary
         The panel trained on: rows, customers, months, digest.
     fit_sample : FitSample
-        The training rows the model was fitted on (all, or a stratified sample).
+        The training rows the candidates were fitted on (all, or a stratified sample).
+    deployed : UpgradeModel
+        The model to log and score with: ``model`` refitted on every labelled month and
+        calibrated on the test months (``model`` itself with ``upgrade.deploy:
+        evaluated``).
+    by_month : DataFrame
+        Per model and test month: rows, upgrades, observed and mean predicted rate, ROC
+        AUC and expected calibration error.
     run_id, model_uri : str or None
         The MLflow run and logged model, once logged.
     registered_model, model_version : str or None
@@ -99,6 +120,8 @@ class UpgradeResult:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     panel: PanelSummary | None = None
     fit_sample: FitSample | None = None
+    deployed: Any = None
+    by_month: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
     registered_model: str | None = None
@@ -119,6 +142,21 @@ def default_as_of_months(
     first, last = months.min(), months.max()
     months = pd.period_range(first + min_history, last - horizon, freq="M")
     return [str(m) for m in months]
+
+
+def refit_months(
+    as_of: Sequence[str | pd.Period], split: dict[str, list[str]], span: int
+) -> dict[str, list[str]]:
+    """The as-of months of the two refits: ``refit``, every month whose label window ends
+    by the first test month (the training months, the embargo after them, the validation
+    months), for the model evaluated on the test months; ``deploy``, every labelled month,
+    for the deployed model."""
+    months = sorted({pd.Period(m, "M") for m in as_of})
+    first_test = pd.Period(split["test"][0], "M").ordinal
+    return {
+        "refit": [str(m) for m in months if m.ordinal + span <= first_test],
+        "deploy": [str(m) for m in months],
+    }
 
 
 @declaring(config_columns)  # the bank's own columns registered while it runs
@@ -166,8 +204,9 @@ def train_upgrade(
     rows = _training_rows(panel, cfg, ladder)
     split, data = rows.split, rows.data
     part = {k: data[data["as_of"].isin(v)] for k, v in split.items()}
-    systems, fit_sample = _fit_systems(part, cfg)
+    systems, fit_sample, deployed = _fit_systems(part, cfg)
     test, metrics, deciles, calib, curves = _evaluate(systems, part["test"].copy())
+    by_month = monthly_metrics(test, list(systems))
     test = _gains_and_ranks(test, rows.branches, ladder, cfg)
     last = test[test["as_of"] == split["test"][-1]]
     up = cfg.upgrade
@@ -202,6 +241,8 @@ def train_upgrade(
         curves=curves,
         panel=rows.summary,
         fit_sample=fit_sample,
+        deployed=deployed,
+        by_month=by_month,
     )
     if track:
         from segments.jobs.log_training import log_upgrade
@@ -297,11 +338,12 @@ def _training_rows(
     needs = min(up.min_history, max(check_windows(cfg.features.windows)) - 1)
     as_of = list(up.as_of_months) if up.as_of_months else default_as_of_months(months, span, needs)
     split = oot_split(as_of, horizon=span, test_months=up.test_months, valid_months=up.valid_months)
-    last = max(pd.Period(m, "M") for m in split["train"] + split["valid"] + split["test"])
+    split.update(refit_months(as_of, split, span))
+    last = pd.Period(split["deploy"][-1], "M")
     left_out = check_history(months, last, tuple(cfg.features.windows))
     work = LabelsWork(
         ladder,
-        tuple(split["train"] + split["valid"] + split["test"]),
+        tuple(split["deploy"]),
         tuple(split["test"]),
         up.horizon,
         up.population,
@@ -330,7 +372,11 @@ def _training_rows(
             f"no labelled customers in any as-of month ({', '.join(work.months)})"
         )
     data = frames[0] if len(frames) == 1 else concat_frames(frames, by=["as_of", ID])
-    data = data.drop(columns=[c for c in left_out if c in data.columns])
+    seasonal = up.seasonality is True or (
+        up.seasonality == "auto" and len({pd.Period(m, "M").month for m in split["deploy"]}) == 12
+    )
+    dropped = [*left_out, *([] if seasonal else CALENDAR_FEATURES)]
+    data = data.drop(columns=[c for c in dropped if c in data.columns])
     data.attrs["not_built"] = list(left_out)  # longer than the history (check_history)
     counts = add_counts([p.counts for p in parts])
     branch_parts = [p.branches for p in parts if p.branches is not None]
@@ -349,24 +395,44 @@ def _training_rows(
 
 def _fit_systems(
     part: dict[str, pd.DataFrame], cfg: ExperimentConfig
-) -> tuple[dict[str, Any], FitSample]:
-    """The upgrade model and the two baselines a data scientist would try first, and the
-    training rows they were fitted on (all, or a stratified sample above
-    ``upgrade.fit_size``)."""
+) -> tuple[dict[str, Any], FitSample, Any]:
+    """The upgrade model and the two baselines a data scientist would try first, the
+    training rows the model was chosen on (all, or a stratified sample above
+    ``upgrade.fit_size``), and the deployed model.
+
+    The model is chosen on the validation months among candidates fitted on the training
+    months, then refitted on the ``refit`` months (training, embargo, validation): that
+    model is evaluated on the test months. The logistic baseline is fitted on the same
+    ``refit`` rows; the rule of thumb's probability scale on the validation months, where
+    the model's calibration comes from. The deployed model is the evaluated one refitted
+    on every labelled month, calibrated on the test months (the most recent labelled
+    months, out of time for the evaluated model); ``upgrade.deploy: evaluated`` deploys
+    the evaluated model itself.
+    """
     up = cfg.upgrade
-    train, valid = part["train"], part["valid"]
+    train, valid, test = part["train"], part["valid"], part["test"]
     model = UpgradeModel(list(up.features) if up.features else None, **dict(up.model))
     strata = ("as_of", "near_band", "label")
-    rows = stratified_sample(train[list(strata)], up.fit_size or len(train), model.random_state)
-    fit_sample = FitSample(len(rows), len(train), strata)
-    if fit_sample.sampled:
-        train = train.iloc[rows]
-    model.fit(train, train["label"], eval_set=(valid, valid["label"]))
+
+    def sample(rows: pd.DataFrame) -> pd.DataFrame:
+        keep = stratified_sample(rows[list(strata)], up.fit_size or len(rows), model.random_state)
+        return rows if len(keep) == len(rows) else rows.iloc[keep]
+
+    fitted = sample(train)
+    fit_sample = FitSample(len(fitted), len(train), strata)
+    refit = sample(part["refit"])
+    model.fit(
+        fitted, fitted["label"], eval_set=(valid, valid["label"]), refit_on=(refit, refit["label"])
+    )
     # The rule has nothing to learn but its probability scale: map it on the validation
     # months, as the model's calibration is, so Brier and ECE compare like with like.
     rule = RuleOfThumb().fit(valid, valid["label"])
-    logistic = LogisticBaseline(model.features_).fit(train, train["label"])
-    return {"model": model, "rule_of_thumb": rule, "logistic": logistic}, fit_sample
+    logistic = LogisticBaseline(model.features_).fit(refit, refit["label"])
+    deployed = model
+    if up.deploy == "all_months":
+        every = sample(part["deploy"])
+        deployed = model.refitted(every, every["label"], calibrate_on=(test, test["label"]))
+    return {"model": model, "rule_of_thumb": rule, "logistic": logistic}, fit_sample, deployed
 
 
 def _evaluate(systems: dict[str, Any], test: pd.DataFrame) -> tuple[Any, ...]:

@@ -23,7 +23,7 @@ from segments.core.features.own import OwnColumn
 from segments.core.features.own_checks import parse_columns
 from segments.core.groups.algorithms import check_k_range
 from segments.core.groups.model import StrategicGroups
-from segments.core.upgrade.labels import LABEL_KINDS, POPULATIONS
+from segments.core.upgrade.labels import LABEL_KINDS, POPULATIONS, deploy_problems
 from segments.core.upgrade.model import UpgradeModel
 from segments.exceptions import ConfigError, Violation
 
@@ -255,10 +255,14 @@ class UpgradeConfig:
     reasons_direction : {"up", "down", "both"}, default "up"
         Reasons that raise the probability, hold it back, or both.
     fit_size : int or None, default 500_000
-        The most training rows the model and the logistic baseline are fitted on: more are
-        sampled to this size, stratified by as-of month, near band and label
-        (:func:`segments.core.sampling.stratified_sample`); validation and test rows are
-        never sampled (null: fit on every row).
+        The most rows each fit uses: more are sampled, stratified by as-of month, near
+        band and label; validation and test rows never are (null: every row).
+    deploy : {"all_months", "evaluated"}, default "all_months"
+        Log and score the evaluated model refitted on every labelled month (calibrated
+        on the test months), or the evaluated model itself.
+    seasonality : {"auto", true, false}, default "auto"
+        The calendar month as a feature (``month_of_year``); ``auto``: when the labelled
+        as-of months cover all twelve.
     """
 
     horizon: int = 3
@@ -277,9 +281,12 @@ class UpgradeConfig:
     reasons_k: int = 3
     reasons_direction: str = "up"
     fit_size: int | None = 500_000
+    deploy: str = "all_months"
+    seasonality: str | bool = "auto"
 
     def __post_init__(self) -> None:
         problems = []
+        problems += deploy_problems(self.deploy, self.seasonality)
         if self.reasons_direction not in DIRECTIONS:
             problems.append(
                 Violation(

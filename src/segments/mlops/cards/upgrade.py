@@ -36,6 +36,8 @@ def _calibrated_on(model: Any) -> str:
     """What the model's Platt scaling was fitted on, in words."""
     return {
         "eval": "the validation months",
+        "recent": "the test months (the most recent labelled months), from the evaluated "
+        "model's out-of-time margins there",
         "train": "the training rows (no validation months were given: overconfident)",
         None: "nothing (uncalibrated: raw LightGBM margins)",
     }.get(getattr(model, "calibrated_on_", "eval"), "months not recorded (older model)")
@@ -74,11 +76,66 @@ def _upgrade_data(result: Any, panel: PanelSummary, digest: str) -> str:
         digest,
         [
             f"As-of months: train {', '.join(split['train'])}; validation (early stopping, "
-            f"calibration) {', '.join(split['valid'])}; test {', '.join(split['test'])}",
+            f"model choice, calibration) {', '.join(split['valid'])}; test "
+            f"{', '.join(split['test'])}",
+            *_refit_lines(result),
             f"Labelled customer-months: {labelled:,} ({int(counts['positives'].sum()):,} "
             "upgrades); censored "
             f"{int(counts['censored'].sum()):,}",
         ],
+    )
+
+
+def _refit_lines(result: Any) -> list[str]:
+    """Which months the evaluated and the deployed model were fitted on."""
+    split, lines = result.split, []
+    if "refit" in split:
+        lines.append(
+            f"The evaluated model (its metrics below) was refitted on "
+            f"{split['refit'][0]}..{split['refit'][-1]}: every as-of month whose label "
+            "window ends before the first test month"
+        )
+    deployed = getattr(result, "deployed", None)
+    if deployed is not None and deployed is not result.model and "deploy" in split:
+        lines.append(
+            f"The deployed model (the logged one) is the same candidate refitted on every "
+            f"labelled month, {split['deploy'][0]}..{split['deploy'][-1]} "
+            f"({deployed.fitted_rows_:,} rows), calibrated on the test months; no month "
+            "is left to test it out of time, so its metrics are the evaluated model's"
+        )
+    return lines
+
+
+def _upgrade_selection(result: Any) -> str:
+    """The candidates compared on the validation months, and why the winner won."""
+    sel = getattr(result.model, "selection_", None)
+    if sel is None:
+        return (
+            "## Model selection\n\nNone: the configured trees were fitted without "
+            "validation months."
+        )
+    win = sel[sel["chosen"]].iloc[0]
+    rest = sel[~sel["chosen"]]
+    margin = (
+        f", {rest['valid_log_loss'].iloc[0] - win['valid_log_loss']:.4f} below the next "
+        f"best ({rest['candidate'].iloc[0]})"
+        if len(rest)
+        else ""
+    )
+    kinds = {
+        "gbm": "gradient-boosted trees",
+        "spline": "a spline logistic regression",
+        "blend": f"a blend ({win['blend_weight']:g} trees, the rest splines) in log-odds",
+    }
+    cols = ["candidate", "kind", "trees", "blend_weight", "valid_log_loss", "valid_auc",
+            "fit_seconds", "params"]  # fmt: skip
+    return (
+        "## Model selection\n\n"
+        f"Chosen: **{win['candidate']}**, {kinds[win['kind']]}, for the lowest calibrated log "
+        f"loss on the validation months ({win['valid_log_loss']:.4f}{margin}) among "
+        f"{len(sel)} candidates fitted on the training months (validation AUC "
+        f"{win['valid_auc']:.3f}). Every candidate, best first:\n\n"
+        + markdown_table(sel[[c for c in cols if c in sel]], index=False)
     )
 
 
@@ -129,32 +186,37 @@ def _upgrade_metrics(result: Any, comp: pd.DataFrame) -> str:
 def _upgrade_calibration(result: Any, comp: pd.DataFrame) -> str:
     calib = result.calibration.get("model")
     a, b = result.model.calibration_
+    deployed = getattr(result, "deployed", None)
+    carried = (
+        f" The deployed model's map, on {_calibrated_on(deployed)}: logit(p) = "
+        f"{deployed.calibration_[0]:.4f} x margin {deployed.calibration_[1]:+.4f}."
+        if deployed is not None and deployed is not result.model
+        else ""
+    )
     return (
         "## Calibration\n\n"
-        f"Platt scaling on {_calibrated_on(result.model)}: logit(p) = {a:.4f} x margin + "
-        f"{b:.4f}. Expected calibration error on the test months: "
+        f"Platt scaling on {_calibrated_on(result.model)}: logit(p) = {a:.4f} x margin "
+        f"{b:+.4f}.{carried} Expected calibration error on the test months: "
         f"{float(comp.loc['ece', 'model']):.4f}"
         + (" (10 bins):\n\n" + markdown_table(calib, index=False) if calib is not None else ".")
     )
 
 
 def _upgrade_stability(result: Any) -> str:
-    """Per test month: customers, upgrade rate, the model's and the rule's ROC-AUC."""
-    test = result.test
-    by_month = pd.DataFrame(
-        {
-            m: {
-                "n": int((test["as_of"] == m).sum()),
-                "upgrade rate": float(test.loc[test["as_of"] == m, "label"].mean()),
-                "model AUC": _auc(test[test["as_of"] == m], "p_model"),
-                "rule AUC": _auc(test[test["as_of"] == m], "p_rule_of_thumb"),
-            }
-            for m in result.split["test"]
-        }
-    ).T
+    """Per test month and model: customers, upgrade rate, mean probability, ROC-AUC, ECE."""
+    months = getattr(result, "by_month", None)
+    if months is None or months.empty:
+        return "## Stability\n\nNo per-month metrics were recorded."
+    table = months.pivot_table(
+        index="as_of", columns="model", values=["roc_auc", "ece", "mean_p"], sort=True
+    )
+    table.columns = [f"{m} {v}" for v, m in table.columns]
+    rates = months.drop_duplicates("as_of").set_index("as_of")[["n", "positive_rate"]]
+    table = rates.join(table)
     return (
-        "## Stability\n\nPer test month (the same model, each month's customers):\n\n"
-        + markdown_table(by_month)
+        "## Stability\n\nPer test month (each month's customers; ECE: expected calibration "
+        "error, 10 bins; mean_p against the observed positive_rate shows a base rate the "
+        "calibration did not follow):\n\n" + markdown_table(table)
     )
 
 
@@ -228,6 +290,7 @@ def upgrade_card(
         _upgrade_data(result, panel, digest),
         _upgrade_label(result, cfg, ladder),
         _upgrade_features(result, cfg),
+        _upgrade_selection(result),
         _upgrade_metrics(result, comp),
         _upgrade_calibration(result, comp),
         _upgrade_stability(result),
