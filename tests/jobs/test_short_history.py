@@ -52,6 +52,8 @@ def test_six_months_and_short_windows_train_and_score_without_listing_months(tmp
         "train": ["2024-03"],
         "valid": ["2024-04"],
         "test": ["2024-05"],
+        "refit": ["2024-03", "2024-04"],  # the months whose labels end by the test month
+        "deploy": ["2024-03", "2024-04", "2024-05"],  # every labelled month
     }
     res = _scored(bank, tmp_path)
     assert res.manifest["rows"] == (bank["panel"]["month"] == pd.Period("2024-06", "M")).sum()
