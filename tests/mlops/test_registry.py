@@ -183,8 +183,12 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     assert same.loc["n"].nunique() == 1 and same.loc["n"].iloc[0] > 100
     # Rebuilt from the panel, each model's figures equal the ones its run logged (both
     # runs were tested on the same months).
-    assert same.loc["roc_auc", "challenger v1"] == pytest.approx(
-        report.logged.loc["model.roc_auc", "challenger v1"], abs=1e-9
+    # v1 deploys its model refitted on every labelled month, these months included: the
+    # comparison scores it in sample and says so; its out-of-time AUC is the logged one.
+    assert any("in sample" in n for n in report.notes), report.notes
+    assert (
+        same.loc["roc_auc", "challenger v1"]
+        >= report.logged.loc["model.roc_auc", "challenger v1"] - 0.01
     )
     assert same.loc["roc_auc", "champion v2"] == pytest.approx(
         flow["up2"].comparison().loc["roc_auc", "model"], abs=1e-9
@@ -333,7 +337,7 @@ def test_load_by_alias_and_predict(flow):
     for c in up2.model.categories_:
         frame[c] = frame[c].astype(str)
     p = model.predict(frame)["p_upgrade"].to_numpy()
-    np.testing.assert_allclose(p, up2.model.predict_proba(rows)[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(p, up2.deployed.predict_proba(rows)[:, 1], rtol=1e-12)
     groups = load_model(f"models:/{GR}@champion")
     X = flow["groups"].features.head(40)
     assigned = groups.predict(X[list(flow["groups"].model.features_)])
