@@ -20,23 +20,12 @@ REQUIREMENTS = Path(__file__).resolve().parent / "pycaret-requirements.txt"
 DEFAULT_PYTHON = ROOT / "build" / "pycaret-venv" / "bin" / "python"
 
 #: Code run inside a PyCaret step: the peak resident memory of the process *and* its
-#: children (joblib workers), sampled every 0.2 s, as ``tree_peak_mib()``.
+#: children (joblib workers) as ``tree_peak_mib()``, from the tree sampler every step runs
+#: (:data:`_report.TREE_SAMPLER`, the highest RSS sum so far).
 TREE_PEAK = """
-import threading, psutil
-_tree_peak = [0]
-def _watch():
-    me = psutil.Process()
-    while True:
-        try:
-            rss = me.memory_info().rss + sum(c.memory_info().rss
-                                             for c in me.children(recursive=True))
-        except psutil.Error:
-            rss = 0
-        _tree_peak[0] = max(_tree_peak[0], rss)
-        time.sleep(0.2)
-threading.Thread(target=_watch, daemon=True).start()
 def tree_peak_mib():
-    return _tree_peak[0] / 2**20
+    _tree_peak[0] = max(_tree_peak[0], _tree_rss())
+    return _tree_peak[0]
 """
 
 
