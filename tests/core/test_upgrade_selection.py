@@ -170,3 +170,39 @@ def test_the_prior_shift_matches_the_latest_calibration_month():
         means[shift] = model.predict_proba(last)[:, 1].mean()
     assert means[True] == pytest.approx(last["label"].mean(), abs=1e-6)
     assert abs(means[False] - last["label"].mean()) > 0.005  # Platt alone averages months
+
+
+def test_the_trend_rate_reads_the_line_of_the_monthly_rates_in_log_odds():
+    from segments.core.upgrade.selection import trend_rate
+
+    months, labels = [], []
+    for i in range(6):  # log-odds of the rate: -2 + 0.2 per month from January, 2,000 rows
+        n, rate = 2000, 1 / (1 + np.exp(-(-2 + 0.2 * i)))
+        months += [f"2025-{i + 1:02d}"] * n
+        labels += [1] * round(n * rate) + [0] * (n - round(n * rate))
+    months, labels = np.array(months), np.array(labels)
+    for at, i in (("2025-09", 8), ("2025-03", 2), ("2024-12", -1)):
+        assert trend_rate(months, labels, at) == pytest.approx(
+            1 / (1 + np.exp(2 - 0.2 * i)), abs=1e-3
+        )
+    two = months <= "2025-02"
+    assert trend_rate(months[two], labels[two], "2025-09") is None  # no line through 2 months
+
+
+def test_the_trend_prior_shift_follows_a_rising_base_rate_out_of_time():
+    rows = _months(range(0, 11), n=1500, drift=0.12, seed=3)
+    train, valid = (
+        rows[rows["as_of"] <= "2025-05"],
+        rows[rows["as_of"].isin(["2025-06", "2025-07"])],
+    )
+    scored = rows[rows["as_of"] == "2025-10"]  # 3 months after the latest calibration month
+    gaps = {}
+    for shift in (False, "latest", "trend"):
+        model = UpgradeModel(FEATURES, search=0, prior_shift=shift, prior_shift_lead=3, **SMALL)
+        model.fit(train, train["label"], eval_set=(valid, valid["label"]))
+        gaps[shift] = scored["label"].mean() - model.predict_proba(scored)[:, 1].mean()
+    assert gaps[False] > 0.03  # the premise: calibration on past months under-predicts
+    assert abs(gaps["trend"]) < 0.02
+    assert abs(gaps["trend"]) < abs(gaps["latest"]) < gaps[False]
+    with pytest.raises(Exception, match="prior_shift"):
+        UpgradeModel(FEATURES, prior_shift="sideways").fit(train, train["label"])

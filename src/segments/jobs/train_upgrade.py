@@ -411,7 +411,8 @@ def _fit_systems(
     """
     up = cfg.upgrade
     train, valid, test = part["train"], part["valid"], part["test"]
-    model = UpgradeModel(list(up.features) if up.features else None, **dict(up.model))
+    params = {"prior_shift_lead": up.horizon, **dict(up.model)}  # the month scored: t + H
+    model = UpgradeModel(list(up.features) if up.features else None, **params)
     strata = ("as_of", "near_band", "label")
 
     def sample(rows: pd.DataFrame) -> pd.DataFrame:

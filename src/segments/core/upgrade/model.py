@@ -41,7 +41,7 @@ from segments.core.upgrade.selection import (
     choose,
     fit_candidates,
     platt,
-    shift_intercept,
+    prior_shifted,
     table,
 )
 from segments.core.upgrade.splines import SplineLogistic
@@ -78,10 +78,16 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         (``eval_set``). Affine in log-odds, it keeps the ranking and the additivity of SHAP
         values. Without an ``eval_set`` it is fitted on the training rows, with a
         :class:`~segments.exceptions.SegmentsWarning` (overconfident).
-    prior_shift : bool, default False
-        After the Platt map, move the intercept so the mean probability on the latest
-        calibration month (the ``as_of`` column of the calibration rows) matches its
-        observed upgrade rate: for a base rate that moves over time.
+    prior_shift : {False, True, "latest", "trend"}, default False
+        A correction of the Platt map's intercept for a base rate that moves over time
+        (it needs the ``as_of`` column of the rows). ``True`` or ``"latest"``: the mean
+        probability on the latest calibration month matches its observed upgrade rate.
+        ``"trend"``: the monthly rates of every row learnt from are fitted with a line in
+        log-odds and the intercept moves by its rise from the calibration months to
+        ``prior_shift_lead`` months after the latest one.
+    prior_shift_lead : int, default 3
+        Months from the latest calibration month to the month scored (the label horizon:
+        the training job sets it), for ``prior_shift="trend"``.
     early_stopping_rounds : int, default 50
     search : int, default 4
         LightGBM parameter sets drawn from
@@ -152,7 +158,8 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         "reg_lambda": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "calibration": [StrOptions({"platt"}), None],
-        "prior_shift": ["boolean"],
+        "prior_shift": ["boolean", StrOptions({"latest", "trend"})],
+        "prior_shift_lead": [Interval(Integral, 0, None, closed="left")],
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
         "search": [Interval(Integral, 0, 50, closed="both")],
         "candidates": ["array-like"],
@@ -177,7 +184,8 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         reg_lambda: float = 1.0,
         class_weight: str | dict | None = None,
         calibration: str | None = "platt",
-        prior_shift: bool = False,
+        prior_shift: bool | str = False,
+        prior_shift_lead: int = 3,
         early_stopping_rounds: int = 50,
         search: int = 4,
         candidates: Sequence[str] = CANDIDATES,
@@ -199,6 +207,7 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.calibration = calibration
         self.prior_shift = prior_shift
+        self.prior_shift_lead = prior_shift_lead
         self.early_stopping_rounds = early_stopping_rounds
         self.search = search
         self.candidates = candidates
@@ -224,9 +233,9 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         if "classifier_" in state and "kind_" not in state:
             state.update(kind_="gbm", spline_=None, blend_weight_=1.0, selection_=None)
             state.setdefault("refitted_", False)
-        for name, default in (("prior_shift", False), ("search", 0), ("refit", False),
-                              ("candidates", ("gbm",)), ("min_trees", 1), ("spline_C", 0.1),
-                              ("monotone", None)):  # fmt: skip
+        for name, default in (("prior_shift", False), ("prior_shift_lead", 3), ("search", 0),
+                              ("refit", False), ("candidates", ("gbm",)), ("min_trees", 1),
+                              ("spline_C", 0.1), ("monotone", None)):  # fmt: skip
             state.setdefault(name, default)
         super().__setstate__(state)
 
@@ -386,10 +395,9 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         self.params_ = params
         self.calibration_, self.calibrated_on_ = (1.0, 0.0), None
         if self.calibration == "platt":
-            ab = win.calibration
-            if self.prior_shift:
-                months = Xv["as_of"].astype(str).to_numpy() if "as_of" in Xv else None
-                ab = shift_intercept(win.margin, yv, ab, months)
+            learnt = (refit_on[0], y_both) if refit_on is not None and self.refit else None
+            seen = learnt or (pd.concat([frame, Xv]), np.concatenate([y, yv]))
+            ab = self._shifted(win.calibration, win.margin, Xv, yv, seen)
             if self.refitted_:
                 ab = carry_map(ab, win.margin, self._margin(Xv))
             self.calibration_, self.calibrated_on_ = ab, "eval"
@@ -469,13 +477,21 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
             Xc, _ = as_frame(self, calibrate_on[0], reset=False)
             yc = np.searchsorted(self.classes_, np.asarray(calibrate_on[1]))
             margin = self._margin(Xc)
-            ab = platt(margin, yc)
-            if self.prior_shift:
-                months = Xc["as_of"].astype(str).to_numpy() if "as_of" in Xc else None
-                ab = shift_intercept(margin, yc, ab, months)
+            ab = self._shifted(platt(margin, yc), margin, Xc, yc, (frame, yy))
             new.calibration_ = carry_map(ab, margin, new._margin(Xc))
             new.calibrated_on_ = "recent"
         return new
+
+    def _shifted(
+        self, ab: tuple[float, float], margin: np.ndarray, Xc: pd.DataFrame, yc: np.ndarray,
+        learnt: tuple[pd.DataFrame, np.ndarray],
+    ) -> tuple[float, float]:  # fmt: skip
+        """The Platt map ``ab`` of the calibration rows after ``prior_shift``."""
+        months = Xc["as_of"].astype(str).to_numpy() if "as_of" in Xc else None
+        X, y = learnt
+        history = (X["as_of"].astype(str).to_numpy(), y) if "as_of" in X else None
+        return prior_shifted(self.prior_shift, ab, margin, yc, months, history,
+                             self.prior_shift_lead)  # fmt: skip
 
     def _margin(self, X: pd.DataFrame) -> np.ndarray:
         cols = _fitted_columns(X, self.features_, "upgrade model")

@@ -33,8 +33,12 @@ __all__ = [
     "choose",
     "fit_candidates",
     "gbm_trials",
+    "match_rate",
     "platt",
     "platt_log_loss",
+    "prior_shifted",
+    "shift_intercept",
+    "trend_rate",
 ]
 
 #: The candidate kinds the upgrade model chooses among.
@@ -149,23 +153,78 @@ def table(candidates: list[Candidate], chosen: Candidate) -> pd.DataFrame:
     return out.sort_values("valid_log_loss", kind="stable").reset_index(drop=True)
 
 
+def match_rate(margin: np.ndarray, ab: tuple[float, float], rate: float) -> tuple[float, float]:
+    """The Platt map ``ab`` with its intercept moved so the mean probability over
+    ``margin`` equals ``rate``."""
+    from scipy.optimize import brentq
+
+    a, b = ab
+    rate = float(np.clip(rate, 1e-6, 1 - 1e-6))
+    z = a * margin + b
+
+    def gap(delta: float) -> float:
+        return float(np.mean(1.0 / (1.0 + np.exp(-(z + delta))))) - rate
+
+    return a, b + float(brentq(gap, -20.0, 20.0))
+
+
 def shift_intercept(
     margin: np.ndarray, y: np.ndarray, ab: tuple[float, float], months: np.ndarray | None
 ) -> tuple[float, float]:
     """The Platt map with its intercept moved so the mean probability on the latest month
     of ``months`` (all rows when None) equals that month's observed rate: a prior-shift
     correction for a base rate that moves over time."""
-    from scipy.optimize import brentq
-
-    a, b = ab
     rows = np.ones(len(y), dtype=bool) if months is None else months == np.max(months)
-    rate = float(np.clip(y[rows].mean(), 1e-6, 1 - 1e-6))
-    z = a * margin[rows] + b
+    return match_rate(margin[rows], ab, float(y[rows].mean()))
 
-    def gap(delta: float) -> float:
-        return float(np.mean(1.0 / (1.0 + np.exp(-(z + delta))))) - rate
 
-    return a, b + float(brentq(gap, -20.0, 20.0))
+def _ordinals(months: np.ndarray) -> np.ndarray:
+    return np.array([pd.Period(m, "M").ordinal for m in np.asarray(months).astype(str)])
+
+
+def trend_rate(months: np.ndarray, y: np.ndarray, at: str | pd.Period | int) -> float | None:
+    """The upgrade rate a trend in the monthly rates reaches in month ``at``.
+
+    The monthly rates of ``months`` / ``y`` are fitted with a straight line in log-odds,
+    weighted by rows, and read at ``at`` (a month, or its period ordinal). None with fewer
+    than three months (no trend to read).
+    """
+    frame = pd.DataFrame({"m": _ordinals(months), "y": np.asarray(y, dtype=float)})
+    by = frame.groupby("m")["y"].agg(["mean", "size"])
+    if len(by) < 3:
+        return None
+    rate = by["mean"].clip(1e-4, 1 - 1e-4).to_numpy()
+    line = np.polyfit(by.index.to_numpy(float), np.log(rate / (1 - rate)), 1,
+                      w=np.sqrt(by["size"].to_numpy(float)))  # fmt: skip
+    x = at if isinstance(at, (int, np.integer)) else pd.Period(at, "M").ordinal
+    z = float(np.polyval(line, x))
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def prior_shifted(
+    mode: bool | str,
+    ab: tuple[float, float],
+    margin: np.ndarray,
+    y: np.ndarray,
+    months: np.ndarray | None,
+    history: tuple[np.ndarray, np.ndarray] | None,
+    lead: int,
+) -> tuple[float, float]:
+    """A Platt map fitted on calibration rows (their ``margin``, labels ``y`` and as-of
+    ``months``) after the ``prior_shift`` correction: none (False), the latest month's rate
+    (True or ``"latest"``, :func:`shift_intercept`), or the rate the trend of every row
+    learnt from (``history``: their months and labels) reaches ``lead`` months after the
+    latest calibration month (``"trend"``, :func:`trend_rate`), matched on the calibration
+    rows. Matching the rate over the rows, not the line's log-odds, keeps a population
+    trend from being diluted across customers' different chances."""
+    if mode is False or mode is None:
+        return ab
+    if mode != "trend":
+        return shift_intercept(margin, y, ab, months)
+    if months is None or history is None:
+        return ab
+    rate = trend_rate(history[0], history[1], int(_ordinals(months).max()) + lead)
+    return ab if rate is None else match_rate(margin, ab, rate)
 
 
 def check_choices(monotone: dict[str, int] | None, candidates: Any, features: list[str]) -> None:
