@@ -28,3 +28,28 @@ def test_scatters_draw_every_row_or_a_sample_of_plot_points(n):
     fig = plots.dependence(phi, values, "aum")
     assert fig.axes[0].collections[0].get_offsets().shape[0] == drawn
     plt.close("all")
+
+
+def test_lift_is_each_deciles_rate_over_the_overall_rate():
+    import matplotlib.pyplot as plt
+
+    y = np.array([1] * 10 + [0] * 90)  # the 10 positives score highest: decile 1 holds them
+    s = -np.arange(100.0)
+    random = np.random.default_rng(0).permutation(100).astype(float)
+    fig = plots.lift({"perfect": (y, s), "random": (y, random)})
+    perfect, _ = (line.get_ydata() for line in fig.axes[0].get_lines()[:2])
+    np.testing.assert_allclose(perfect, [10.0] + [0.0] * 9)
+    assert fig.axes[0].get_lines()[1].get_ydata().max() < 10.0
+    plt.close("all")
+
+
+def test_shap_bar_shows_the_top_features_largest_first():
+    import matplotlib.pyplot as plt
+
+    imp = pd.DataFrame({"mean_abs_shap": [0.5, 0.3, 0.2, 0.1]}, index=["a", "b", "c", "d"])
+    fig = plots.shap_bar(imp, top=3)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["c", "b", "a"]  # barh draws bottom-up: the largest on top
+    assert [p.get_width() for p in ax.patches] == [0.2, 0.3, 0.5]
+    plt.close("all")

@@ -78,6 +78,7 @@ def train_upgrade_cmd(
     from segments.jobs.train_upgrade import train_upgrade
 
     cfg = load_config(config)
+    cfg.tracking.id_key()  # the key samples need, checked before any work
     result = log_upgrade(train_upgrade(panel, cfg))
     up = cfg.upgrade
     split = result.split

@@ -181,6 +181,41 @@ def deciles(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+def lift(scores: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 10) -> Figure:
+    """Lift by score decile (1 = highest): each decile's upgrade rate over the overall
+    rate, one line per model; 1 is what contacting at random gives."""
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, (y, s) in scores.items():
+        y = np.asarray(y, dtype=float)
+        order = np.argsort(-np.asarray(s), kind="stable")
+        parts = np.array_split(y[order], bins)
+        rate = max(float(y.mean()), 1e-12)
+        ax.plot(range(1, bins + 1), [p.mean() / rate for p in parts], marker="o", label=name)
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(
+        xlabel="decile (1 = highest score)",
+        ylabel="lift (decile rate / overall rate)",
+        title="Lift by decile, out of time",
+    )
+    ax.set_xticks(range(1, bins + 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def shap_bar(importance: pd.DataFrame, top: int = 15) -> Figure:
+    """The top features by mean |SHAP| (``mean_abs_shap``), largest at the top."""
+    shown = importance["mean_abs_shap"].head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(shown) + 1.2))
+    ax.barh(list(map(str, shown.index)), shown.to_numpy(), color="#1f77b4")
+    ax.set(
+        xlabel="mean |SHAP| (log-odds)",
+        title=f"Global importance: top {len(shown)} features, test months",
+    )
+    fig.tight_layout()
+    return fig
+
+
 #: The most points a scatter draws: a random sample of the rows beyond it (drawing a
 #: million points takes a minute and shows nothing more).
 PLOT_POINTS = 5_000

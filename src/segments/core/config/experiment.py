@@ -35,6 +35,7 @@ from segments.core.config.sections import (
     TiersConfig,
     UpgradeConfig,
 )
+from segments.core.config.tracking import TrackingConfig
 from segments.core.data.panel import PanelConfig
 from segments.exceptions import ConfigError, Violation
 
@@ -48,6 +49,7 @@ __all__ = [
     "RegistryConfig",
     "ScoringConfig",
     "TiersConfig",
+    "TrackingConfig",
     "UpgradeConfig",
     "available_presets",
     "check_model_name",
@@ -80,6 +82,8 @@ class ExperimentConfig:
         Registered model names and promotion thresholds.
     scoring : ScoringConfig
         Batch scoring engine, batch size and drift thresholds.
+    tracking : TrackingConfig
+        What runs log about customers (aggregates only by default).
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -92,6 +96,7 @@ class ExperimentConfig:
     upgrade: UpgradeConfig = field(default_factory=UpgradeConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -103,6 +108,7 @@ _SECTIONS: dict[str, type] = {
     "upgrade": UpgradeConfig,
     "registry": RegistryConfig,
     "scoring": ScoringConfig,
+    "tracking": TrackingConfig,
 }
 
 

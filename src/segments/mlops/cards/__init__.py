@@ -10,7 +10,14 @@ and the configuration that produced the model.
 from __future__ import annotations
 
 from segments.mlops.cards.groups import groups_card
-from segments.mlops.cards.markdown import markdown_table, render_html
+from segments.mlops.cards.markdown import html_page, markdown_table, render_html, table_page
 from segments.mlops.cards.upgrade import upgrade_card
 
-__all__ = ["groups_card", "markdown_table", "render_html", "upgrade_card"]
+__all__ = [
+    "groups_card",
+    "html_page",
+    "markdown_table",
+    "render_html",
+    "table_page",
+    "upgrade_card",
+]

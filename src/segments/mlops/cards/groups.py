@@ -179,6 +179,9 @@ def groups_card(
         _groups_calibration(result.metrics),
         _groups_stability(result, cfg),
         _groups_limits(result, cfg),
+        "## Customer data in this run\n\nNo customer-level rows: profiles, names and the "
+        "tier x group tables are aggregates, and the model's input example is made of column "
+        "quantiles.",
         config_section(cfg.raw),
     ]
     return "\n\n".join(parts) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["bullets", "markdown_table", "render_html"]
+__all__ = ["bullets", "html_page", "markdown_table", "number", "render_html", "table_page"]
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
@@ -35,24 +35,50 @@ def _fmt(value: Any) -> str:
 
 
 def markdown_table(df: pd.DataFrame, index: bool = True) -> str:
-    """A DataFrame as a GitHub-flavoured Markdown table (numbers formatted for reading)."""
-    frame = df.reset_index() if index else df
+    """A DataFrame as a GitHub-flavoured Markdown table (numbers formatted for reading); an
+    unnamed index gets an empty header, not ``index``."""
+    frame = df.reset_index(names=[n or "" for n in df.index.names]) if index else df
     head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *rows])
 
 
-def render_html(markdown: str, title: str) -> str:
-    """A standalone HTML page of a Markdown card (CommonMark with tables)."""
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+def html_page(body: str, title: str) -> str:
+    """A standalone UTF-8 HTML page around ``body`` (every HTML artifact is one: the
+    charset is declared, so Chinese text reads in any browser)."""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
         f"<body>\n{body}</body></html>\n"
     )
+
+
+def render_html(markdown: str, title: str) -> str:
+    """A standalone HTML page of a Markdown card (CommonMark with tables)."""
+    from markdown_it import MarkdownIt
+
+    return html_page(
+        MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown), title
+    )
+
+
+def number(x: float) -> str:
+    """A number for reading: thousands separated and no decimals from 1,000 up (money),
+    four significant digits below, never in scientific notation."""
+    if not np.isfinite(x):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return np.format_float_positional(x, precision=4, fractional=False, trim="-")
+
+
+def table_page(df: pd.DataFrame, title: str, *, index: bool = True, note: str = "") -> str:
+    """A table as a standalone HTML page (numbers formatted by :func:`number`), with a
+    note under the title."""
+    table = df.to_html(index=index, float_format=number, na_rep="-", border=0)
+    head = f"<h3>{html.escape(title)}</h3>" + (f"<p>{html.escape(note)}</p>" if note else "")
+    return html_page(head + table, title)
 
 
 def bullets(items: Iterable[str]) -> str:

@@ -11,6 +11,7 @@ from segments.core.data.panel import PanelSummary
 from segments.core.upgrade.metrics import REPORTED
 from segments.mlops.cards.markdown import bullets, markdown_table
 from segments.mlops.cards.sections import config_section, data_section, features_section, header
+from segments.mlops.samples import what_was_logged
 
 __all__ = ["upgrade_card"]
 
@@ -183,22 +184,48 @@ def _upgrade_metrics(result: Any, comp: pd.DataFrame) -> str:
     )
 
 
+def _affine(ab: tuple[float, float]) -> str:
+    """``logit(p) = a x margin + b`` with the sign of ``b`` written once."""
+    a, b = ab
+    return f"logit(p) = {a:.4f} × margin {'-' if b < 0 else '+'} {abs(b):.4f}"
+
+
+def _calibration_verdict(calib: pd.DataFrame | None) -> str:
+    """What the calibration bins say when the observed rate sits on one side of the
+    predicted one in most of them (a base rate the calibration did not follow)."""
+    if calib is None or calib.empty:
+        return ""
+    above = int((calib["observed"] > calib["mean_p"]).sum())
+    n = len(calib)
+    if above >= 0.7 * n:
+        side, more = "above", "under-predicts"
+    elif n - above >= 0.7 * n:
+        side, more, above = "below", "over-predicts", n - above
+    else:
+        return ""
+    return (
+        f" **The observed rate is {side} the predicted one in {above} of {n} bins: the model "
+        f"{more} on the test months** (the base rate moved after the calibration months; "
+        "the Stability section shows it month by month, and `upgrade.model.prior_shift` "
+        "the corrections on offer)."
+    )
+
+
 def _upgrade_calibration(result: Any, comp: pd.DataFrame) -> str:
     calib = result.calibration.get("model")
-    a, b = result.model.calibration_
     deployed = getattr(result, "deployed", None)
     carried = (
-        f" The deployed model's map, on {_calibrated_on(deployed)}: logit(p) = "
-        f"{deployed.calibration_[0]:.4f} x margin {deployed.calibration_[1]:+.4f}."
+        f" The deployed model's map, on {_calibrated_on(deployed)}: "
+        f"{_affine(deployed.calibration_)}."
         if deployed is not None and deployed is not result.model
         else ""
     )
     return (
         "## Calibration\n\n"
-        f"Platt scaling on {_calibrated_on(result.model)}: logit(p) = {a:.4f} x margin "
-        f"{b:+.4f}.{carried} Expected calibration error on the test months: "
-        f"{float(comp.loc['ece', 'model']):.4f}"
-        + (" (10 bins):\n\n" + markdown_table(calib, index=False) if calib is not None else ".")
+        f"Platt scaling on {_calibrated_on(result.model)}: {_affine(result.model.calibration_)}."
+        f"{carried} Expected calibration error on the test months: "
+        f"{float(comp.loc['ece', 'model']):.4f}.{_calibration_verdict(calib)}"
+        + (" In 10 bins:\n\n" + markdown_table(calib, index=False) if calib is not None else "")
     )
 
 
@@ -295,6 +322,7 @@ def upgrade_card(
         _upgrade_calibration(result, comp),
         _upgrade_stability(result),
         _upgrade_limits(result, cfg, comp),
+        "## Customer data in this run\n\n" + what_was_logged(cfg.tracking),
         config_section(cfg.raw),
     ]
     return "\n\n".join(parts) + "\n"
