@@ -11,7 +11,9 @@ MLflow keeps no history of alias changes, so segments keeps its own, in the regi
 each change is a registered-model tag ``segments.audit.<UTC time>-<random>`` holding a JSON
 event (who, when, alias, from and to version, reason, metrics, evidence run). Tags live in
 the tracking server's backend store, so the log survives restarts; keys never collide, so
-nothing is overwritten. :func:`history` reads it back in time order.
+nothing is overwritten. :func:`history` reads it back in order. The events form a hash
+chain mirrored on their runs, verified by :func:`segments.mlops.audit_verify.check_audit`
+(``segments history``), so edits, deletions and alias moves made outside segments show.
 
 Two guarantees hold when processes die or run at the same time (``docs/registry-safety.md``):
 
@@ -32,8 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import uuid
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +45,7 @@ from segments.exceptions import (
     SegmentsWarning,
 )
 from segments.mlops import tags as tag_names
+from segments.mlops.audit import AUDIT_PREFIX, append_audit, audit_events
 from segments.mlops.locks import (
     LOCK_PREFIX,
     LOCK_TIMEOUT_S,
@@ -56,6 +57,7 @@ from segments.mlops.locks import (
 )
 
 __all__ = [
+    "AUDIT_PREFIX",
     "CHALLENGER",
     "CHAMPION",
     "KEY_METRICS",
@@ -77,7 +79,6 @@ __all__ = [
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-AUDIT_PREFIX = "segments.audit."
 KIND_TAG = tag_names.KIND  # the registry reads the kind of a model by it
 
 #: Model-version tag: ``pending`` from creation until the alias and audit event are written,
@@ -129,15 +130,6 @@ def registry_client() -> Any:
     return mlflow.MlflowClient()
 
 
-def append_audit(client: Any, name: str, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one event to the registered model's audit log (a new, unique tag)."""
-    at = now_utc()
-    record = {"at": at.isoformat(timespec="microseconds"), "by": current_user(), **event}
-    key = f"{AUDIT_PREFIX}{at.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}"
-    client.set_registered_model_tag(name, key, json.dumps(record, sort_keys=True, default=str))
-    return record
-
-
 def get_model(client: Any, name: str) -> Any:
     """The registered model ``name``.
 
@@ -175,11 +167,6 @@ def run_metrics(client: Any, run_id: str | None, kind: str) -> dict[str, float]:
 def alias_map(model: Any) -> dict[str, str]:
     """Alias -> version of a registered model."""
     return {str(k): str(v) for k, v in dict(model.aliases).items()}
-
-
-def audit_events(model: Any) -> list[dict[str, Any]]:
-    """The audit events stored on a registered model, oldest first."""
-    return [json.loads(v) for k, v in sorted(model.tags.items()) if k.startswith(AUDIT_PREFIX)]
 
 
 def _newer(a: str, b: str) -> bool:
@@ -501,19 +488,23 @@ def register_version(
 def history(name: str) -> pd.DataFrame:
     """The audit log of a registered model's alias changes, oldest first.
 
-    Pending registrations are reconciled first (:func:`reconcile`).
+    Pending registrations are reconciled first (:func:`reconcile`). Legacy events (written
+    before the audit chain, no ``seq``) come first, then the chained ones by ``seq``; to
+    verify the chain use :func:`segments.mlops.audit_verify.check_audit`.
 
     Returns
     -------
     DataFrame
-        ``at``, ``by``, ``event``, ``alias``, ``from_version``, ``to_version``, ``reason``,
-        ``run_id``, ``evidence_run_id`` and ``metrics`` (a dict) per change.
+        ``seq`` (None for a legacy event), ``at``, ``by``, ``event``, ``alias``,
+        ``from_version``, ``to_version``, ``reason``, ``run_id``, ``evidence_run_id``,
+        ``metrics`` (a dict) and ``hash`` (None for a legacy event) per change.
     """
     client = registry_client()
     get_model(client, name)
     reconcile_locked(client, name)
     events = audit_events(get_model(client, name))
     cols = [
+        "seq",
         "at",
         "by",
         "event",
@@ -524,7 +515,9 @@ def history(name: str) -> pd.DataFrame:
         "run_id",
         "evidence_run_id",
         "metrics",
+        "hash",
     ]
     frame = pd.DataFrame(events, columns=cols)
+    frame["seq"] = frame["seq"].astype("Int64")  # null for legacy events, not 1.0, 2.0
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="n")
     return frame
