@@ -230,6 +230,8 @@ def test_a_killed_run_resumes_to_identical_output(job, tmp_path):
     assert mismatch == [] and errors == [] and len(match) == len(files)
     a, b = (json.loads((d / "_manifest.json").read_text()) for d in (full, out))
     assert b["resumed"] == 1 and a["resumed"] == 0
+    # the content digest recorded when the killed run validated, kept on resume
+    assert a["data_digest"] == b["data_digest"] == job["upgrade"].panel.digest
     for m in (a, b):
         m.pop("timings_s"), m.pop("resumed")
     assert a == b
@@ -414,6 +416,7 @@ def test_spark_output_equals_local_row_for_row(job, reference_output, tmp_path):
         pd.testing.assert_frame_equal(read_output(res.out), read_output(reference_output.out))
         assert res.manifest["tiers"] == reference_output.manifest["tiers"]
         pd.testing.assert_frame_equal(res.drift, reference_output.drift)
+        assert res.manifest["data_digest"] == job["upgrade"].panel.digest  # as training's
 
 
 SPARK_BAD = {

@@ -275,16 +275,24 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
         "plots/gain.png",
         "plots/calibration.png",
         "plots/deciles.png",
+        "plots/lift.png",
     } <= plots
     expl = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
     assert {
         "explanations/global_importance.csv",
         "explanations/beeswarm.png",
-        "explanations/reason_codes_sample.csv",
+        "explanations/shap_bar.png",
+        "explanations/reason_codes_summary.csv",
     } <= expl
     assert result.call_list["reason_1_text"].notna().any()
+    # Label counts by as-of month: step YYYYMM and the month's first day (UTC), so the
+    # chart reads by month on the step axis and on the time axis.
     history = client.get_metric_history(result.run_id, "labels.positives")
-    assert len(history) == len(result.label_counts)
+    months = [pd.Period(m, "M") for m in result.label_counts.index]
+    assert [h.step for h in history] == [m.year * 100 + m.month for m in months]
+    assert [h.value for h in history] == list(result.label_counts["positives"].astype(float))
+    firsts = [m.to_timestamp().tz_localize("UTC").timestamp() * 1000 for m in months]
+    assert [h.timestamp for h in history] == firsts
     # The logged model is the deployed one: the evaluated model's candidate refitted on
     # every labelled month (more rows than the evaluated model saw), calibrated on the test
     # months.
@@ -308,6 +316,35 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     np.testing.assert_allclose(
         out["p_upgrade"].to_numpy(), deployed.predict_proba(sample)[:, 1], rtol=1e-9
     )
+
+
+def test_the_upgrade_run_is_named_after_every_test_month(upgrade_run):
+    import mlflow
+
+    result, root = upgrade_run
+    test = result.split["test"]
+    assert len(test) > 1  # the case the name used to get wrong: only the first was named
+    run = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}").get_run(result.run_id)
+    assert run.info.run_name == f"upgrade reach 3m test {test[0]}..{test[-1]}"
+
+
+@pytest.mark.parametrize("trained", ["tracked", "upgrade_run"])
+def test_a_reviewer_sees_the_model_card_first(trained, request):
+    """In the order MLflow 3.17's UI lists a run's artifacts (folders first, then files,
+    each by path) the card's folder comes first, and the run's description links the card."""
+    import mlflow
+
+    from segments.mlops.review import CARD_DIR
+
+    result, root = request.getfixturevalue(trained)
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    files = sorted(client.list_artifacts(result.run_id), key=lambda f: not f.is_dir)
+    assert files[0].path == CARD_DIR, [f.path for f in files]
+    inside = [f.path for f in client.list_artifacts(result.run_id, CARD_DIR)]
+    assert inside[0] == f"{CARD_DIR}/model_card.html"
+    assert {"model_card.html", "model_card.md"} <= {f.path for f in files}  # kept
+    note = client.get_run(result.run_id).data.tags["mlflow.note.content"]
+    assert f"/runs/{result.run_id}/artifacts/{CARD_DIR}/model_card.html" in note
 
 
 def test_training_writes_nothing_until_logged(tmp_path, monkeypatch):

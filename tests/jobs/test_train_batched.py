@@ -65,6 +65,8 @@ def test_groups_from_a_file_in_batches_equal_the_whole_panel(bank, groups_whole,
     got = train_groups(bank[source], cfg)
     assert not got.fit_sample.sampled
     assert got.migration is not None and len(got.panel.digest) == 64
+    # the same content digest as the whole frame's, from batches, Parquet or a shuffled CSV
+    assert got.panel.digest == groups_whole.panel.digest
     _same_groups(got, groups_whole)
 
 
@@ -82,6 +84,7 @@ def test_upgrade_from_a_file_in_batches_equals_the_whole_panel(
     pd.testing.assert_frame_equal(got.call_list, want.call_list)
     assert got.split == want.split and not got.fit_sample.sampled
     assert "branch_permille" in got.test.columns  # the branches came through the batches
+    assert got.panel.digest == want.panel.digest
 
 
 def test_groups_above_the_fit_size_fit_a_sample_and_assign_everyone(bank, groups_whole):

@@ -180,7 +180,12 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     # v2 is champion now; v1 as the challenger is compared with it on v1's test months.
     report = promote(UP, 1, config=flow["cfg"], panel=flow["panel"], dry_run=True)
     same = report.same_months
-    assert list(same.columns) == ["challenger v1", "champion v2", "rule of thumb"]
+    assert list(same.columns) == [
+        "challenger v1",
+        "champion v2",
+        "rule of thumb",
+        "logistic baseline",
+    ]
     assert same.loc["n"].nunique() == 1 and same.loc["n"].iloc[0] > 100
 
     # Rebuilt from the panel, each version's figures are those of the model it deploys on

@@ -20,9 +20,6 @@ from segments.cli.common import (
 )
 from segments.core.config.experiment import load_config
 from segments.core.config.presets import check_model_name
-from segments.exceptions import (
-    INTERRUPTS,
-)
 
 
 def _text(value: Any) -> str:
@@ -115,24 +112,71 @@ def promote(
     out.print(f"load it with models:/{model}@champion")
 
 
+def _print_audit(check: Any, console: Any) -> None:
+    """The verification summary of an audit chain: OK, or each problem on a line."""
+    head = (
+        f"head seq {check.head_seq}, hash {check.head_hash}"
+        if check.head_seq is not None
+        else "no chained event yet"
+    )
+    if check.ok:
+        console.print(f"audit chain: OK ({check.chained} chained event(s), {head})", markup=False)
+    else:
+        console.print(
+            f"audit chain: {len(check.problems)} PROBLEM(S) ({check.chained} chained "
+            f"event(s) in the registry, {head})",
+            markup=False,
+        )
+    for p in check.problems:
+        console.print(f"  {p.kind}: {p.detail}", markup=False)
+    for note in check.notes:
+        console.print(f"  note: {note}", markup=False)
+
+
+def _refuse_broken(check: Any, verify: bool) -> None:
+    """With ``--verify``, a problem in the audit chain is an error (exit 1)."""
+    from segments.exceptions import RegistryError
+
+    if verify and not check.ok:
+        raise RegistryError(
+            f"the audit trail of {check.name} failed verification: "
+            f"{len(check.problems)} problem(s), listed above"
+        )
+
+
 @app.command()
 @handles_errors
 def history(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Exit 1 when the audit chain shows a problem (0 when intact)."
+        ),
+    ] = False,
 ) -> None:
-    """Print the audit log of a model's alias changes (who, when, from, to, why)."""
+    """Print the audit log of a model's alias changes (who, when, from, to, why) and verify
+    its hash chain, its copies on the runs and the current aliases."""
+    import pandas as pd
+
+    from segments.mlops.audit_verify import check_audit
     from segments.mlops.registry import aliases
     from segments.mlops.registry import history as read_history
 
     check_model_name(model, "MODEL")
     events = read_history(model)
+    check = check_audit(model)
     if as_json:
         out.print(events.to_json(orient="records", indent=2), markup=False)
+        if check.problems or check.notes:  # stdout stays JSON
+            _print_audit(check, err)
+        _refuse_broken(check, verify)
         return
     table = Table(title=f"Alias history of {model}")
     for c in (
         "#",
+        "seq",
         "when (UTC)",
         "by",
         "event",
@@ -149,6 +193,7 @@ def history(
         key = m.get("model.roc_auc", m.get("stability_ari_mean"))
         table.add_row(
             str(n),
+            "legacy" if pd.isna(r["seq"]) else str(r["seq"]),
             str(r["at"])[:19].replace("T", " "),
             str(r["by"]),
             str(r["event"]),
@@ -164,6 +209,8 @@ def history(
     out.print(
         "aliases now: " + (", ".join(f"{a} -> v{v}" for a, v in sorted(now.items())) or "none")
     )
+    _print_audit(check, out)
+    _refuse_broken(check, verify)
 
 
 @app.command()
@@ -175,40 +222,57 @@ def ui(
     ] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
 ) -> None:
-    """Start the MLflow UI on the project's tracking store and print its URL."""
+    """Start the MLflow UI on the project's tracking store; once it answers, print where
+    each segments experiment's runs and the model registry open. SIGTERM or Ctrl-C stops
+    the whole server."""
     import os
-    import subprocess
 
+    from segments.cli.serve import browse_host, check_port, serve
+    from segments.mlops.review import landing_urls
     from segments.mlops.tracking import tracking_uri
 
     uri = tracking_uri()
     if uri.startswith(("http://", "https://", "databricks")):
         out.print(f"the tracking store is a server: open {uri} in a browser")
+        for label, url in [] if uri.startswith("databricks") else landing_urls([], uri):
+            out.print(f"  {label}: {url}", markup=False)
         return
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: binding the UI to {host} serves it beyond this machine", markup=False)
+    check_port(host, port)
+    base = f"http://{browse_host(host)}:{port}"
+    pages = landing_urls(_review_experiments(uri), base)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    out.print(f"MLflow UI for {uri}")
-    out.print(f"  http://{'127.0.0.1' if host == 'localhost' else host}:{port}  (Ctrl-C stops it)")
-    proc = subprocess.Popen(cmd, env=env)
-    try:
-        code = proc.wait()
-    except INTERRUPTS:  # Ctrl-C stops the UI: not an error
-        proc.terminate()
-        code = proc.wait()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    out.print(f"MLflow UI for {uri}: starting on {host}:{port} (Ctrl-C stops it)", markup=False)
+
+    def ready() -> None:
+        (first, url), *rest = pages
+        out.print(f"ready: {url}  ({first})", markup=False)
+        for label, url in rest:
+            out.print(f"  {label}: {url}", markup=False)
+
+    code = serve(
+        cmd,
+        env,
+        f"{base}/health",
+        ready,
+        on_slow=lambda s: err.print(f"still waiting for the server after {s:.0f} s"),
+    )
     if code not in (0, -15, 130):
         raise typer.Exit(code)
+    out.print("MLflow UI stopped", markup=False)
+
+
+def _review_experiments(uri: str) -> list[Any]:
+    """The segments experiments of a local store, marked for review (model-training kind,
+    description); none, with a warning, when the store cannot be read."""
+    from segments.mlops.review import review_experiments
+    from segments.mlops.tracking import mlflow_module
+
+    try:
+        return review_experiments(uri)
+    except mlflow_module().exceptions.MlflowException as exc:
+        err.print(f"warning: could not list the experiments of {uri}: {exc}", markup=False)
+        return []

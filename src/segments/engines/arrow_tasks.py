@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from segments.core.data.digest import PanelDigest
 from segments.core.data.panel import MONTH, panel_frame
 from segments.core.features.own import own_features
 from segments.core.scoring.batch import Scorer, score_batch, select_months, validate_batch
@@ -24,7 +25,8 @@ class BucketTask:
     """What Spark runs on each bucket (picklable): validate, then score when clean.
 
     Returns the bucket's output rows (ranks empty) and one summary row (``_summary``, JSON:
-    the violations, the months seen and the drift counts).
+    the violations, the months seen, the drift counts and the content digest of the
+    bucket's rows, :class:`~segments.core.data.digest.PanelDigest`).
     """
 
     def __init__(
@@ -63,9 +65,13 @@ class BucketTask:
         del table
         with own_features(self.scorer.own):  # an executor registers them itself
             frame, errors = validate_batch(raw, panel)
+            digest = (
+                None if frame is None else PanelDigest.of_frame(frame, self.scorer.ladder.columns)
+            )
         summary: dict[str, Any] = {
             "violations": [violation_json(v) for v in errors],
             "months": [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()}),
+            "digest": None if digest is None else digest.as_dict(),
         }
         del frame
         if errors:

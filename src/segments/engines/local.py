@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, plan_sorted
+from segments.core.data.digest import PanelDigest
 from segments.core.data.panel import ID
 from segments.core.scoring.batch import add_counts, check_batches, drift_report
 from segments.core.scoring.output import ScoreResult, write_text_atomic
@@ -205,9 +206,11 @@ def _run(
         )
     timings["spool_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    if not (work / "_validated").exists():
-        _validate(job, batches, runner, tick)
-        (work / "_validated").write_text("ok")
+    validated = work / "_validated"
+    if not validated.exists():
+        digest = _validate(job, batches, runner, tick)
+        write_text_atomic(validated, json.dumps({"data_digest": digest}))
+    state["data_digest"] = _validated_digest(validated)
     timings["validate_s"] = time.perf_counter() - t
     t = time.perf_counter()
     todo = [i for i in range(len(batches)) if not batches.part(i).exists()]
@@ -218,7 +221,7 @@ def _run(
     final = work / "final"
     n_rows, counts = _rank(batches, runner, tick)
     timings["rank_s"] = time.perf_counter() - t
-    report = drift_report(scorer.reference, counts, scorer.psi_thresholds)
+    report = drift_report(scorer.reference, counts, scorer.psi_thresholds, scorer.sources)
     write_text_atomic(final / "_drift.csv", report.to_csv(index=False))
     manifest = make_manifest(
         job,
@@ -236,15 +239,30 @@ def _run(
     return ScoreResult(job.dest, manifest, report, state["run_id"])
 
 
-def _validate(job: ScoringJob, batches: Batches, runner: Runner, tick: Tick) -> None:
-    """Validate every batch before any scoring: all problems at once, merged."""
+def _validate(job: ScoringJob, batches: Batches, runner: Runner, tick: Tick) -> str:
+    """Validate every batch before any scoring: all problems at once, merged. Returns the
+    input's content digest, the batches' parts added up (:mod:`segments.core.data.digest`)."""
     found: list[Violation] = []
     months_seen: set[str] = set()
-    for i, (errors, months) in enumerate(runner.map(validate_task, batches, range(len(batches)))):
+    parts: list[PanelDigest] = []
+    tasks = runner.map(validate_task, batches, range(len(batches)))
+    for i, (errors, months, digest) in enumerate(tasks):
         found += errors
         months_seen.update(months)
+        if digest is not None:
+            parts.append(PanelDigest.from_dict(digest))
         tick("validate", i + 1, len(batches))
     check_batches(found, months_seen, job.month, str(job.src))
+    return PanelDigest.total(parts).hexdigest()
+
+
+def _validated_digest(validated: Path) -> str:
+    """The content digest a validation recorded (a run killed after validating resumes
+    with it); empty from a work folder of an older version."""
+    try:
+        return str(json.loads(validated.read_text()).get("data_digest", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _rank(batches: Batches, runner: Runner, tick: Tick) -> tuple[dict[str, int], dict[str, Any]]:

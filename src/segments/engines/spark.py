@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.config.sections import ScoringConfig
+from segments.core.data.digest import PanelDigest
 from segments.core.data.panel import ID, PanelInput
 from segments.core.scoring.batch import (
     Scorer,
@@ -349,7 +350,7 @@ def _shuffled(job: ScoringJob, spark: Any, work: Path, run_id: str, t0: float) -
     )  # fmt: skip
     _score_buckets(job, spark, parts, work / "scored", run_id, stamp)
     scored = spark.read.parquet(str(work / "scored"))
-    total = _check_buckets(job, scored)
+    total, digest = _check_buckets(job, scored)
     timings["validate_and_score_s"] = time.perf_counter() - t
     t = time.perf_counter()
     rows = scored.where(F.col("_summary").isNull())
@@ -361,9 +362,13 @@ def _shuffled(job: ScoringJob, spark: Any, work: Path, run_id: str, t0: float) -
         if f.name.startswith(("_SUCCESS", ".")):
             f.unlink()
     n_rows = {f.name: pq.ParquetFile(f).metadata.num_rows for f in sorted(final.glob("*.parquet"))}
-    report = drift_report(scorer.reference, total, scorer.psi_thresholds)
+    report = drift_report(scorer.reference, total, scorer.psi_thresholds, scorer.sources)
     timings["total_s"] = time.perf_counter() - t0
-    state = {"identity": {"input_digest": digest_input(job.src)}, "run_id": run_id}
+    state = {
+        "identity": {"input_digest": digest_input(job.src)},
+        "run_id": run_id,
+        "data_digest": digest,
+    }
     manifest = make_manifest(
         job,
         {**state, "scored_at": stamp},
@@ -414,9 +419,9 @@ def _score_buckets(
     buckets.write.parquet(str(where), compression="zstd")
 
 
-def _check_buckets(job: ScoringJob, scored: Any) -> dict[str, Any]:
+def _check_buckets(job: ScoringJob, scored: Any) -> tuple[dict[str, Any], str]:
     """The buckets' summaries: raise with every violation (or a missing as-of month);
-    else the drift counts added up."""
+    else the drift counts and the content digests added up."""
     from pyspark.sql import functions as F
 
     summaries = [
@@ -435,7 +440,8 @@ def _check_buckets(job: ScoringJob, scored: Any) -> dict[str, Any]:
     total: dict[str, Any] = {}
     for s in summaries:
         add_counts(total, s.get("counts", {}))
-    return total
+    parts = (PanelDigest.from_dict(s["digest"]) for s in summaries if s.get("digest"))
+    return total, PanelDigest.total(parts).hexdigest()
 
 
 def rank_rows(spark: Any, scored: Any, schema: pa.Schema) -> Any:

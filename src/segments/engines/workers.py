@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segments.core.data.batches import BatchPlan, read_batch
+from segments.core.data.digest import PanelDigest
 from segments.core.data.panel import (
     MONTH,
     STATIC_CATEGORICAL,
@@ -108,6 +109,9 @@ class Batches:
     own : tuple of OwnColumn
         The bank's own columns declared as features (``features.columns``): a worker
         registers them for each task (:func:`~segments.core.features.own.own_features`).
+    digest : tuple of str or None
+        Digest each validated batch's content (:class:`~segments.core.data.digest.
+        PanelDigest`) with these extra columns (the ladder's); None: no digest.
     """
 
     month: str
@@ -125,12 +129,14 @@ class Batches:
     run_id: str = ""
     scored_at: str = ""
     own: tuple[OwnColumn, ...] = ()
+    digest: tuple[str, ...] | None = None
 
     @classmethod
     def scoring(cls, scorer: Scorer, month: str, columns: list[str], plan: BatchPlan | None,
                 **more: Any) -> Batches:  # fmt: skip
         """The batches of a scoring job: the scorer's panel settings and months."""
         more.setdefault("own", scorer.own)
+        more.setdefault("digest", tuple(scorer.ladder.columns))
         return cls(month, columns, plan, scorer.panel, scorer.months_needed, scorer, **more)
 
     @property
@@ -206,14 +212,23 @@ def _batches(handover: str) -> Batches:
     return _CURRENT[handover]
 
 
-def validate_task(task: Task) -> tuple[list[Any], list[str]]:
-    """Validate a batch: its violations and the months it holds."""
+def validate_task(task: Task) -> tuple[list[Any], list[str], dict[str, Any] | None]:
+    """Validate a batch: its violations, the months it holds and its content digest
+    (:meth:`PanelDigest.as_dict`; None with errors or when :attr:`Batches.digest` is)."""
     batches = _batches(task[0])
     i = task[1]
     with own_features(batches.own):
         frame, errors = validate_batch(batches.read(i, every_month=True), batches.panel)
+        digest = _digest(batches, frame)
     months = [] if frame is None else sorted({str(m) for m in frame[MONTH].unique()})
-    return errors, months
+    return errors, months, None if digest is None else digest.as_dict()
+
+
+def _digest(batches: Batches, frame: pd.DataFrame | None) -> PanelDigest | None:
+    """A validated batch's content digest (own columns registered), if the job wants one."""
+    if frame is None or batches.digest is None:
+        return None
+    return PanelDigest.of_frame(frame, batches.digest)
 
 
 def score_task(task: Task) -> int:
@@ -256,12 +271,13 @@ def rank_task(task: Task) -> int:
 
 @dataclass(frozen=True)
 class Extent:
-    """What a validated batch held: its rows, customers and months (a job's panel summary
-    adds these up)."""
+    """What a validated batch held: its rows, customers, months and content digest (a job's
+    panel summary adds these up)."""
 
     rows: int
     customers: int
     months: frozenset[str]
+    digest: PanelDigest | None = None
 
 
 def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None]:
@@ -287,6 +303,7 @@ def validated_task(task: Task) -> tuple[list[Any], list[Any], Any, Extent | None
             len(frame),
             int(frame[ID].nunique()),
             frozenset(str(m) for m in pd.unique(months)),
+            _digest(batches, frame),
         )
         return [], report.warnings, batches.work(frame), extent
 

@@ -51,6 +51,7 @@ def run_validated(
     workers: int | None,
     digest: bool = True,
     months: tuple[str, int] | None = None,
+    ladder_columns: Sequence[str] = (),
 ) -> tuple[list[Any], PanelSummary]:
     """Validate every batch of an input and run ``work`` on each validated batch.
 
@@ -72,18 +73,22 @@ def run_validated(
     workers : int or None
         Worker processes; None: :func:`~segments.engines.workers.default_workers`.
     digest : bool, default True
-        Hash the input's bytes into the summary (a run's record of its data); ``False``
-        leaves the digest empty for callers that drop the summary (one read less).
+        Put the input's content digest in the summary (a run's record of its data: each
+        validated batch is digested by its worker, :mod:`segments.core.data.digest`, and
+        the parts added up); ``False`` leaves it empty for callers that drop the summary.
+        Only with every month read (``months`` None).
     months : (str, int), optional
         ``(as_of, n)``: read (and validate) only the ``n`` months up to ``as_of``, all
         that ``work`` reads (features: the longest window plus one); every month when None.
+    ladder_columns : sequence of str, default ()
+        The ladder's columns (contract names), which the digest covers too.
 
     Returns
     -------
     results : list
         ``work``'s result per batch, in batch order.
     summary : PanelSummary
-        The input's rows, customers, months and digest (the file's bytes).
+        The input's rows, customers, months and content digest.
 
     Raises
     ------
@@ -91,7 +96,7 @@ def run_validated(
         Every problem of every batch, merged (the same messages, counts and example ids as
         the whole panel's check); nothing else runs once a batch has failed.
     """
-    from segments.jobs.contract import digest_input
+    from segments.core.data.digest import PanelDigest
 
     estimate = plan_buckets(found, batch_customers)
     n_workers = min(workers, estimate) if workers else default_workers(found.rows, estimate)
@@ -108,6 +113,8 @@ def run_validated(
         month, n = months or ("", None)
         # The own columns registered now travel with the batches: workers register them.
         batches = Batches(month, columns, plan, panel, months=n, work=work, own=active_columns())
+        if digest and months is None:
+            batches.digest = tuple(ladder_columns)
         if plan is None:
             batches.buckets = spool(
                 found, panel, columns, Path(tmp), estimate, lambda *_: None, source=str(path)
@@ -123,11 +130,12 @@ def run_validated(
     for w in merge_violations(warns):
         warnings.warn(str(w), SegmentsWarning, stacklevel=3)
     months = sorted(set().union(*(e.months for e in extents))) if extents else []
+    content = PanelDigest.total(e.digest for e in extents) if batches.digest is not None else None
     summary = PanelSummary(
         rows=sum(e.rows for e in extents),
         customers=sum(e.customers for e in extents),
         months=tuple(months),
-        digest=digest_input(Path(path)) if digest else "",
+        digest=content.hexdigest() if content is not None else "",
         source=str(path),
     )
     return results, summary

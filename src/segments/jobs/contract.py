@@ -150,8 +150,9 @@ def make_manifest(
     ----------
     job : ScoringJob
     state : mapping
-        The run's ``identity`` (with ``input_digest``), ``run_id``, ``scored_at`` and
-        ``resumed`` count.
+        The run's ``identity`` (with ``input_digest``, the bytes' SHA-256 that a resumed
+        run must match), ``run_id``, ``scored_at``, ``resumed`` count and ``data_digest``
+        (the input's content digest, :mod:`segments.core.data.digest`).
     n_rows : mapping
         Rows per part file.
     counts : mapping
@@ -171,6 +172,7 @@ def make_manifest(
         "scored_upgrade": int(counts.get("scored", 0)),
         "input": str(job.src),
         "input_digest": state["identity"]["input_digest"],
+        "data_digest": state.get("data_digest", ""),
         "groups_model": job.scorer.groups_model,
         "upgrade_model": job.scorer.upgrade_model,
         "run_id": state["run_id"],
@@ -181,7 +183,7 @@ def make_manifest(
         "resumed": state.get("resumed", 0),
         "tiers": dict(sorted(counts.get("tiers", {}).items())),
         "segments": dict(sorted(counts.get("segments", {}).items(), key=lambda kv: int(kv[0]))),
-        "drift": drift_summary(report),
+        "drift": {**drift_summary(report), "reference": dict(job.scorer.sources)},
         "history_months": job.history_months,
         "short_history": {
             "features": list(job.short_features),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig
-from segments.core.data.panel import ID, PanelSummary
+from segments.core.data.panel import PanelSummary
 from segments.core.features.own import declaring, result_columns
 from segments.core.upgrade.labels import CALENDAR_FEATURES
 from segments.exceptions import ConfigError, Violation
@@ -44,9 +44,12 @@ def _summary(result: GroupsResult | UpgradeResult, panel: pd.DataFrame | None) -
         raise ConfigError(
             [Violation("panel", "is needed: the result does not say what it was trained on")]
         )
-    from segments.mlops.tracking import data_digest
+    from segments.core.data.digest import panel_digest
+    from segments.core.tiers.ladders import load_ladder
 
-    return PanelSummary.of_frame(panel, data_digest(panel))
+    tiers = result.config.tiers  # set: checked by _config
+    ladder = load_ladder(tiers.ladder, basis_window=tiers.basis_window, hysteresis=tiers.hysteresis)
+    return PanelSummary.of_frame(panel, panel_digest(panel, ladder.columns))
 
 
 @declaring(result_columns)  # their catalogue text, for the card
@@ -177,6 +180,7 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
         The same result with ``run_id`` and ``model_uri`` (and the registration) filled in.
     """
     cfg, ladder = _config(result)
+    cfg.tracking.id_key()  # samples with hashed ids need the key: refused before any run
     import matplotlib.pyplot as plt
 
     from segments.mlops.cards import upgrade_card
@@ -204,7 +208,9 @@ def log_upgrade(result: UpgradeResult, panel: pd.DataFrame | None = None) -> Upg
         "segments.population": up.population,
         tag_names.REGISTERED_MODEL: registered if cfg.registry.register else "",
     }
-    name = f"upgrade {up.label} {up.horizon}m test {result.split['test'][0]}"
+    from segments.mlops.review import month_span
+
+    name = f"upgrade {up.label} {up.horizon}m test {month_span(result.split['test'])}"
     with start_run(cfg.name, name, tags) as run:
         _log_config(mlflow, cfg)
         mlflow.log_params({f"split.{k}": ",".join(v) for k, v in result.split.items()})
@@ -386,11 +392,20 @@ def _log_group_plots(mlflow: Any, result: GroupsResult) -> None:
         "plots/profile_heatmap.png",
     )
     share = result.tier_group["share"].drop(index="All", columns="All", errors="ignore")
+    share = share.rename(columns=lambda g: _group_label(g, result.names))
     mlflow.log_figure(
         plots.heatmap(share * 100, "Tier x group (% of customers)", fmt="{:.1f}", center=False),
         "plots/tier_group.png",
     )
     mlflow.log_figure(plots.group_sizes(prof["summary"], result.names), "plots/group_sizes.png")
+
+
+def _group_label(group: Any, names: pd.DataFrame) -> str:
+    """A group's axis label: its id and English name (the id alone when it has none)."""
+    try:
+        return f"{group}: {names.loc[group, 'name_en']}"
+    except KeyError:
+        return str(group)
 
 
 def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
@@ -405,10 +420,11 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
                 continue
             prefix = r["model"] if r["segment"] == "all" else f"{r['model']}.{r['segment']}"
             mlflow.log_metric(f"{prefix}.{key}", float(value))
-    for as_of, row in result.label_counts.iterrows():
-        step = pd.Period(as_of, "M").ordinal
-        for key in ("population", "positives", "censored", "positive_rate"):
-            mlflow.log_metric(f"labels.{key}", float(row[key]), step=step)
+    from segments.mlops.review import log_by_month
+
+    # Step YYYYMM and the month's first day: the chart reads by month on either axis.
+    counts = ("population", "positives", "censored", "positive_rate")
+    log_by_month(mlflow, "labels", result.label_counts, counts)
     log_frame(result.label_counts, "labels/counts_by_as_of.csv")
     log_frame(result.metrics, "evaluation/metrics.csv", index=False)
     _log_selection(mlflow, result)
@@ -424,21 +440,20 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
         mlflow.log_figure(
             plots.beeswarm(phi, result.test[phi.columns]), "explanations/beeswarm.png"
         )
+        mlflow.log_figure(plots.shap_bar(result.shap_importance), "explanations/shap_bar.png")
         for feat in result.shap_importance.index[:4]:
             mlflow.log_figure(
                 plots.dependence(phi, result.test[phi.columns], feat),
                 f"explanations/dependence_{feat}.png",
             )
-        cols = [c for c in result.test.columns if c.startswith("reason_")]
-        log_frame(
-            result.test[[ID, "as_of", "p_upgrade", *cols]].head(500),
-            "explanations/reason_codes_sample.csv",
-            index=False,
-        )
-    log_frame(result.call_list.head(1000), "call_list_sample.csv", index=False)
+    from segments.core.features.registry import describe
+    from segments.mlops.samples import log_customer_artifacts
+
+    log_customer_artifacts(result, result.config.tracking, describe)
     mlflow.log_figure(plots.roc(curves), "plots/roc.png")
     mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
     mlflow.log_figure(plots.gain(curves), "plots/gain.png")
+    mlflow.log_figure(plots.lift(curves), "plots/lift.png")
     overall = [k for k in result.calibration if "." not in k]
     mlflow.log_figure(
         plots.calibration({k: result.calibration[k] for k in overall}), "plots/calibration.png"

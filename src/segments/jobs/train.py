@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig, load_config
+from segments.core.data.digest import panel_digest
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features import build_features
 from segments.core.features.builder import check_as_of, check_history, check_windows
@@ -30,7 +31,6 @@ from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
 from segments.jobs.batched import concat_frames, run_validated, training_columns
-from segments.mlops.tracking import data_digest
 
 __all__ = [
     "GroupsInputs",
@@ -280,7 +280,7 @@ def _groups_inputs(
     windows = tuple(cfg.features.windows)
     if isinstance(panel, pd.DataFrame):
         months = sorted(pd.unique(panel[MONTH]))
-        summary = PanelSummary.of_frame(panel, data_digest(panel))
+        summary = PanelSummary.of_frame(panel, panel_digest(panel, ladder.columns))
     else:
         found = inspect_panel(panel, cfg.panel, months=True)
         months = list(found.months or ())
@@ -301,6 +301,7 @@ def _groups_inputs(
         work,
         batch_customers=sc.batch_customers,
         workers=sc.workers,
+        ladder_columns=ladder.columns,
     )
     X = concat_frames([p.features for p in parts])
     X.attrs.update(as_of=str(month), windows=list(check_windows(windows)))

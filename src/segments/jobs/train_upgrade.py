@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from segments.core.config.experiment import ExperimentConfig, load_config
+from segments.core.data.digest import panel_digest
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features.builder import check_history, check_windows
 from segments.core.features.own import config_columns, declaring
@@ -37,7 +38,6 @@ from segments.core.upgrade.metrics import (
 from segments.core.upgrade.model import LogisticBaseline, RuleOfThumb, UpgradeModel
 from segments.core.upgrade.ranks import band_key, rank_within
 from segments.jobs.batched import concat_frames, run_validated, training_columns
-from segments.mlops.tracking import data_digest
 
 __all__ = [
     "UpgradeResult",
@@ -198,6 +198,8 @@ def train_upgrade(
         A part of the split (train, validation, test) lacks a class.
     """
     cfg = config or load_config()
+    if track:
+        cfg.tracking.id_key()  # what logging will need, checked before any work
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
@@ -353,7 +355,7 @@ def _training_rows(
     )
     if isinstance(panel, pd.DataFrame):
         whole = work(panel)
-        summary = PanelSummary.of_frame(panel, data_digest(panel))
+        summary = PanelSummary.of_frame(panel, panel_digest(panel, ladder.columns))
         parts = [whole]
     else:
         sc = cfg.scoring
@@ -365,6 +367,7 @@ def _training_rows(
             work,
             batch_customers=sc.batch_customers,
             workers=sc.workers,
+            ladder_columns=ladder.columns,
         )
     frames = [p.data for p in parts if p.data is not None]
     if not frames:

@@ -12,7 +12,13 @@ import pandas as pd
 
 from segments.exceptions import ConfigError
 
-__all__ = ["compare_groups", "compare_upgrade", "run_config", "signature_problems"]
+__all__ = [
+    "compare_groups",
+    "compare_upgrade",
+    "run_config",
+    "run_panel_digest",
+    "signature_problems",
+]
 
 _TYPES = {"category": {"string"}}
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
@@ -78,7 +84,19 @@ def compare_upgrade(
     notes: list[str],
 ) -> pd.DataFrame:
     """Each version's metrics on the training run's held-out months, rebuilt from ``panel``,
-    beside the rule of thumb's; what could not be scored goes to ``notes``."""
+    beside both baselines'; what could not be scored goes to ``notes``.
+
+    The training run's logged model is the upgrade model alone: the rule of thumb's
+    probability scale and the logistic baseline are refitted here, as the training fitted
+    them, on the run's own months rebuilt from the same panel (:func:`_baselines`).
+
+    Returns
+    -------
+    DataFrame
+        One column per version (``challenger vN``, ``champion vM``), ``rule of thumb`` and
+        ``logistic baseline``; rows ``n``, ``positives``, ``roc_auc``, ``pr_auc``,
+        ``brier``, ``ece``, ``lift_top10``, ``capture_top10``.
+    """
     from segments.core.features import own_features
 
     cfg = run_config(client, run.info.run_id)
@@ -86,24 +104,22 @@ def compare_upgrade(
         return _compare_upgrade(cfg, name, versions, run, panel, notes)
 
 
-def _compare_upgrade(
-    cfg: Any, name: str, versions: dict[str, str], run: Any, panel: pd.DataFrame, notes: list[str]
-) -> pd.DataFrame:
-    """:func:`compare_upgrade` with the run's configuration (its own columns registered)."""
-    from segments.core.tiers.assign import assign_tiers
+def _ladder(cfg: Any) -> Any:
+    """The ladder of a run's configuration."""
     from segments.core.tiers.ladders import load_ladder
+
+    t = cfg.tiers
+    return load_ladder(t.ladder, basis_window=t.basis_window, hysteresis=t.hysteresis)
+
+
+def _labelled(panel: pd.DataFrame, tiers: pd.DataFrame, months: list[str], cfg: Any) -> Any:
+    """The labelled rows of ``months``, built as the run's training built them."""
     from segments.core.upgrade.labels import build_training_set
-    from segments.core.upgrade.metrics import evaluate
-    from segments.mlops.tracking import load_model, model_input
 
     up = cfg.upgrade
-    months = run.data.params["split.test"].split(",")
-    ladder = load_ladder(
-        cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
-    )
     data, _ = build_training_set(
         panel,
-        assign_tiers(panel, ladder),
+        tiers,
         months,
         horizon=up.horizon,
         population=up.population,
@@ -111,6 +127,20 @@ def _compare_upgrade(
         sustain_months=up.sustain_months,
         windows=cfg.features.windows,
     )
+    return data
+
+
+def _compare_upgrade(
+    cfg: Any, name: str, versions: dict[str, str], run: Any, panel: pd.DataFrame, notes: list[str]
+) -> pd.DataFrame:
+    """:func:`compare_upgrade` with the run's configuration (its own columns registered)."""
+    from segments.core.tiers.assign import assign_tiers
+    from segments.core.upgrade.metrics import evaluate
+    from segments.mlops.tracking import load_model, model_input
+
+    months = run.data.params["split.test"].split(",")
+    tiers = assign_tiers(panel, _ladder(cfg))
+    data = _labelled(panel, tiers, months, cfg)
     y = data["label"].to_numpy()
     notes.append(
         f"same held-out months {', '.join(months)} rebuilt from the panel: "
@@ -122,7 +152,7 @@ def _compare_upgrade(
             "included: the run's version is scored here in sample (flattering); its out-of-"
             "time metrics are the run's test metrics, which the promotion gates read"
         )
-    cols = {}
+    cols, features = {}, None
     for role, version in versions.items():
         model = load_model(f"models:/{name}/{version}")
         try:
@@ -132,10 +162,76 @@ def _compare_upgrade(
             continue
         p = model.predict(frame)["p_upgrade"].to_numpy()
         cols[f"{role} v{version}"] = evaluate(y, p)
-    rule = evaluate(y, data["gap_ratio"].fillna(0).clip(0, 1).to_numpy())
-    cols["rule of thumb"] = {k: v for k, v in rule.items() if k not in ("brier", "log_loss", "ece")}
+        features = list(frame.columns) if features is None else features
+    cols.update(_baselines(cfg, run.data.params, panel, tiers, data, features, notes))
     keep = ["n", "positives", "roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10"]
     return pd.DataFrame(cols).reindex(keep)
+
+
+def _baselines(
+    cfg: Any,
+    params: dict[str, str],
+    panel: pd.DataFrame,
+    tiers: pd.DataFrame,
+    test: pd.DataFrame,
+    features: list[str] | None,
+    notes: list[str],
+) -> dict[str, dict[str, float]]:
+    """The rule of thumb and the logistic baseline on the held-out rows ``test``.
+
+    Neither is in the training run's logged model, so both are refitted as
+    :func:`segments.train_upgrade` fits them, on the run's own months (its logged
+    ``split.*`` parameters) rebuilt from the panel: the rule's probability scale on the
+    validation months (where the model is calibrated), the logistic regression on the
+    ``refit`` months (training, embargo, validation; the same stratified sample above
+    ``upgrade.fit_size``) with the features of the first version that scored.
+    """
+    from segments.core.sampling import stratified_sample
+    from segments.core.upgrade.baselines import LogisticBaseline, RuleOfThumb
+    from segments.core.upgrade.metrics import evaluate
+
+    valid = params["split.valid"].split(",")
+    refit = params.get("split.refit") or f"{params['split.train']},{params['split.valid']}"
+    refit_months = refit.split(",")
+    rows = _labelled(panel, tiers, sorted(set(refit_months) | set(valid)), cfg)
+    v = rows[rows["as_of"].isin(valid)]
+    systems: dict[str, Any] = {"rule of thumb": RuleOfThumb().fit(v, v["label"])}
+    r = rows[rows["as_of"].isin(refit_months)]
+    if features is not None:
+        up = cfg.upgrade
+        strata = r[["as_of", "near_band", "label"]]
+        seed = dict(up.model).get("random_state", 0)
+        keep = stratified_sample(strata, up.fit_size or len(r), seed)
+        r = r if len(keep) == len(r) else r.iloc[keep]
+        systems["logistic baseline"] = LogisticBaseline(features).fit(r, r["label"])
+    y = test["label"].to_numpy()
+    logistic = (
+        f"; the logistic regression on {len(r):,} rows of the months "
+        f"{refit_months[0]}..{refit_months[-1]}"
+        if features is not None
+        else "; no logistic baseline (no version could score these rows)"
+    )
+    notes.append(
+        "baselines refitted as the training run fitted them (its logged model holds the "
+        f"upgrade model only): the rule of thumb's probability scale on {len(v):,} rows of "
+        f"the validation months {', '.join(valid)}{logistic}"
+    )
+    return {
+        col: evaluate(y, est.predict_proba(test)[:, 1], est.decision_function(test))
+        for col, est in systems.items()
+    }
+
+
+def run_panel_digest(client: Any, run: Any, panel: pd.DataFrame) -> str:
+    """The content digest of ``panel`` as the training run's configuration reads it (its
+    ladder's columns and own columns): the ``segments.data_digest`` a training or a
+    scoring of the same panel logs (:mod:`segments.core.data.digest`)."""
+    from segments.core.data.digest import panel_digest
+    from segments.core.features import own_features
+
+    cfg = run_config(client, run.info.run_id)
+    with own_features(cfg.features.columns):
+        return panel_digest(panel, _ladder(cfg).columns)
 
 
 def compare_groups(

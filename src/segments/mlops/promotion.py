@@ -26,6 +26,7 @@ from segments.mlops import tags as tag_names
 from segments.mlops.evidence import (
     compare_groups,
     compare_upgrade,
+    run_panel_digest,
     signature_problems,
 )
 from segments.mlops.locks import (
@@ -36,6 +37,7 @@ from segments.mlops.locks import (
     now_utc,
     release_lock,
 )
+from segments.mlops.promotion_log import log_promotion
 from segments.mlops.registry import (
     CHAMPION,
     KEY_METRICS,
@@ -90,6 +92,10 @@ class PromotionReport:
     promoted : bool
     evidence_run_id : str or None
         The MLflow run that logged the checks and comparison.
+    notes : list of str
+    data_digest : str
+        The content digest of the panel the comparison was rebuilt from ("" without one):
+        the ``segments.data_digest`` a training or scoring of that panel logs.
     """
 
     name: str
@@ -102,6 +108,7 @@ class PromotionReport:
     promoted: bool = False
     evidence_run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    data_digest: str = ""
 
     @property
     def failed(self) -> list[str]:
@@ -212,13 +219,15 @@ def promote(
 
     notes: list[str] = []
     logged = _logged_metrics(client, name, version, champion, kind, run, metrics, panel, notes)
-    same = None
+    same, digest = None, ""
     if panel is not None and run is not None:
         versions = {"challenger": version}
         if champion and champion != version:
             versions["champion"] = champion
         compare = compare_upgrade if kind == "upgrade" else compare_groups
         same = compare(client, name, versions, run, panel, notes)
+        digest = run_panel_digest(client, run, panel)
+        notes.append(_panel_note(digest, run, version))
     report = PromotionReport(
         name,
         version,
@@ -228,6 +237,7 @@ def promote(
         pd.DataFrame(logged),
         same,
         notes=[n for n in notes if n],
+        data_digest=digest,
     )
     if dry_run:
         return report
@@ -299,9 +309,28 @@ def _version_checks(
             f"current feature contract (windows {list(cfg.features.windows)})",
         )
     )
-    if champion == version:
-        checks.append(("not_already_champion", False, f"version {version} is already the champion"))
+    checks.append(
+        (
+            "not_already_champion",
+            champion != version,
+            f"version {version} is already the champion"
+            if champion == version
+            else f"the champion is {_v(champion)}",
+        )
+    )
     return checks
+
+
+def _panel_note(digest: str, run: Any, version: str) -> str:
+    """Whether the panel given is the one the version was trained on (by content)."""
+    trained = run.data.tags.get(tag_names.DATA_DIGEST, "")
+    if digest == trained:
+        return f"the panel given is the one version {version} was trained on (content digest)"
+    return (
+        f"the panel given (content digest {digest[:12]}) is not the one version {version}'s "
+        f"training run logged ({trained[:12] or 'none'}): another panel, or a training "
+        "logged before digests were of content"
+    )
 
 
 def _logged_metrics(
@@ -442,7 +471,7 @@ def _moved(client: Any, name: str, before: str | None, now: str | None, version:
 
 def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None:
     """Log the evidence run; raise if a check failed (one line for a conflict)."""
-    report.evidence_run_id = _log_promotion(client, report, run, reason)
+    report.evidence_run_id = log_promotion(client, report, run, reason)
     if not report.failed:
         return
     bad = report.checks[~report.checks["passed"]]
@@ -462,61 +491,3 @@ def _refuse(client: Any, report: PromotionReport, run: Any, reason: str) -> None
         )
     error.report = report
     raise error
-
-
-def _log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -> str:
-    """Log checks and comparison to a new run in the training run's experiment."""
-    from segments.mlops.cards import markdown_table, render_html
-
-    experiment_id = run.info.experiment_id if run else "0"
-    decision = "refused" if report.failed else "promoted"
-    tags = {
-        KIND_TAG: "promotion",
-        tag_names.REGISTERED_MODEL: report.name,
-        "segments.version": report.version,
-        "segments.decision": decision,
-        "segments.champion_before": report.champion or "",
-        tag_names.PROMOTED_BY: current_user(),
-        "mlflow.user": current_user(),
-        "mlflow.note.content": reason or "",
-    }
-    evidence = client.create_run(
-        experiment_id, run_name=f"promote {report.name} v{report.version} ({decision})", tags=tags
-    )
-    rid = evidence.info.run_id
-    client.log_param(rid, "reason", (reason or "(none given)")[:500])
-    for r in report.checks.itertuples():
-        client.log_metric(rid, f"check.{r.check}", float(r.passed))
-    client.log_text(rid, report.logged.to_csv(), "comparison_logged.csv")
-    if report.same_months is not None:
-        client.log_text(rid, report.same_months.to_csv(), "comparison_same_months.csv")
-    text = (
-        f"# Promotion of {report.name} version {report.version}: {decision}\n\n"
-        f"- by {current_user()}\n- champion before: {report.champion or 'none'}\n"
-        f"- reason: {reason or '(none given)'}\n\n## Checks\n\n"
-        + markdown_table(report.checks, index=False)
-        + "\n\n## Challenger vs champion: logged metrics\n\n"
-        + markdown_table(report.logged.map(_cell))
-        + "\n\n"
-        + (
-            "## On the same held-out months\n\n"
-            + markdown_table(report.same_months.map(_cell))
-            + "\n\n"
-            if report.same_months is not None
-            else ""
-        )
-        + "".join(f"- {n}\n" for n in report.notes)
-    )
-    client.log_text(rid, text, "promotion.md")
-    client.log_text(rid, render_html(text, f"Promotion of {report.name}"), "promotion.html")
-    client.log_dict(
-        rid,
-        {"checks": report.checks.to_dict(orient="records"), "notes": report.notes},
-        "checks.json",
-    )
-    client.set_terminated(rid, "FINISHED")
-    return rid
-
-
-def _cell(v: Any) -> Any:
-    return v if not isinstance(v, float) or np.isfinite(v) else "-"

@@ -86,6 +86,31 @@ def _load(role: str, uri: str, option: str) -> tuple[Any, str, str]:
     return model, resolved, stamp
 
 
+def _source(role: str, resolved: str, stamp: str) -> dict[str, str]:
+    """Where a model's drift reference comes from: the model (``name/version``), its
+    training run and the months the reference profiles (a groups training's as-of month,
+    an upgrade training's test months); empty when the run cannot be found (a model
+    logged outside a run, or in another store)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import get_model_info
+
+    from segments.mlops import tags as tag_names
+    from segments.mlops.registry import registry_client
+
+    out = {"model": stamp, "run_id": "", "months": ""}
+    try:
+        run_id = get_model_info(resolved).run_id or ""
+        run = registry_client().get_run(run_id) if run_id else None
+    except (MlflowException, OSError):
+        return out
+    out["run_id"] = run_id
+    if run is not None:
+        tags = run.data.tags
+        months = tags.get(tag_names.TEST_MONTHS) if role == "upgrade" else None
+        out["months"] = months or tags.get(tag_names.AS_OF, "")
+    return out
+
+
 def _training_problems(
     training: dict[str, Any], uri: str, ladder: str, windows: tuple[int, ...], own: Any = ()
 ) -> list[str]:
@@ -156,7 +181,7 @@ def load_scorer(
     ladder = load_ladder(
         cfg.tiers.ladder, basis_window=cfg.tiers.basis_window, hysteresis=cfg.tiers.hysteresis
     )
-    loaded, stamp = {}, {}
+    loaded, stamp, sources = {}, {}, {}
     problems: list[str] = []
     for role, uri in uris.items():
         option = (
@@ -165,6 +190,7 @@ def load_scorer(
             else f"registry.{role}_model (default: the experiment name {cfg.name!r} + '-{role}')"
         )
         loaded[role], resolved, stamp[role] = _load(role, uri, option)
+        sources[role] = _source(role, resolved, stamp[role])
         sig = signature_problems(resolved, cfg.features.windows, cfg.features.columns)
         problems += [f"{role} model {uri}: {p}" for p in sig]
     training = getattr(loaded["upgrade"], "training", {}) or {}
@@ -197,6 +223,7 @@ def load_scorer(
         groups_model=stamp["groups"],
         upgrade_model=stamp["upgrade"],
         reference=reference,
+        sources=sources,
         psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
         settings=settings_digest(cfg, ladder),
         own=cfg.features.columns,

@@ -38,7 +38,7 @@ def start_scoring_run(cfg: Any, as_of: str, scorer: Any, input_path: str) -> str
         Its name is the MLflow experiment (created when missing).
     as_of : str
     scorer : Scorer
-        The ladder and model names become tags.
+        The ladder, the model names and their training runs become tags.
     input_path : str
 
     Returns
@@ -47,17 +47,18 @@ def start_scoring_run(cfg: Any, as_of: str, scorer: Any, input_path: str) -> str
         The run id.
     """
     from segments.mlops.registry import current_user, registry_client
-    from segments.mlops.tracking import code_version
+    from segments.mlops.tracking import code_version, experiment_id
 
     client = registry_client()
-    exp = client.get_experiment_by_name(cfg.name)
-    eid = exp.experiment_id if exp else client.create_experiment(cfg.name)
+    eid = experiment_id(cfg.name)  # created or marked for review when needed
     tags = {
         tag_names.KIND: "scoring",
         tag_names.AS_OF: as_of,
         tag_names.LADDER: scorer.ladder.name,
         "segments.groups_model": scorer.groups_model,
         "segments.upgrade_model": scorer.upgrade_model,
+        tag_names.GROUPS_RUN: scorer.sources.get("groups", {}).get("run_id", ""),
+        tag_names.UPGRADE_RUN: scorer.sources.get("upgrade", {}).get("run_id", ""),
         tag_names.CODE_VERSION: code_version(),
         "segments.input": input_path,
         "mlflow.user": current_user(),
@@ -154,7 +155,7 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
         The PSI thresholds (``scoring.psi_warn``, ``scoring.psi_alert``).
     status : str, default "FINISHED"
     """
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param, RunTag
 
     from segments.mlops.cards import markdown_table, render_html
     from segments.mlops.registry import registry_client
@@ -179,7 +180,14 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
         "psi_warn": cfg.scoring.psi_warn,
         "psi_alert": cfg.scoring.psi_alert,
     }
-    client.log_batch(rid, params=[Param(k, str(v)[:500]) for k, v in params.items()])
+    reference = m["drift"].get("reference") or {}
+    for role, source in reference.items():
+        params.update({f"reference.{role}.{k}": v for k, v in source.items()})
+    client.log_batch(
+        rid,
+        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+        tags=[RunTag(tag_names.DATA_DIGEST, m.get("data_digest", ""))],
+    )
     client.log_dict(rid, m, "manifest.json")
     rep = result.drift
     client.log_text(rid, rep.to_csv(index=False), "drift/psi.csv")
@@ -187,12 +195,32 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
         f"# Drift report: scoring {m['as_of']}\n\nPSI of each feature, the upgrade score "
         f"and the group shares against the training reference; flags at "
         f"{cfg.scoring.psi_warn} (moderate) and {cfg.scoring.psi_alert} (significant)."
+        f"\n\n{_reference_lines(reference)}"
+        f"Panel content digest (`segments.data_digest`): `{m.get('data_digest', '')}`"
         f"\n\n{markdown_table(rep, index=False)}\n"
     )
     client.log_text(rid, text, "drift/report.md")
     client.log_text(rid, render_html(text, f"Drift {m['as_of']}"), "drift/report.html")
     _log_plots(client, rid, rep, p, m["as_of"], (cfg.scoring.psi_warn, cfg.scoring.psi_alert))
     client.set_terminated(rid, status)
+
+
+def _reference_lines(reference: dict[str, dict[str, str]]) -> str:
+    """What the report compares with, one line per model: its version, the months its
+    reference profiles and its training run."""
+    what = {
+        "groups": ("features (all customers) and group shares", "as of"),
+        "upgrade": ("features of the upgrade population and the upgrade score", "test months"),
+    }
+    lines = []
+    for role, (rows, months) in what.items():
+        s = reference.get(role)
+        if s:
+            lines.append(
+                f"- {rows}: the {role} model {s.get('model') or '?'}'s training reference, "
+                f"{months} {s.get('months') or '?'} (training run `{s.get('run_id') or '?'}`)"
+            )
+    return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
 
 
 def _log_plots(

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "AS_OF",
+    "AUDIT_EVENT",
+    "AUDIT_MODEL",
     "CODE_VERSION",
     "DATA_DIGEST",
+    "DECISION",
+    "GROUPS_RUN",
     "KIND",
     "LABEL",
     "LADDER",
@@ -18,6 +22,9 @@ __all__ = [
     "PROMOTED_BY",
     "REGISTERED_MODEL",
     "TEST_MONTHS",
+    "TRAINING_RUN",
+    "UPGRADE_RUN",
+    "VERSION_OLD",
 ]
 
 #: What a run or model version is: ``groups``, ``upgrade``, ``promotion``, ``scoring``.
@@ -28,7 +35,9 @@ AS_OF = "segments.as_of"
 TEST_MONTHS = "segments.test_months"
 #: The tier ladder's name.
 LADDER = "segments.ladder"
-#: The content digest of the panel a training read.
+#: The content digest of the panel a run read (:mod:`segments.core.data.digest`): the same
+#: for the same rows whether trained on, scored or rebuilt by a promotion, whatever the
+#: file's format or row order.
 DATA_DIGEST = "segments.data_digest"
 #: The package version, plus the git commit when run from a checkout.
 CODE_VERSION = "segments.code_version"
@@ -36,7 +45,22 @@ CODE_VERSION = "segments.code_version"
 LABEL = "segments.label"
 #: The registered model a training's version went to (empty when not registered).
 REGISTERED_MODEL = "segments.registered_model"
-#: The registry version a training run produced.
+#: The registry version a training run produced, or a promotion judged.
 MODEL_VERSION = "segments.model_version"
+#: The older name of :data:`MODEL_VERSION` on promotion runs, still written: saved filters
+#: (``tags.`segments.version` = '2'``) keep finding them.
+VERSION_OLD = "segments.version"
+#: A promotion's outcome: ``promoted`` or ``refused``.
+DECISION = "segments.decision"
+#: The training run of the version a promotion judged.
+TRAINING_RUN = "segments.training_run"
+#: The training runs of the groups and upgrade models a scoring run used (whose drift
+#: references it compared with).
+GROUPS_RUN = "segments.groups_run"
+UPGRADE_RUN = "segments.upgrade_run"
 #: Who promoted (on the promotion's evidence run).
 PROMOTED_BY = "segments.promoted_by"
+#: On a run that caused audit events: the registered model whose audit chain it mirrors.
+AUDIT_MODEL = "segments.audit_model"
+#: Prefix of the run tags ``segments.audit_event.<seq>``: that event's seq, hash and artifact.
+AUDIT_EVENT = "segments.audit_event."

@@ -15,7 +15,7 @@ import pickle
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,21 +102,33 @@ def code_version() -> str:
 
 
 def log_card(markdown: str, title: str, config: Mapping[str, Any]) -> None:
-    """Log a model card (``model_card.md`` and ``.html``) and the config (``config.yaml``)."""
+    """Log a model card (``model_card.md`` and ``.html``) and the config (``config.yaml``).
+
+    The card is also the first folder of the artifacts (:data:`~segments.mlops.review.CARD_DIR`),
+    and the run's description links to it (see :func:`~segments.mlops.review.log_card_first`).
+    """
     import yaml
 
     from segments.mlops.cards import render_html
+    from segments.mlops.review import log_card_first
 
     mlflow = mlflow_module()
+    html = render_html(markdown, title)
     mlflow.log_text(markdown, "model_card.md")
-    mlflow.log_text(render_html(markdown, title), "model_card.html")
+    mlflow.log_text(html, "model_card.html")
     mlflow.log_text(
         yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True), "config.yaml"
     )
+    log_card_first(markdown, html)
 
 
 def data_digest(df: pd.DataFrame) -> str:
-    """A SHA-256 digest of a frame's content, column names and dtypes (order-sensitive)."""
+    """A SHA-256 digest of a frame's content, column names and dtypes (order-sensitive).
+
+    The digest of a derived table logged as an MLflow dataset (features, labelled rows).
+    A panel's content digest, the runs' ``segments.data_digest``, is
+    :func:`segments.core.data.digest.panel_digest`.
+    """
     h = hashlib.sha256()
     h.update("|".join(f"{c}:{t}" for c, t in df.dtypes.astype(str).items()).encode())
     h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
@@ -166,17 +178,22 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def experiment_id(name: str) -> str:
     """The id of experiment ``name`` on the configured store, created when missing.
 
+    The experiment carries MLflow's model-training kind and segments' description (set on
+    an existing experiment that lacks them; see :func:`segments.mlops.review.mark_experiment`).
+
     Raises
     ------
     RegistryError
         The experiment was deleted (MLflow keeps its name until it is restored or purged).
     """
+    from segments.mlops.review import experiment_tags, mark_experiment
+
     mlflow = mlflow_module()
     client = mlflow.MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is None:
         try:
-            return str(client.create_experiment(name))
+            return str(client.create_experiment(name, tags=experiment_tags(name)))
         except mlflow.exceptions.MlflowException:
             found = client.get_experiment_by_name(name)  # created meanwhile by another run
             if found is None:
@@ -187,6 +204,7 @@ def experiment_id(name: str) -> str:
             f"{mlflow.get_tracking_uri()}: restore it (mlflow experiments restore "
             f"--experiment-id {found.experiment_id}) or give the config another name"
         )
+    mark_experiment(client, found)
     return str(found.experiment_id)
 
 
@@ -212,13 +230,28 @@ def start_run(
             raise
 
 
-def log_frame(df: pd.DataFrame, path: str, *, index: bool = True) -> None:
-    """Log a table as a CSV artifact (and an HTML view beside it, for the UI)."""
+def log_frame(
+    df: pd.DataFrame, path: str, *, index: bool = True, html_columns: Sequence[str] | None = None
+) -> None:
+    """Log a table as a CSV artifact and a readable UTF-8 HTML view beside it, for the UI.
+
+    ``html_columns``: the columns the HTML view shows (the CSV keeps every one); the view
+    says where the rest are.
+    """
+    from segments.mlops.cards import table_page
+
     mlflow = mlflow_module()
     mlflow.log_text(df.to_csv(index=index), path)
+    name = Path(path).name
+    view, note = df, f"{len(df):,} rows; the same table as CSV: {name}"
+    if html_columns is not None and list(html_columns) != list(df.columns):
+        view = df[list(html_columns)]
+        note = (
+            f"{len(df):,} rows, {len(view.columns)} of {len(df.columns)} columns; "
+            f"every column in {name}"
+        )
     mlflow.log_text(
-        df.to_html(index=index, float_format=lambda x: f"{x:,.4g}"),
-        str(Path(path).with_suffix(".html")),
+        table_page(view, name, index=index, note=note), str(Path(path).with_suffix(".html"))
     )
 
 
@@ -264,7 +297,9 @@ def log_groups_model(
 
     ``reference`` (drift profiles of the training features and group shares, see
     :mod:`segments.core.drift`) travels inside the model, for the scoring run's PSI."""
-    example = example[list(model.features_)].head(5)
+    from segments.mlops.samples import example_rows
+
+    example = example_rows(example, list(model.features_))  # nobody's row
     ids = model.predict(example).astype(np.int64)
     output = pd.DataFrame(
         {"group_id": ids, "segment_name": names.reindex(ids)["name_en"].to_numpy()}
@@ -288,7 +323,9 @@ def log_upgrade_model(
 
     ``reference`` holds drift profiles of the test months' features and scores;
     ``training`` what scoring must reproduce (population, label, horizon, ladder)."""
-    example = example[list(model.features_)].head(5).copy()
+    from segments.mlops.samples import example_rows
+
+    example = example_rows(example, list(model.features_))  # nobody's row
     output = pd.DataFrame({"p_upgrade": model.predict_proba(example)[:, 1]})
     for c in model.categories_:
         example[c] = example[c].astype(str)

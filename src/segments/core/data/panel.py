@@ -214,8 +214,9 @@ class PanelSummary:
     months : tuple of str
         The distinct months (YYYY-MM), sorted.
     digest : str
-        SHA-256 of the input file's bytes when trained from a file, of the frame's content
-        when trained from a DataFrame.
+        The panel's content digest (:mod:`segments.core.data.digest`): the same whether
+        trained from a file (in batches) or a DataFrame, from Parquet or CSV, in any row
+        order.
     source : str
         The input's path ("" for a frame).
     """

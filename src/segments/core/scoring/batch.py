@@ -64,6 +64,11 @@ class Scorer:
         ``name/version`` (or the URI) for the output.
     reference : dict
         Drift profiles from the models (``features``, ``groups``, ``p_upgrade``).
+    sources : dict
+        Where each model's reference comes from, by role (``groups``, ``upgrade``):
+        ``model`` (name/version), ``run_id`` (its training run) and ``months`` (the months
+        profiled: the groups' as-of month, the upgrade model's test months); the drift
+        report names them (:func:`drift_report`).
     psi_thresholds : (float, float)
         Moderate and significant PSI.
     settings : str
@@ -88,6 +93,7 @@ class Scorer:
     groups_model: str = ""
     upgrade_model: str = ""
     reference: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
     psi_thresholds: tuple[float, float] = drift.THRESHOLDS
     settings: str = ""
     own: tuple[OwnColumn, ...] = ()
@@ -448,29 +454,54 @@ def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]
     return total
 
 
+#: The drift report's profiles: reference key -> (its ``kind`` in the report, the model
+#: whose training made the reference).
+REFERENCES = {
+    "features": ("feature", "groups"),
+    "upgrade_features": ("upgrade feature", "upgrade"),
+    "p_upgrade": ("score", "upgrade"),
+    "groups": ("group shares", "groups"),
+}
+#: The report's columns naming each row's reference (:attr:`Scorer.sources`).
+SOURCE_COLUMNS = ("reference_model", "reference_run", "reference_months")
+
+
 def drift_report(
     reference: Mapping[str, Any],
     counts: Mapping[str, Any],
     thresholds: tuple[float, float] = drift.THRESHOLDS,
+    sources: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """PSI per feature (all customers; upgrade population), score and group share.
+
+    Parameters
+    ----------
+    reference : mapping
+        The models' drift profiles (:attr:`Scorer.reference`).
+    counts : mapping
+        The batches' bin counts added up (:func:`add_counts`).
+    thresholds : (float, float)
+        Moderate and significant PSI.
+    sources : mapping, optional
+        Where each model's reference comes from (:attr:`Scorer.sources`).
 
     Returns
     -------
     DataFrame
-        ``kind``, ``column``, ``psi``, ``flag``, ``n``; largest PSI first.
+        ``kind``, ``column``, ``psi``, ``flag``, ``n``, and what each row is compared with:
+        ``reference_model`` (name/version), ``reference_run`` (its training run) and
+        ``reference_months`` (the months the reference profiles); largest PSI first.
     """
     parts = []
-    for key, what in (
-        ("features", "feature"),
-        ("upgrade_features", "upgrade feature"),
-        ("p_upgrade", "score"),
-        ("groups", "group shares"),
-    ):
+    for key, (what, role) in REFERENCES.items():
         if reference.get(key) and counts.get(key):
-            parts.append(drift.psi_table(reference[key], counts[key], what, thresholds))
+            table = drift.psi_table(reference[key], counts[key], what, thresholds)
+            source = (sources or {}).get(role, {})
+            for column, name in zip(SOURCE_COLUMNS, ("model", "run_id", "months"), strict=True):
+                table[column] = str(source.get(name, ""))
+            parts.append(table)
     if not parts:
-        return pd.DataFrame(columns=["kind", "column", "psi", "flag", "n"])
+        return pd.DataFrame(columns=["kind", "column", "psi", "flag", "n", *SOURCE_COLUMNS])
     return (
         pd.concat(parts, ignore_index=True)
         .sort_values("psi", ascending=False, kind="stable")

@@ -33,12 +33,11 @@ def data_section(panel: PanelSummary, digest: str, extra: Iterable[str] = ()) ->
     str
     """
     months = f"{panel.months[0]} to {panel.months[-1]}" if panel.months else "none"
-    what = f"the bytes of {panel.source}" if panel.source else "content, columns and dtypes"
     return "## Data\n\n" + bullets(
         [
             f"Panel months: {months} ({len(panel.months)} months)",
             f"Customer-months: {panel.rows:,}; customers: {panel.customers:,}",
-            f"Panel digest (SHA-256 of {what}): `{digest}`",
+            f"Panel content digest (the run's `segments.data_digest`): `{digest}`",
             *extra,
         ]
     )
