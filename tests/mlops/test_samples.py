@@ -194,3 +194,16 @@ def test_pseudonyms_are_stable_and_keyed():
     assert a[0] == a[2] != a[1]
     assert (a != pseudonymise(ids, b"k2")).all()
     assert np.all(a.str.len() == 17)
+
+
+def test_the_input_example_takes_text_and_boolean_columns_by_their_most_frequent_values():
+    frame = pd.DataFrame(
+        {
+            "n": [1, 2, 3, 4, 5],
+            "s": pd.Series(["x", "y", "x", "z", "x"], dtype="str"),
+            "b": [True, False, True, True, False],
+        }
+    )
+    example = example_rows(frame, ["n", "s", "b"])
+    assert example["s"].tolist()[0] == "x" and example["b"].tolist()[0]
+    assert example.dtypes.to_dict() == frame.dtypes.to_dict()

@@ -112,7 +112,7 @@ def example_rows(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     n = len(EXAMPLE_QUANTILES)
     for c in features:
         col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             top = col.value_counts().index.tolist() or [None]
             values = [top[i % len(top)] for i in range(n)]
             out[c] = pd.Series(values, dtype=col.dtype)

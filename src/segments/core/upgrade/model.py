@@ -395,8 +395,12 @@ class UpgradeModel(ValidatedParams, ClassifierMixin, BaseEstimator):
         self.params_ = params
         self.calibration_, self.calibrated_on_ = (1.0, 0.0), None
         if self.calibration == "platt":
-            learnt = (refit_on[0], y_both) if refit_on is not None and self.refit else None
-            seen = learnt or (pd.concat([frame, Xv]), np.concatenate([y, yv]))
+            if refit_on is not None and self.refit:
+                seen = (refit_on[0], y_both)
+            elif self.prior_shift == "trend":  # the rows learnt from, only when read
+                seen = (pd.concat([frame, Xv]), np.concatenate([y, yv]))
+            else:
+                seen = (frame, y)
             ab = self._shifted(win.calibration, win.margin, Xv, yv, seen)
             if self.refitted_:
                 ab = carry_map(ab, win.margin, self._margin(Xv))
