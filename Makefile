@@ -30,8 +30,14 @@ demo: $(STAMP)
 	    --panel $(DEMO)/panel.parquet --reason "make demo"
 	$(BIN)/segments score --panel $(DEMO)/panel.parquet --out $(DEMO)/scores \
 	    --config experiments/demo.yaml --overwrite
+	$(BIN)/segments growth $(DEMO)/panel.parquet --config experiments/demo.yaml \
+	    --scores $(DEMO)/scores --by group --out $(DEMO)/growth.parquet --overwrite
+	$(BIN)/segments plan --scores $(DEMO)/scores --out $(DEMO)/plan \
+	    --config experiments/demo.yaml --overwrite
 	@echo "demo output in $(DEMO)/: panel.parquet, truth.parquet, tiers.parquet, and"
-	@echo "  scores/ (one row per customer: tier, group, p_upgrade, reasons; _manifest.json, _drift.csv)"
+	@echo "  scores/ (one row per customer: tier, group, p_upgrade, reasons, lever; _manifest.json, _drift.csv),"
+	@echo "  growth.parquet (each customer-month's AUM change by source) and"
+	@echo "  plan/ (service model per customer, managers per branch, the call list; summary.md)"
 	@echo "MLflow runs and registered models (demo-groups, demo-upgrade) in ./mlflow.db;"
 	@echo "audit trail:           $(BIN)/segments history demo-upgrade"
 	@echo "browse them with:      $(BIN)/segments ui --port 5000   (http://127.0.0.1:5000)"

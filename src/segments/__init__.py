@@ -14,6 +14,9 @@ The public API, in the order of the flow (see DESIGN.md):
   :func:`train_groups`;
 * upgrade potential: :func:`train_upgrade` (labels, out-of-time evaluation against the
   rule of thumb; building blocks in :mod:`segments.core.upgrade.model`);
+* growth sources and levers: :func:`growth_sources`, :func:`growth_report`,
+  :func:`assign_levers` (:mod:`segments.core.growth`);
+* the service plan: :func:`load_service_map`, :func:`build_plan` (:mod:`segments.core.plan`);
 * configuration: :func:`load_config`;
 * errors: :class:`SegmentsError` and its subclasses.
 """
@@ -34,6 +37,9 @@ from segments.core.groups.profiles import (
     suggest_names,
     tier_group_matrix,
 )
+from segments.core.growth import growth_report, growth_sources
+from segments.core.growth.levers import assign_levers
+from segments.core.plan import build_plan, load_service_map
 from segments.core.tiers.assign import assign_tiers, migration_matrix, migration_summary
 from segments.core.tiers.ladders import Ladder, load_ladder
 from segments.exceptions import (
@@ -67,14 +73,19 @@ __all__ = [
     "UpgradeResult",
     "Violation",
     "__version__",
+    "assign_levers",
     "assign_tiers",
     "build_features",
+    "build_plan",
     "catalogue_frame",
     "check_panel",
     "features_from_file",
     "group_migration",
+    "growth_report",
+    "growth_sources",
     "load_config",
     "load_ladder",
+    "load_service_map",
     "log_groups",
     "log_upgrade",
     "make_bank",

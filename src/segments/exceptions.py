@@ -39,7 +39,20 @@ def example_list(ids: Iterable[object]) -> tuple[str, ...]:
 
 
 #: The sections of an experiment configuration (``scoring.psi_warn`` names a setting).
-_SECTIONS = frozenset({"panel", "tiers", "features", "groups", "upgrade", "registry", "scoring"})
+_SECTIONS = frozenset(
+    {
+        "panel",
+        "tiers",
+        "features",
+        "groups",
+        "upgrade",
+        "registry",
+        "scoring",
+        "tracking",
+        "levers",
+        "service",
+    }
+)
 
 
 class SegmentsError(Exception):

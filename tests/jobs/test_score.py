@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from segments.jobs.score import (
     validate_output,
 )
 from segments.mlops.scoring_runs import probabilities
-from tests.banks import promoted_bank
+from tests.banks import QUICK_MODEL, promoted_bank
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -53,6 +54,7 @@ def job(tmp_path_factory):
         seed=5,
         config={
             "groups": {"n_bootstrap": 2, "k_max": 8},
+            "upgrade": {"model": QUICK_MODEL},
             "registry": {
                 "promotion": {"upgrade": {"min_auc": 0.6, "min_auc_gain_over_rule": -1.0}}
             },
@@ -483,3 +485,116 @@ def test_spark_refuses_bad_input_with_the_local_engines_violations(job, tmp_path
             assert found["spark"] and (case == "no_as_of_rows" or found["spark"][0].n_rows > 3)
     finally:
         spark.stop()
+
+
+# -- growth sources, levers and the service plan on a real scoring output -----------------
+
+
+def test_the_output_carries_branch_and_a_lever_for_the_upgrade_population(job, reference_output):
+    from segments.core.growth.levers import LEVERS
+
+    out = read_output(reference_output.out).set_index("customer_id")
+    panel = job["panel"]
+    now = panel[panel["month"] == pd.Period(AS_OF, "M")].set_index("customer_id")
+    assert (out["branch_id"] == now["branch_id"].astype(str).reindex(out.index)).all()
+    scored = out["p_upgrade"].notna()
+    assert out.loc[scored, "lever"].isin(LEVERS).all()
+    assert out.loc[~scored, ["lever", "lever_reason", "lever_reason_zh"]].isna().all().all()
+    assert out.loc[scored, "lever_reason"].str.len().gt(10).all()
+    assert out.loc[scored, "lever_reason_zh"].str.len().gt(5).all()
+    assert out.loc[scored, "lever"].nunique() >= 2  # the evidence differs across customers
+
+
+def test_growth_by_group_reads_the_groups_of_a_scoring_output(job, reference_output, tmp_path):
+    res = CliRunner().invoke(
+        app,
+        [
+            "growth",
+            str(job["panel_path"]),
+            "--month",
+            AS_OF,
+            "--scores",
+            str(reference_output.out),
+            "--by",
+            "group",
+            "--by",
+            "branch",
+            "--out",
+            str(tmp_path / "growth.csv"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    names = set(read_output(reference_output.out)["segment_name"])
+    assert "by strategic group" in res.output and "by branch" in res.output
+    assert sum(n in res.output for n in names) == len(names)
+    table = pd.read_csv(tmp_path / "growth.csv")
+    assert list(table.columns[:3]) == ["customer_id", "month", "aum_change"]
+    assert table["growth_residual"].abs().max() < 0.005
+    # A second run refuses to overwrite without --overwrite, then replaces its own file.
+    cmd = ["growth", str(job["panel_path"]), "--out", str(tmp_path / "growth.csv")]
+    assert CliRunner().invoke(app, cmd).exit_code == 1
+    assert CliRunner().invoke(app, [*cmd, "--overwrite"]).exit_code == 0
+
+
+def test_plan_from_a_scoring_output_writes_the_folder_and_an_aggregate_run(
+    job, reference_output, tmp_path
+):
+    import mlflow
+
+    out = tmp_path / "plan"
+    args = ["plan", "--scores", str(reference_output.out), "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--config", str(job["config"])])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["plan.parquet", "staffing.csv", "levers_by_group.csv", "levers_by_branch.csv",
+         "summary.md", "_plan.json"]
+    )  # fmt: skip
+    plan = pd.read_parquet(out / "plan.parquet")
+    scores = read_output(reference_output.out)
+    assert len(plan) == len(scores)
+    on_list = plan["call_rank"].notna()
+    assert on_list.sum() == scores["p_upgrade"].notna().sum()
+    staffing = pd.read_csv(out / "staffing.csv")
+    assert staffing["prospects"].sum() == on_list.sum()
+    assert staffing["prospects_outside"].sum() == (plan["in_capacity"] == False).sum()  # noqa: E712
+    assert "# Service plan, " + AS_OF in (out / "summary.md").read_text()
+    # The planning run holds aggregates only: no customer id in any of its artifacts.
+    manifest = json.loads((out / "_plan.json").read_text())
+    assert manifest["call_list"] == int(on_list.sum())
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [client.get_experiment_by_name(job["cfg"].name).experiment_id],
+        "tags.`segments.model_kind` = 'plan'",
+    )
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.metrics["plan.call_list"] == on_list.sum()
+    ids = set(scores["customer_id"])
+    root = mlflow.artifacts.download_artifacts(run_id=runs[0].info.run_id, dst_path=tmp_path / "a")
+    texts = [p.read_text(encoding="utf-8") for p in Path(root).rglob("*") if p.is_file()]
+    assert texts and not any(i in t for t in texts for i in ids)
+    # Again without --overwrite: refused, the plan untouched; an input as output: refused.
+    before = (out / "plan.parquet").read_bytes()
+    assert CliRunner().invoke(app, [*args, "--no-track"]).exit_code == 1
+    assert (out / "plan.parquet").read_bytes() == before
+    bad = ["plan", "--scores", str(reference_output.out), "--out", str(reference_output.out)]
+    assert CliRunner().invoke(app, [*bad, "--no-track"]).exit_code == 1
+    assert validate_output(reference_output.out)["rows"] == len(scores)
+
+
+def test_plan_refuses_bad_inputs_before_writing(job, reference_output, tmp_path):
+    managers = tmp_path / "managers.csv"
+    managers.write_text("branch_id,service_model,managers\nB001,branch_rm,2\n")
+    cases = [
+        (["--scores", str(job["root"] / "bank")], "not a segments scoring output"),
+        (["--scores", str(reference_output.out), "--managers", str(managers)], "branch_rm"),
+        (
+            ["--scores", str(reference_output.out), "--managers", str(tmp_path / "no.csv")],
+            "not a file",
+        ),
+    ]
+    for extra, words in cases:
+        out = tmp_path / "plan"
+        res = CliRunner().invoke(app, ["plan", "--out", str(out), "--no-track", *extra])
+        assert res.exit_code == 1, res.output
+        assert words in res.stderr and "Traceback" not in res.stderr
+        assert not out.exists() and not (tmp_path / "plan.partial").exists()

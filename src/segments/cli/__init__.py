@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from segments.cli import data, panel, registry, score, train  # noqa: F401  (register the commands)
+from segments.cli import data, growth, panel, registry, score, train  # noqa: F401  (register the commands)
 from segments.cli.common import app, err
 from segments.exceptions import Interrupted
 

@@ -237,7 +237,10 @@ def train_groups(
         else np.sort(rng.choice(len(X), cfg.groups.selection_size, replace=False))
     )
     surrogate = GroupSurrogate(random_state=rs).fit(X.iloc[sample][model.features_], labels[sample])
-    cards = persona_cards(profile, names, X, labels, surrogate=surrogate)
+    from segments.core.plan import service_mix
+
+    service = service_mix(tiers_now, groups, cfg.service.load())
+    cards = persona_cards(profile, names, X, labels, surrogate=surrogate, service=service)
     tg = tier_group_matrix(tiers_now, groups)
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_

@@ -17,6 +17,7 @@ from segments.core.data.digest import panel_digest
 from segments.core.data.panel import ID, MONTH, PanelSummary, inspect_panel
 from segments.core.features.builder import check_history, check_windows
 from segments.core.features.own import config_columns, declaring
+from segments.core.growth.levers import assign_levers
 from segments.core.sampling import FitSample, stratified_sample
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import load_ladder
@@ -213,6 +214,7 @@ def train_upgrade(
     last = test[test["as_of"] == split["test"][-1]]
     up = cfg.upgrade
     calls = call_list(last, capacity_per_rm=up.capacity_per_rm, rms_per_branch=up.rms_per_branch)
+    calls = calls.join(assign_levers(calls, cfg.levers))  # the bank action, with its evidence
     from segments.core.explain.reasons import UpgradeExplainer
 
     model = systems["model"]

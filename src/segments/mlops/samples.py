@@ -60,12 +60,19 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
 
 def call_list_summary(calls: pd.DataFrame) -> pd.DataFrame:
     """The call list as aggregates: per branch (``all`` without branches) and near band,
-    the customers on it, their mean probability, and the expected gain in total."""
+    the customers on it, their mean probability, the expected gain in total, and how many
+    get each lever (when the call list has levers)."""
     branch = calls["branch_id"].astype(str) if "branch_id" in calls else "all"
     frame = calls.assign(branch=branch, near_band=calls["near_band"].astype(str))
     agg = {"customers": (ID, "size"), "mean_p_upgrade": ("p_upgrade", "mean")}
     if "expected_gain" in frame:
         agg["expected_gain"] = ("expected_gain", "sum")
+    if "lever" in frame:
+        from segments.core.growth.levers import LEVERS
+
+        for lever in LEVERS:
+            frame[f"lever_{lever}"] = frame["lever"] == lever
+            agg[f"lever_{lever}"] = (f"lever_{lever}", "sum")
     out = frame.groupby(["branch", "near_band"], observed=True, sort=True).agg(**agg)
     return out.reset_index()
 

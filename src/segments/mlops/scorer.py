@@ -227,4 +227,5 @@ def load_scorer(
         psi_thresholds=(cfg.scoring.psi_warn, cfg.scoring.psi_alert),
         settings=settings_digest(cfg, ladder),
         own=cfg.features.columns,
+        levers=cfg.levers,
     )

@@ -35,8 +35,10 @@ from segments.core.config.sections import (
     TiersConfig,
     UpgradeConfig,
 )
+from segments.core.config.service import ServiceConfig
 from segments.core.config.tracking import TrackingConfig
 from segments.core.data.panel import PanelConfig
+from segments.core.growth.levers import LeverRule
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -84,6 +86,10 @@ class ExperimentConfig:
         Batch scoring engine, batch size and drift thresholds.
     tracking : TrackingConfig
         What runs log about customers (aggregates only by default).
+    levers : LeverRule
+        Which bank action the evidence points to for a near-tier customer.
+    service : ServiceConfig
+        The service map and the managers available (``segments plan``).
     raw : dict
         The merged configuration as plain data (for logging).
     """
@@ -97,6 +103,8 @@ class ExperimentConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    levers: LeverRule = field(default_factory=LeverRule)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -109,6 +117,8 @@ _SECTIONS: dict[str, type] = {
     "registry": RegistryConfig,
     "scoring": ScoringConfig,
     "tracking": TrackingConfig,
+    "levers": LeverRule,
+    "service": ServiceConfig,
 }
 
 
@@ -133,6 +143,8 @@ PATH_SETTINGS: dict[tuple[str, str], str | None] = {
     ("tiers", "ladder"): "ladders",
     ("tiers", "hysteresis"): "hysteresis",
     ("groups", "names_file"): None,
+    ("service", "map"): "service",
+    ("service", "managers"): None,
 }
 
 

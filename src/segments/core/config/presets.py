@@ -22,7 +22,7 @@ __all__ = [
     "load_yaml",
 ]
 
-_PRESET_KINDS = ("ladders", "hysteresis")
+_PRESET_KINDS = ("ladders", "hysteresis", "service")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

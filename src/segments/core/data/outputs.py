@@ -68,7 +68,7 @@ def is_segments_table(path: str | os.PathLike[str], kind: str | None = None) -> 
         The file.
     kind : str, optional
         Also require this kind (``"tier table"``, ``"synthetic panel"``); a CSV carries no
-        kind, only the tier table's leading columns.
+        kind, only the leading columns of a tier or growth table.
 
     Returns
     -------
@@ -86,12 +86,12 @@ def is_segments_table(path: str | os.PathLike[str], kind: str | None = None) -> 
             return OUTPUT_KEY in meta
         with pa.input_stream(str(p), compression="detect") as stream:
             first = stream.read(1 << 16).split(b"\n", 1)[0].decode("utf-8")
-        return first.startswith(_CSV_MARK)
+        return first.startswith(_CSV_MARKS)
     return False
 
 
-#: The first columns of every CSV table segments writes (the tier table's key).
-_CSV_MARK = "customer_id,month,aum_basis,tier"
+#: The first columns of the CSV tables segments writes: the tier table, the growth table.
+_CSV_MARKS = ("customer_id,month,aum_basis,tier", "customer_id,month,aum_change,growth_")
 
 
 def check_output(

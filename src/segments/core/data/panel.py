@@ -34,9 +34,12 @@ __all__ = [
     "CONTRACT_COLUMNS",
     "COUNT_COLUMNS",
     "ID",
+    "INVESTMENT_COMPONENTS",
     "MONEY_COLUMNS",
     "MONTH",
+    "NET_PURCHASES",
     "NUMERIC_COLUMNS",
+    "SIGNED_COLUMNS",
     "STATIC_CATEGORICAL",
     "PanelConfig",
     "PanelInput",
@@ -75,13 +78,31 @@ CREDIT_COLUMNS: tuple[str, ...] = (
 )
 #: Credit counts: the most days past due on any credit product in the month (0 = current).
 CREDIT_COUNT_COLUMNS: tuple[str, ...] = ("days_past_due",)
+#: The AUM components whose value can grow with markets: investment products.
+INVESTMENT_COMPONENTS: tuple[str, ...] = (
+    "wealth_products",
+    "funds",
+    "bonds",
+    "insurance",
+    "precious_metals",
+)
+#: Net purchases of investment products in the month: purchases less redemptions and
+#: maturities (negative when the customer sold more than they bought).
+NET_PURCHASES = "investment_net_purchases"
+#: Money in and out in the month: ``inflow`` is every credit to the customer's accounts
+#: (payroll, other income, transfers in from other banks); ``outflow`` every debit
+#: (spending, transfers out to other banks), neither counting moves between the customer's
+#: own accounts or purchases of the bank's products.
 FLOW_COLUMNS: tuple[str, ...] = (
     "inflow",
     "outflow",
     "payroll_inflow",
     "transfer_in_other_bank",
     "transfer_out_other_bank",
+    NET_PURCHASES,
 )
+#: Money columns that may be negative.
+SIGNED_COLUMNS: tuple[str, ...] = (NET_PURCHASES,)
 ACTIVITY_COLUMNS: tuple[str, ...] = ("txn_count", "app_logins", "branch_visits", "rm_contacts")
 HOLDING_COLUMNS: tuple[str, ...] = ("n_products",)
 STATIC_NUMERIC: tuple[str, ...] = ("age", "tenure_months")

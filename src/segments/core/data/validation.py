@@ -25,6 +25,7 @@ from segments.core.data.panel import (
     MONEY_COLUMNS,
     MONTH,
     NUMERIC_COLUMNS,
+    SIGNED_COLUMNS,
     STATIC_CATEGORICAL,
     PanelConfig,
     column_problems,
@@ -290,7 +291,8 @@ def _typed_number(
 ) -> pd.Series:
     """A money or count column as numbers: text converted, numeric input kept as it is
     (ints stay ints: less memory); non-numeric, infinite and negative values are errors.
-    A bank's own numeric column (``own``) may be negative."""
+    A bank's own numeric column (``own``) and a signed contract column (net purchases) may
+    be negative."""
     col = str(values.name)
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         numeric = pd.to_numeric(values, errors="coerce")
@@ -319,7 +321,7 @@ def _typed_number(
                 )
             )
     negative = (values < 0).to_numpy()
-    if negative.any() and not own:
+    if negative.any() and not (own or col in SIGNED_COLUMNS):
         errors.append(
             Violation(
                 col,

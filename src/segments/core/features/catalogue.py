@@ -15,9 +15,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from segments.core.data.panel import AUM
+from segments.core.data.panel import AUM, INVESTMENT_COMPONENTS, NET_PURCHASES
 from segments.core.features.history import History, Values, nanmean, nansum, ratio
 from segments.core.features.registry import HISTORY, LONGEST, PER_WINDOW, Compute, feature
+from segments.core.growth.sources import accumulation, appreciation, investments, migration
 
 __all__ = ["AGE_BANDS", "asset_share", "latest_value", "value_now"]
 
@@ -220,6 +221,47 @@ def _transfer_in_ratio(h: History, w: int) -> Values:
 def _transfer_out_ratio(h: History, w: int) -> Values:
     moved = nansum(h.grid("transfer_out_other_bank")[:, :w])
     return np.clip(ratio(moved, w * h.aum_base(w)), 0, 20)
+
+
+# -- growth sources (segments.core.growth: the same rules) --------------------------------
+
+
+def _transfers(h: History, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.nan_to_num(h.grid("transfer_in_other_bank")[:, :w]),
+        np.nan_to_num(h.grid("transfer_out_other_bank")[:, :w]),
+    )
+
+
+@feature("growth_accumulation_6m", "growth", "ratio",
+         en="own savings (income less spending) over the last 6 months relative to AUM",
+         zh="近6个月自身积累（收入减支出）占资产比",
+         sources=("inflow", "outflow", "transfer_in_other_bank", "transfer_out_other_bank"),
+         window=6)  # fmt: skip
+def _growth_accumulation(h: History, w: int) -> Values:
+    t_in, t_out = _transfers(h, w)
+    own = accumulation(h.grid("inflow")[:, :w], h.grid("outflow")[:, :w], t_in, t_out)
+    return np.clip(ratio(nansum(own), h.aum_base(w)), -5, 5)
+
+
+@feature("growth_migration_6m", "growth", "ratio",
+         en="assets moved in from other banks, net, over the last 6 months relative to AUM",
+         zh="近6个月他行净转入占资产比",
+         sources=("transfer_in_other_bank", "transfer_out_other_bank"), window=6)  # fmt: skip
+def _growth_migration(h: History, w: int) -> Values:
+    return np.clip(ratio(nansum(migration(*_transfers(h, w))), h.aum_base(w)), -5, 5)
+
+
+@feature("growth_appreciation_6m", "growth", "ratio",
+         en="growth in value of the investments held over the last 6 months relative to AUM",
+         zh="近6个月投资产品增值占资产比", sources=(NET_PURCHASES,), window=6)  # fmt: skip
+def _growth_appreciation(h: History, w: int) -> Values:
+    held = {c: h.grid(c)[:, : w + 1] for c in INVESTMENT_COMPONENTS if h.has(c)}
+    if not held:
+        return np.full(len(h.aum), np.nan)
+    invest = investments(held)
+    grew = appreciation(invest[:, :w], invest[:, 1 : w + 1], h.grid(NET_PURCHASES)[:, :w])
+    return np.clip(ratio(nansum(grew), h.aum_base(w)), -5, 5)
 
 
 # -- activity and channels ----------------------------------------------------------------

@@ -310,6 +310,44 @@ def _needs_section(zrow: pd.Series) -> list[str]:
     ]
 
 
+def _growth_section(group: pd.DataFrame, everyone: pd.DataFrame) -> list[str]:
+    """Where their assets come from: the share of the group whose main source of growth over
+    6 months each is (against everyone), from the ``growth_*_6m`` features."""
+    from segments.core.growth.sources import DOMINANT_NONE, SOURCES, dominant_source
+
+    cols = {f"growth_{s}": f"growth_{s}_6m" for s in SOURCES}
+    if not any(c in everyone.columns for c in cols.values()):
+        return []
+
+    def shares(frame: pd.DataFrame) -> pd.Series:
+        sums = pd.DataFrame(
+            {k: frame[v] if v in frame.columns else np.nan for k, v in cols.items()},
+            index=frame.index,
+        )
+        return pd.Series(dominant_source(sums)).value_counts(normalize=True)
+
+    mine, all_ = shares(group), shares(everyone)
+    return [
+        "\n## Where their assets come from\n",
+        *(
+            f"- main source over 6 months {s}: {mine.get(s, 0.0):.0%} of the group "
+            f"(all customers: {all_.get(s, 0.0):.0%})\n"
+            for s in (*SOURCES, DOMINANT_NONE)
+        ),
+    ]
+
+
+def _service_section(service: pd.DataFrame | None, gid: Any) -> list[str]:
+    """The service they get: the share of the group in each service model (by tier)."""
+    if service is None or gid not in service.index:
+        return []
+    row = service.loc[gid]
+    return [
+        "\n## The service they get (by their tiers)\n",
+        *(f"- {model}: {share:.0%}\n" for model, share in row.items() if share > 0),
+    ]
+
+
 def _apart_section(distinguishing: pd.DataFrame, gid: Any) -> list[str]:
     """What sets them apart: the group's distinguishing features and their z-scores."""
     top_feats = distinguishing[distinguishing["group_id"] == gid]
@@ -342,8 +380,10 @@ def persona_cards(
     labels: np.ndarray,
     *,
     surrogate: Any | None = None,
+    service: pd.DataFrame | None = None,
 ) -> dict[Any, str]:
-    """One Markdown page per group: who they are, what they hold, how they behave, needs.
+    """One Markdown page per group: who they are, what they hold, how they behave, where
+    their assets come from, the service they get, needs.
 
     With a fitted :class:`segments.core.explain.reasons.GroupSurrogate`, each card also says which
     features place customers in the group (mean SHAP of the surrogate) and its fidelity.
@@ -361,6 +401,9 @@ def persona_cards(
         The group id of each row of ``features``.
     surrogate : GroupSurrogate, optional
         A fitted surrogate classifier of the groups.
+    service : DataFrame, optional
+        Group id x service model: the share of the group each model serves
+        (:func:`segments.core.plan.service_mix`).
 
     Returns
     -------
@@ -377,6 +420,8 @@ def persona_cards(
         text += _who_section(med, pop_med, gid, features[labels == gid])
         for heading, feats in _CARD_SECTIONS:
             text += [f"\n## {heading}\n", *_median_lines(med, pop_med, gid, feats)]
+        text += _growth_section(features[labels == gid], features)
+        text += _service_section(service, gid)
         text += _needs_section(profile["z"].loc[gid])
         text += _apart_section(profile["distinguishing"], gid)
         if surrogate is not None:

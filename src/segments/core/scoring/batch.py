@@ -26,6 +26,7 @@ from segments.core.data.months import parse_month_column
 from segments.core.data.panel import ID, MONTH, PanelConfig
 from segments.core.data.validation import check_panel
 from segments.core.features.own import OwnColumn, own_features
+from segments.core.growth.levers import LEVER_COLUMNS, LeverRule, assign_levers
 from segments.core.scoring.output import RANKS, TIER_OUT, conform, output_schema, reason_fields
 from segments.exceptions import PanelValidationError, Violation, example_list
 
@@ -78,6 +79,8 @@ class Scorer:
     own : tuple of OwnColumn
         The bank's own columns declared as features (``features.columns``), registered
         wherever a batch is validated or scored (:func:`score_batch`, the workers).
+    levers : LeverRule
+        The rule that gives each customer of the upgrade population a lever.
     """
 
     groups: Any
@@ -97,6 +100,7 @@ class Scorer:
     psi_thresholds: tuple[float, float] = drift.THRESHOLDS
     settings: str = ""
     own: tuple[OwnColumn, ...] = ()
+    levers: LeverRule = field(default_factory=LeverRule)
     _explainer: Any = field(default=None, repr=False)
 
     @property
@@ -139,7 +143,7 @@ class Scorer:
         """
         from segments.core.features.builder import feature_columns
 
-        return feature_columns(available, self.panel, self.ladder.columns)
+        return feature_columns(available, self.panel, (*self.ladder.columns, "branch_id"))
 
     @property
     def features(self) -> list[str]:
@@ -344,6 +348,15 @@ def _score_batch(
         if scorer.population == "near_tier"
         else now["tier_rank"].to_numpy() < top
     )
+    branch = frame.loc[frame[MONTH] == month].set_index(ID)
+    out["branch_id"] = (
+        _plain(branch["branch_id"].reindex(now[ID])) if "branch_id" in branch.columns else None
+    )
+    levers = assign_levers(X.iloc[np.flatnonzero(pop)], scorer.levers)
+    for c in LEVER_COLUMNS:
+        values = np.full(len(out), None, dtype=object)
+        values[pop] = levers[c].to_numpy()
+        out[c] = values
     upgrade, Xu = _upgrade_columns(now, X, pop, scorer)
     out["p_upgrade"] = upgrade.pop("p_upgrade")
     for c in RANKS:

@@ -78,6 +78,15 @@ OUTPUT_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
         pa.float64(),
         "p_upgrade x the bank's value of the next tier (when upgrade.tier_values is set)",
     ),
+    ("branch_id", pa.string(), "the customer's branch in the as-of month (empty when unknown)"),
+    (
+        "lever",
+        pa.string(),
+        "the bank action the evidence points to (grow_with_customer, win_assets, "
+        "wealth_advice); upgrade population only",
+    ),
+    ("lever_reason", pa.string(), "the evidence behind the lever (English)"),
+    ("lever_reason_zh", pa.string(), "the evidence behind the lever (Chinese)"),
 )
 #: Columns after the reason codes.
 TRAILER_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (

@@ -126,13 +126,16 @@ def _upgrade_selection(result: Any) -> str:
     kinds = {
         "gbm": "gradient-boosted trees",
         "spline": "a spline logistic regression",
-        "blend": f"a blend ({win['blend_weight']:g} trees, the rest splines) in log-odds",
+        "blend": "a blend ({:g} trees, the rest splines) in log-odds",
     }
+    kind = kinds[win["kind"]]
+    if win["kind"] == "blend":
+        kind = kind.format(win["blend_weight"])
     cols = ["candidate", "kind", "trees", "blend_weight", "valid_log_loss", "valid_auc",
             "fit_seconds", "params"]  # fmt: skip
     return (
         "## Model selection\n\n"
-        f"Chosen: **{win['candidate']}**, {kinds[win['kind']]}, for the lowest calibrated log "
+        f"Chosen: **{win['candidate']}**, {kind}, for the lowest calibrated log "
         f"loss on the validation months ({win['valid_log_loss']:.4f}{margin}) among "
         f"{len(sel)} candidates fitted on the training months (validation AUC "
         f"{win['valid_auc']:.3f}). Every candidate, best first:\n\n"
@@ -277,6 +280,33 @@ def _upgrade_limits(result: Any, cfg: Any, comp: pd.DataFrame) -> str:
     return "## Known limits\n\n" + bullets(limits)
 
 
+def _upgrade_levers(result: Any, cfg: Any) -> str:
+    """The levers on the call list (what the bank does about each customer), and the rule."""
+    calls = getattr(result, "call_list", None)
+    if calls is None or "lever" not in calls or calls.empty:
+        return ""
+    from segments.core.growth.levers import LEVER_LABELS
+
+    shares = calls["lever"].value_counts(normalize=True)
+    rule = cfg.levers
+    lines = [
+        "## Levers on the call list",
+        "",
+        "Each customer on the call list gets the bank action the evidence points to, from "
+        "where their assets came from over 6 months (`docs/growth-and-service.md`): "
+        f"a source counts when it is the largest and added >= {rule.min_source_share:.0%} of "
+        f"AUM; transfers out >= {rule.outflow_share:.0%} of AUM over 3 months show assets "
+        f"held elsewhere; demand deposits >= {rule.idle_share:.0%} with nothing invested are "
+        f"idle; order {', '.join(rule.order)}.",
+        "",
+        *(
+            f"- {lever} ({zh}): {shares.get(lever, 0.0):.0%} of {len(calls):,} customers"
+            for lever, zh in LEVER_LABELS.items()
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def upgrade_card(
     result: Any,
     panel: PanelSummary,
@@ -321,11 +351,12 @@ def upgrade_card(
         _upgrade_metrics(result, comp),
         _upgrade_calibration(result, comp),
         _upgrade_stability(result),
+        _upgrade_levers(result, cfg),
         _upgrade_limits(result, cfg, comp),
         "## Customer data in this run\n\n" + what_was_logged(cfg.tracking),
         config_section(cfg.raw),
     ]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def _auc(frame: pd.DataFrame, column: str) -> float:

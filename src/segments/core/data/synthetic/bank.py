@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from segments.core.data.synthetic.cards import card_stream, draw_card_accounts
 from segments.core.data.synthetic.customers import draw_customers
+from segments.core.data.synthetic.growth import growth_stream
 from segments.core.data.synthetic.monthly import draw_months
 from segments.core.data.synthetic.tables import customer_ids, panel_table, truth_frame
 from segments.exceptions import ConfigError, Violation
@@ -51,8 +52,10 @@ def generate_chunk(
     Parameters
     ----------
     rng : numpy.random.Generator
-        The chunk's own generator. The card accounts are drawn from a stream of their own,
-        derived from its seed (:func:`~segments.core.data.synthetic.cards.card_stream`).
+        The chunk's own generator. The card accounts and the growth sources are drawn from
+        streams of their own, derived from its seed
+        (:func:`~segments.core.data.synthetic.cards.card_stream`,
+        :func:`~segments.core.data.synthetic.growth.growth_stream`).
     first_id : int
         The number in the first customer's id.
     n : int
@@ -68,9 +71,10 @@ def generate_chunk(
         One row per customer.
     """
     customers = draw_customers(rng, n, len(months))
-    monthly = draw_months(rng, customers, months)
+    seed_seq = rng.bit_generator.seed_seq
+    monthly = draw_months(rng, customers, months, growth_stream(seed_seq))  # type: ignore[arg-type]
     cards = draw_card_accounts(
-        card_stream(rng.bit_generator.seed_seq),  # type: ignore[arg-type]
+        card_stream(seed_seq),  # type: ignore[arg-type]
         customers.persona,
         monthly.credit,
         customers.presence.present,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from segments.core.data.panel import AUM_COMPONENTS
 from segments.core.data.synthetic.customers import Customers, Drivers, persona_param
+from segments.core.data.synthetic.growth import GrowthDraws, draw_growth, to_cents
 from segments.core.data.synthetic.personas import (
     ADOPT_EFFECT,
     ADOPT_JUMP,
@@ -89,16 +90,16 @@ class Credit:
 
 @dataclass(frozen=True)
 class Flows:
-    """Monthly money in and out, consistent with the change in AUM.
-
-    ``tin`` and ``tout`` (transfers from and to other banks) are not rounded yet.
-    """
+    """Monthly money in and out, consistent with the change in AUM to the cent:
+    ``inflow - outflow + appreciation`` is the month's AUM change, where appreciation is the
+    investments' change less ``net_purchases`` (all rounded to cents)."""
 
     payroll_inflow: np.ndarray
     tin: np.ndarray
     tout: np.ndarray
     inflow: np.ndarray
     outflow: np.ndarray
+    net_purchases: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,15 @@ def draw_flows(
     aum: np.ndarray,
     card_spend: np.ndarray,
     cal_month: np.ndarray,
+    growth: GrowthDraws,
 ) -> Flows:
-    """Draw payroll, transfers and other inflows; outflows follow from the change in AUM."""
+    """Draw payroll, transfers and other inflows; outflows follow from the change in AUM.
+
+    The outflow is what makes the month add up, in whole cents: AUM change = inflow -
+    outflow + appreciation (``growth``, drawn from its own stream, which also adds the
+    regular transfers in from other banks). Where that outflow would fall below the
+    transfers out plus half the card spend, inflow and outflow both rise by the shortfall.
+    """
     n, T = aum.shape
     salaried = drivers.has_payroll[:, None]
     paid = (rng.random((n, T)) < drivers.regularity[:, None]) & drivers.has_payroll[:, None]
@@ -257,18 +265,28 @@ def draw_flows(
     )
     tin = np.where(path.after_cons, aum * rng.uniform(0.02, 0.06, (n, T)), 0.0)
     tin += np.where(path.jump_adopt > 0, aum * 0.10, 0.0)
-    tin += (rng.random((n, T)) < 0.04) * aum * rng.uniform(0.01, 0.2, (n, T))
-    tout = (rng.random((n, T)) < 0.05) * aum * rng.uniform(0.01, 0.2, (n, T))
+    odd = persona_param(persona, "odd_transfers")[:, None]  # occasional moves, by persona
+    tin += (rng.random((n, T)) < 0.04) * aum * rng.uniform(0.01, 0.2, (n, T)) * odd
+    tout = (rng.random((n, T)) < 0.05) * aum * rng.uniform(0.01, 0.2, (n, T)) * odd
     tout += np.where(path.shock < -0.2, aum * 0.3, 0.0)
     turnover = persona_param(persona, "turnover")
     other_in = aum * turnover[:, None] * np.exp(rng.normal(0, 0.3, (n, T)))
-    inflow = payroll_inflow + tin + other_in
-    delta = np.diff(aum, axis=1, prepend=aum[:, :1])
-    outflow = inflow - delta
-    short = outflow < tout + card_spend * 0.5
-    extra = np.where(short, tout + card_spend * 0.5 - outflow, 0.0)
-    inflow, outflow = np.round(inflow + extra, 2), np.round(outflow + extra, 2)
-    return Flows(payroll_inflow, tin, tout, inflow, outflow)
+    tin_c = to_cents(tin) + growth.migrate_in
+    inflow = to_cents(payroll_inflow) + tin_c + to_cents(other_in)
+    aum_c = to_cents(aum)
+    delta = np.diff(aum_c, axis=1, prepend=aum_c[:, :1])
+    outflow = inflow - delta + growth.appreciation
+    tout_c = to_cents(tout)
+    extra = np.maximum(to_cents(tout + card_spend * 0.5) - outflow, 0)
+    inflow, outflow = inflow + extra, outflow + extra
+    return Flows(
+        payroll_inflow,
+        tin_c / 100.0,
+        tout_c / 100.0,
+        inflow / 100.0,
+        outflow / 100.0,
+        growth.net_purchases / 100.0,
+    )
 
 
 def draw_activity(rng: np.random.Generator, persona: np.ndarray, aum: np.ndarray) -> Activity:
@@ -295,7 +313,12 @@ def product_count(holdings: Holdings, credit: Credit, has_payroll: np.ndarray) -
     )
 
 
-def draw_months(rng: np.random.Generator, customers: Customers, months: pd.PeriodIndex) -> Months:
+def draw_months(
+    rng: np.random.Generator,
+    customers: Customers,
+    months: pd.PeriodIndex,
+    growth_rng: np.random.Generator,
+) -> Months:
     """Draw the chunk's monthly series, step by step in a fixed order.
 
     Parameters
@@ -306,6 +329,9 @@ def draw_months(rng: np.random.Generator, customers: Customers, months: pd.Perio
         The chunk's customers.
     months : PeriodIndex
         The panel's months.
+    growth_rng : numpy.random.Generator
+        The chunk's growth stream
+        (:func:`~segments.core.data.synthetic.growth.growth_stream`).
 
     Returns
     -------
@@ -316,8 +342,9 @@ def draw_months(rng: np.random.Generator, customers: Customers, months: pd.Perio
     path = draw_asset_path(rng, customers, cal_month)
     holdings = draw_holdings(rng, persona, path)
     credit = draw_credit(rng, persona, cal_month)
+    growth = draw_growth(growth_rng, persona, holdings.components, holdings.aum)
     flows = draw_flows(
-        rng, persona, customers.drivers, path, holdings.aum, credit.card_spend, cal_month
+        rng, persona, customers.drivers, path, holdings.aum, credit.card_spend, cal_month, growth
     )
     activity = draw_activity(rng, persona, holdings.aum)
     n_products = product_count(holdings, credit, customers.drivers.has_payroll)

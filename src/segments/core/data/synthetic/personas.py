@@ -68,9 +68,29 @@ class Persona:
         Monthly probability that a customer with something to repay starts a spell of
         missed payments (days past due); higher for the financially stretched.
 
+    invest_return, invest_vol : float, default 0.002, 0.01
+        Mean and sd of the monthly return on investment balances (wealth products, funds,
+        bonds, insurance, precious metals): their appreciation.
+    market_beta : float, default 0.0
+        How much of the AUM path's monthly change is the market moving the investments: the
+        investments' return is ``invest_return + invest_vol * z + market_beta * (AUM_t /
+        AUM_t-1 - 1)`` (an investor's assets move with their portfolio).
+    odd_transfers : float, default 1.0
+        The size of the occasional transfers to and from other banks (a scale on the
+        1-20% of AUM every persona moves now and then).
+    migrate_in : float, default 0.0
+        Mean monthly transfers in from other banks as a share of AUM, beyond the occasional
+        ones every persona has (a business owner's receipts paid in at other banks).
+    growth_source : str, default ""
+        The source the persona's assets are planted to grow from (``accumulation``,
+        ``migration`` or ``appreciation``; "" for a mix), as in the truth table.
+
     ``p_revolve`` and ``p_late`` drive only the card account columns (``card_balance``,
     ``card_payment``, ``days_past_due``), drawn from a random stream of their own
     (:mod:`~segments.core.data.synthetic.cards`): changing them changes no other column.
+    Likewise ``invest_return``, ``invest_vol`` and ``migrate_in`` are drawn from the growth
+    stream (:mod:`~segments.core.data.synthetic.growth`) and change only the flow columns
+    and ``investment_net_purchases``: never AUM or its components.
     """
 
     name: str
@@ -101,6 +121,12 @@ class Persona:
     p_consolidate: float
     p_revolve: float = 0.3  # card holders who repay part of the balance, not all of it
     p_late: float = 0.004  # monthly chance of starting a spell of missed payments
+    invest_return: float = 0.002  # mean monthly return on investment balances
+    invest_vol: float = 0.01  # its sd
+    market_beta: float = 0.0  # how much of the AUM path's change is market movement
+    odd_transfers: float = 1.0  # scale of the occasional transfers with other banks
+    migrate_in: float = 0.0  # regular monthly transfers in from other banks, share of AUM
+    growth_source: str = ""  # the planted source of growth ("" = a mix)
 
 
 _OCC_EMP = ("employee", "civil_servant", "professional")
@@ -166,6 +192,7 @@ PERSONAS: tuple[Persona, ...] = (
         p_consolidate=0.05,
         p_revolve=0.35,
         p_late=0.003,
+        growth_source="accumulation",
     ),
     Persona(
         name="credit_reliant_spender",
@@ -256,6 +283,8 @@ PERSONAS: tuple[Persona, ...] = (
         p_consolidate=0.06,
         p_revolve=0.3,
         p_late=0.004,
+        migrate_in=0.05,
+        growth_source="migration",
     ),
     Persona(
         name="affluent_investor",
@@ -269,7 +298,7 @@ PERSONAS: tuple[Persona, ...] = (
         age=(35, 68),
         tenure=(24, 320),
         occupations=("professional", "executive", "business_owner"),
-        p_payroll=0.5,
+        p_payroll=0.2,  # salaries mostly paid at other banks
         payroll_median=40_000,
         p_card=0.9,
         card_limit=150_000,
@@ -286,6 +315,11 @@ PERSONAS: tuple[Persona, ...] = (
         p_consolidate=0.03,
         p_revolve=0.05,
         p_late=0.001,
+        invest_return=0.008,
+        invest_vol=0.012,
+        market_beta=1.0,
+        odd_transfers=0.4,
+        growth_source="appreciation",
     ),
     Persona(
         name="basic_inactive",

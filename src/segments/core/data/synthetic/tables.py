@@ -109,8 +109,9 @@ def panel_table(
         ("inflow", flows.inflow),
         ("outflow", flows.outflow),
         ("payroll_inflow", flows.payroll_inflow),
-        ("transfer_in_other_bank", np.round(flows.tin, 2)),
-        ("transfer_out_other_bank", np.round(flows.tout, 2)),
+        ("transfer_in_other_bank", flows.tin),
+        ("transfer_out_other_bank", flows.tout),
+        ("investment_net_purchases", flows.net_purchases),
     ):
         columns[name] = pa.array(rows(grid))
     for name, grid in (
@@ -157,6 +158,9 @@ def truth_frame(
             ),
             "consolidation_month": pd.array(
                 [str(months[m]) if m >= 0 else None for m in d.consolidate_month], dtype="str"
+            ),
+            "growth_source": pd.array(
+                [PERSONAS[p].growth_source or None for p in customers.persona], dtype="str"
             ),
             "first_month": [str(months[s]) for s in pres.start_idx],
             "last_month": [str(months[e]) for e in pres.end_idx],
