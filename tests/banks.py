@@ -19,9 +19,15 @@ from segments import (
 from segments.core.data.synthetic import write_bank
 from segments.mlops.promotion import promote
 
+#: One LightGBM, no search over candidates: for the tests of what happens around a model
+#: (registry, scoring, lineage, safety), not of how good it is (tests/core/test_upgrade*.py,
+#: tests/jobs/test_train.py and tests/test_cdnow.py train with the defaults).
+QUICK_MODEL = {"search": 0, "candidates": ["gbm"], "min_child_samples": 10}
+
 #: Small banks do not always beat the rule of thumb: the tests' thresholds say so openly.
 LENIENT = {
     "groups": {"n_bootstrap": 2, "k_max": 8},
+    "upgrade": {"model": QUICK_MODEL},
     "registry": {"promotion": {"upgrade": {"min_auc": 0.5, "min_auc_gain_over_rule": -1.0}}},
 }
 

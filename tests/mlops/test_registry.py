@@ -37,6 +37,7 @@ from segments.exceptions import PromotionError, RegistryError
 from segments.mlops.promotion import promote
 from segments.mlops.registry import aliases, history
 from segments.mlops.tracking import load_model
+from tests.banks import QUICK_MODEL
 from tests.mlflow_server import MlflowServer, free_port, stop_group, wait_for_health
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,7 @@ def flow(tmp_path_factory):
         yaml.safe_dump(
             {
                 "groups": {"n_bootstrap": 2, "k_max": 8},
+                "upgrade": {"model": QUICK_MODEL},
                 "registry": {
                     "promotion": {"upgrade": {"min_auc": 0.7, "min_auc_gain_over_rule": -0.1}}
                 },

@@ -18,6 +18,7 @@ from segments.cli import app
 from segments.core.config.tracking import ID_KEY_ENV
 from segments.exceptions import ConfigError
 from segments.mlops.samples import REVIEW_COLUMNS, example_rows, pseudonymise
+from tests.banks import QUICK_MODEL
 
 KEY = "a bank's secret"
 
@@ -36,12 +37,22 @@ def runs(tmp_path_factory):
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     raw, _ = make_bank(4_000, 18, seed=21)
     panel = validate_panel(raw)
-    cfg = load_config(overrides={"name": "samples_test", "groups": {"n_bootstrap": 2}})
+    cfg = load_config(
+        overrides={
+            "name": "samples_test",
+            "groups": {"n_bootstrap": 2},
+            "upgrade": {"model": QUICK_MODEL},
+        }
+    )
     groups = log_groups(train_groups(panel, cfg), panel)
     upgrade = log_upgrade(train_upgrade(panel, cfg), panel)
     mp.setenv(ID_KEY_ENV, KEY)
     asked = load_config(
-        overrides={"name": "samples_test", "tracking": {"log_samples": True, "sample_rows": 300}}
+        overrides={
+            "name": "samples_test",
+            "upgrade": {"model": QUICK_MODEL},
+            "tracking": {"log_samples": True, "sample_rows": 300},
+        }
     )
     sampled = log_upgrade(dataclasses.replace(upgrade, config=asked, run_id=None), panel)
     client = mlflow.MlflowClient()

@@ -316,17 +316,11 @@ def _log_k_selection(mlflow: Any, model: Any) -> None:
 
     if model.k_selection_ is None:
         return
+    criteria = ("silhouette", "calinski_harabasz", "davies_bouldin", "stability", "bic",
+                "min_share")  # fmt: skip
     for _, row in model.k_selection_.iterrows():
-        for c in (
-            "silhouette",
-            "calinski_harabasz",
-            "davies_bouldin",
-            "stability",
-            "bic",
-            "min_share",
-        ):
-            if c in row and pd.notna(row[c]):
-                mlflow.log_metric(f"k_{c}", float(row[c]), step=int(row["k"]))
+        values = {f"k_{c}": float(row[c]) for c in criteria if c in row and pd.notna(row[c])}
+        mlflow.log_metrics(values, step=int(row["k"]))  # one request per k
     log_frame(model.k_selection_, "k_selection/criteria.csv", index=False)
     mlflow.log_dict(model.k_selection_report_, "k_selection/report.json")
     mlflow.log_figure(
@@ -414,12 +408,14 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
     from segments.mlops.tracking import log_frame
 
     curves = result.curves
+    metrics = {}
     for _, r in result.metrics.iterrows():
         for key, value in r.items():
             if key in ("model", "segment") or not np.isfinite(value):
                 continue
             prefix = r["model"] if r["segment"] == "all" else f"{r['model']}.{r['segment']}"
-            mlflow.log_metric(f"{prefix}.{key}", float(value))
+            metrics[f"{prefix}.{key}"] = float(value)
+    mlflow.log_metrics(metrics)  # one request, not one per metric
     from segments.mlops.review import log_by_month
 
     # Step YYYYMM and the month's first day: the chart reads by month on either axis.
@@ -475,15 +471,19 @@ def _log_selection(mlflow: Any, result: UpgradeResult) -> None:
     sel = result.model.selection_
     if sel is not None:
         log_frame(sel, "evaluation/model_selection.csv", index=False)
-        for _, r in sel.iterrows():
-            mlflow.log_metric(f"selection.{r['candidate']}.valid_log_loss", r["valid_log_loss"])
-            mlflow.log_metric(f"selection.{r['candidate']}.valid_auc", r["valid_auc"])
+        mlflow.log_metrics(
+            {
+                f"selection.{r['candidate']}.{key}": float(r[key])
+                for _, r in sel.iterrows()
+                for key in ("valid_log_loss", "valid_auc")
+            }
+        )
     if result.by_month is not None and not result.by_month.empty:
         log_frame(result.by_month, "evaluation/by_test_month.csv", index=False)
         worst = result.by_month.groupby("model")["ece"].max()
-        for model, value in worst.items():
-            if np.isfinite(value):
-                mlflow.log_metric(f"{model}.ece_worst_month", float(value))
+        mlflow.log_metrics(
+            {f"{m}.ece_worst_month": float(v) for m, v in worst.items() if np.isfinite(v)}
+        )
 
 
 def _log_config(mlflow: Any, cfg: ExperimentConfig) -> None:

@@ -10,6 +10,7 @@ judged, the code that promoted, and the training run itself (``segments.training
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,6 +74,8 @@ def log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -
     str
         The evidence run's id.
     """
+    from mlflow.entities import Metric, Param
+
     from segments.mlops.cards import markdown_table, render_html
 
     experiment_id = run.info.experiment_id if run else "0"
@@ -82,12 +85,19 @@ def log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -
         experiment_id, run_name=f"promote {report.name} v{report.version} ({decision})", tags=tags
     )
     rid = evidence.info.run_id
-    client.log_param(rid, "reason", (reason or "(none given)")[:500])
     trained = dict(run.data.tags) if run is not None else {}
-    client.log_param(rid, "training_data_digest", trained.get(tag_names.DATA_DIGEST, ""))
-    client.log_param(rid, "panel_data_digest", report.data_digest or "(no panel given)")
-    for r in report.checks.itertuples():
-        client.log_metric(rid, f"check.{r.check}", float(r.passed))
+    now = int(time.time() * 1000)
+    client.log_batch(  # one request
+        rid,
+        metrics=[
+            Metric(f"check.{r.check}", float(r.passed), now, 0) for r in report.checks.itertuples()
+        ],
+        params=[
+            Param("reason", (reason or "(none given)")[:500]),
+            Param("training_data_digest", trained.get(tag_names.DATA_DIGEST, "")),
+            Param("panel_data_digest", report.data_digest or "(no panel given)"),
+        ],
+    )
     client.log_text(rid, report.logged.to_csv(), "comparison_logged.csv")
     if report.same_months is not None:
         client.log_text(rid, report.same_months.to_csv(), "comparison_same_months.csv")
