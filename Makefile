@@ -7,7 +7,7 @@ DEMO   ?= build/demo
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
 
-.PHONY: install demo test lint bench bench-foundation clean
+.PHONY: install demo test test-slow lint bench bench-foundation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,10 +42,16 @@ demo: $(STAMP)
 	@echo "audit trail:           $(BIN)/segments history demo-upgrade"
 	@echo "browse them with:      $(BIN)/segments ui --port 5000   (http://127.0.0.1:5000)"
 
+# `make test`: lint, then every test but those marked slow (real servers, subprocess kills,
+# Spark; about 10 minutes on 2 cores). `make test-slow` runs the slow ones; CI (.ci/run)
+# runs both.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
