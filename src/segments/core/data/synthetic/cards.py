@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segments.core.data.synthetic.customers import persona_param
+from segments.core.data.synthetic.customers import persona_param, substream
 from segments.core.data.synthetic.monthly import Credit
 
 __all__ = [
@@ -67,8 +67,7 @@ def card_stream(chunk: np.random.SeedSequence) -> np.random.Generator:
     numpy.random.Generator
         Seeded on the chunk's entropy and spawn key extended by :data:`CARD_STREAM`.
     """
-    key = (*chunk.spawn_key, CARD_STREAM)
-    return np.random.default_rng(np.random.SeedSequence(chunk.entropy, spawn_key=key))
+    return substream(chunk, CARD_STREAM)
 
 
 def _repay_rates(

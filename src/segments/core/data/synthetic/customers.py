@@ -24,6 +24,7 @@ __all__ = [
     "draw_presence",
     "draw_statics",
     "persona_param",
+    "substream",
 ]
 
 
@@ -80,6 +81,25 @@ class Customers:
     statics: Statics
     presence: Presence
     drivers: Drivers
+
+
+def substream(chunk: np.random.SeedSequence, key: int) -> np.random.Generator:
+    """A generator of its own for some columns of a chunk, independent of the chunk's stream:
+    seeded on the chunk's entropy and spawn key extended by ``key``.
+
+    Parameters
+    ----------
+    chunk : numpy.random.SeedSequence
+        The chunk's seed (its generator's ``bit_generator.seed_seq``).
+    key : int
+        The stream's fixed key (changing it changes those columns of every bank).
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    spawn = (*chunk.spawn_key, key)
+    return np.random.default_rng(np.random.SeedSequence(chunk.entropy, spawn_key=spawn))
 
 
 def persona_param(persona: np.ndarray, name: str) -> np.ndarray:

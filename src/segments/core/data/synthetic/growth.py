@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segments.core.data.panel import AUM_COMPONENTS, INVESTMENT_COMPONENTS
-from segments.core.data.synthetic.customers import persona_param
+from segments.core.data.synthetic.customers import persona_param, substream
 
 __all__ = ["GROWTH_STREAM", "GrowthDraws", "draw_growth", "growth_stream", "to_cents"]
 
@@ -57,8 +57,7 @@ def growth_stream(chunk: np.random.SeedSequence) -> np.random.Generator:
     numpy.random.Generator
         Seeded on the chunk's entropy and spawn key extended by :data:`GROWTH_STREAM`.
     """
-    key = (*chunk.spawn_key, GROWTH_STREAM)
-    return np.random.default_rng(np.random.SeedSequence(chunk.entropy, spawn_key=key))
+    return substream(chunk, GROWTH_STREAM)
 
 
 def to_cents(money: np.ndarray) -> np.ndarray:
