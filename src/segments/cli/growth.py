@@ -137,9 +137,18 @@ def growth(
             ours=functools.partial(is_segments_table, kind="growth table"),
         )
     frame = validated_panel(panel, cfg)
-    report = growth_report(
-        frame, lad, month=wanted, window=window, by=chosen, groups=_groups(scores)
-    )
+    try:
+        report = growth_report(
+            frame, lad, month=wanted, window=window, by=chosen, groups=_groups(scores)
+        )
+    except ConfigError as exc:  # the API's argument names, as the options they came from
+        options = {"month": "--month", "window": "--window", "by": "--by"}
+        raise ConfigError(
+            [
+                Violation(options.get(v.column, v.column), v.problem, hint=v.hint)
+                for v in exc.violations
+            ]
+        ) from None
     for note in report.notes:
         err.print(f"note: {note}", markup=False)
     for b in chosen:
