@@ -116,6 +116,8 @@ def plan_markdown(plan: Plan, service: ServiceMap, top_branches: int = 15) -> st
     from segments.mlops.cards.markdown import markdown_table
 
     totals = plan.totals(service)
+    for col in ("contacts_per_month", "expected_gain_outside"):  # whole numbers to read
+        totals[col] = totals[col].round().astype("int64")
     on_list = plan.customers["call_rank"].notna()
     outside = int((plan.customers["in_capacity"] == False).sum())  # noqa: E712
     n = int(on_list.sum())
@@ -123,8 +125,12 @@ def plan_markdown(plan: Plan, service: ServiceMap, top_branches: int = 15) -> st
     lines += [
         f"- {m.name} ({m.label_zh}): "
         + (f"{m.capacity:,} customers per manager" if m.has_managers else "no manager")
-        + f", a contact every {m.cadence_months} month(s), "
-        f"{m.prospects_per_manager} near-tier prospects per manager a month"
+        + (
+            ", a contact every month, "
+            if m.cadence_months == 1
+            else f", a contact every {m.cadence_months} months, "
+        )
+        + f"{m.prospects_per_manager} near-tier prospects per manager a month"
         for m in service.models.values()
     ]
     lines += ["", "## Service models", "", markdown_table(totals), ""]
