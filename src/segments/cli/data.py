@@ -21,7 +21,7 @@ from segments.cli.common import (
 )
 from segments.core.config.experiment import load_config
 from segments.core.config.presets import available_presets
-from segments.core.data.months import parse_month_option
+from segments.core.data.months import check_month_in, parse_month_option
 from segments.core.data.outputs import check_output, is_segments_table, output_lock, write_table
 from segments.core.data.panel import MONTH, read_panel
 from segments.core.data.synthetic import write_bank
@@ -229,18 +229,7 @@ def tiers(
     table = assign_tiers(frame, lad)
     months = table[MONTH]
     target = wanted if wanted is not None else months.max()
-    if not (months == target).any():
-        from segments.exceptions import ConfigError, Violation
-
-        raise ConfigError(
-            [
-                Violation(
-                    "--month",
-                    f"is {target}; the panel has no rows in it "
-                    f"(months {months.min()} .. {months.max()})",
-                )
-            ]
-        )
+    check_month_in(months, target)
     _tier_tables(table, lad, target)
     previous = target - 1
     if (months == previous).any():

@@ -15,7 +15,13 @@ import pandas as pd
 
 from segments.exceptions import ConfigError, Violation
 
-__all__ = ["parse_month_column", "parse_month_option", "parse_months", "parse_timestamp"]
+__all__ = [
+    "check_month_in",
+    "parse_month_column",
+    "parse_month_option",
+    "parse_months",
+    "parse_timestamp",
+]
 
 
 def parse_months(values: pd.Series) -> pd.Series:
@@ -176,3 +182,22 @@ def parse_timestamp(value: str, option: str = "--scored-at") -> str:
             ]
         )
     return value
+
+
+def check_month_in(months: pd.Series, month: pd.Period, option: str = "--month") -> None:
+    """Refuse a month the panel has no row in, naming the option and the panel's months.
+
+    Raises
+    ------
+    ConfigError
+    """
+    if not (months == month).any():
+        raise ConfigError(
+            [
+                Violation(
+                    option,
+                    f"is {month}; the panel has no rows in it "
+                    f"(months {months.min()} .. {months.max()})",
+                )
+            ]
+        )

@@ -18,7 +18,13 @@ import pandas as pd
 from segments.core.data.panel import AUM, INVESTMENT_COMPONENTS, NET_PURCHASES
 from segments.core.features.history import History, Values, nanmean, nansum, ratio
 from segments.core.features.registry import HISTORY, LONGEST, PER_WINDOW, Compute, feature
-from segments.core.growth.sources import accumulation, appreciation, investments, migration
+from segments.core.growth.sources import (
+    accumulation,
+    appreciation,
+    investments,
+    migration,
+    source_columns,
+)
 
 __all__ = ["AGE_BANDS", "asset_share", "latest_value", "value_now"]
 
@@ -236,7 +242,7 @@ def _transfers(h: History, w: int) -> tuple[np.ndarray, np.ndarray]:
 @feature("growth_accumulation_6m", "growth", "ratio",
          en="own savings (income less spending) over the last 6 months relative to AUM",
          zh="近6个月自身积累（收入减支出）占资产比",
-         sources=("inflow", "outflow", "transfer_in_other_bank", "transfer_out_other_bank"),
+         sources=source_columns("accumulation"),
          window=6)  # fmt: skip
 def _growth_accumulation(h: History, w: int) -> Values:
     t_in, t_out = _transfers(h, w)
@@ -247,14 +253,15 @@ def _growth_accumulation(h: History, w: int) -> Values:
 @feature("growth_migration_6m", "growth", "ratio",
          en="assets moved in from other banks, net, over the last 6 months relative to AUM",
          zh="近6个月他行净转入占资产比",
-         sources=("transfer_in_other_bank", "transfer_out_other_bank"), window=6)  # fmt: skip
+         sources=source_columns("migration"), window=6)  # fmt: skip
 def _growth_migration(h: History, w: int) -> Values:
     return np.clip(ratio(nansum(migration(*_transfers(h, w))), h.aum_base(w)), -5, 5)
 
 
 @feature("growth_appreciation_6m", "growth", "ratio",
          en="growth in value of the investments held over the last 6 months relative to AUM",
-         zh="近6个月投资产品增值占资产比", sources=(NET_PURCHASES,), window=6)  # fmt: skip
+         zh="近6个月投资产品增值占资产比", sources=source_columns("appreciation"),
+         window=6)  # fmt: skip
 def _growth_appreciation(h: History, w: int) -> Values:
     held = {c: h.grid(c)[:, : w + 1] for c in INVESTMENT_COMPONENTS if h.has(c)}
     if not held:

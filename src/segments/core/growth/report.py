@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from segments.core.data.months import check_month_in
 from segments.core.data.panel import ID, MONTH
 from segments.core.growth.sources import (
     GROWTH_COLUMNS,
@@ -14,6 +15,7 @@ from segments.core.growth.sources import (
     growth_sources,
     growth_windows,
     known_sources,
+    source_columns,
 )
 from segments.core.tiers.assign import assign_tiers
 from segments.core.tiers.ladders import Ladder
@@ -113,16 +115,7 @@ def growth_report(
         raise ConfigError([Violation("window", f"is {window!r}; expected whole months >= 1")])
     months = panel[MONTH]
     target = pd.Period(month, "M") if month is not None else months.max()
-    if not (months == target).any():
-        raise ConfigError(
-            [
-                Violation(
-                    "month",
-                    f"is {target}; the panel has no rows in it "
-                    f"(months {months.min()} .. {months.max()})",
-                )
-            ]
-        )
+    check_month_in(months, target, "month")
     notes = []
     span = int((target - months.min()).n)
     if span < 1:
@@ -136,11 +129,12 @@ def growth_report(
         )
         window = span
     known = known_sources(panel.columns)
-    notes += [
-        f"{s} is unknown (the panel lacks its columns) and is in the residual"
-        for s, ok in known.items()
-        if not ok
-    ]
+    for s, ok in known.items():
+        lacks = [c for c in source_columns(s) if c not in panel.columns] or ["an investment column"]
+        if not ok:
+            notes.append(
+                f"{s} is unknown (the panel lacks {', '.join(lacks)}); it is in the residual"
+            )
     growth = growth_sources(panel)
     windows = growth_windows(growth, target, sorted({*WINDOWS, window}))
     keys = _keys(panel, ladder, target, groups)
