@@ -106,7 +106,7 @@ def test_bad_input_writes_nothing(tmp_path):
 def test_bad_config_and_ladder_exit_1(bank_dir, tmp_path):
     result = runner.invoke(app, ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "nope"])
     assert result.exit_code == 1
-    assert "packaged: bos, ccb, cmb, spdb" in result.stderr
+    assert "packaged: bos, ccb, cmb, member_growth, spdb, stars7" in result.stderr
     cfg = tmp_path / "x.yaml"
     cfg.write_text("panel: {column_map: {cust: customer_id}}\n")
     result = runner.invoke(app, ["validate", str(bank_dir / "panel.parquet"), "--config", str(cfg)])

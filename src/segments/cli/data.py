@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.table import Table
@@ -141,33 +142,46 @@ def validate(
     )
 
 
-def _tier_tables(tiers: pd.DataFrame, ladder, month: pd.Period) -> None:
+def _tier_tables(tiers: pd.DataFrame, ladder, month: pd.Period, aum: pd.Series) -> None:
+    """The month's tier mix, its near-tier bands and, on a points ladder, the points by
+    component (``aum``: the panel's AUM per customer that month)."""
     now = tiers[tiers[MONTH] == month]
+    unit = ladder.basis_unit
     table = Table(title=f"Tiers in {month} (ladder {ladder.name})")
-    for col in ("tier", "label", "min AUM", "customers", "share", "AUM share"):
+    for col in ("tier", "label", f"min {unit}", "customers", "share", "AUM share"):
         table.add_column(col, justify="left" if col in ("tier", "label") else "right")
-    total_aum = now["aum_basis"].sum()
+    money_now = aum.reindex(now["customer_id"]).to_numpy()
+    total_aum = np.nansum(money_now)
     for t in ladder.tiers:
-        rows = now[now["tier"] == t.name]
+        mask = (now["tier"] == t.name).to_numpy()
         table.add_row(
             t.name,
             t.label_zh,
-            money(t.min_aum),
-            f"{len(rows):,}",
-            f"{len(rows) / max(len(now), 1):.2%}",
-            f"{rows['aum_basis'].sum() / total_aum:.2%}" if total_aum else "-",
+            money(t.threshold),
+            f"{int(mask.sum()):,}",
+            f"{mask.sum() / max(len(now), 1):.2%}",
+            f"{np.nansum(money_now[mask]) / total_aum:.2%}" if total_aum else "-",
         )
     out.print(table)
+    if ladder.points_columns:
+        pts = now.groupby("tier", observed=False)[ladder.points_columns].mean()
+        pt = Table(title=f"Mean points by component in {month}")
+        pt.add_column("tier")
+        for c in ladder.components:
+            pt.add_column(c.name, justify="right")
+        for tier, row in pts.iterrows():
+            pt.add_row(str(tier), *("-" if pd.isna(v) else f"{v:,.1f}" for v in row))
+        out.print(pt)
     if ladder.near_bands:
         near = Table(title=f"Near-tier customers in {month}")
-        for col in ("band", "next tier", "basis range", "customers", "share"):
+        for col in ("band", "next tier", f"basis range ({unit})", "customers", "share"):
             near.add_column(col, justify="left" if col in ("band", "next tier") else "right")
         for b in ladder.near_bands:
             n = int((now["near_band"] == b.name).sum())
             near.add_row(
                 b.name,
                 b.tier,
-                f"{money(b.lower)} - {money(ladder.tiers[ladder.rank(b.tier)].min_aum)}",
+                f"{money(b.lower)} - {money(ladder.tiers[ladder.rank(b.tier)].threshold)}",
                 f"{n:,}",
                 f"{n / max(len(now), 1):.2%}",
             )
@@ -230,7 +244,8 @@ def tiers(
     months = table[MONTH]
     target = wanted if wanted is not None else months.max()
     check_month_in(months, target)
-    _tier_tables(table, lad, target)
+    in_month = frame[frame[MONTH] == target]
+    _tier_tables(table, lad, target, in_month.set_index("customer_id")["aum"])
     previous = target - 1
     if (months == previous).any():
         mig = migration_matrix(table, previous, target)
@@ -280,19 +295,47 @@ def ladders(
                 f"{lad.hysteresis.downgrade_after} ({lad.hysteresis.downgrade_to})"
             )
         )
-        out.print(
-            f"[bold]{lad.name}[/bold]: {lad.description} (basis: {lad.basis_window}-month "
-            f"average; hysteresis: {rule})"
-        )
+        out.print(f"[bold]{lad.name}[/bold]: {lad.description} ({lad.kind} ladder)")
+        for line in [*_basis_lines(lad), f"hysteresis: {rule}"]:
+            out.print(f"  {line}", markup=False)
         for t in lad.tiers:
             extra = "".join(
                 f" or {c.agg} {c.column} over {c.window}m >= {money(c.min)}" for c in t.any_of
             )
+            basis = "AUM" if lad.kind == "aum" else "points"
             out.print(
-                f"  {t.name:<14} {t.label_zh:<8} AUM >= {money(t.min_aum)}{extra}", markup=False
-            )
-        for b in lad.near_bands:
-            out.print(
-                f"  near band {b.name}: {money(b.lower)} <= AUM < threshold of {b.tier}",
+                f"  {t.name:<14} {t.label_zh:<8} {basis} >= {money(t.threshold)}{extra}",
                 markup=False,
             )
+        for b in lad.near_bands:
+            share = f" ({b.ratio:.0%} of it)" if b.ratio is not None else ""
+            out.print(
+                f"  near band {b.name}: {money(b.lower)} <= basis < threshold of {b.tier}{share}",
+                markup=False,
+            )
+
+
+def _basis_lines(lad) -> list[str]:
+    """How a ladder's basis is made, one line per part."""
+    if lad.kind == "aum":
+        return [f"basis: AUM, {lad.basis_window}-month average ({lad.currency})"]
+    if lad.kind == "points":
+        head = "basis: the sum of the components' points"
+    else:
+        keep = (
+            f"points expire after {lad.expiry_months} months"
+            if lad.decay is None
+            else f"the balance loses {lad.decay:.0%} a month"
+        )
+        head = f"basis: a balance of points earned each month from activities; {keep}"
+    lines = [head]
+    for c in lad.components:
+        how = c.column if lad.kind == "growth" else f"{c.agg} {c.column} over {c.window}m"
+        cap = (
+            ""
+            if c.cap is None
+            else f", at most {c.cap:g}" + (" a month" if lad.kind == "growth" else "")
+        )
+        word = "point" if c.points == 1 else "points"
+        lines.append(f"- {c.name}: {c.points:g} {word} per {c.per:,g} of {how}{cap}")
+    return lines

@@ -181,6 +181,8 @@ def make_manifest(
         "batches": batches,
         "batching": state["identity"].get("batching"),
         "resumed": state.get("resumed", 0),
+        "ladder": job.scorer.ladder.name,
+        "basis_unit": job.scorer.ladder.basis_unit,
         "tiers": dict(sorted(counts.get("tiers", {}).items())),
         "segments": dict(sorted(counts.get("segments", {}).items(), key=lambda kv: int(kv[0]))),
         "drift": {**drift_summary(report), "reference": dict(job.scorer.sources)},

@@ -90,7 +90,7 @@ def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -
 def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[str]], dict]:
     """Contract columns the models' features need but the input lacks, and the specs."""
     from segments.core.features import feature_spec
-    from segments.core.upgrade.labels import TIER_FEATURES
+    from segments.core.upgrade.labels import tier_features
 
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     specs = {}
@@ -99,7 +99,7 @@ def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[
             specs[name] = feature_spec(name, scorer.windows)
     missing: dict[str, list[str]] = {}
     for name, spec in specs.items():
-        if name in TIER_FEATURES:
+        if name in tier_features([name]):
             continue
         for col in spec.sources:
             if col not in contract and not (col == "aum" and contract & set(AUM_COMPONENTS)):

@@ -241,7 +241,7 @@ def train_groups(
 
     service = service_mix(tiers_now, groups, cfg.service.load())
     cards = persona_cards(profile, names, X, labels, surrogate=surrogate, service=service)
-    tg = tier_group_matrix(tiers_now, groups)
+    tg = tier_group_matrix(tiers_now, groups, aum=X.get("aum"))
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_
     migration = _migration(inputs.then, model, groups, metrics)

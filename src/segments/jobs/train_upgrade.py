@@ -218,7 +218,7 @@ def train_upgrade(
     from segments.core.explain.reasons import UpgradeExplainer
 
     model = systems["model"]
-    explainer = UpgradeExplainer(model)
+    explainer = UpgradeExplainer(model, ladder)
     contributions = explainer.contributions(test)
     reasons = explainer.reason_codes(
         test, k=up.reasons_k, direction=up.reasons_direction, contributions=contributions
@@ -340,6 +340,8 @@ def _training_rows(
     # The history an as-of month needs: min_history, or less when the longest window
     # reads fewer months before it (windows [2, 3, 4] on a 6-month panel).
     needs = min(up.min_history, max(check_windows(cfg.features.windows)) - 1)
+    # ... and at least what the ladder's basis reads back (a balance of 12 months' points).
+    needs = max(needs, max(ladder.windows, default=1) - 1)
     as_of = list(up.as_of_months) if up.as_of_months else default_as_of_months(months, span, needs)
     split = oot_split(as_of, horizon=span, test_months=up.test_months, valid_months=up.valid_months)
     split.update(refit_months(as_of, split, span))

@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from segments.core.config.params import ValidatedParams, as_frame, name_features
+from segments.core.explain.ladder_phrases import LadderPhrases
 from segments.core.explain.treeshap import FastTreeShap
 from segments.core.features import describe
 from segments.exceptions import ConfigError, Violation
@@ -124,6 +125,10 @@ class UpgradeExplainer:
     model : UpgradeModel
         Fitted; its trees (up to the best iteration), splines, blend weight and Platt
         calibration are used.
+    ladder : Ladder or None, default None
+        The ladder the model was trained on. On a points or growth ladder the tier features
+        read in points and each component's reason says what more of it would add ("2 more
+        products would add 24 points"), see :mod:`segments.core.explain.ladder_phrases`.
 
     Attributes
     ----------
@@ -132,8 +137,9 @@ class UpgradeExplainer:
         calibrated log-odds for every row.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, ladder: Any | None = None) -> None:
         self.model = model
+        self.phrases = LadderPhrases(ladder)
         a, b = model.calibration_
         self.slope = a
         self.features = list(model.features_)
@@ -210,22 +216,33 @@ class UpgradeExplainer:
         feats = np.array(self.features, dtype=object)
         raw = X[self.features].to_numpy(dtype=object)
         rows = np.arange(n)
+        gaps = (
+            pd.to_numeric(X["gap_to_next"], errors="coerce").to_numpy(dtype=float)
+            if "gap_to_next" in X
+            else np.full(n, np.nan)
+        )
         for i in range(min(k, len(self.features))):
             idx = order[:, i]
             contrib = values[np.arange(n), idx]
             keep = {"up": contrib > 0, "down": contrib < 0, "both": contrib != 0}[direction]
             names = np.where(keep, feats[idx], None)
             vals = raw[rows, idx]
-            out[f"reason_{i + 1}_feature"] = names
-            text_en, text_zh = _texts(names, vals, "en"), _texts(names, vals, "zh")
             raises = contrib >= 0
-            out[f"reason_{i + 1}_value"] = text_en
-            out[f"reason_{i + 1}_contribution"] = np.where(keep, contrib, np.nan)
-            for lang, texts, column in (("en", text_en, "text"), ("zh", text_zh, "text_zh")):
-                out[f"reason_{i + 1}_{column}"] = [
+            texts = {lang: _texts(names, vals, lang) for lang in ("en", "zh")}
+            sentences = {
+                lang: [
                     _sentence(f, t, r, lang) if f is not None else None
-                    for f, t, r in zip(names, texts, raises, strict=True)
+                    for f, t, r in zip(names, texts[lang], raises, strict=True)
                 ]
+                for lang in ("en", "zh")
+            }
+            if self.phrases:  # a points ladder: its tier features and components in points
+                self.phrases.rewrite(names, vals, raises, gaps, texts, sentences)
+            out[f"reason_{i + 1}_feature"] = names
+            out[f"reason_{i + 1}_value"] = texts["en"]
+            out[f"reason_{i + 1}_contribution"] = np.where(keep, contrib, np.nan)
+            out[f"reason_{i + 1}_text"] = sentences["en"]
+            out[f"reason_{i + 1}_text_zh"] = sentences["zh"]
         return pd.DataFrame(out, index=phi.index)
 
 

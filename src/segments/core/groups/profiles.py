@@ -430,7 +430,9 @@ def persona_cards(
     return cards
 
 
-def tier_group_matrix(tiers: pd.DataFrame, groups: pd.Series) -> dict[str, pd.DataFrame]:
+def tier_group_matrix(
+    tiers: pd.DataFrame, groups: pd.Series, aum: pd.Series | None = None
+) -> dict[str, pd.DataFrame]:
     """The tier x group matrix for one month: how a bank reads its book.
 
     Parameters
@@ -440,6 +442,9 @@ def tier_group_matrix(tiers: pd.DataFrame, groups: pd.Series) -> dict[str, pd.Da
         ``near_tier``).
     groups : Series
         Group id (or name) per ``customer_id`` (its index).
+    aum : Series, optional
+        The month's AUM per ``customer_id``; by default ``aum_basis``, which is AUM on an
+        AUM ladder but points on a points or growth ladder.
 
     Returns
     -------
@@ -449,6 +454,8 @@ def tier_group_matrix(tiers: pd.DataFrame, groups: pd.Series) -> dict[str, pd.Da
     """
     t = tiers.set_index(ID)
     joined = t.join(groups.rename("group"), how="inner")
+    if aum is not None:
+        joined["aum_basis"] = aum.reindex(joined.index).to_numpy()
     if joined.empty:
         raise ConfigError(
             [Violation("customer_id", "no customer is in both the tier table and the groups")]

@@ -109,7 +109,7 @@ class Scorer:
         if self._explainer is None:
             from segments.core.explain.reasons import UpgradeExplainer
 
-            self._explainer = UpgradeExplainer(self.upgrade)
+            self._explainer = UpgradeExplainer(self.upgrade, self.ladder)
         return self._explainer
 
     def __getstate__(self) -> dict[str, Any]:
@@ -389,7 +389,7 @@ def _upgrade_columns(
     """Probability, expected gain and value, and reason codes for the upgrade population
     (empty elsewhere); also the upgrade model's input (None when nobody is scored)."""
     from segments.core.upgrade.calls import expected_gain
-    from segments.core.upgrade.labels import TIER_FEATURES
+    from segments.core.upgrade.labels import tier_features
 
     n = len(now)
     p = np.full(n, np.nan)
@@ -401,8 +401,8 @@ def _upgrade_columns(
     if pop.any():
         rows = np.flatnonzero(pop)
         Xu = X.iloc[rows].copy()
-        tier_cols = now.iloc[rows].set_index(ID)[list(TIER_FEATURES)]
-        for c in TIER_FEATURES:
+        tier_cols = now.iloc[rows].set_index(ID)[tier_features(now.columns)]
+        for c in tier_cols.columns:
             Xu[c] = tier_cols[c].to_numpy()
         Xu["month_of_year"] = np.int8(pd.Period(now[MONTH].iloc[0], "M").month)
         for c, cats in scorer.upgrade.categories_.items():

@@ -19,8 +19,10 @@ import pandas as pd
 
 from segments.core.config.presets import FROM_LADDER
 from segments.core.data.panel import AUM, ID, MONTH
-from segments.core.tiers.ladders import Hysteresis, Ladder, load_ladder
-from segments.exceptions import PanelValidationError, SegmentsWarning, Violation
+from segments.core.tiers.hysteresis import apply_hysteresis
+from segments.core.tiers.ladders import Ladder, load_ladder
+from segments.core.tiers.points import component_points, window_agg
+from segments.exceptions import ConfigError, PanelValidationError, SegmentsWarning, Violation
 
 __all__ = [
     "TIER_COLUMNS",
@@ -45,27 +47,11 @@ TIER_COLUMNS: tuple[str, ...] = (
     "tier_status",
     "qualifying_tier",
     "tier_change",
+    "basis_unit",
 )
 #: ``active``: qualifies for the tier held; ``grace``: below it, not yet on watch;
 #: ``watch``: below it long enough to be on watch (hysteresis only).
 TIER_STATUSES: tuple[str, ...] = ("active", "grace", "watch")
-
-
-def _window_agg(grid: np.ndarray, window: int, agg: str) -> np.ndarray:
-    """Combine each cell with the ``window - 1`` calendar months before it, skipping NaN."""
-    if agg == "last" or window == 1:
-        return grid.copy()
-    total = np.zeros_like(grid)
-    count = np.zeros(grid.shape, dtype=np.int32)
-    for lag in range(min(window, grid.shape[1])):  # a window longer than the history
-        shifted = grid[:, : grid.shape[1] - lag] if lag else grid  # averages what there is
-        present = ~np.isnan(shifted)
-        total[:, lag:] += np.where(present, shifted, 0.0)
-        count[:, lag:] += present
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / count if agg == "mean" else total
-    out[count == 0] = np.nan
-    return out
 
 
 def _grid(
@@ -85,7 +71,7 @@ def _qualifying_ranks(
     ranks = np.zeros(shape, dtype=np.int8)
     crit_cache: dict[tuple[str, str, int], np.ndarray] = {}
     for r, tier in enumerate(ladder.tiers[1:], start=1):
-        ok = basis >= tier.min_aum
+        ok = basis >= tier.threshold
         for crit in tier.any_of:
             if crit.column not in panel.columns:
                 warnings.warn(
@@ -98,64 +84,13 @@ def _qualifying_ranks(
             key = (crit.column, crit.agg, crit.window)
             if key not in crit_cache:
                 values = panel[crit.column].to_numpy(dtype="float64")
-                crit_cache[key] = _window_agg(
+                crit_cache[key] = window_agg(
                     _grid(codes, months, values, shape), crit.window, crit.agg
                 )
             with np.errstate(invalid="ignore"):
                 ok |= crit_cache[key] >= crit.min
         ranks[ok] = r
     return ranks
-
-
-def _apply_hysteresis(
-    qual: np.ndarray, observed: np.ndarray, rule: Hysteresis | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Held tier rank and status code (0 active, 1 grace, 2 watch) per cell."""
-    if rule is None:
-        return qual, np.zeros(qual.shape, dtype=np.int8)
-    n_c, n_m = qual.shape
-    held = np.full(n_c, -1, dtype=np.int16)
-    below = np.zeros(n_c, dtype=np.int16)
-    held_grid = np.zeros(qual.shape, dtype=np.int8)
-    status = np.zeros(qual.shape, dtype=np.int8)
-    # Ranks of observed months only, so "consecutive" skips months the customer is absent.
-    qual_masked = np.where(observed, qual, -1).astype(np.int16)
-    for t in range(n_m):
-        obs = observed[:, t]
-        q = qual[:, t].astype(np.int16)
-        first = obs & (held < 0)
-        held[first] = q[first]
-        below[first] = 0
-        up = obs & ~first & (q >= held)
-        held[up] = q[up]
-        below[up] = 0
-        dn = obs & ~first & (q < held)
-        below[dn] += 1
-        move = dn & (below >= rule.downgrade_after)
-        if move.any():
-            idx = np.flatnonzero(move)
-            if rule.downgrade_to == "highest_recent":
-                lo = max(0, t - rule.lookback_months + 1)
-                target = qual_masked[idx, lo : t + 1].max(axis=1)
-            else:
-                target = q[idx]
-            held[idx] = target
-            # Months below the new tier, counted back from now within the lookback.
-            streak = np.zeros(len(idx), dtype=np.int16)
-            alive = np.ones(len(idx), dtype=bool)
-            for lag in range(rule.lookback_months):
-                if t - lag < 0:
-                    break
-                col = qual_masked[idx, t - lag]
-                seen = col >= 0
-                is_below = seen & (col < target)
-                alive &= is_below | ~seen
-                streak += alive & is_below
-            below[idx] = streak
-        held_grid[:, t] = np.maximum(held, 0)
-        st = np.where(below == 0, 0, np.where(below >= rule.watch_after, 2, 1))
-        status[:, t] = st
-    return held_grid, status
 
 
 def assign_tiers(
@@ -216,11 +151,10 @@ def assign_tiers(
     m0 = int(ordinals.min()) if len(ordinals) else 0
     months = ordinals - m0
     shape = (int(codes.max()) + 1 if len(codes) else 0, int(months.max()) + 1 if len(months) else 0)
-    aum_grid = _grid(codes, months, panel[AUM].to_numpy(dtype="float64"), shape)
-    basis = _window_agg(aum_grid, ladder.basis_window, "mean")
-    observed = ~np.isnan(aum_grid)
+    observed = _grid(codes, months, np.ones(len(panel)), shape) == 1
+    basis, points = _basis(ladder, panel, codes, months, observed)
     qual = _qualifying_ranks(ladder, basis, panel, codes, months)
-    held, status = _apply_hysteresis(qual, observed, ladder.hysteresis)
+    held, status = apply_hysteresis(qual, observed, ladder.hysteresis)
     out = _tier_rows(
         ladder,
         panel,
@@ -231,8 +165,70 @@ def assign_tiers(
         qual[codes, months],
         status[codes, months],
     )
+    for name, grid in points.items():
+        out[name] = grid[codes, months]
     out.attrs["ladder"] = ladder.name
     return out
+
+
+def _basis(
+    ladder: Ladder,
+    panel: pd.DataFrame,
+    codes: np.ndarray,
+    months: np.ndarray,
+    observed: np.ndarray,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The basis grid (AUM, a points score or balance) and each component's points grid."""
+    shape = observed.shape
+
+    def grid(column: str) -> np.ndarray:
+        return _grid(codes, months, panel[column].to_numpy(dtype="float64"), shape)
+
+    if ladder.kind == "aum":
+        return window_agg(grid(AUM), ladder.basis_window, "mean"), {}
+    _check_points_panel(ladder, panel, shape[1])
+    grids = {c.column: grid(c.column) for c in ladder.components}
+    points = component_points(
+        ladder.components,
+        grids,
+        observed,
+        growth=ladder.kind == "growth",
+        expiry_months=ladder.expiry_months,
+        decay=ladder.decay,
+    )
+    basis = np.sum(list(points.values()), axis=0) if points else np.zeros(shape)
+    return np.where(observed, basis, np.nan), points
+
+
+def _check_points_panel(ladder: Ladder, panel: pd.DataFrame, n_months: int) -> None:
+    """Raise when the panel lacks a component's column or is shorter than a window."""
+    missing = sorted({c.column for c in ladder.components} - set(panel.columns))
+    if missing:
+        raise PanelValidationError(
+            [
+                Violation(
+                    col,
+                    f"is read by ladder `{ladder.name}` ("
+                    + ", ".join(c.name for c in ladder.components if c.column == col)
+                    + ") but the panel lacks it",
+                    hint="map the bank's column onto it (panel.column_map) or drop the component",
+                )
+                for col in missing
+            ]
+        )
+    key = "activities" if ladder.kind == "growth" else "components"
+    windows = (
+        [("ladder.expiry_months", ladder.expiry_months)]
+        if ladder.kind == "growth"
+        else [(f"ladder.{key}[{i}].window", c.window) for i, c in enumerate(ladder.components)]
+    )
+    long = [
+        Violation(where, f"is {w} months; the panel holds {n_months}")
+        for where, w in windows
+        if w is not None and w > n_months
+    ]
+    if long and n_months:
+        raise ConfigError(long, source=f"ladder {ladder.name}")
 
 
 def _require_validated(panel: pd.DataFrame) -> None:
@@ -303,6 +299,9 @@ def _tier_rows(
             "tier_status": pd.Categorical.from_codes(status_rows, categories=list(TIER_STATUSES)),
             "qualifying_tier": pd.Categorical.from_codes(qual_rows, dtype=tier_dtype),
             "tier_change": change,
+            "basis_unit": pd.Categorical.from_codes(
+                np.zeros(len(panel), dtype=np.int8), categories=[ladder.basis_unit]
+            ),
         }
     )
 

@@ -1,12 +1,14 @@
-"""Tier ladders: tiers with their thresholds, near-tier bands, the AUM basis and hysteresis.
+"""Tier ladders: tiers with their thresholds, near-tier bands, the basis and hysteresis.
 
-A ladder is data (YAML): tiers with an AUM threshold each, optionally reachable by other
-criteria too (any-of, e.g. CCB's loans or card spend), near-tier bands just under a
-threshold, the AUM basis (the month, or an average of the last N months), and an optional
+A ladder is data (YAML): tiers with a threshold each on the ladder's basis, optionally
+reachable by other criteria too (any-of, e.g. CCB's loans or card spend), near-tier bands
+just under a threshold (in the basis unit, or as a share of the threshold), and an optional
 hysteresis rule (upgrade at once, downgrade only after N consecutive months below, with a
-watch status in between). :func:`load_ladder` reads one (a packaged name, a YAML file or a
-mapping) and validates it, listing every problem at once; :mod:`segments.core.tiers.assign`
-assigns its tiers to a panel.
+watch status in between). The basis is AUM (``kind: aum``, the month or an average of the
+last N months), a points score (``kind: points``, a star rating) or an accumulated points
+balance (``kind: growth``, member growth), see :mod:`segments.core.tiers.points`.
+:func:`load_ladder` reads one (a packaged name, a YAML file or a mapping) and validates it,
+listing every problem at once; :mod:`segments.core.tiers.assign` assigns its tiers to a panel.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 
 from segments.core.config.presets import FROM_LADDER, load_preset
 from segments.core.data.panel import AUM, NUMERIC_COLUMNS
+from segments.core.tiers.hysteresis import Hysteresis, parse_hysteresis
+from segments.core.tiers.points import KINDS, POINTS_UNIT, Component, parse_components
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -33,7 +37,6 @@ __all__ = [
 ]
 
 _AGGS = ("mean", "sum", "last")
-_DOWNGRADE_TO = ("qualifying", "highest_recent")
 
 
 @dataclass(frozen=True)
@@ -61,49 +64,32 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Tier:
-    """One rung of a ladder: reached when the AUM basis >= ``min_aum`` or any criterion holds."""
+    """One rung of a ladder: reached when the basis >= ``threshold`` or any criterion holds.
+
+    ``threshold`` is in the ladder's basis unit (YAML ``min_aum`` on an AUM ladder,
+    ``min_points`` on a points or growth ladder).
+    """
 
     name: str
-    min_aum: float
+    threshold: float
     label_zh: str = ""
     any_of: tuple[Criterion, ...] = ()
+
+    @property
+    def min_aum(self) -> float:
+        """The threshold (the name AUM ladders give it)."""
+        return self.threshold
 
 
 @dataclass(frozen=True)
 class NearBand:
-    """Customers with ``lower`` <= AUM basis < the threshold of ``tier``, below that tier."""
+    """Customers with ``lower`` <= basis < the threshold of ``tier``, below that tier
+    (``ratio``: ``lower`` was given as this share of the threshold)."""
 
     name: str
     tier: str
     lower: float
-
-
-@dataclass(frozen=True)
-class Hysteresis:
-    """Downgrade only after ``downgrade_after`` consecutive months below the held tier.
-
-    Parameters
-    ----------
-    downgrade_after : int
-        Consecutive observed months below the held tier before moving down.
-    watch_after : int, default 1
-        Consecutive months below after which the status is ``watch`` (``grace`` before).
-    downgrade_to : {"qualifying", "highest_recent"}, default "qualifying"
-        Move down to the tier the basis qualifies for now, or to the highest qualifying
-        tier of the last ``lookback`` months (CCB).
-    lookback : int or None, default None
-        Months looked back for ``highest_recent``; defaults to ``downgrade_after``.
-    """
-
-    downgrade_after: int
-    watch_after: int = 1
-    downgrade_to: str = "qualifying"
-    lookback: int | None = None
-
-    @property
-    def lookback_months(self) -> int:
-        """The lookback in months (``downgrade_after`` when unset)."""
-        return self.lookback or self.downgrade_after
+    ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +110,14 @@ class Ladder:
         The downgrade rule; None means tiers follow the basis month by month.
     currency : str, default "CNY"
     description : str, default ""
+    kind : {"aum", "points", "growth"}, default "aum"
+        What the basis is: AUM, a points score, or an accumulated points balance.
+    components : tuple of Component, default ()
+        The points components (``points``) or activities (``growth``).
+    expiry_months : int or None, default None
+        Growth ladders: points expire this many months after the month they were earned.
+    decay : float or None, default None
+        Growth ladders: the share of the balance lost each month (instead of expiry).
     """
 
     name: str
@@ -133,6 +127,10 @@ class Ladder:
     hysteresis: Hysteresis | None = None
     currency: str = "CNY"
     description: str = ""
+    kind: str = "aum"
+    components: tuple[Component, ...] = ()
+    expiry_months: int | None = None
+    decay: float | None = None
 
     @property
     def tier_names(self) -> list[str]:
@@ -141,24 +139,44 @@ class Ladder:
 
     @property
     def thresholds(self) -> np.ndarray:
-        """AUM thresholds (``min_aum``) of the tiers, lowest first."""
-        return np.array([t.min_aum for t in self.tiers], dtype="float64")
+        """Thresholds of the tiers in the basis unit, lowest first."""
+        return np.array([t.threshold for t in self.tiers], dtype="float64")
+
+    @property
+    def basis_unit(self) -> str:
+        """The unit of the basis and thresholds: the currency, or ``points``."""
+        return self.currency if self.kind == "aum" else POINTS_UNIT
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The panel columns the ladder reads: ``aum`` and any criterion's column."""
+        """The panel columns the ladder reads: ``aum``, any criterion's and component's."""
         named = [c.column for t in self.tiers for c in t.any_of]
-        return tuple(dict.fromkeys([AUM, *named]))
+        return tuple(dict.fromkeys([AUM, *named, *(c.column for c in self.components)]))
+
+    @property
+    def points_columns(self) -> list[str]:
+        """The tier table's per-component points columns (empty on an AUM ladder)."""
+        return [c.feature for c in self.components]
+
+    @property
+    def windows(self) -> list[int]:
+        """Months each part of the basis reads back (the basis or components, criteria)."""
+        if self.kind == "growth":
+            basis = [] if self.expiry_months is None else [self.expiry_months]
+        elif self.kind == "points":
+            basis = [c.window for c in self.components]
+        else:
+            basis = [self.basis_window]
+        return [*basis, *(c.window for t in self.tiers for c in t.any_of)]
 
     @property
     def months_needed(self) -> int | None:
-        """Months up to a month that its tier, status and change depend on: the longest of
-        the basis and criteria windows, plus the month before (for the change). None with
-        hysteresis: a held tier can depend on every month before."""
-        if self.hysteresis is not None:
+        """Months up to a month that its tier, status and change depend on: the longest
+        window, plus the month before (for the change). None with hysteresis or a decaying
+        balance: a tier can depend on every month before."""
+        if self.hysteresis is not None or self.decay is not None:
             return None
-        windows = [self.basis_window, *(c.window for t in self.tiers for c in t.any_of)]
-        return max(windows) + 1
+        return max(self.windows, default=1) + 1
 
     def rank(self, tier: str) -> int:
         """The rank (0 = lowest) of a tier by name."""
@@ -173,24 +191,20 @@ class Ladder:
         ConfigError
         """
         problems: list[Violation] = []
-        known = {
-            "name",
-            "tiers",
-            "near_bands",
-            "basis_window",
-            "hysteresis",
-            "currency",
-            "description",
-        }
+        kind = data.get("kind", "aum")
+        if kind not in KINDS:
+            problems.append(Violation("ladder.kind", f"is {kind!r}; expected one of {KINDS}"))
+            kind = "aum"
+        known = {"name", "tiers", "near_bands", "hysteresis", "currency", "description", "kind"}
+        known |= _KIND_KEYS[kind]
         for key in data:
             if key not in known:
-                problems.append(
-                    Violation(
-                        f"ladder.{key}", "is not a known ladder key", hint=f"known: {sorted(known)}"
-                    )
-                )
+                why = "is not a known ladder key"
+                if any(key in keys for keys in _KIND_KEYS.values()):
+                    why = f"is not used by a {kind} ladder"
+                problems.append(Violation(f"ladder.{key}", why, hint=f"known: {sorted(known)}"))
         name = str(data.get("name") or source or "ladder")
-        tiers = _parse_tiers(data.get("tiers"), problems)
+        tiers = _parse_tiers(data.get("tiers"), problems, _THRESHOLD_KEY[kind])
         names = [t.name for t in tiers]
         bands = _parse_bands(data.get("near_bands") or [], tiers, problems)
         basis_window = data.get("basis_window", 1)
@@ -201,7 +215,8 @@ class Ladder:
                 )
             )
             basis_window = 1
-        hyst = _parse_hysteresis(data.get("hysteresis"), problems)
+        components, expiry, decay = _parse_basis(kind, data, problems)
+        hyst = parse_hysteresis(data.get("hysteresis"), problems)
         if problems:
             raise ConfigError(problems, source=f"ladder {name}")
         assert len(set(names)) == len(names)
@@ -213,27 +228,95 @@ class Ladder:
             hysteresis=hyst,
             currency=str(data.get("currency", "CNY")),
             description=str(data.get("description", "")),
+            kind=kind,
+            components=tuple(components),
+            expiry_months=expiry,
+            decay=decay,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back (for logging and YAML)."""
-        return {
+        key = _THRESHOLD_KEY[self.kind]
+        out: dict[str, Any] = {
             "name": self.name,
+            "kind": self.kind,
             "description": self.description,
             "currency": self.currency,
-            "basis_window": self.basis_window,
-            "tiers": [
-                {
-                    "name": t.name,
-                    "label_zh": t.label_zh,
-                    "min_aum": t.min_aum,
-                    **({"any_of": [vars(c) for c in t.any_of]} if t.any_of else {}),
-                }
-                for t in self.tiers
-            ],
-            "near_bands": [vars(b) for b in self.near_bands],
-            "hysteresis": vars(self.hysteresis) if self.hysteresis else None,
         }
+        if self.kind == "aum":
+            out["basis_window"] = self.basis_window
+        else:
+            parts = [
+                {k: v for k, v in vars(c).items() if v not in ("", None)} for c in self.components
+            ]
+            if self.kind == "growth":
+                for part in parts:
+                    part.pop("agg", None), part.pop("window", None)
+                out["activities"] = parts
+                out.update(
+                    {"expiry_months": self.expiry_months}
+                    if self.decay is None
+                    else {"decay": self.decay}
+                )
+            else:
+                out["components"] = parts
+        out["tiers"] = [
+            {
+                "name": t.name,
+                "label_zh": t.label_zh,
+                key: t.threshold,
+                **({"any_of": [vars(c) for c in t.any_of]} if t.any_of else {}),
+            }
+            for t in self.tiers
+        ]
+        out["near_bands"] = [
+            {
+                "name": b.name,
+                "tier": b.tier,
+                **({"ratio": b.ratio} if b.ratio is not None else {"lower": b.lower}),
+            }
+            for b in self.near_bands
+        ]
+        out["hysteresis"] = vars(self.hysteresis) if self.hysteresis else None
+        return out
+
+
+#: The keys each kind of ladder has beyond the common ones.
+_KIND_KEYS: dict[str, set[str]] = {
+    "aum": {"basis_window"},
+    "points": {"components"},
+    "growth": {"activities", "expiry_months", "decay"},
+}
+#: The tier threshold's key in YAML, by kind.
+_THRESHOLD_KEY = {"aum": "min_aum", "points": "min_points", "growth": "min_points"}
+
+
+def _parse_basis(
+    kind: str, data: Mapping[str, Any], problems: list[Violation]
+) -> tuple[list[Component], int | None, float | None]:
+    """A points or growth ladder's components, expiry and decay (nothing for AUM)."""
+    if kind == "aum":
+        return [], None, None
+    if kind == "points":
+        return parse_components(data.get("components"), "components", problems), None, None
+    comps = parse_components(data.get("activities"), "activities", problems, monthly=True)
+    expiry, decay = data.get("expiry_months"), data.get("decay")
+    if (expiry is None) == (decay is None):
+        problems.append(
+            Violation(
+                "ladder.expiry_months",
+                "a growth ladder needs exactly one of expiry_months and decay",
+                hint="expiry_months: 12 (points expire after a year) or decay: 0.05 (5% a month)",
+            )
+        )
+        return comps, None, None
+    if expiry is not None and not _is_pos_int(expiry):
+        problems.append(
+            Violation("ladder.expiry_months", f"is {expiry!r}; expected whole months >= 1")
+        )
+    if decay is not None and not (_is_number(decay) and 0 < decay < 1):
+        problems.append(Violation("ladder.decay", f"is {decay!r}; expected a share in (0, 1)"))
+    return comps, expiry, None if decay is None else float(decay)
 
 
 def _is_pos_int(value: Any) -> bool:
@@ -246,17 +329,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def _parse_tiers(raw: Any, problems: list[Violation]) -> list[Tier]:
-    """The ladder's tiers, lowest first; every problem appended to ``problems``."""
+def _parse_tiers(raw: Any, problems: list[Violation], key: str = "min_aum") -> list[Tier]:
+    """The ladder's tiers, lowest first (thresholds under ``key``); every problem appended
+    to ``problems``."""
     if not isinstance(raw, list) or not raw:
         problems.append(Violation("ladder.tiers", "must be a non-empty list of tiers"))
         return []
+    unit = "money" if key == "min_aum" else "points"
     tiers: list[Tier] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
         where = f"ladder.tiers[{i}]"
         if not isinstance(item, Mapping):
-            problems.append(Violation(where, "must be a mapping with name and min_aum"))
+            problems.append(Violation(where, f"must be a mapping with name and {key}"))
             continue
         name = item.get("name")
         if not isinstance(name, str) or not name:
@@ -265,51 +350,62 @@ def _parse_tiers(raw: Any, problems: list[Violation]) -> list[Tier]:
         if name in seen:
             problems.append(Violation(f"{where}.name", f"{name!r} is used twice"))
         seen.add(name)
-        min_aum = item.get("min_aum")
-        if not _is_number(min_aum) or min_aum < 0:
-            problems.append(Violation(f"{where}.min_aum", f"is {min_aum!r}; expected money >= 0"))
-            min_aum = 0.0
-        criteria = []
-        for j, crit in enumerate(item.get("any_of") or []):
-            cw = f"{where}.any_of[{j}]"
-            if not isinstance(crit, Mapping):
-                problems.append(Violation(cw, "must be a mapping {column, min, agg, window}"))
-                continue
-            col, cmin = crit.get("column"), crit.get("min")
-            agg, window = crit.get("agg", "mean"), crit.get("window", 1)
-            if col not in NUMERIC_COLUMNS or col == AUM:
-                problems.append(
-                    Violation(
-                        f"{cw}.column",
-                        f"is {col!r}; expected a numeric contract column other than aum",
-                    )
-                )
-            if not _is_number(cmin) or cmin <= 0:
-                problems.append(Violation(f"{cw}.min", f"is {cmin!r}; expected a number > 0"))
-            if agg not in _AGGS:
-                problems.append(Violation(f"{cw}.agg", f"is {agg!r}; expected one of {_AGGS}"))
-            if not _is_pos_int(window):
-                problems.append(Violation(f"{cw}.window", f"is {window!r}; expected >= 1"))
-            criteria.append(Criterion(str(col), float(cmin or 0), str(agg), int(window or 1)))
-        unknown = set(item) - {"name", "min_aum", "label_zh", "any_of"}
-        for key in sorted(unknown):
-            problems.append(Violation(f"{where}.{key}", "is not a known tier key"))
-        tiers.append(Tier(name, float(min_aum), str(item.get("label_zh", "")), tuple(criteria)))
-    if tiers and tiers[0].min_aum != 0:
-        problems.append(
-            Violation(
-                "ladder.tiers[0].min_aum",
-                f"is {tiers[0].min_aum:g}; the lowest tier must start at 0",
+        threshold = item.get(key)
+        if not _is_number(threshold) or threshold < 0:
+            problems.append(Violation(f"{where}.{key}", f"is {threshold!r}; expected {unit} >= 0"))
+            threshold = 0.0
+        criteria = [
+            _parse_criterion(crit, f"{where}.any_of[{j}]", problems)
+            for j, crit in enumerate(item.get("any_of") or [])
+        ]
+        unknown = set(item) - {"name", key, "label_zh", "any_of"}
+        for k in sorted(unknown):
+            hint = f"this ladder's thresholds are {key}" if k in _THRESHOLD_KEY.values() else None
+            problems.append(Violation(f"{where}.{k}", "is not a known tier key", hint=hint))
+        tiers.append(
+            Tier(
+                name, float(threshold), str(item.get("label_zh", "")), tuple(filter(None, criteria))
             )
         )
-    mins = [t.min_aum for t in tiers]
+    if tiers and tiers[0].threshold != 0:
+        problems.append(
+            Violation(
+                f"ladder.tiers[0].{key}",
+                f"is {tiers[0].threshold:g}; the lowest tier must start at 0",
+            )
+        )
+    mins = [t.threshold for t in tiers]
     if any(b <= a for a, b in itertools.pairwise(mins)):
-        problems.append(Violation("ladder.tiers", f"min_aum must increase strictly, got {mins}"))
+        problems.append(Violation("ladder.tiers", f"{key} must increase strictly, got {mins}"))
     return tiers
 
 
+def _parse_criterion(crit: Any, cw: str, problems: list[Violation]) -> Criterion | None:
+    """One any-of criterion (None when it is not a mapping)."""
+    if not isinstance(crit, Mapping):
+        problems.append(Violation(cw, "must be a mapping {column, min, agg, window}"))
+        return None
+    col, cmin = crit.get("column"), crit.get("min")
+    agg, window = crit.get("agg", "mean"), crit.get("window", 1)
+    if col not in NUMERIC_COLUMNS or col == AUM:
+        problems.append(
+            Violation(
+                f"{cw}.column",
+                f"is {col!r}; expected a numeric contract column other than aum",
+            )
+        )
+    if not _is_number(cmin) or cmin <= 0:
+        problems.append(Violation(f"{cw}.min", f"is {cmin!r}; expected a number > 0"))
+    if agg not in _AGGS:
+        problems.append(Violation(f"{cw}.agg", f"is {agg!r}; expected one of {_AGGS}"))
+    if not _is_pos_int(window):
+        problems.append(Violation(f"{cw}.window", f"is {window!r}; expected >= 1"))
+    return Criterion(str(col), float(cmin or 0), str(agg), int(window or 1))
+
+
 def _parse_bands(raw: Any, tiers: list[Tier], problems: list[Violation]) -> list[NearBand]:
-    """The near-tier bands, each under a tier above the lowest, none overlapping."""
+    """The near-tier bands, each under a tier above the lowest, none overlapping: ``lower``
+    in the basis unit or ``ratio``, a share of the tier's threshold."""
     if not isinstance(raw, list):
         problems.append(Violation("ladder.near_bands", "must be a list"))
         return []
@@ -318,9 +414,12 @@ def _parse_bands(raw: Any, tiers: list[Tier], problems: list[Violation]) -> list
     for i, item in enumerate(raw):
         where = f"ladder.near_bands[{i}]"
         if not isinstance(item, Mapping):
-            problems.append(Violation(where, "must be a mapping {name, tier, lower}"))
+            problems.append(Violation(where, "must be a mapping {name, tier, lower or ratio}"))
             continue
-        name, tier, lower = item.get("name"), item.get("tier"), item.get("lower")
+        name, tier = item.get("name"), item.get("tier")
+        lower, ratio = item.get("lower"), item.get("ratio")
+        for k in sorted(set(item) - {"name", "tier", "lower", "ratio"}):
+            problems.append(Violation(f"{where}.{k}", "is not a known near-band key"))
         if not isinstance(name, str) or not name:
             problems.append(Violation(f"{where}.name", "must be a non-empty string"))
         if tier not in by_name or (tiers and tier == tiers[0].name):
@@ -331,68 +430,28 @@ def _parse_bands(raw: Any, tiers: list[Tier], problems: list[Violation]) -> list
                 )
             )
             continue
-        if not _is_number(lower) or not 0 <= lower < by_name[tier].min_aum:
-            problems.append(
-                Violation(
-                    f"{where}.lower",
-                    f"is {lower!r}; expected money in [0, {by_name[tier].min_aum:g})",
+        top = by_name[tier].threshold
+        if (lower is None) == (ratio is None):
+            problems.append(Violation(where, "needs exactly one of lower and ratio"))
+            continue
+        if ratio is not None:
+            if not _is_number(ratio) or not 0 <= ratio < 1:
+                problems.append(
+                    Violation(f"{where}.ratio", f"is {ratio!r}; expected a share in [0, 1)")
                 )
+                continue
+            lower = ratio * top
+        elif not _is_number(lower) or not 0 <= lower < top:
+            problems.append(
+                Violation(f"{where}.lower", f"is {lower!r}; expected a value in [0, {top:g})")
             )
             continue
-        bands.append(NearBand(str(name), str(tier), float(lower)))
-    spans = sorted((b.lower, by_name[b.tier].min_aum, b.name) for b in bands)
+        bands.append(NearBand(str(name), str(tier), float(lower), ratio))
+    spans = sorted((b.lower, by_name[b.tier].threshold, b.name) for b in bands)
     for (_, hi, a), (lo, _, b) in itertools.pairwise(spans):
         if lo < hi:
             problems.append(Violation("ladder.near_bands", f"bands {a!r} and {b!r} overlap"))
     return bands
-
-
-def _parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
-    """The downgrade rule (off, a preset name or a mapping), or None when off or invalid."""
-    if raw is None or raw is False or raw == "off":
-        return None
-    if isinstance(raw, str):
-        try:
-            raw = load_preset("hysteresis", raw)
-        except ConfigError as exc:
-            problems.extend(exc.violations)
-            return None
-    if not isinstance(raw, Mapping):
-        problems.append(Violation("hysteresis", "must be off, a preset name or a mapping"))
-        return None
-    known = {"downgrade_after", "watch_after", "downgrade_to", "lookback"}
-    for key in sorted(set(raw) - known):
-        problems.append(
-            Violation(f"hysteresis.{key}", "is not a known key", hint=f"known: {sorted(known)}")
-        )
-    after, watch = raw.get("downgrade_after"), raw.get("watch_after", 1)
-    to, lookback = raw.get("downgrade_to", "qualifying"), raw.get("lookback")
-    ok = True
-    if not _is_pos_int(after):
-        problems.append(Violation("hysteresis.downgrade_after", f"is {after!r}; expected >= 1"))
-        ok = False
-    if not _is_pos_int(watch) or (ok and watch > after):
-        problems.append(
-            Violation(
-                "hysteresis.watch_after",
-                f"is {watch!r}; expected 1 <= watch_after <= downgrade_after",
-            )
-        )
-        ok = False
-    if to not in _DOWNGRADE_TO:
-        problems.append(
-            Violation("hysteresis.downgrade_to", f"is {to!r}; expected one of {_DOWNGRADE_TO}")
-        )
-        ok = False
-    if lookback is not None and (not _is_pos_int(lookback) or (ok and lookback > after)):
-        # A longer lookback could reach months before the streak below and undo the downgrade.
-        problems.append(
-            Violation(
-                "hysteresis.lookback", f"is {lookback!r}; expected 1 <= lookback <= downgrade_after"
-            )
-        )
-        ok = False
-    return Hysteresis(after, watch, to, lookback) if ok else None
 
 
 def load_ladder(
@@ -406,9 +465,10 @@ def load_ladder(
     Parameters
     ----------
     spec : str, path, mapping or Ladder, default "cmb"
-        ``cmb``, ``ccb``, ``spdb``, ``bos``, a path to a ladder YAML, or the ladder as data.
+        ``cmb``, ``ccb``, ``spdb``, ``bos`` (AUM), ``stars7`` (points), ``member_growth``
+        (growth), a path to a ladder YAML, or the ladder as data.
     basis_window : int, optional
-        Override the months averaged for the AUM basis.
+        Override the months averaged for the AUM basis (AUM ladders only).
     hysteresis : str, mapping or None, default "ladder"
         ``"ladder"`` keeps the ladder's rule; None or ``"off"`` disables it; a preset name
         (``"ccb"``) or a mapping sets one.
@@ -444,9 +504,19 @@ def load_ladder(
                     )
                 ]
             )
+        if ladder.kind != "aum":
+            raise ConfigError(
+                [
+                    Violation(
+                        "tiers.basis_window",
+                        f"applies to AUM ladders; {ladder.name} is a {ladder.kind} ladder "
+                        "(each component has its own window)",
+                    )
+                ]
+            )
         ladder = replace(ladder, basis_window=int(basis_window))
     if not (isinstance(hysteresis, str) and hysteresis == FROM_LADDER):
-        rule = _parse_hysteresis(hysteresis, problems)
+        rule = parse_hysteresis(hysteresis, problems)
         if problems:
             raise ConfigError(problems)
         ladder = replace(ladder, hysteresis=rule)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from segments.core.data.panel import ID, MONTH
 from segments.core.features import DEFAULT_WINDOWS, build_features
+from segments.core.tiers.points import POINTS_PREFIX
 from segments.exceptions import ConfigError, SegmentsError, Violation
 
 __all__ = [
@@ -28,12 +29,22 @@ __all__ = [
     "label_span",
     "make_labels",
     "oot_split",
+    "tier_features",
 ]
 
 LABEL_KINDS = ("reach", "sustain")
 POPULATIONS = ("near_tier", "below_top")
 #: Tier-table columns used as features (known at the as-of month).
 TIER_FEATURES = ("gap_ratio", "gap_to_next", "tier_rank", "near_band")
+
+
+def tier_features(columns: Sequence[str]) -> list[str]:
+    """The tier-table columns among ``columns`` the upgrade model reads: :data:`TIER_FEATURES`
+    and, on a points or growth ladder, each component's points (``points_<name>``: which
+    component is closest to adding points)."""
+    return [*TIER_FEATURES, *(c for c in columns if str(c).startswith(POINTS_PREFIX))]
+
+
 #: The as-of month's calendar month (1-12): upgrades are seasonal (year-end bonuses, Spring
 #: Festival). A model feature when the labelled months cover the year (``upgrade.seasonality``).
 CALENDAR_FEATURES = ("month_of_year",)
@@ -106,7 +117,8 @@ def make_labels(
     DataFrame
         One row per customer of the population: ``customer_id``, ``as_of``, the tier columns
         at ``t`` (``tier``, ``tier_rank``, ``next_tier``, ``near_band``, ``gap_to_next``,
-        ``gap_ratio``), ``label`` (1, 0, or missing when censored) and ``censored``.
+        ``gap_ratio``, and a points ladder's ``points_<component>``), ``label`` (1, 0, or
+        missing when censored) and ``censored``.
         A customer is censored when a month needed to decide is missing (left the bank, or
         the panel ends) and the upgrade has not already been seen; never labelled 0.
     """
@@ -169,8 +181,9 @@ def make_labels(
             possible |= ~known_below & ~window.all(axis=1)
         complete = ~possible
     label = np.where(positive, 1.0, np.where(complete, 0.0, np.nan))
+    points = tier_features(pop.columns)[len(TIER_FEATURES) :]
     out = pop[
-        [ID, "tier", "tier_rank", "next_tier", "near_band", "gap_to_next", "gap_ratio"]
+        [ID, "tier", "tier_rank", "next_tier", "near_band", "gap_to_next", "gap_ratio", *points]
     ].copy()
     out.insert(1, "as_of", str(t))
     out["label"] = pd.array(label, dtype="Float64").astype("Int8")
@@ -211,7 +224,8 @@ def build_training_set(
     data : DataFrame or None
         One row per (customer, as-of) with a label (censored rows dropped): ``customer_id``,
         ``as_of``, the features at ``as_of`` (months <= as-of only), the tier features
-        (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``), the calendar month
+        (``gap_ratio``, ``gap_to_next``, ``tier_rank``, ``near_band``, a points ladder's
+        ``points_<component>``), the calendar month
         (``month_of_year``) and ``label``.
     counts : DataFrame
         Per as-of month: population, positives, negatives, censored, positive rate.
@@ -247,7 +261,7 @@ def build_training_set(
         ids = labelled[ID].to_numpy()
         X = build_features(panel[customers.isin(ids)], t, windows=windows).reindex(ids)
         X.index.name = ID
-        tier_cols = labelled.set_index(ID)[list(TIER_FEATURES)]
+        tier_cols = labelled.set_index(ID)[tier_features(labelled.columns)]
         block = X.join(tier_cols).reset_index()
         block.insert(1, "as_of", str(pd.Period(t, "M")))
         block["month_of_year"] = np.int8(pd.Period(t, "M").month)
