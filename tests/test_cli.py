@@ -93,6 +93,53 @@ def test_tiers_with_ccb_ladder_and_month(bank_dir):
     assert "tier status: active" in result.output
 
 
+def test_tiers_on_points_ladders_print_points_and_write_the_components(bank_dir, tmp_path):
+    out = tmp_path / "stars.parquet"
+    args = ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "stars7", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for text in ("Tiers in 2024-12 (ladder stars7)", "min points", "Mean points by component"):
+        assert text in result.output
+    table = pd.read_parquet(out)
+    assert set(table["basis_unit"]) == {"points"}
+    assert {"points_assets", "points_products", "points_tenure"} <= set(table.columns)
+    # member growth: a 12-month expiry on a 12-month panel, with hysteresis.
+    result = runner.invoke(
+        app, ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "member_growth"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "tier status: active" in result.output
+
+
+def test_a_ladder_longer_than_the_panel_or_a_basis_window_on_points_is_named(bank_dir, tmp_path):
+    ladder = tmp_path / "long.yaml"
+    ladder.write_text(
+        "name: long\nkind: growth\nexpiry_months: 24\n"
+        "activities: [{name: logins, column: app_logins, points: 1}]\n"
+        "tiers: [{name: a, min_points: 0}, {name: b, min_points: 100}]\n"
+    )
+    out = tmp_path / "t.parquet"
+    args = ["tiers", str(bank_dir / "panel.parquet"), "--ladder", str(ladder), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "ladder.expiry_months" in result.stderr and "the panel holds 12" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+    result = runner.invoke(
+        app,
+        ["tiers", str(bank_dir / "panel.parquet"), "--ladder", "stars7", "--basis-window", "3"],
+    )
+    assert result.exit_code == 1 and "applies to AUM ladders" in result.stderr
+
+
+def test_ladders_lists_and_shows_the_points_presets():
+    result = runner.invoke(app, ["ladders"])
+    assert result.exit_code == 0, result.output
+    assert "stars7" in result.output and "member_growth" in result.output
+    result = runner.invoke(app, ["ladders", "member_growth"])
+    assert "points expire after 12 months" in result.output
+    assert "logins: 1 point per 1 of app_logins, at most 30 a month" in result.output
+
+
 def test_bad_input_writes_nothing(tmp_path):
     raw = pd.DataFrame({"customer_id": ["C1"], "month": ["2024-01"], "aum": [-3.0]})
     raw.to_csv(tmp_path / "p.csv", index=False)

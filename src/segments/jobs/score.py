@@ -95,15 +95,18 @@ def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     specs = {}
     for name in scorer.features:
+        if name in tier_features([name]):  # the ladder's (its columns are checked with it)
+            continue
         with contextlib.suppress(KeyError):
             specs[name] = feature_spec(name, scorer.windows)
     missing: dict[str, list[str]] = {}
     for name, spec in specs.items():
-        if name in tier_features([name]):
-            continue
         for col in spec.sources:
             if col not in contract and not (col == "aum" and contract & set(AUM_COMPONENTS)):
                 missing.setdefault(col, []).append(name)
+    for comp in scorer.ladder.components:  # a points ladder's tiers need its columns
+        if comp.column not in contract:
+            missing.setdefault(comp.column, []).append(f"ladder {scorer.ladder.name}")
     return missing, specs
 
 

@@ -25,14 +25,17 @@ _NUMERIC = {"double", "float", "long", "integer", "boolean"}
 
 
 def signature_problems(
-    model_uri: str, windows: tuple[int, ...], own: Sequence[Any] = ()
+    model_uri: str,
+    windows: tuple[int, ...],
+    own: Sequence[Any] = (),
+    ladder: Any | None = None,
 ) -> list[str]:
     """How a logged model's input signature departs from the current feature contract.
 
     Every input column must be a feature of the catalogue built with ``windows`` and the
-    bank's own columns ``own`` (``features.columns``), plus the tier features, with a
-    matching type: text for categorical features, numbers for the rest. An empty list
-    means it matches.
+    bank's own columns ``own`` (``features.columns``), plus the tier features (and the
+    components' points of a points ``ladder``), with a matching type: text for categorical
+    features, numbers for the rest. An empty list means it matches.
     """
     from mlflow.models import get_model_info
 
@@ -43,6 +46,8 @@ def signature_problems(
         return ["the model was logged without an input signature"]
     with own_features(own):
         units = catalogue_frame(windows).set_index("name")["unit"]
+    points = list(getattr(ladder, "points_columns", ()))
+    units = pd.concat([units, pd.Series("points", index=points, dtype=object)])
     problems = []
     unknown, wrong = [], []
     for col in sig.inputs.inputs:
@@ -104,7 +109,7 @@ def compare_upgrade(
         return _compare_upgrade(cfg, name, versions, run, panel, notes)
 
 
-def _ladder(cfg: Any) -> Any:
+def ladder_of(cfg: Any) -> Any:
     """The ladder of a run's configuration."""
     from segments.core.tiers.ladders import load_ladder
 
@@ -139,7 +144,7 @@ def _compare_upgrade(
     from segments.mlops.tracking import load_model, model_input
 
     months = run.data.params["split.test"].split(",")
-    tiers = assign_tiers(panel, _ladder(cfg))
+    tiers = assign_tiers(panel, ladder_of(cfg))
     data = _labelled(panel, tiers, months, cfg)
     y = data["label"].to_numpy()
     notes.append(
@@ -231,7 +236,7 @@ def run_panel_digest(client: Any, run: Any, panel: pd.DataFrame) -> str:
 
     cfg = run_config(client, run.info.run_id)
     with own_features(cfg.features.columns):
-        return panel_digest(panel, _ladder(cfg).columns)
+        return panel_digest(panel, ladder_of(cfg).columns)
 
 
 def compare_groups(

@@ -26,6 +26,7 @@ from segments.mlops import tags as tag_names
 from segments.mlops.evidence import (
     compare_groups,
     compare_upgrade,
+    ladder_of,
     run_panel_digest,
     signature_problems,
 )
@@ -298,7 +299,7 @@ def _version_checks(
         checks.append(("thresholds", False, f"unknown model kind {kind!r}"))
     checks += _threshold_checks(kind, metrics, thresholds)
     sig = signature_problems(
-        f"models:/{name}/{version}", cfg.features.windows, cfg.features.columns
+        f"models:/{name}/{version}", cfg.features.windows, cfg.features.columns, ladder_of(cfg)
     )
     checks.append(
         (

@@ -191,7 +191,7 @@ def load_scorer(
         )
         loaded[role], resolved, stamp[role] = _load(role, uri, option)
         sources[role] = _source(role, resolved, stamp[role])
-        sig = signature_problems(resolved, cfg.features.windows, cfg.features.columns)
+        sig = signature_problems(resolved, cfg.features.windows, cfg.features.columns, ladder)
         problems += [f"{role} model {uri}: {p}" for p in sig]
     training = getattr(loaded["upgrade"], "training", {}) or {}
     problems += _training_problems(

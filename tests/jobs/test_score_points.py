@@ -1,0 +1,86 @@
+"""Scoring and planning on a points ladder (stars7): the output keeps its schema, the
+basis is in points and says so in the manifest, reasons name the components, and the plan
+works the near-tier customers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from segments import assign_tiers, load_ladder
+from segments.core.plan import build_plan, load_service_map
+from segments.core.scoring.output import output_schema
+from segments.jobs.score import (
+    ModelContractError,
+    load_scorer,
+    read_output,
+    score_local,
+    validate_output,
+)
+from tests.banks import QUICK_MODEL, promoted_bank
+
+pytestmark = pytest.mark.slow
+AS_OF = "2025-06"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stars")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    bank = promoted_bank(
+        root,
+        "stars_test",
+        2_500,
+        18,
+        seed=5,
+        config={
+            "tiers": {"ladder": "stars7"},
+            "groups": {"n_bootstrap": 2, "k_max": 8},
+            "upgrade": {"model": QUICK_MODEL},
+            "registry": {"promotion": {"upgrade": {"min_auc": 0.6}}},
+        },
+    )
+    result = score_local(bank["panel_path"], AS_OF, root / "out", load_scorer(bank["cfg"]))
+    yield bank, result
+    mp.undo()
+
+
+def test_scores_on_stars7_keep_the_schema_and_record_the_basis_unit(scored):
+    bank, result = scored
+    manifest = validate_output(result.out)
+    assert (manifest["ladder"], manifest["basis_unit"]) == ("stars7", "points")
+    out = read_output(result.out)
+    assert list(out.columns) == output_schema(3).names
+    tiers = assign_tiers(bank["panel"], "stars7")
+    now = tiers[tiers["month"] == pd.Period(AS_OF, "M")].set_index("customer_id")
+    basis = now["aum_basis"].reindex(out["customer_id"]).to_numpy()
+    assert (out["aum_basis"].to_numpy() == basis).all()  # points, not money
+    assert set(out["tier"]) <= set(load_ladder("stars7").tier_names)
+    near = out["near_tier"].to_numpy(dtype=bool)
+    assert out.loc[near, "p_upgrade"].notna().all() and out.loc[~near, "p_upgrade"].isna().all()
+    reasons = out.loc[near].filter(regex=r"^reason_\d_text$").stack()
+    assert reasons.str.contains(r"would add \d+ points").any()
+    assert "drift" in manifest and manifest["tiers"]
+
+
+def test_the_plan_works_the_near_tier_customers_of_a_points_ladder(scored):
+    _, result = scored
+    scores = read_output(result.out)
+    plan = build_plan(scores, load_service_map("tiered"))
+    calls = plan.customers[plan.customers["call_rank"].notna()]
+    near = set(scores.loc[scores["near_tier"].astype(bool), "customer_id"])
+    assert len(calls) and set(calls["customer_id"]) <= near
+    assert len(plan.customers) == len(scores)
+    assert plan.staffing["prospects"].sum() == len(calls)
+
+
+def test_a_panel_without_a_components_column_is_refused_before_any_work(scored, tmp_path):
+    bank, _ = scored
+    frame = pd.read_parquet(bank["panel_path"]).drop(columns=["tenure_months"])
+    frame.to_parquet(tmp_path / "p.parquet")
+    out = tmp_path / "out"
+    with pytest.raises(ModelContractError, match=r"`tenure_months` \(for .*ladder stars7"):
+        score_local(tmp_path / "p.parquet", AS_OF, out, load_scorer(bank["cfg"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
