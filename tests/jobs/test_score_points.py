@@ -4,12 +4,16 @@ works the near-tier customers."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pandas as pd
 import pytest
 
 from segments import assign_tiers, load_ladder
 from segments.core.plan import build_plan, load_service_map
 from segments.core.scoring.output import output_schema
+from segments.jobs.plan import prepare_plan, run_plan
 from segments.jobs.score import (
     ModelContractError,
     load_scorer,
@@ -74,6 +78,17 @@ def test_the_plan_works_the_near_tier_customers_of_a_points_ladder(scored):
     assert len(calls) and set(calls["customer_id"]) <= near
     assert len(plan.customers) == len(scores)
     assert plan.staffing["prospects"].sum() == len(calls)
+
+
+def test_the_plan_folder_states_expected_gains_in_points(scored, tmp_path):
+    bank, result = scored
+    job = prepare_plan(result.out, tmp_path / "plan", bank["cfg"])
+    run_plan(job, track=False)
+    manifest = json.loads((tmp_path / "plan" / "_plan.json").read_text())
+    assert manifest["basis_unit"] == "points"
+    assert re.search(
+        r"their expected gain: [\d,]+ points\)", (tmp_path / "plan" / "summary.md").read_text()
+    )
 
 
 def test_a_panel_without_a_components_column_is_refused_before_any_work(scored, tmp_path):

@@ -66,6 +66,7 @@ class PlanJob:
     managers: pd.DataFrame | None
     call_model: str
     overwrite: bool
+    basis_unit: str = ""
 
 
 def prepare_plan(
@@ -108,11 +109,17 @@ def prepare_plan(
         table = pd.read_csv(managers_path, dtype={"branch_id": str, "service_model": str})
         check_managers(table, service)
     frame = read_output(scores_path)
-    return PlanJob(scores_path, dest, frame, service, table, cfg.service.call_model, overwrite)
+    unit = json.loads((Path(scores_path) / "_manifest.json").read_text()).get("basis_unit", "")
+    return PlanJob(
+        scores_path, dest, frame, service, table, cfg.service.call_model, overwrite, unit
+    )
 
 
-def plan_markdown(plan: Plan, service: ServiceMap, top_branches: int = 15) -> str:
-    """The plan's summary as Markdown: service models, the call list, levers."""
+def plan_markdown(
+    plan: Plan, service: ServiceMap, top_branches: int = 15, basis_unit: str = ""
+) -> str:
+    """The plan's summary as Markdown: service models, the call list, levers (expected
+    gains in ``basis_unit``: the ladder's, money or points)."""
     from segments.mlops.cards.markdown import markdown_table
 
     totals = plan.totals(service)
@@ -139,7 +146,9 @@ def plan_markdown(plan: Plan, service: ServiceMap, top_branches: int = 15) -> st
         "",
         f"{n:,} near-tier customers with a probability: {n - outside:,} within the managers' "
         f"capacity, {outside:,} outside it (their expected gain: "
-        f"{plan.staffing['expected_gain_outside'].sum():,.0f}).",
+        f"{plan.staffing['expected_gain_outside'].sum():,.0f}"
+        + (f" {basis_unit}" if basis_unit else "")
+        + ").",
         "",
     ]
     short = plan.staffing[plan.staffing["prospects_outside"] > 0]
@@ -170,7 +179,8 @@ def _write(plan: Plan, service: ServiceMap, folder: Path, manifest: dict[str, An
     plan.staffing.to_csv(folder / "staffing.csv", index=False)
     plan.levers_by_group.to_csv(folder / "levers_by_group.csv")
     plan.levers_by_branch.to_csv(folder / "levers_by_branch.csv")
-    (folder / "summary.md").write_text(plan_markdown(plan, service), encoding="utf-8")
+    summary = plan_markdown(plan, service, basis_unit=manifest.get("basis_unit", ""))
+    (folder / "summary.md").write_text(summary, encoding="utf-8")
     (folder / "_plan.json").write_text(json.dumps(manifest, indent=2, default=str))
 
 
@@ -190,6 +200,7 @@ def run_plan(job: PlanJob, *, track: bool = True, experiment: str = "default") -
         "scores": str(job.scores_path),
         "service_map": job.service.name,
         "call_model": job.call_model,
+        "basis_unit": job.basis_unit,
         "rows": len(plan.customers),
         "call_list": int(plan.customers["call_rank"].notna().sum()),
         "outside_capacity": int((plan.customers["in_capacity"] == False).sum()),  # noqa: E712
@@ -209,5 +220,6 @@ def run_plan(job: PlanJob, *, track: bool = True, experiment: str = "default") -
     if track:
         from segments.mlops.planning import log_plan
 
-        run_id = log_plan(plan, job.service, experiment, plan_markdown(plan, job.service))
+        summary = plan_markdown(plan, job.service, basis_unit=job.basis_unit)
+        run_id = log_plan(plan, job.service, experiment, summary)
     return plan, run_id

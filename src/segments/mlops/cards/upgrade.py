@@ -19,7 +19,8 @@ __all__ = ["upgrade_card"]
 def _upgrade_population(up: Any) -> tuple[str, str]:
     """The upgrade model's population and what its label 1 means, in words."""
     what = (
-        f"reach the next tier (its AUM basis at or above the next threshold) in any of "
+        f"reach the next tier (its basis, AUM or a points ladder's points, at or above the "
+        f"next threshold) in any of "
         f"the {up.horizon} months after the as-of month"
         if up.label == "reach"
         else f"hold the next tier (qualifying tier, after the ladder's hysteresis) for "
@@ -53,11 +54,21 @@ def _upgradeheader(
         {
             "MLflow run": f"`{run_id}`" if run_id else "",
             "Experiment": cfg.name,
-            "Ladder": ladder,
+            "Ladder": _ladder_words(cfg, ladder),
             "Code version": code_version,
             "Test (out-of-time) months": ", ".join(result.split["test"]),
         },
     )
+
+
+def _ladder_words(cfg: Any, ladder: str) -> str:
+    """The ladder's name, its kind and the basis unit (gaps and expected gains are in it)."""
+    from segments.mlops.evidence import ladder_of
+
+    lad = ladder_of(cfg)
+    if lad.kind == "aum":
+        return f"{ladder} (AUM; gaps and expected gains in {lad.basis_unit})"
+    return f"{ladder} ({lad.kind} ladder; gaps and expected gains in points)"
 
 
 def _upgrade_purpose(horizon: int) -> str:
