@@ -3,9 +3,13 @@ expiry and decay, monotonicity, named errors, presets and their reason codes."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -318,3 +322,13 @@ def test_stars7_on_the_synthetic_bank_fills_every_tier(small_panel):
     assert 0.05 < now["near_tier"].mean() < 0.4
     points = now[load_ladder("stars7").points_columns].sum(axis=1)
     np.testing.assert_allclose(points.to_numpy(), now["aum_basis"].to_numpy())
+
+
+def test_every_ladder_in_the_docs_loads_and_tiers_the_synthetic_bank(small_panel):
+    text = (Path(__file__).parents[2] / "docs" / "ladders.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        ladder = load_ladder(yaml.safe_load(block))
+        table = assign_tiers(small_panel, ladder)
+        assert table["tier"].nunique() >= 2, ladder.name
