@@ -7,7 +7,9 @@ medians are reported with min/max, and ratios against a baseline measured in the
 * validate: read + ``validate_panel`` vs. the read alone;
 * tiers: ``assign_tiers`` (CMB, no hysteresis) vs. the few lines a data scientist writes
   (``pd.cut`` on AUM plus a groupby shift for the change), and the CCB hysteresis ladder vs.
-  the plain one.
+  the plain one;
+* points ladders: ``stars7`` (8 components, 3-month windows) and ``member_growth`` (4
+  activities, a 12-month expiry, hysteresis) vs. the CMB ladder.
 
 Usage::
 
@@ -79,6 +81,18 @@ def main() -> None:
         "elapsed = time.perf_counter() - t\n",
         args.repeats,
     )
+    stars = run_step(
+        prelude + "t = time.perf_counter()\n"
+        "table = assign_tiers(panel, 'stars7')\n"
+        "elapsed = time.perf_counter() - t\n",
+        args.repeats,
+    )
+    growth = run_step(
+        prelude + "t = time.perf_counter()\n"
+        "table = assign_tiers(panel, 'member_growth')\n"
+        "elapsed = time.perf_counter() - t\n",
+        args.repeats,
+    )
     # The naive baseline and ours must agree on the plain ladder, or the comparison is void.
     assert abs(naive["extra"]["gold_share"] - tiers["extra"]["gold_share"]) < 1e-12
     rows = read["extra"]["rows"]
@@ -115,6 +129,13 @@ def main() -> None:
             ),
             line("assign_tiers, cmb", tiers, naive, "ratio to the naive tiers"),
             line("assign_tiers, cmb + CCB hysteresis", hyst, tiers, "ratio to no hysteresis"),
+            line("assign_tiers, stars7 (points, 8 components)", stars, tiers, "ratio to cmb"),
+            line(
+                "assign_tiers, member_growth (12-month expiry, hysteresis)",
+                growth,
+                tiers,
+                "ratio to cmb",
+            ),
             "",
             "Peak memory of the tier steps includes the validated panel held in memory.",
         ]
