@@ -1,7 +1,8 @@
 """Tier assignment: the tier table, with near-tier bands, hysteresis and migration.
 
 :func:`assign_tiers` turns a validated panel into the tier table, one row per
-customer-month, on a ladder (:mod:`segments.core.tiers.ladders`): the AUM basis, the tier held
+customer-month, on a ladder (:mod:`segments.core.tiers.ladders`): the basis (AUM, or a points
+ladder's score or balance, :mod:`segments.core.tiers.points`), the tier held
 (after the ladder's hysteresis rule) and the one the basis alone gives, the next tier and
 the gap to it, the near-tier band and the tier's status. :func:`migration_matrix` and
 :func:`migration_summary` read the movements between months.
@@ -106,7 +107,7 @@ def assign_tiers(
     ----------
     panel : DataFrame
         A validated panel (:func:`segments.validate_panel`): ``customer_id``, ``month``
-        (period[M]), ``aum``, plus any column an any-of criterion names.
+        (period[M]), ``aum``, plus any column an any-of criterion or a component names.
     ladder : str, path, mapping or Ladder, default "cmb"
         See :func:`load_ladder`.
     basis_window : int, optional
@@ -123,7 +124,9 @@ def assign_tiers(
         threshold, 0 when the basis already reaches it), ``gap_ratio`` (basis / next
         threshold), ``near_tier``, ``near_band``, ``tier_status`` (``active``, ``grace``,
         ``watch``), ``qualifying_tier`` (the tier the basis alone gives), ``tier_change``
-        (rank change from the previous calendar month; missing after a gap).
+        (rank change from the previous calendar month; missing after a gap), ``basis_unit``
+        (the currency, or ``points``). On a points or growth ladder ``aum_basis`` is the
+        score or balance, and each component's points follow (``points_<name>``).
 
     Raises
     ------
@@ -151,7 +154,8 @@ def assign_tiers(
     m0 = int(ordinals.min()) if len(ordinals) else 0
     months = ordinals - m0
     shape = (int(codes.max()) + 1 if len(codes) else 0, int(months.max()) + 1 if len(months) else 0)
-    observed = _grid(codes, months, np.ones(len(panel)), shape) == 1
+    observed = np.zeros(shape, dtype=bool)
+    observed[codes, months] = True
     basis, points = _basis(ladder, panel, codes, months, observed)
     qual = _qualifying_ranks(ladder, basis, panel, codes, months)
     held, status = apply_hysteresis(qual, observed, ladder.hysteresis)
@@ -196,8 +200,10 @@ def _basis(
         expiry_months=ladder.expiry_months,
         decay=ladder.decay,
     )
-    basis = np.sum(list(points.values()), axis=0) if points else np.zeros(shape)
-    return np.where(observed, basis, np.nan), points
+    basis = np.where(observed, 0.0, np.nan)
+    for grid_points in points.values():
+        basis += grid_points  # NaN where the customer has no row, as in every component
+    return basis, points
 
 
 def _check_points_panel(ladder: Ladder, panel: pd.DataFrame, n_months: int) -> None:

@@ -94,9 +94,14 @@ class Component:
 
     def score(self, values: np.ndarray) -> np.ndarray:
         """Points for values of the column (missing or negative values earn none)."""
-        v = np.maximum(np.nan_to_num(np.asarray(values, dtype="float64"), nan=0.0), 0.0)
-        pts = np.floor(v / self.per + _EPS) * self.points
-        return pts if self.cap is None else np.minimum(pts, self.cap)
+        pts = np.fmax(np.asarray(values, dtype="float64"), 0.0)  # a new array; NaN -> 0
+        pts /= self.per
+        pts += _EPS
+        np.floor(pts, out=pts)
+        pts *= self.points
+        if self.cap is not None:
+            np.minimum(pts, self.cap, out=pts)
+        return pts
 
     def more(self, points_now: float, gap: float) -> tuple[float, float] | None:
         """How much more of the column adds points towards a gap: ``(more, added)``.
@@ -190,9 +195,10 @@ def parse_components(
 
 def window_agg(grid: np.ndarray, window: int, agg: str) -> np.ndarray:
     """Combine each cell with the ``window - 1`` calendar months before it, skipping NaN
-    (a window longer than the history combines what there is)."""
+    (a window longer than the history combines what there is). ``last`` and one-month
+    windows return ``grid`` itself."""
     if agg == "last" or window == 1:
-        return grid.copy()
+        return grid
     if agg == "max":
         out = np.full(grid.shape, -np.inf)
         for lag in range(min(window, grid.shape[1])):
@@ -200,13 +206,14 @@ def window_agg(grid: np.ndarray, window: int, agg: str) -> np.ndarray:
             out[:, lag:] = np.fmax(out[:, lag:], shifted)
         out[np.isneginf(out)] = np.nan
         return out
-    total = np.zeros_like(grid)
-    count = np.zeros(grid.shape, dtype=np.int32)
-    for lag in range(min(window, grid.shape[1])):
-        shifted = grid[:, : grid.shape[1] - lag] if lag else grid
-        present = ~np.isnan(shifted)
-        total[:, lag:] += np.where(present, shifted, 0.0)
-        count[:, lag:] += present
+    present = ~np.isnan(grid)
+    filled = np.where(present, grid, 0.0)
+    total = filled.copy()
+    count = present.astype(np.int32)
+    n = grid.shape[1]
+    for lag in range(1, min(window, n)):
+        total[:, lag:] += filled[:, : n - lag]
+        count[:, lag:] += present[:, : n - lag]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = total / count if agg == "mean" else total
     out[count == 0] = np.nan
@@ -254,5 +261,6 @@ def component_points(
                 pts = csum.copy()
                 pts[:, expiry_months:] -= csum[:, :-expiry_months]
                 pts = np.round(pts, 6)  # the running sums' float residue
-        out[comp.feature] = np.where(observed, pts, np.nan)
+        pts[~observed] = np.nan
+        out[comp.feature] = pts
     return out
