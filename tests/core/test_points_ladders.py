@@ -94,6 +94,58 @@ def test_points_scores_and_tiers_hand_computed_at_under_over_thresholds():
     assert set(t["basis_unit"].astype(str)) == {"points"}
 
 
+def test_missing_and_negative_values_earn_nothing_and_steps_floor_exactly():
+    ladder = {
+        "name": "edges",
+        "kind": "points",
+        "components": [
+            {"name": "flow", "column": "investment_net_purchases", "per": 0.1, "points": 0.7},
+            {"name": "products", "column": "n_products", "points": 0.2},
+        ],
+        "tiers": [{"name": "low", "min_points": 0}, {"name": "high", "min_points": 2.3}],
+        "near_bands": [{"name": "near_high", "tier": "high", "ratio": 0.9}],
+    }
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "month": "2024-01",
+            "aum": 1.0,
+            # 0.3 / 0.1 is 2.9999999999999996 in floats: still 3 steps (2.1 points).
+            "investment_net_purchases": [0.3, -5.0, np.nan, 0.3],
+            "n_products": [1, 1, 1, 0],
+        }
+    )
+    t = assign_tiers(validate_panel(frame), ladder).set_index("customer_id")
+    # A: 0.7 x 3 + 0.2 = 2.3, exactly the threshold although 2.1 + 0.2 < 2.3 in floats.
+    assert t.loc["A", "points_flow"] == pytest.approx(2.1) and t.loc["A", "tier"] == "high"
+    assert t.loc["B", "points_flow"] == 0 and t.loc["C", "points_flow"] == 0  # negative, NaN
+    # D: 2.1 points, and the band's lower edge is 0.9 x 2.3 = 2.07 (not 2.0700000000000003).
+    assert t.loc["D", "tier"] == "low" and t.loc["D", "near_band"] == "near_high"
+    assert load_ladder(ladder).near_bands[0].lower == 2.07
+
+
+@pytest.mark.filterwarnings("ignore::segments.exceptions.SegmentsWarning")
+def test_max_takes_the_best_month_of_the_window():
+    ladder = {
+        **POINTS,
+        "components": [
+            {
+                "name": "best",
+                "column": "card_spend",
+                "agg": "max",
+                "window": 3,
+                "per": 100,
+                "points": 1,
+            }
+        ],
+    }
+    spend = [500.0, np.nan, 100.0, 200.0]  # February missing: skipped
+    rows = [("A", f"2024-0{i + 1}", 0.0, 0, v, 0) for i, v in enumerate(spend)]
+    rows = [r for r in rows if not (isinstance(r[4], float) and np.isnan(r[4]))]
+    t = assign_tiers(panel(rows), ladder)
+    assert t["points_best"].tolist() == [5, 5, 2]  # Jan; Jan..Mar; Feb..Apr
+
+
 def test_points_windows_sum_over_months_and_a_window_longer_than_the_history_is_named():
     rows = [
         ("A", "2024-01", 0.0, 0, 600.0, 0),
@@ -257,12 +309,17 @@ def _random_panel(data, n_months):
     return frame
 
 
-@pytest.mark.parametrize("name", ["stars7", "member_growth"])
+DECAYING = {
+    k: v for k, v in load_ladder("member_growth").to_dict().items() if k != "expiry_months"
+} | {"name": "decaying", "decay": 0.2}
+
+
+@pytest.mark.parametrize("name", ["stars7", "member_growth", "decaying"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_more_of_any_component_never_lowers_a_tier(name, data):
-    ladder = load_ladder(name)
-    frame = _random_panel(data, n_months=max(ladder.windows) + 1)
+    ladder = load_ladder(DECAYING if name == "decaying" else name)
+    frame = _random_panel(data, n_months=max(ladder.windows, default=5) + 1)
     before = assign_tiers(validate_panel(frame), ladder)
     col = data.draw(st.sampled_from(sorted({c.column for c in ladder.components})))
     row = data.draw(st.integers(0, len(frame) - 1))
@@ -294,11 +351,11 @@ def test_component_reasons_say_what_more_would_add():
     logins = Component("logins", "app_logins", points=1, cap=30, unit="app logins")
     # A growth ladder's cap is a month's: 30 at most, whatever the balance.
     assert component_reason(logins, 250.0, 45.0, "en", growth=True) == (
-        "Logins: 250 points now; 30 more app logins in a month would add 30 points"
+        "Logins: 250 points now; 30 more app logins in a month earn up to 30 points"
     )
 
 
-def test_tier_group_matrix_shares_money_not_points_when_given_aum():
+def test_tier_group_matrix_shares_money_not_points():
     tiers = pd.DataFrame(
         {
             "customer_id": ["a", "b"],
@@ -312,6 +369,9 @@ def test_tier_group_matrix_shares_money_not_points_when_given_aum():
     share = tier_group_matrix(tiers, groups, aum=aum)["aum_share"]
     assert share.loc["two", 1] == pytest.approx(0.75)
     assert tier_group_matrix(tiers, groups)["aum_share"].loc["two", 1] == pytest.approx(0.10)
+    # A basis in points is not money: without the AUM, no AUM share.
+    with pytest.raises(ConfigError, match="basis is in points"):
+        tier_group_matrix(tiers.assign(basis_unit="points"), groups)
 
 
 def test_stars7_on_the_synthetic_bank_fills_every_tier(small_panel):

@@ -40,7 +40,7 @@ def test_reasons_name_what_more_of_a_component_would_add(trained):
     name, result = trained
     texts = result.test.filter(regex=r"^reason_\d_text$").stack()
     zh = result.test.filter(regex=r"^reason_\d_text_zh$").stack()
-    assert texts.str.contains(r"more .+ would add \d+ points").any(), name
+    assert texts.str.contains(r"more .+ (would add|in a month earn up to) \d+ points").any(), name
     assert zh.str.contains(r"再增加.+可加\d+分").any(), name
     # The tier features read in points, never in money.
     gap = texts[texts.str.startswith("Points still needed")]

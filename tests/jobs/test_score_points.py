@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 
-from segments import assign_tiers, load_ladder
+from segments import ConfigError, assign_tiers, load_ladder
 from segments.core.plan import build_plan, load_service_map
 from segments.core.scoring.output import output_schema
 from segments.jobs.plan import prepare_plan, run_plan
@@ -99,3 +99,41 @@ def test_a_panel_without_a_components_column_is_refused_before_any_work(scored, 
     with pytest.raises(ModelContractError, match=r"`tenure_months` \(for .*ladder stars7"):
         score_local(tmp_path / "p.parquet", AS_OF, out, load_scorer(bank["cfg"]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
+
+
+def test_a_batch_of_new_customers_scores_and_aum_from_its_components_is_enough(scored, tmp_path):
+    bank, result = scored
+    frame = pd.read_parquet(bank["panel_path"])
+    months = pd.PeriodIndex(frame["month"], freq="M")
+    frame = frame[months <= pd.Period(AS_OF, "M")]
+    # 1,000 customers who joined in the as-of month, last in customer order: batches of
+    # about 50 x 18 rows leave a batch of new customers only (one month of history, shorter
+    # than stars7's 3-month windows); the whole panel has the history, so it is scored.
+    last = frame[pd.PeriodIndex(frame["month"], freq="M") == pd.Period(AS_OF, "M")]
+    last = last.head(1_000).copy()
+    last["customer_id"] = [f"ZNEW{i:04d}" for i in range(len(last))]
+    grown = pd.concat([frame, last], ignore_index=True).drop(columns=["aum"])  # aum: derived
+    grown = grown.sort_values(["customer_id", "month"])  # read in place, in row ranges
+    grown.to_parquet(tmp_path / "p.parquet", index=False, row_group_size=2_000)
+    out = score_local(
+        tmp_path / "p.parquet",
+        AS_OF,
+        tmp_path / "out",
+        load_scorer(bank["cfg"]),
+        batch_customers=50,
+    )
+    scores = read_output(out.out).set_index("customer_id")
+    new = scores.loc[scores.index.str.startswith("ZNEW")]
+    assert len(last) == 1_000 and len(new) == 1_000 and new["tier"].notna().all()
+    before = read_output(result.out).set_index("customer_id")
+    same = before.index.intersection(scores.index)
+    assert len(same) == len(before)
+    assert (scores.loc[same, "aum_basis"] == before.loc[same, "aum_basis"]).all()
+
+
+def test_an_as_of_month_with_less_history_than_the_ladder_is_refused_before_work(scored, tmp_path):
+    bank, _ = scored
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"ladder\.components\[0\]\.window.*panel holds 2"):
+        score_local(bank["panel_path"], "2024-02", out, load_scorer(bank["cfg"]))
+    assert not any(tmp_path.iterdir())

@@ -157,7 +157,7 @@ def _tier_tables(tiers: pd.DataFrame, ladder, month: pd.Period, aum: pd.Series) 
         table.add_row(
             t.name,
             t.label_zh,
-            money(t.threshold),
+            _basis_text(ladder, t.threshold),
             f"{int(mask.sum()):,}",
             f"{mask.sum() / max(len(now), 1):.2%}",
             f"{np.nansum(money_now[mask]) / total_aum:.2%}" if total_aum else "-",
@@ -181,7 +181,8 @@ def _tier_tables(tiers: pd.DataFrame, ladder, month: pd.Period, aum: pd.Series) 
             near.add_row(
                 b.name,
                 b.tier,
-                f"{money(b.lower)} - {money(ladder.tiers[ladder.rank(b.tier)].threshold)}",
+                f"{_basis_text(ladder, b.lower)} - "
+                f"{_basis_text(ladder, ladder.tiers[ladder.rank(b.tier)].threshold)}",
                 f"{n:,}",
                 f"{n / max(len(now), 1):.2%}",
             )
@@ -304,15 +305,21 @@ def ladders(
             )
             basis = "AUM" if lad.kind == "aum" else "points"
             out.print(
-                f"  {t.name:<14} {t.label_zh:<8} {basis} >= {money(t.threshold)}{extra}",
+                f"  {t.name:<14} {t.label_zh:<8} {basis} >= {_basis_text(lad, t.threshold)}{extra}",
                 markup=False,
             )
         for b in lad.near_bands:
             share = f" ({b.ratio:.0%} of it)" if b.ratio is not None else ""
             out.print(
-                f"  near band {b.name}: {money(b.lower)} <= basis < threshold of {b.tier}{share}",
+                f"  near band {b.name}: {_basis_text(lad, b.lower)} <= basis < threshold of "
+                f"{b.tier}{share}",
                 markup=False,
             )
+
+
+def _basis_text(lad, value: float) -> str:
+    """A threshold as text: money without decimals, points with any they have."""
+    return money(value) if lad.kind == "aum" else f"{value:,.10g}"
 
 
 def _basis_lines(lad) -> list[str]:

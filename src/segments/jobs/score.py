@@ -41,6 +41,7 @@ from segments.core.scoring.output import (
     schema_table,
     validate_output,
 )
+from segments.core.tiers.assign import check_ladder_history
 from segments.exceptions import INTERRUPTS, ConfigError, PanelValidationError, Violation
 from segments.jobs.contract import (
     ScoringJob,
@@ -90,32 +91,34 @@ def last_month(path: str | os.PathLike[str], panel: PanelConfig | None = None) -
 def _missing_columns(found: PanelInput, scorer: Scorer) -> tuple[dict[str, list[str]], dict]:
     """Contract columns the models' features need but the input lacks, and the specs."""
     from segments.core.features import feature_spec
-    from segments.core.upgrade.labels import tier_features
+    from segments.core.upgrade.labels import TIER_FEATURES
 
     contract = {scorer.panel.column_map.get(c, c) for c in found.columns}
     specs = {}
+    ladder_features = {*TIER_FEATURES, *scorer.ladder.points_columns}
     for name in scorer.features:
-        if name in tier_features([name]):  # the ladder's (its columns are checked with it)
+        if name in ladder_features:  # the ladder's (its columns are checked with it)
             continue
         with contextlib.suppress(KeyError):
             specs[name] = feature_spec(name, scorer.windows)
+    derived = {"aum"} if contract & set(AUM_COMPONENTS) else set()  # aum: its components' sum
     missing: dict[str, list[str]] = {}
-    for name, spec in specs.items():
-        for col in spec.sources:
-            if col not in contract and not (col == "aum" and contract & set(AUM_COMPONENTS)):
-                missing.setdefault(col, []).append(name)
-    for comp in scorer.ladder.components:  # a points ladder's tiers need its columns
-        if comp.column not in contract:
-            missing.setdefault(comp.column, []).append(f"ladder {scorer.ladder.name}")
+    needs = [(col, name) for name, spec in specs.items() for col in spec.sources]
+    needs += [(c.column, f"ladder {scorer.ladder.name}") for c in scorer.ladder.components]
+    for col, what in needs:
+        if col not in contract | derived:
+            missing.setdefault(col, []).append(what)
     return missing, specs
 
 
 def _history(
-    first: pd.Period, month: str, specs: Mapping[str, Any], allow_short: bool
+    first: pd.Period, month: str, specs: Mapping[str, Any], allow_short: bool, ladder: Any
 ) -> tuple[int, tuple[str, ...]]:
     """Months of history up to ``month`` and the features whose window is longer (an
-    error unless ``allow_short``)."""
+    error unless ``allow_short``, as is a ladder's basis window longer than the history)."""
     history = pd.Period(month, "M").ordinal - first.ordinal + 1
+    if not allow_short:
+        check_ladder_history(ladder, history)
     short = tuple(n for n, spec in specs.items() if spec.window > history)
     if short and not allow_short:
         raise ConfigError(
@@ -211,7 +214,7 @@ def prepare_scoring(
                 for c, f in sorted(missing.items())
             )
         )
-    history, short = _history(months[0], month, specs, allow_short_history)
+    history, short = _history(months[0], month, specs, allow_short_history, scorer.ladder)
     dest = check_output(
         out,
         [src],

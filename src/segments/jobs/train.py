@@ -28,7 +28,7 @@ from segments.core.groups.profiles import (
     tier_group_matrix,
 )
 from segments.core.sampling import FitSample, stratified_sample
-from segments.core.tiers.assign import assign_tiers
+from segments.core.tiers.assign import assign_tiers, check_ladder_history
 from segments.core.tiers.ladders import load_ladder
 from segments.jobs.batched import concat_frames, run_validated, training_columns
 
@@ -149,7 +149,7 @@ class GroupsWork:
         if not (months == month).any():
             return GroupsInputs(None, None)
         X = build_features(frame, month, windows=self.windows)
-        tiers = assign_tiers(frame, self.ladder)
+        tiers = assign_tiers(frame, self.ladder, check_history=False)  # checked before
         now = tiers[tiers[MONTH] == month].reset_index(drop=True)
         then = None
         if self.then is not None and (months == pd.Period(self.then, "M")).any():
@@ -241,7 +241,7 @@ def train_groups(
 
     service = service_mix(tiers_now, groups, cfg.service.load())
     cards = persona_cards(profile, names, X, labels, surrogate=surrogate, service=service)
-    tg = tier_group_matrix(tiers_now, groups, aum=X.get("aum"))
+    tg = tier_group_matrix(tiers_now, groups, aum=X["aum"])  # money, on any ladder
     metrics = _metrics(model, profile["summary"])
     metrics["surrogate_fidelity"] = surrogate.fidelity_
     migration = _migration(inputs.then, model, groups, metrics)
@@ -288,6 +288,7 @@ def _groups_inputs(
         found = inspect_panel(panel, cfg.panel, months=True)
         months = list(found.months or ())
     month = pd.Period(as_of or cfg.groups.as_of or max(months), "M")
+    check_ladder_history(ladder, (month - pd.Period(min(months), "M")).n + 1)
     left_out = check_history(months, month, windows)
     start = month - cfg.groups.migration_months
     then = str(start) if cfg.groups.migration_months > 0 and start >= min(months) else None

@@ -19,7 +19,7 @@ from segments.core.features.builder import check_history, check_windows
 from segments.core.features.own import config_columns, declaring
 from segments.core.growth.levers import assign_levers
 from segments.core.sampling import FitSample, stratified_sample
-from segments.core.tiers.assign import assign_tiers
+from segments.core.tiers.assign import assign_tiers, check_ladder_history
 from segments.core.tiers.ladders import load_ladder
 from segments.core.upgrade.calls import call_list, expected_gain
 from segments.core.upgrade.labels import (
@@ -281,7 +281,7 @@ class LabelsWork:
     windows: tuple[int, ...]
 
     def __call__(self, frame: pd.DataFrame) -> LabelledRows:
-        tiers = assign_tiers(frame, self.ladder)
+        tiers = assign_tiers(frame, self.ladder, check_history=False)  # checked before
         data, counts = build_training_set(
             frame,
             tiers,
@@ -340,8 +340,10 @@ def _training_rows(
     # The history an as-of month needs: min_history, or less when the longest window
     # reads fewer months before it (windows [2, 3, 4] on a 6-month panel).
     needs = min(up.min_history, max(check_windows(cfg.features.windows)) - 1)
-    # ... and at least what the ladder's basis reads back (a balance of 12 months' points).
-    needs = max(needs, max(ladder.windows, default=1) - 1)
+    # ... and at least what a points ladder's basis reads back (12 months' points balance).
+    held = (pd.Period(months[-1], "M") - pd.Period(months[0], "M")).n + 1 if months else 0
+    check_ladder_history(ladder, held)
+    needs = max(needs, ladder.warmup_months)
     as_of = list(up.as_of_months) if up.as_of_months else default_as_of_months(months, span, needs)
     split = oot_split(as_of, horizon=span, test_months=up.test_months, valid_months=up.valid_months)
     split.update(refit_months(as_of, split, span))

@@ -42,7 +42,8 @@ def component_reason(
         Points still needed to reach the next tier.
     lang : {"en", "zh"}
     growth : bool
-        A growth ladder: the cap is a month's, and more is "in a month".
+        A growth ladder: the cap is a month's and the month's points so far are not known,
+        so the sentence says "in a month earn up to".
 
     Examples
     --------
@@ -62,14 +63,18 @@ def component_reason(
         head = f"{label}: {_num(points_now)} points now{of}"
         if more is None:
             return head + ("; the most it gives" if component.points > 0 else "")
-        when = " in a month" if growth else ""
-        return f"{head}; {_num(more[0])} more {unit}{when} would add {_num(more[1])} points"
+        if growth:  # the month's cap may be partly used already: "up to"
+            return (
+                f"{head}; {_num(more[0])} more {unit} in a month earn up to {_num(more[1])} points"
+            )
+        return f"{head}; {_num(more[0])} more {unit} would add {_num(more[1])} points"
     of = "" if component.cap is None or growth else f"(上限{_num(component.cap)}分)"
     head = f"{label_zh}当前{_num(points_now)}分{of}"
     if more is None:
         return head + "，已达上限" if component.points > 0 else head
-    when = "每月" if growth else ""
-    return f"{head}；{when}再增加{_num(more[0])}{unit_zh}可加{_num(more[1])}分"
+    if growth:
+        return f"{head}；每月再增加{_num(more[0])}{unit_zh}最多可加{_num(more[1])}分"
+    return f"{head}；再增加{_num(more[0])}{unit_zh}可加{_num(more[1])}分"
 
 
 class LadderPhrases:
@@ -98,8 +103,21 @@ class LadderPhrases:
         texts: dict[str, list[Any]],
         sentences: dict[str, list[Any]],
     ) -> None:
-        """Rewrite, in place, the value texts and sentences of the tier features and
-        components among one reason slot's ``names`` (one per customer)."""
+        """Rewrite the tier features' and components' reasons of one reason slot, in place.
+
+        Parameters
+        ----------
+        names : sequence
+            The slot's feature per customer (None: no reason).
+        values : sequence
+            The feature's value per customer.
+        raises : sequence of bool
+            Whether the reason raises the chance.
+        gaps : ndarray
+            Points still needed to reach the next tier, per customer (NaN: unknown).
+        texts, sentences : dict of list
+            The value texts and the sentences, by language (``en``, ``zh``); rewritten.
+        """
         for j, name in enumerate(names):
             if name in self.components:
                 pts = float(values[j]) if values[j] is not None else np.nan

@@ -443,8 +443,8 @@ def tier_group_matrix(
     groups : Series
         Group id (or name) per ``customer_id`` (its index).
     aum : Series, optional
-        The month's AUM per ``customer_id``; by default ``aum_basis``, which is AUM on an
-        AUM ladder but points on a points or growth ladder.
+        The month's AUM per ``customer_id``; by default ``aum_basis`` (AUM on an AUM
+        ladder). Required when the tier table's basis is in points.
 
     Returns
     -------
@@ -456,6 +456,16 @@ def tier_group_matrix(
     joined = t.join(groups.rename("group"), how="inner")
     if aum is not None:
         joined["aum_basis"] = aum.reindex(joined.index).to_numpy()
+    elif "basis_unit" in joined and (joined["basis_unit"].astype(str) == "points").any():
+        raise ConfigError(
+            [
+                Violation(
+                    "aum",
+                    "is needed for the AUM shares: the tier table's basis is in points",
+                    hint="pass aum=, the month's AUM per customer_id",
+                )
+            ]
+        )
     if joined.empty:
         raise ConfigError(
             [Violation("customer_id", "no customer is in both the tier table and the groups")]

@@ -330,7 +330,7 @@ def _score_batch(
     frame = frame[frame[MONTH] <= month]
     if frame.empty or not (frame[MONTH] == month).any():
         return schema.empty_table().to_pandas(), {}
-    tiers = assign_tiers(frame, scorer.ladder)
+    tiers = assign_tiers(frame, scorer.ladder, check_history=False)  # checked before
     now = tiers[tiers[MONTH] == month].sort_values(ID, kind="stable")
     X = build_features(frame, month, windows=scorer.windows).reindex(now[ID])
     out = pd.DataFrame({"customer_id": now[ID].astype(str).to_numpy(), "as_of": str(month)})

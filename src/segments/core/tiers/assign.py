@@ -29,6 +29,7 @@ __all__ = [
     "TIER_COLUMNS",
     "TIER_STATUSES",
     "assign_tiers",
+    "check_ladder_history",
     "migration_matrix",
     "migration_summary",
 ]
@@ -100,6 +101,7 @@ def assign_tiers(
     *,
     basis_window: int | None = None,
     hysteresis: str | Mapping[str, Any] | None = FROM_LADDER,
+    check_history: bool = True,
 ) -> pd.DataFrame:
     """Assign every customer-month a tier on a ladder.
 
@@ -114,13 +116,17 @@ def assign_tiers(
         Override the ladder's AUM basis window (months averaged).
     hysteresis : str, mapping or None, default "ladder"
         Override the ladder's hysteresis rule.
+    check_history : bool, default True
+        Refuse a panel with fewer months than a points window or a growth expiry. Jobs
+        that tier a panel in batches of customers check the whole panel once, before any
+        work, and pass False (a batch of new customers spans fewer months).
 
     Returns
     -------
     DataFrame
         One row per customer-month, sorted by customer and month, with the columns of
         :data:`TIER_COLUMNS`: ``aum_basis``, ``tier`` (ordered categorical), ``tier_rank``
-        (0 = lowest), ``next_tier`` (missing at the top), ``gap_to_next`` (money to the next
+        (0 = lowest), ``next_tier`` (missing at the top), ``gap_to_next`` (basis to the next
         threshold, 0 when the basis already reaches it), ``gap_ratio`` (basis / next
         threshold), ``near_tier``, ``near_band``, ``tier_status`` (``active``, ``grace``,
         ``watch``), ``qualifying_tier`` (the tier the basis alone gives), ``tier_change``
@@ -131,9 +137,10 @@ def assign_tiers(
     Raises
     ------
     PanelValidationError
-        When the panel has not been validated (no period ``month`` or no ``aum``).
+        When the panel has not been validated (no period ``month`` or no ``aum``), or lacks
+        a points component's column.
     ConfigError
-        When the ladder is invalid.
+        When the ladder is invalid, or reads back further than the panel's months.
 
     Examples
     --------
@@ -154,6 +161,9 @@ def assign_tiers(
     m0 = int(ordinals.min()) if len(ordinals) else 0
     months = ordinals - m0
     shape = (int(codes.max()) + 1 if len(codes) else 0, int(months.max()) + 1 if len(months) else 0)
+    _check_points_panel(ladder, panel)
+    if check_history:
+        check_ladder_history(ladder, shape[1])
     observed = np.zeros(shape, dtype=bool)
     observed[codes, months] = True
     basis, points = _basis(ladder, panel, codes, months, observed)
@@ -190,7 +200,6 @@ def _basis(
 
     if ladder.kind == "aum":
         return window_agg(grid(AUM), ladder.basis_window, "mean"), {}
-    _check_points_panel(ladder, panel, shape[1])
     grids = {c.column: grid(c.column) for c in ladder.components}
     points = component_points(
         ladder.components,
@@ -203,11 +212,13 @@ def _basis(
     basis = np.where(observed, 0.0, np.nan)
     for grid_points in points.values():
         basis += grid_points  # NaN where the customer has no row, as in every component
+    # Fractional weights add up with float residue (0.7 + 0.2 < 0.9): points to 1e-6.
+    np.round(basis, 6, out=basis)
     return basis, points
 
 
-def _check_points_panel(ladder: Ladder, panel: pd.DataFrame, n_months: int) -> None:
-    """Raise when the panel lacks a component's column or is shorter than a window."""
+def _check_points_panel(ladder: Ladder, panel: pd.DataFrame) -> None:
+    """Raise when the panel lacks a component's column."""
     missing = sorted({c.column for c in ladder.components} - set(panel.columns))
     if missing:
         raise PanelValidationError(
@@ -222,19 +233,14 @@ def _check_points_panel(ladder: Ladder, panel: pd.DataFrame, n_months: int) -> N
                 for col in missing
             ]
         )
-    key = "activities" if ladder.kind == "growth" else "components"
-    windows = (
-        [("ladder.expiry_months", ladder.expiry_months)]
-        if ladder.kind == "growth"
-        else [(f"ladder.{key}[{i}].window", c.window) for i, c in enumerate(ladder.components)]
-    )
-    long = [
-        Violation(where, f"is {w} months; the panel holds {n_months}")
-        for where, w in windows
-        if w is not None and w > n_months
-    ]
-    if long and n_months:
-        raise ConfigError(long, source=f"ladder {ladder.name}")
+
+
+def check_ladder_history(ladder: Ladder, n_months: int) -> None:
+    """Raise a named :class:`ConfigError` when the ladder's basis reads further back than
+    ``n_months`` of history (:meth:`Ladder.history_problems`)."""
+    problems = ladder.history_problems(n_months)
+    if problems and n_months:
+        raise ConfigError(problems, source=f"ladder {ladder.name}")
 
 
 def _require_validated(panel: pd.DataFrame) -> None:

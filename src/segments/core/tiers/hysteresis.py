@@ -14,17 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from segments.core.config.checks import is_pos_int
 from segments.core.config.presets import load_preset
 from segments.exceptions import ConfigError, Violation
 
 __all__ = ["Hysteresis", "apply_hysteresis", "parse_hysteresis"]
 
 _DOWNGRADE_TO = ("qualifying", "highest_recent")
-
-
-def _is_pos_int(value: Any) -> bool:
-    """A whole number >= 1 (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,20 @@ class Hysteresis:
 
 
 def parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
-    """The downgrade rule (off, a preset name or a mapping), or None when off or invalid."""
+    """The downgrade rule (off, a preset name or a mapping), or None when off or invalid.
+
+    Parameters
+    ----------
+    raw : None, False, "off", str or mapping
+        The YAML value: off, a preset name (``ccb``) or ``{downgrade_after, watch_after,
+        downgrade_to, lookback}``.
+    problems : list of Violation
+        Every problem found is appended (named by its key).
+
+    Returns
+    -------
+    Hysteresis or None
+    """
     if raw is None or raw is False or raw == "off":
         return None
     if isinstance(raw, str):
@@ -76,10 +85,10 @@ def parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
     after, watch = raw.get("downgrade_after"), raw.get("watch_after", 1)
     to, lookback = raw.get("downgrade_to", "qualifying"), raw.get("lookback")
     ok = True
-    if not _is_pos_int(after):
+    if not is_pos_int(after):
         problems.append(Violation("hysteresis.downgrade_after", f"is {after!r}; expected >= 1"))
         ok = False
-    if not _is_pos_int(watch) or (ok and watch > after):
+    if not is_pos_int(watch) or (ok and watch > after):
         problems.append(
             Violation(
                 "hysteresis.watch_after",
@@ -92,7 +101,7 @@ def parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
             Violation("hysteresis.downgrade_to", f"is {to!r}; expected one of {_DOWNGRADE_TO}")
         )
         ok = False
-    if lookback is not None and (not _is_pos_int(lookback) or (ok and lookback > after)):
+    if lookback is not None and (not is_pos_int(lookback) or (ok and lookback > after)):
         # A longer lookback could reach months before the streak below and undo the downgrade.
         problems.append(
             Violation(
@@ -106,7 +115,22 @@ def parse_hysteresis(raw: Any, problems: list[Violation]) -> Hysteresis | None:
 def apply_hysteresis(
     qual: np.ndarray, observed: np.ndarray, rule: Hysteresis | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Held tier rank and status code (0 active, 1 grace, 2 watch) per cell."""
+    """Held tier rank and status code (0 active, 1 grace, 2 watch) per cell.
+
+    Parameters
+    ----------
+    qual : ndarray of int, customers x months
+        The rank each cell's basis (or an any-of criterion) qualifies for.
+    observed : ndarray of bool, customers x months
+        Where the customer has a row; months without one are skipped, not counted below.
+    rule : Hysteresis or None
+        None: the held tier is the qualifying one, every status active.
+
+    Returns
+    -------
+    held, status : ndarray
+        The rank held and the status code of every cell.
+    """
     if rule is None:
         return qual, np.zeros(qual.shape, dtype=np.int8)
     n_c, n_m = qual.shape

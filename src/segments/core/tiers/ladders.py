@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from segments.core.config.checks import is_number, is_pos_int
 from segments.core.config.presets import FROM_LADDER, load_preset
 from segments.core.data.panel import AUM, NUMERIC_COLUMNS
 from segments.core.tiers.hysteresis import Hysteresis, parse_hysteresis
-from segments.core.tiers.points import KINDS, POINTS_UNIT, Component, parse_components
+from segments.core.tiers.points import AGGS, KINDS, POINTS_UNIT, Component, parse_components
 from segments.exceptions import ConfigError, Violation
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "Tier",
     "load_ladder",
 ]
-
-_AGGS = ("mean", "sum", "last")
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Criterion:
         A numeric contract column, e.g. ``loan_balance`` or ``card_spend``.
     min : float
         The threshold, in the column's unit.
-    agg : {"mean", "sum", "last"}, default "mean"
+    agg : {"mean", "sum", "last", "max"}, default "mean"
         How months in the window are combined (``sum`` of ``card_spend`` over 12 months is
         a year's spend).
     window : int, default 1
@@ -178,6 +177,27 @@ class Ladder:
             return None
         return max(self.windows, default=1) + 1
 
+    def history_problems(self, n_months: int) -> list[Violation]:
+        """The basis windows longer than ``n_months`` of history: a points component's
+        window or a growth ladder's expiry (an AUM ladder's windows average what there is).
+        """
+        return [
+            Violation(where, f"is {w} months; the panel holds {n_months}")
+            for where, w in self._basis_windows()
+            if w > n_months
+        ]
+
+    @property
+    def warmup_months(self) -> int:
+        """Months of history a basis needs before it is whole: the longest points window
+        or growth expiry, less one (0 on an AUM ladder, whose averages need no warm-up)."""
+        return max((w for _, w in self._basis_windows()), default=1) - 1
+
+    def _basis_windows(self) -> list[tuple[str, int]]:
+        if self.kind == "growth":
+            return [("ladder.expiry_months", self.expiry_months)] if self.expiry_months else []
+        return [(f"ladder.components[{i}].window", c.window) for i, c in enumerate(self.components)]
+
     def rank(self, tier: str) -> int:
         """The rank (0 = lowest) of a tier by name."""
         return self.tier_names.index(tier)
@@ -208,7 +228,7 @@ class Ladder:
         names = [t.name for t in tiers]
         bands = _parse_bands(data.get("near_bands") or [], tiers, problems)
         basis_window = data.get("basis_window", 1)
-        if not _is_pos_int(basis_window):
+        if not is_pos_int(basis_window):
             problems.append(
                 Violation(
                     "ladder.basis_window", f"is {basis_window!r}; expected a whole number >= 1"
@@ -310,23 +330,13 @@ def _parse_basis(
             )
         )
         return comps, None, None
-    if expiry is not None and not _is_pos_int(expiry):
+    if expiry is not None and not is_pos_int(expiry):
         problems.append(
             Violation("ladder.expiry_months", f"is {expiry!r}; expected whole months >= 1")
         )
-    if decay is not None and not (_is_number(decay) and 0 < decay < 1):
+    if decay is not None and not (is_number(decay) and 0 < decay < 1):
         problems.append(Violation("ladder.decay", f"is {decay!r}; expected a share in (0, 1)"))
     return comps, expiry, None if decay is None else float(decay)
-
-
-def _is_pos_int(value: Any) -> bool:
-    """A whole number >= 1 (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def _parse_tiers(raw: Any, problems: list[Violation], key: str = "min_aum") -> list[Tier]:
@@ -351,7 +361,7 @@ def _parse_tiers(raw: Any, problems: list[Violation], key: str = "min_aum") -> l
             problems.append(Violation(f"{where}.name", f"{name!r} is used twice"))
         seen.add(name)
         threshold = item.get(key)
-        if not _is_number(threshold) or threshold < 0:
+        if not is_number(threshold) or threshold < 0:
             problems.append(Violation(f"{where}.{key}", f"is {threshold!r}; expected {unit} >= 0"))
             threshold = 0.0
         criteria = [
@@ -394,11 +404,11 @@ def _parse_criterion(crit: Any, cw: str, problems: list[Violation]) -> Criterion
                 f"is {col!r}; expected a numeric contract column other than aum",
             )
         )
-    if not _is_number(cmin) or cmin <= 0:
+    if not is_number(cmin) or cmin <= 0:
         problems.append(Violation(f"{cw}.min", f"is {cmin!r}; expected a number > 0"))
-    if agg not in _AGGS:
-        problems.append(Violation(f"{cw}.agg", f"is {agg!r}; expected one of {_AGGS}"))
-    if not _is_pos_int(window):
+    if agg not in AGGS:
+        problems.append(Violation(f"{cw}.agg", f"is {agg!r}; expected one of {AGGS}"))
+    if not is_pos_int(window):
         problems.append(Violation(f"{cw}.window", f"is {window!r}; expected >= 1"))
     return Criterion(str(col), float(cmin or 0), str(agg), int(window or 1))
 
@@ -435,13 +445,13 @@ def _parse_bands(raw: Any, tiers: list[Tier], problems: list[Violation]) -> list
             problems.append(Violation(where, "needs exactly one of lower and ratio"))
             continue
         if ratio is not None:
-            if not _is_number(ratio) or not 0 <= ratio < 1:
+            if not is_number(ratio) or not 0 <= ratio < 1:
                 problems.append(
                     Violation(f"{where}.ratio", f"is {ratio!r}; expected a share in [0, 1)")
                 )
                 continue
-            lower = ratio * top
-        elif not _is_number(lower) or not 0 <= lower < top:
+            lower = round(ratio * top, 9)  # 0.9 x 110 is 99, not 99.00000000000001
+        elif not is_number(lower) or not 0 <= lower < top:
             problems.append(
                 Violation(f"{where}.lower", f"is {lower!r}; expected a value in [0, {top:g})")
             )
@@ -496,7 +506,7 @@ def load_ladder(
         ladder = Ladder.from_dict(load_preset("ladders", spec), source=str(spec))
     problems: list[Violation] = []
     if basis_window is not None:
-        if not _is_pos_int(basis_window):
+        if not is_pos_int(basis_window):
             raise ConfigError(
                 [
                     Violation(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from segments.core.config.checks import is_number, is_pos_int
 from segments.core.data.panel import NUMERIC_COLUMNS
 from segments.exceptions import Violation
 
@@ -44,6 +45,7 @@ KINDS = ("aum", "points", "growth")
 POINTS_UNIT = "points"
 #: A component's points in the tier table (and among the upgrade model's features).
 POINTS_PREFIX = "points_"
+#: How the months of a window are combined (components and any-of criteria).
 AGGS = ("mean", "sum", "last", "max")
 #: Floor with a tolerance, so that 0.3 / 0.1 makes 3 steps, not 2.
 _EPS = 1e-9
@@ -120,22 +122,28 @@ class Component:
         return steps * self.per, min(steps * self.points, room)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_pos_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 _KEYS = ("name", "column", "points", "per", "cap", "agg", "window", "unit", "unit_zh", "label_zh")
 
 
 def parse_components(
     raw: Any, key: str, problems: list[Violation], *, monthly: bool = False
 ) -> list[Component]:
-    """A ladder's components (``key``: ``components`` or ``activities``), every problem
-    appended to ``problems``. ``monthly``: a growth ladder's activities (no window)."""
+    """A ladder's components from YAML, every problem appended to ``problems``.
+
+    Parameters
+    ----------
+    raw : list of mapping
+        ``{name, column, points, per, cap, agg, window, unit, unit_zh, label_zh}`` each.
+    key : {"components", "activities"}
+        The YAML key, for the problems' names.
+    problems : list of Violation
+    monthly : bool, default False
+        A growth ladder's activities: each month counts alone (no ``agg`` or ``window``).
+
+    Returns
+    -------
+    list of Component
+    """
     where0 = f"ladder.{key}"
     if not isinstance(raw, list) or not raw:
         problems.append(Violation(where0, "must be a non-empty list of {name, column, points}"))
@@ -170,19 +178,19 @@ def parse_components(
             )
         pts, per, cap = item.get("points"), item.get("per", 1), item.get("cap")
         agg, window = item.get("agg", "last"), item.get("window", 1)
-        if not _is_number(pts) or pts < 0:
+        if not is_number(pts) or pts < 0:
             problems.append(Violation(f"{where}.points", f"is {pts!r}; expected a weight >= 0"))
             pts = 0
-        if not _is_number(per) or per <= 0:
+        if not is_number(per) or per <= 0:
             problems.append(Violation(f"{where}.per", f"is {per!r}; expected a step > 0"))
             per = 1
-        if cap is not None and (not _is_number(cap) or cap < 0):
+        if cap is not None and (not is_number(cap) or cap < 0):
             problems.append(Violation(f"{where}.cap", f"is {cap!r}; expected points >= 0"))
             cap = None
         if agg not in AGGS:
             problems.append(Violation(f"{where}.agg", f"is {agg!r}; expected one of {AGGS}"))
             agg = "last"
-        if not _is_pos_int(window):
+        if not is_pos_int(window):
             problems.append(Violation(f"{where}.window", f"is {window!r}; expected months >= 1"))
             window = 1
         text = {k: str(item.get(k, "")) for k in ("unit", "unit_zh", "label_zh")}
@@ -194,9 +202,23 @@ def parse_components(
 
 
 def window_agg(grid: np.ndarray, window: int, agg: str) -> np.ndarray:
-    """Combine each cell with the ``window - 1`` calendar months before it, skipping NaN
-    (a window longer than the history combines what there is). ``last`` and one-month
-    windows return ``grid`` itself."""
+    """Combine each cell with the ``window - 1`` calendar months before it, skipping NaN.
+
+    Parameters
+    ----------
+    grid : ndarray, customers x months
+        NaN where a customer has no row.
+    window : int
+        Months, ending at each cell's month; a window longer than the history combines what
+        there is.
+    agg : {"mean", "sum", "last", "max"}
+
+    Returns
+    -------
+    ndarray
+        Same shape; NaN where the window holds no value. ``last`` and one-month windows
+        return ``grid`` itself.
+    """
     if agg == "last" or window == 1:
         return grid
     if agg == "max":

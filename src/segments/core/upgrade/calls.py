@@ -21,12 +21,13 @@ __all__ = ["call_list", "expected_gain"]
 def expected_gain(
     p: Any, gap: Any, *, next_tier: Any | None = None, tier_values: dict[str, float] | None = None
 ) -> pd.DataFrame:
-    """Expected AUM gain ``p x gap``, and ``p x value of the next tier`` when values are given.
+    """Expected gain ``p x gap``, and ``p x value of the next tier`` when values are given.
 
     Returns
     -------
     DataFrame
-        ``expected_gain`` (money) and, with ``tier_values``, ``expected_value``.
+        ``expected_gain`` (in the ladder's basis unit: money on an AUM ladder, points on a
+        points ladder) and, with ``tier_values``, ``expected_value``.
     """
     p = np.asarray(p, dtype=float)
     out = pd.DataFrame({"expected_gain": p * np.asarray(gap, dtype=float)})

@@ -39,9 +39,19 @@ TIER_FEATURES = ("gap_ratio", "gap_to_next", "tier_rank", "near_band")
 
 
 def tier_features(columns: Sequence[str]) -> list[str]:
-    """The tier-table columns among ``columns`` the upgrade model reads: :data:`TIER_FEATURES`
-    and, on a points or growth ladder, each component's points (``points_<name>``: which
-    component is closest to adding points)."""
+    """The tier-table columns the upgrade model reads.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        A tier table's columns.
+
+    Returns
+    -------
+    list of str
+        :data:`TIER_FEATURES` and, on a points or growth ladder, each component's points
+        (``points_<name>``: which component is closest to adding points).
+    """
     return [*TIER_FEATURES, *(c for c in columns if str(c).startswith(POINTS_PREFIX))]
 
 
