@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from segments import (
@@ -60,3 +63,20 @@ def promoted_bank(
         "upgrade": up,
         "groups": gr,
     }
+
+
+@contextmanager
+def tracked_folder(tmp_path_factory: Any, name: str, **env: str) -> Iterator[tuple[Path, Any]]:
+    """A fresh folder, the working directory while it is open, with its own SQLite
+    tracking store (MLFLOW_TRACKING_URI) and any other environment variables given;
+    yields the folder and the MonkeyPatch (undone on exit)."""
+    root = tmp_path_factory.mktemp(name)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    for key, value in env.items():
+        mp.setenv(key, value)
+    try:
+        yield root, mp
+    finally:
+        mp.undo()

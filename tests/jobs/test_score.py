@@ -33,7 +33,7 @@ from segments.jobs.score import (
     validate_output,
 )
 from segments.mlops.scoring_runs import probabilities
-from tests.banks import QUICK_MODEL, promoted_bank
+from tests.banks import QUICK_MODEL, promoted_bank, tracked_folder
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -42,10 +42,11 @@ AS_OF = "2025-06"
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     """A 2,500-customer bank with trained and promoted models in a SQLite store."""
-    root = tmp_path_factory.mktemp("scoring")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with tracked_folder(tmp_path_factory, "scoring") as (root, mp):
+        yield from _job(root, mp)
+
+
+def _job(root, mp):
     bank = promoted_bank(
         root,
         "scoring_test",
@@ -61,7 +62,6 @@ def job(tmp_path_factory):
         },
     )
     yield {**bank, "scorer": load_scorer(bank["cfg"]), "mp": mp}
-    mp.undo()
 
 
 @pytest.fixture(scope="module")

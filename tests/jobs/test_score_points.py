@@ -21,7 +21,7 @@ from segments.jobs.score import (
     score_local,
     validate_output,
 )
-from tests.banks import QUICK_MODEL, promoted_bank
+from tests.banks import QUICK_MODEL, promoted_bank, tracked_folder
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -29,10 +29,11 @@ AS_OF = "2025-06"
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stars")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with tracked_folder(tmp_path_factory, "stars") as (root, _):
+        yield from _scored(root)
+
+
+def _scored(root):
     bank = promoted_bank(
         root,
         "stars_test",
@@ -48,7 +49,6 @@ def scored(tmp_path_factory):
     )
     result = score_local(bank["panel_path"], AS_OF, root / "out", load_scorer(bank["cfg"]))
     yield bank, result
-    mp.undo()
 
 
 def test_scores_on_stars7_keep_the_schema_and_record_the_basis_unit(scored):

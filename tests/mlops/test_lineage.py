@@ -22,7 +22,7 @@ from segments.jobs.batched import run_validated, training_columns
 from segments.jobs.score import load_scorer, score_local
 from segments.mlops.promotion import promote
 from segments.mlops.tracking import code_version
-from tests.banks import LENIENT, promoted_bank
+from tests.banks import LENIENT, promoted_bank, tracked_folder
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-06"
@@ -34,17 +34,12 @@ def bank(tmp_path_factory):
     """A 2,500-customer bank, both models trained from the frame and promoted."""
     import mlflow
 
-    root = tmp_path_factory.mktemp("lineage")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    mp.setenv("SEGMENTS_USER", "reviewer-l")
-    out = promoted_bank(root, "lineage", 2_500, 18, seed=5, config=LENIENT)
-    client = mlflow.MlflowClient()
-    out["client"] = client
-    out["runs"] = {k: client.get_run(out[k].run_id) for k in ("upgrade", "groups")}
-    yield out
-    mp.undo()
+    with tracked_folder(tmp_path_factory, "lineage", SEGMENTS_USER="reviewer-l") as (root, _):
+        out = promoted_bank(root, "lineage", 2_500, 18, seed=5, config=LENIENT)
+        client = mlflow.MlflowClient()
+        out["client"] = client
+        out["runs"] = {k: client.get_run(out[k].run_id) for k in ("upgrade", "groups")}
+        yield out
 
 
 @pytest.fixture(scope="module")
