@@ -160,12 +160,7 @@ class Ladder:
     @property
     def windows(self) -> list[int]:
         """Months each part of the basis reads back (the basis or components, criteria)."""
-        if self.kind == "growth":
-            basis = [] if self.expiry_months is None else [self.expiry_months]
-        elif self.kind == "points":
-            basis = [c.window for c in self.components]
-        else:
-            basis = [self.basis_window]
+        basis = [self.basis_window] if self.kind == "aum" else [w for _, w in self._basis_windows()]
         return [*basis, *(c.window for t in self.tiers for c in t.any_of)]
 
     @property
@@ -194,6 +189,7 @@ class Ladder:
         return max((w for _, w in self._basis_windows()), default=1) - 1
 
     def _basis_windows(self) -> list[tuple[str, int]]:
+        """(YAML key, months) of a points or growth basis (none on an AUM ladder)."""
         if self.kind == "growth":
             return [("ladder.expiry_months", self.expiry_months)] if self.expiry_months else []
         return [(f"ladder.components[{i}].window", c.window) for i, c in enumerate(self.components)]
