@@ -108,10 +108,12 @@ IN_FLIGHT = (
 
 
 @pytest.mark.slow
-def test_sigterm_to_segments_ui_stops_the_server_and_every_process_it_started(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_a_signal_to_segments_ui_stops_the_server_and_every_process_it_started(tmp_path, signum):
     """SIGTERM to the ``segments ui`` process alone (as a scheduler or ``kill`` sends it),
     while a browser's request is in flight: ``segments ui`` ends within seconds, nothing
-    listens on the port and no process of the server's group survives."""
+    listens on the port and no process of the server's group survives. SIGKILL, which
+    ``segments ui`` cannot see: the same, by the watchdog leading the server's group."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     ids = _seed(store)
     port = free_port()
@@ -150,14 +152,22 @@ def test_sigterm_to_segments_ui_stops_the_server_and_every_process_it_started(tm
         browser = socket.create_connection(("127.0.0.1", port))
         browser.sendall(IN_FLIGHT)
         time.sleep(0.5)
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0  # stopping the UI is not an error
-        rest = "".join(iter(lines.get, None))
-        assert "MLflow UI stopped" in rest and "Traceback" not in rest
+        os.kill(proc.pid, signum)
+        code = proc.wait(timeout=30)
+        if signum == signal.SIGTERM:
+            assert code == 0  # stopping the UI is not an error
+            rest = "".join(iter(lines.get, None))
+            assert "MLflow UI stopped" in rest and "Traceback" not in rest
+
+        def survivors() -> set[int]:
+            alive = {p for p in started if _stat(p) is not None}
+            return alive | {p for p, (_, g, _) in _processes().items() if g in groups}
+
+        deadline = time.monotonic() + 15  # the watchdog's grace (5 s), then SIGKILL
+        while (survivors() or _listening(port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert not _listening(port)
-        survivors = {p for p in started if _stat(p) is not None}
-        survivors |= {p for p, (_, g, _) in _processes().items() if g in groups}
-        assert survivors == set()
+        assert survivors() == set()
     finally:
         if browser is not None:
             browser.close()
@@ -244,3 +254,47 @@ def test_a_signal_while_serving_stops_the_whole_group_even_a_child_that_ignores_
     assert _stat(seen["child"]) is None  # killed although it ignored SIGTERM
     assert not _listening(port)
     assert signal.getsignal(signum) is before
+
+
+#: ``segments ui`` in small: serves the stand-in server until killed.
+STARTER = textwrap.dedent(
+    """
+    import os, sys
+    from segments.cli.serve import serve
+    script, port, pid_file = sys.argv[1:]
+    cmd = [sys.executable, script, port, pid_file]
+    serve(cmd, dict(os.environ), f"http://127.0.0.1:{port}/", lambda: print("ready", flush=True))
+    """
+)
+
+
+def test_sigkill_to_the_starter_still_stops_the_whole_group(tmp_path):
+    """SIGKILL (no handler runs) to the process serving: its watchdog sees the pipe close and
+    stops the server's group, a child that ignores SIGTERM included, within the grace."""
+    port = free_port()
+    script, pid_file = tmp_path / "fake_server.py", tmp_path / "child.pid"
+    script.write_text(FAKE_SERVER)
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(script), str(port), str(pid_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    group: set[int] = set()
+    try:
+        assert starter.stdout.readline().strip() == "ready"
+        group = _descendants(starter.pid)
+        stubborn = int(pid_file.read_text())
+        assert stubborn in group and _listening(port)
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait(timeout=10)
+        deadline = time.monotonic() + 15  # the grace (5 s) and SIGKILL
+        while {p for p in group if _stat(p) is not None} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {p for p in group if _stat(p) is not None} == set()
+        assert not _listening(port)
+    finally:
+        for pid in {starter.pid, *group}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        starter.wait()

@@ -6,7 +6,9 @@ alone counts on it to pass the signal on, and on uvicorn, which then waits for e
 request (a browser's) before it exits: ``segments ui`` waited with it, and whatever stopped
 ``segments ui`` meanwhile left the server running. So the server is started in a new
 session (its own process group), and SIGTERM, SIGINT or SIGHUP to ``segments ui`` stops that
-whole group: SIGTERM, :data:`GRACE` seconds, then SIGKILL.
+whole group: SIGTERM, :data:`GRACE` seconds, then SIGKILL. Should ``segments ui`` itself be
+killed (SIGKILL, which no handler sees), the server's group is stopped by the watchdog that
+leads it (:mod:`segments.cli._watchdog`): it sees the end of a pipe only ``segments ui`` holds.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from segments.exceptions import INTERRUPTS, Interrupted, SegmentsError
 
@@ -31,6 +35,8 @@ GRACE = 5.0
 #: What stops ``segments ui``, and so its server: the server's own group no longer hears the
 #: terminal, so Ctrl-C (SIGINT) and a closed terminal (SIGHUP) come through here too.
 _STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: The script that leads the server's group and stops it when ``segments ui`` is gone.
+WATCHDOG = Path(__file__).with_name("_watchdog.py")
 
 
 class ServerExited(SegmentsError):
@@ -138,6 +144,8 @@ def stop_group(proc: subprocess.Popen, grace: float = GRACE) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
     proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()
     deadline = time.monotonic() + 2.0  # SIGKILL is not instant
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -187,7 +195,13 @@ def serve(
     try:
         with _signals(handler):
             with handler.held():
-                procs.append(subprocess.Popen(list(cmd), env=env, start_new_session=True))
+                # Led by the watchdog, whose standard input only this process writes to.
+                watched = [sys.executable, str(WATCHDOG), str(GRACE), *cmd]
+                procs.append(
+                    subprocess.Popen(
+                        watched, env=env, stdin=subprocess.PIPE, start_new_session=True
+                    )
+                )
             proc, start, slow = procs[0], time.monotonic(), 30.0
             while not _answers(health):
                 if proc.poll() is not None:
