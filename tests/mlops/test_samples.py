@@ -128,12 +128,12 @@ def test_the_call_list_view_shows_the_reviewers_columns_with_money_formatted(run
     results, client = runs
     files = _artifacts(client, results["sampled"].run_id, tmp_path)
     page = _browser_decode(files["call_list_sample.html"])
-    header = re.findall(r"<th>([^<]*)</th>", page)
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", page)
     shown = [c for c in REVIEW_COLUMNS if c in results["sampled"].call_list.columns]
     assert header == shown
     assert len(results["sampled"].call_list.columns) > len(shown)
     assert "every column in call_list_sample.csv" in page
-    cells = re.findall(r"<td>([^<]*)</td>", page)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
     assert not [c for c in cells if re.fullmatch(r"-?[\d.]+e[+-]\d+", c)]  # no 1.2e+05
     assert any(re.fullmatch(r"\d{1,3}(,\d{3})+", c) for c in cells)  # money: 12,345
 
@@ -151,7 +151,7 @@ def test_every_html_artifact_declares_utf8_and_chinese_survives(runs, tmp_path):
             assert text == data.decode("utf-8"), path
             csv = tmp_path / kind / str(Path(path).with_suffix(".csv"))
             if csv.exists():  # the Chinese of the columns shown reads the same in the page
-                shown = set(re.findall(r"<th>([^<]*)</th>", text))
+                shown = set(re.findall(r"<th[^>]*>([^<]*)</th>", text))
                 table = pd.read_csv(csv, dtype=str)
                 cells = table[[c for c in table.columns if c in shown]].stack().dropna()
                 for zh in set(re.findall(r"[\u4e00-\u9fff]{2,}", " ".join(cells))):

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["bullets", "html_page", "markdown_table", "number", "render_html", "table_page"]
+__all__ = [
+    "bullets",
+    "html_page",
+    "html_table",
+    "markdown_table",
+    "number",
+    "render_html",
+    "table_page",
+]
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
@@ -17,7 +25,7 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK 
        line-height: 1.45; }
 table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.9rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, th.text, td.text { text-align: left; }
 th { background: #f6f8fa; }
 pre { background: #f6f8fa; padding: 0.8rem; overflow-x: auto; font-size: 0.85rem; }
 h1 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; }
@@ -73,10 +81,37 @@ def number(x: float) -> str:
     return np.format_float_positional(x, precision=4, fractional=False, trim="-")
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return number(float(value))
+    if value is None or value is pd.NA:
+        return "-"
+    return _fmt(value)
+
+
+def html_table(df: pd.DataFrame, index: bool = True) -> str:
+    """A DataFrame as an HTML table: one header row (a named index is a column, an unnamed
+    one has an empty header), numbers by :func:`number` and right-aligned, text left."""
+    frame = df.reset_index(names=[n or "" for n in df.index.names]) if index else df
+    cls = [
+        "" if pd.api.types.is_numeric_dtype(dtype) else ' class="text"' for dtype in frame.dtypes
+    ]
+    head = "".join(
+        f"<th{c}>{html.escape(str(n))}</th>" for n, c in zip(frame.columns, cls, strict=True)
+    )
+    rows = "\n".join(
+        "<tr>"
+        + "".join(f"<td{c}>{html.escape(_cell(v))}</td>" for v, c in zip(row, cls, strict=True))
+        + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody></table>\n"
+
+
 def table_page(df: pd.DataFrame, title: str, *, index: bool = True, note: str = "") -> str:
-    """A table as a standalone HTML page (numbers formatted by :func:`number`), with a
-    note under the title."""
-    table = df.to_html(index=index, float_format=number, na_rep="-", border=0)
+    """A table as a standalone HTML page (:func:`html_table`), with a note under the
+    title."""
+    table = html_table(df, index=index)
     head = f"<h3>{html.escape(title)}</h3>" + (f"<p>{html.escape(note)}</p>" if note else "")
     return html_page(head + table, title)
 
