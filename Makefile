@@ -7,7 +7,7 @@ DEMO   ?= build/demo
 DEMO_CUSTOMERS ?= 20000
 DEMO_MONTHS ?= 24
 
-.PHONY: install demo test test-slow lint bench bench-foundation clean
+.PHONY: install browser demo test test-slow lint bench bench-foundation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,8 +50,22 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest -m "not slow"
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(BIN)/pytest -m slow
+
+# `make browser`: Debian's Chromium and CJK fonts, for the test that reads the MLflow UI in
+# a browser as a reviewer would (tests/test_ui_browser.py; Playwright drives it and
+# downloads no browser). Installed when missing and the user may (root, apt-get); otherwise
+# the test says what is missing and is skipped, except in CI where it fails.
+browser:
+	@if command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	    echo "browser: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        chromium fonts-noto-cjk >/dev/null && echo "browser: installed chromium"; \
+	else \
+	    echo "browser: no chromium (install Debian's chromium and fonts-noto-cjk)"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -133,7 +133,7 @@ def test_a_signal_to_segments_ui_stops_the_server_and_every_process_it_started(t
     browser = None
     try:
         printed = _wait_for(lines, "registry: ", timeout=120)
-        base, ml = f"http://127.0.0.1:{port}/#", "?workflowType=machine_learning"
+        base, ml = f"http://127.0.0.1:{port}/segments/#", "?workflowType=machine_learning"
         pages = [line.strip() for line in printed if base in line]
         # The runs of each segments experiment, in the "Model training" workflow; then the
         # registry. No page for the experiment without a segments run.

@@ -201,6 +201,10 @@ def test_the_ui_bundle_still_works_the_way_segments_relies_on():
     js = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
     code = "".join(p.read_text(encoding="utf-8", errors="replace") for p in js.glob("*.js"))
     assert re.search(r'\.get\("workflowType"\)', code)
+    # ... else the toggle's stored choice, the key segments' landing page sets (ui_app):
+    # "mlflow.workflowType" version 1, stored as `${key}_v${version}`, a JSON value.
+    assert 'key:"mlflow.workflowType",version:1' in code
+    assert "const o=(e,t)=>`${e}_v${t}`" in code and "JSON.parse(e)" in code
     assert 'MACHINE_LEARNING="machine_learning"' in code
     assert 'CUSTOM_MODEL_DEVELOPMENT="custom_model_development"' in code
     assert '"mlflow.experimentKind"' in code

@@ -228,6 +228,7 @@ def ui(
     import os
 
     from segments.cli.serve import browse_host, check_port, serve
+    from segments.mlops import ui_app
     from segments.mlops.review import landing_urls
     from segments.mlops.tracking import tracking_uri
 
@@ -241,10 +242,20 @@ def ui(
         err.print(f"warning: binding the UI to {host} serves it beyond this machine", markup=False)
     check_port(host, port)
     base = f"http://{browse_host(host)}:{port}"
-    pages = landing_urls(_review_experiments(uri), base)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
     cmd += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    if ui_app.installed():  # the page that opens the UI on "Model training"
+        cmd += ["--app-name", ui_app.APP_NAME]
+        landing = base + ui_app.LANDING_PATH.rstrip("/")
+    else:
+        err.print(
+            "warning: segments is installed without its MLflow app (reinstall it): the "
+            "UI opens on GenAI after the first click; choose 'Model training' in its sidebar",
+            markup=False,
+        )
+        landing = base
+    pages = landing_urls(_review_experiments(uri), landing)
     out.print(f"MLflow UI for {uri}: starting on {host}:{port} (Ctrl-C stops it)", markup=False)
 
     def ready() -> None:
