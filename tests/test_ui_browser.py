@@ -98,6 +98,7 @@ def served(tmp_path_factory):
             "pages": pages,
             "groups": groups,
             "upgrade": upgrade,
+            "ids": set(panel["customer_id"].astype(str)),
             "base": f"http://127.0.0.1:{port}",
             "chromium": chromium,
             "shots": root,
@@ -205,6 +206,36 @@ def test_the_registry_lists_both_models(served, page):
         page.get_by_role("link", name=model).first.wait_for()
     _in_model_training(page)
     page.screenshot(path=served["shots"] / "6_registry.png")
+
+
+def test_no_customer_id_in_any_file_the_server_holds(served, tmp_path):
+    """Every artifact of every run and every logged model (pickles and input examples
+    included), listed through the server segments ui runs: no panel id in any of them."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=served["base"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    roots = [
+        Path(client.download_artifacts(r.info.run_id, "", str(tmp_path / r.info.run_id)))
+        for r in client.search_runs(experiments)
+    ]
+    for model in client.search_logged_models(experiment_ids=experiments):
+        roots.append(
+            Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=model.artifact_location,
+                    dst_path=str(tmp_path / model.model_id),
+                    tracking_uri=served["base"],
+                )
+            )
+        )
+    files = [f for root in roots for f in root.rglob("*") if f.is_file()]
+    assert len(roots) >= 4 and any(f.name == "model.pkl" for f in files)
+    assert any(f.name == "input_example.json" for f in files)
+    # As bytes anywhere, not as words: a pickled text column is one run of characters.
+    blob = b"\n".join(f.read_bytes() for f in files)
+    leaked = {i for i in served["ids"] if i.encode() in blob}
+    assert not leaked, sorted(leaked)[:5]
 
 
 def _artifact_frame(page, text: str):
