@@ -218,3 +218,53 @@ def test_the_input_example_takes_text_and_boolean_columns_by_their_most_frequent
     example = example_rows(frame, ["n", "s", "b"])
     assert example["s"].tolist()[0] == "x" and example["b"].tolist()[0]
     assert example.dtypes.to_dict() == frame.dtypes.to_dict()
+
+
+def _calls(sizes: dict[tuple[str, str], int]) -> pd.DataFrame:
+    rows = [
+        {"customer_id": f"C{b}{band}{i}", "branch_id": b, "near_band": band, "p_upgrade": p}
+        for (b, band), n in sizes.items()
+        for i, p in enumerate(np.linspace(0.1, 0.9, n))
+    ]
+    frame = pd.DataFrame(rows)
+    frame["expected_gain"] = 1000.0
+    return frame
+
+
+def test_no_call_list_aggregate_describes_fewer_customers_than_min_cell():
+    from segments.mlops.samples import OTHER_BRANCHES, call_list_summary
+
+    calls = _calls({("A", "near_gold"): 12, ("B", "near_gold"): 3, ("C", "near_gold"): 8})
+    out = call_list_summary(calls, min_cell=10).set_index("branch")
+    # B (3) and C (8) pooled: 11 customers, their mean and total gain shown.
+    assert out["customers"].to_dict() == {"A": 12, OTHER_BRANCHES: 11}
+    pooled = calls[calls["branch_id"] != "A"]
+    assert out.loc[OTHER_BRANCHES, "mean_p_upgrade"] == pytest.approx(pooled["p_upgrade"].mean())
+    assert out.loc[OTHER_BRANCHES, "expected_gain"] == 11_000
+    # A pool still too small: its statistics are blank, its count stays.
+    small = call_list_summary(_calls({("A", "x"): 12, ("B", "x"): 1}), min_cell=10)
+    row = small.set_index("branch").loc[OTHER_BRANCHES]
+    assert row["customers"] == 1 and row[["mean_p_upgrade", "expected_gain"]].isna().all()
+    # min_cell 1: every branch its own row, as before.
+    assert len(call_list_summary(calls, min_cell=1)) == 3
+
+
+def test_a_reason_named_by_fewer_rows_than_min_cell_has_no_mean_contribution():
+    from segments.mlops.samples import reason_summary
+
+    test = pd.DataFrame(
+        {
+            "reason_1_feature": ["aum"] * 12 + ["age"],
+            "reason_1_contribution": [0.5] * 12 + [0.9],
+        }
+    )
+    out = reason_summary(test, min_cell=10).set_index("feature")
+    assert out.loc["aum", "contribution"] == pytest.approx(0.5)
+    assert np.isnan(out.loc["age", "contribution"]) and out.loc["age", "rows"] == 1
+
+
+def test_min_cell_must_be_a_whole_number():
+    from segments.core.config.tracking import TrackingConfig
+
+    with pytest.raises(ConfigError, match=r"tracking\.min_cell.*is 0; expected a whole number"):
+        TrackingConfig(min_cell=0)

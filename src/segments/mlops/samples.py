@@ -20,6 +20,7 @@ from segments.core.config.tracking import TrackingConfig
 from segments.core.data.panel import ID
 
 __all__ = [
+    "OTHER_BRANCHES",
     "REVIEW_COLUMNS",
     "call_list_summary",
     "example_rows",
@@ -58,12 +59,23 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
     return pd.Series(digest, index=ids.index, name=ids.name)
 
 
-def call_list_summary(calls: pd.DataFrame) -> pd.DataFrame:
+#: The branch label of a band's pooled small cells.
+OTHER_BRANCHES = "other branches"
+
+
+def call_list_summary(calls: pd.DataFrame, min_cell: int = 1) -> pd.DataFrame:
     """The call list as aggregates: per branch (``all`` without branches) and near band,
     the customers on it, their mean probability, the expected gain in total, and how many
-    get each lever (when the call list has levers)."""
+    get each lever (when the call list has levers).
+
+    A branch with fewer than ``min_cell`` customers in a band is pooled into that band's
+    :data:`OTHER_BRANCHES` row; where even the pool is smaller, its statistics are blank
+    (the count stays): no row describes fewer than ``min_cell`` customers.
+    """
     branch = calls["branch_id"].astype(str) if "branch_id" in calls else "all"
     frame = calls.assign(branch=branch, near_band=calls["near_band"].astype(str))
+    size = frame.groupby(["branch", "near_band"], observed=True)[ID].transform("size")
+    frame.loc[size < min_cell, "branch"] = OTHER_BRANCHES
     agg = {"customers": (ID, "size"), "mean_p_upgrade": ("p_upgrade", "mean")}
     if "expected_gain" in frame:
         agg["expected_gain"] = ("expected_gain", "sum")
@@ -74,14 +86,18 @@ def call_list_summary(calls: pd.DataFrame) -> pd.DataFrame:
             frame[f"lever_{lever}"] = frame["lever"] == lever
             agg[f"lever_{lever}"] = (f"lever_{lever}", "sum")
     out = frame.groupby(["branch", "near_band"], observed=True, sort=True).agg(**agg)
+    stats = [c for c in out.columns if c != "customers"]
+    out[stats] = out[stats].astype(float)
+    out.loc[out["customers"] < min_cell, stats] = np.nan
     return out.reset_index()
 
 
-def reason_summary(test: pd.DataFrame, describe: Any = None) -> pd.DataFrame:
+def reason_summary(test: pd.DataFrame, describe: Any = None, min_cell: int = 1) -> pd.DataFrame:
     """How often each feature is among a customer's reason codes on the test rows: rows
     naming it, as the first reason, their share of the rows, and the mean contribution
     (log-odds), with the feature's English and Chinese description (``describe``: a
-    name -> catalogue entry lookup)."""
+    name -> catalogue entry lookup). The mean contribution of fewer than ``min_cell``
+    rows is left blank."""
     ks = sorted(int(c.split("_")[1]) for c in test.columns if c.endswith("_feature"))
     parts = [
         pd.DataFrame(
@@ -101,6 +117,7 @@ def reason_summary(test: pd.DataFrame, describe: Any = None) -> pd.DataFrame:
         rows=("feature", "size"), as_first=("first", "sum"), contribution=("contribution", "mean")
     )
     out["share"] = out["rows"] / max(len(test), 1)
+    out.loc[out["rows"] < min_cell, "contribution"] = np.nan
     out = out.sort_values(["rows", "as_first"], ascending=False)[
         ["rows", "as_first", "share", "contribution"]
     ]
@@ -134,8 +151,9 @@ def what_was_logged(tracking: TrackingConfig) -> str:
     if not tracking.log_samples:
         return (
             "No customer-level rows: the call list and the reason codes are logged as "
-            "aggregates, and the model's input example is made of column quantiles "
-            "(`tracking.log_samples: false`)."
+            f"aggregates of at least {tracking.min_cell:,} customers each (smaller branch "
+            "cells pooled, smaller statistics left blank; `tracking.min_cell`), and the "
+            "model's input example is made of column quantiles (`tracking.log_samples: false`)."
         )
     ids = (
         "ids pseudonymised by HMAC-SHA256 with the bank's key"
@@ -156,8 +174,9 @@ def log_customer_artifacts(
     from segments.mlops.tracking import log_frame
 
     written = ["call_list_summary.csv", "explanations/reason_codes_summary.csv"]
-    log_frame(call_list_summary(result.call_list), written[0], index=False)
-    log_frame(reason_summary(result.test, describe), written[1], index=False)
+    cell = tracking.min_cell
+    log_frame(call_list_summary(result.call_list, cell), written[0], index=False)
+    log_frame(reason_summary(result.test, describe, cell), written[1], index=False)
     if not tracking.log_samples:
         return written
     key, n = tracking.id_key(), tracking.sample_rows

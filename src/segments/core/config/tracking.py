@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from segments.core.config.checks import is_pos_int
 from segments.exceptions import ConfigError, Violation
 
 __all__ = ["ID_KEY_ENV", "TrackingConfig"]
@@ -33,11 +34,16 @@ class TrackingConfig:
     hash_ids : bool, default True
         Pseudonymise the ids in samples with HMAC-SHA256 keyed by ``SEGMENTS_ID_KEY``
         (required then); False logs the bank's ids as they are.
+    min_cell : int, default 10
+        The fewest customers an aggregate row may describe: a branch's cell with fewer is
+        pooled with the band's other small branches, and a statistic of fewer customers
+        than this is left blank (the mean of one customer's scores is that customer's).
     """
 
     log_samples: bool = False
     sample_rows: int = 1000
     hash_ids: bool = True
+    min_cell: int = 10
 
     def __post_init__(self) -> None:
         problems = [
@@ -45,11 +51,12 @@ class TrackingConfig:
             for key in ("log_samples", "hash_ids")
             if not isinstance(getattr(self, key), bool)
         ]
-        rows = self.sample_rows
-        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
-            problems.append(
-                Violation("tracking.sample_rows", f"is {rows!r}; expected a whole number >= 1")
-            )
+        for key in ("sample_rows", "min_cell"):
+            value = getattr(self, key)
+            if not is_pos_int(value):
+                problems.append(
+                    Violation(f"tracking.{key}", f"is {value!r}; expected a whole number >= 1")
+                )
         if problems:
             raise ConfigError(problems)
 
