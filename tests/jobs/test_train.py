@@ -301,6 +301,17 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     assert deployed.calibrated_on_ == "recent" and deployed.kind_ == result.model.kind_
     assert run.data.params["model.deployed_rows"] == str(deployed.fitted_rows_)
     assert run.data.params["split.deploy"].split(",") == result.split["deploy"]
+    # The card names each fit the same way: months learnt from, both calibrations, trees.
+    card = Path(client.download_artifacts(result.run_id, "model_card.md", str(root / "c")))
+    text = card.read_text(encoding="utf-8")
+    deploy, split = result.split["deploy"], result.split
+    assert f"Learnt from {len(deploy)} as-of months of one bank's history" in text
+    assert f"chosen on {len(split['train'])} training and {len(split['valid'])} valid" in text
+    assert "the evaluated model's on the validation months, the deployed model's on the test" in (
+        text
+    )
+    if deployed.kind_ != "spline":
+        assert f"{deployed.best_iteration_:,} trees: the evaluated fit's" in text
     evaluation = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
     assert "evaluation/model_selection.csv" in evaluation
     assert "evaluation/by_test_month.csv" in evaluation

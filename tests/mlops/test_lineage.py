@@ -198,7 +198,12 @@ def test_the_held_out_comparison_has_both_baselines_as_training_fitted_them(bank
     up = bank["upgrade"]
     report = promote(up.registered_model, 1, config=bank["cfg"], panel=bank["panel"], dry_run=True)
     same = report.same_months
-    assert list(same.columns) == ["challenger v1", "rule of thumb", "logistic baseline"]
+    assert list(same.columns) == [
+        "challenger v1 out of time",
+        "challenger v1 in sample",
+        "rule of thumb",
+        "logistic baseline",
+    ]
     # Rebuilt from the same panel and refitted on the run's own months, both baselines
     # give the training run's own test metrics, Brier and ECE included.
     logged = up.comparison()

@@ -183,11 +183,13 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     report = promote(UP, 1, config=flow["cfg"], panel=flow["panel"], dry_run=True)
     same = report.same_months
     assert list(same.columns) == [
-        "challenger v1",
+        "challenger v1 out of time",
+        "challenger v1 in sample",
         "champion v2",
         "rule of thumb",
         "logistic baseline",
     ]
+    assert same.index.name == "metric"
     assert same.loc["n"].nunique() == 1 and same.loc["n"].iloc[0] > 100
 
     # Rebuilt from the panel, each version's figures are those of the model it deploys on
@@ -195,7 +197,7 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     def deployed_auc(up) -> float:
         return roc_auc_score(up.test["label"], up.deployed.predict_proba(up.test)[:, 1])
 
-    assert same.loc["roc_auc", "challenger v1"] == pytest.approx(
+    assert same.loc["roc_auc", "challenger v1 in sample"] == pytest.approx(
         deployed_auc(flow["up1"]), abs=1e-9
     )
     assert same.loc["roc_auc", "champion v2"] == pytest.approx(deployed_auc(flow["up2"]), abs=1e-9)
@@ -203,9 +205,11 @@ def test_the_comparison_uses_the_same_held_out_months(flow):
     # comparison scores them in sample and says so; the gates read the logged out-of-time
     # AUC, which is lower.
     assert any("in sample" in n for n in report.notes), report.notes
-    assert (
-        same.loc["roc_auc", "challenger v1"] > report.logged.loc["model.roc_auc", "challenger v1"]
-    )
+    # AUC, which is lower: the column "out of time" beside it is that logged figure.
+    oot = report.logged.loc["model.roc_auc", "challenger v1"]
+    assert same.loc["roc_auc", "challenger v1 in sample"] > oot
+    assert same.loc["roc_auc", "challenger v1 out of time"] == oot
+    assert same.loc["n", "challenger v1 out of time"] == same.loc["n", "rule of thumb"]
     assert same.loc["roc_auc", "rule of thumb"] == pytest.approx(
         flow["up2"].comparison().loc["roc_auc", "rule_of_thumb"], abs=1e-9
     )

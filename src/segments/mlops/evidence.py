@@ -151,11 +151,15 @@ def _compare_upgrade(
         f"same held-out months {', '.join(months)} rebuilt from the panel: "
         f"{len(data):,} labelled customer-months, {int(y.sum()):,} upgrades"
     )
-    if run.data.params.get("upgrade.deploy") == "all_months":
+    in_sample = run.data.params.get("upgrade.deploy") == "all_months"
+    if in_sample:
         notes.append(
             "the run deployed its model refitted on every labelled month, these months "
-            "included: the run's version is scored here in sample (flattering); its out-of-"
-            "time metrics are the run's test metrics, which the promotion gates read"
+            "included: scored here, the challenger is in sample (flattering, labelled so); "
+            "the column 'out of time' is the run's evaluated fit on these months, as the "
+            "training run logged it, and what the promotion gates read (a champion "
+            "deployed the same way may be in sample too: its own run's test metrics are in "
+            "the logged comparison)"
         )
     cols, features = {}, None
     for role, version in versions.items():
@@ -166,11 +170,21 @@ def _compare_upgrade(
             notes.append(f"{role} v{version} cannot score these rows: {exc}")
             continue
         p = model.predict(frame)["p_upgrade"].to_numpy()
-        cols[f"{role} v{version}"] = evaluate(y, p)
+        own = in_sample and role == "challenger"  # the version of this training run
+        if own:
+            logged = {
+                k.removeprefix("model."): v
+                for k, v in run.data.metrics.items()
+                if k.startswith("model.")
+            }
+            cols[f"{role} v{version} out of time"] = logged
+        cols[f"{role} v{version}" + (" in sample" if own else "")] = evaluate(y, p)
         features = list(frame.columns) if features is None else features
     cols.update(_baselines(cfg, run.data.params, panel, tiers, data, features, notes))
     keep = ["n", "positives", "roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10"]
-    return pd.DataFrame(cols).reindex(keep)
+    out = pd.DataFrame(cols).reindex(keep)
+    out.index.name = "metric"
+    return out
 
 
 def _baselines(

@@ -235,7 +235,7 @@ def promote(
         kind,
         champion,
         report_checks,
-        pd.DataFrame(logged),
+        pd.DataFrame(logged).rename_axis("metric"),
         same,
         notes=[n for n in notes if n],
         data_digest=digest,

@@ -112,10 +112,21 @@ def _refit_lines(result: Any) -> list[str]:
         lines.append(
             f"The deployed model (the logged one) is the same candidate refitted on every "
             f"labelled month, {split['deploy'][0]}..{split['deploy'][-1]} "
-            f"({deployed.fitted_rows_:,} rows), calibrated on the test months; no month "
-            "is left to test it out of time, so its metrics are the evaluated model's"
+            f"({deployed.fitted_rows_:,} rows{_trees(deployed, result.model)}), calibrated "
+            "on the test months; no month is left to test it out of time, so its metrics "
+            "are the evaluated model's"
         )
     return lines
+
+
+def _trees(deployed: Any, evaluated: Any) -> str:
+    """The deployed fit's trees beside the evaluated fit's, when both are tree models."""
+    if getattr(deployed, "kind_", None) == "spline":
+        return ""
+    mine, theirs = getattr(deployed, "best_iteration_", 0), getattr(evaluated, "best_iteration_", 0)
+    if not (mine and theirs):
+        return ""
+    return f"; {mine:,} trees: the evaluated fit's {theirs:,} scaled to the rows"
 
 
 def _upgrade_selection(result: Any) -> str:
@@ -266,8 +277,13 @@ def _upgrade_limits(result: Any, cfg: Any, comp: pd.DataFrame) -> str:
     population, _ = _upgrade_population(cfg.upgrade)
     auc = comp.loc["roc_auc"]
     gain = auc["model"] - auc["rule_of_thumb"]
+    split = result.split
+    fitted = split.get("deploy") or split.get("refit") or split["train"]
+    deployed = getattr(result, "deployed", None) or result.model
     limits = [
-        f"Trained on {len(result.split['train'])} as-of months of one bank's history; "
+        f"Learnt from {len(fitted)} as-of months of one bank's history ({fitted[0]}.."
+        f"{fitted[-1]}; the model was chosen on {len(split['train'])} training and "
+        f"{len(split['valid'])} validation months); "
         "behaviour shifts (rates, campaigns, a new ladder) need a retrain and are watched by "
         "the scoring run's drift report (PSI).",
         f"Only {population} are scored meaningfully; other customers are outside the "
@@ -275,8 +291,15 @@ def _upgrade_limits(result: Any, cfg: Any, comp: pd.DataFrame) -> str:
         "Customers whose label window is incomplete (closed accounts, missing months) are "
         f"censored, not counted as non-upgrades ({int(result.label_counts['censored'].sum()):,} "
         "customer-months here); the model is silent on why customers leave.",
-        f"The probability is calibrated on {_calibrated_on(result.model)} (Platt); calibration "
-        "drifts with the base rate, so check the calibration table after each retrain.",
+        f"The probability is calibrated by Platt scaling: the evaluated model's on "
+        f"{_calibrated_on(result.model)}"
+        + (
+            f", the deployed model's on {_calibrated_on(deployed)}"
+            if deployed is not result.model
+            else ""
+        )
+        + "; calibration drifts with the base rate, so check the calibration table after "
+        "each retrain.",
         "Reason codes are exact SHAP values of this model, not causal effects: they say what "
         "the model used, not what an RM action would change.",
     ]
