@@ -344,6 +344,8 @@ def test_cli_scoring_run_in_mlflow_and_drift(job, tmp_path):
     assert m["p_upgrade.q50"] == pytest.approx(np.quantile(p, 0.5))
     # The same month re-scored against its own training reference is stable ...
     assert manifest["drift"]["significant"] == 0
+    assert run.data.tags["segments.drift"] in ("none", "moderate")
+    assert run.data.tags["mlflow.note.content"].startswith(f"**Scoring {AS_OF}**: drift **")
     # ... a bank whose money tripled is not: warning, or exit 1 when configured.
     raw = read_panel(job["panel_path"])
     money = [

@@ -89,6 +89,13 @@ def test_run_is_readable_back(tracked):
     assert run.inputs.dataset_inputs[0].dataset.name == "features"
     # The model card and the config that produced it, and the registered challenger.
     assert {"model_card.md", "model_card.html", "config.yaml"} <= artifacts
+    # The tier x group view names each group (the CSV keeps the ids).
+    view = client.download_artifacts(result.run_id, "tier_group/counts.html", str(root))
+    page = Path(view).read_text(encoding="utf-8")
+    first = result.names.index[0]
+    assert f"<th>{first}: {result.names.loc[first, 'name_en']}</th>" in page
+    csv = client.download_artifacts(result.run_id, "tier_group/counts.csv", str(root))
+    assert str(first) in pd.read_csv(csv, index_col=0).columns
     card = client.download_artifacts(result.run_id, "model_card.md", str(root))
     text = Path(card).read_text(encoding="utf-8")
     for section in (
@@ -312,6 +319,15 @@ def test_upgrade_outputs_and_tracking(upgrade_run):
     )
     if deployed.kind_ != "spline":
         assert f"{deployed.best_iteration_:,} trees: the evaluated fit's" in text
+    # Sensitive attributes: each such feature the model uses, its SHAP rank, its reason share.
+    assert "## Sensitive attributes" in text and "gender" in result.model.features_
+    rank = int(
+        result.shap_importance["mean_abs_shap"].rank(ascending=False, method="min")["gender"]
+    )
+    reasons = [c for c in result.test if c.startswith("reason_") and c.endswith("_feature")]
+    share = result.test[reasons].eq("gender").any(axis=1).mean()
+    n = len(result.model.features_)
+    assert f"| gender | gender | {rank} of {n} | {share:.1%} |" in text
     evaluation = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
     assert "evaluation/model_selection.csv" in evaluation
     assert "evaluation/by_test_month.csv" in evaluation

@@ -53,3 +53,16 @@ def test_shap_bar_shows_the_top_features_largest_first():
     assert labels == ["c", "b", "a"]  # barh draws bottom-up: the largest on top
     assert [p.get_width() for p in ax.patches] == [0.2, 0.3, 0.5]
     plt.close("all")
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_heatmap_numbers_are_white_on_dark_cells_and_black_on_light_ones(center):
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame([[20.2, 0.1], [-19.8 if center else 10.0, 1.0]], columns=["a", "b"])
+    fig = plots.heatmap(frame, "t", fmt="{:.1f}", center=center)
+    ink = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert ink["20.2"] == "white" and ink["0.1"] == "black" and ink["1.0"] == "black"
+    if center:
+        assert ink["-19.8"] == "white"  # the darkest blue
+    plt.close("all")

@@ -168,6 +168,14 @@ def test_a_passing_promotion_moves_champion_and_logs_evidence(flow):
     evidence = client.get_run(mv.tags["segments.promotion_run"])
     assert evidence.data.tags["segments.decision"] == "promoted"
     assert evidence.data.tags["segments.champion_before"] == "1"
+    # Its description: the decision, the reason, the checks and links to the evidence.
+    note = evidence.data.tags["mlflow.note.content"]
+    assert note.startswith(f"**Promoted**: {UP} version 2 (champion before: 1). Reason: smaller")
+    n = sum(1 for k in evidence.data.metrics if k.startswith("check."))
+    assert f"Checks: {n} of {n} passed." in note
+    rid, eid = evidence.info.run_id, evidence.info.experiment_id
+    assert f"(#/experiments/{eid}/runs/{rid}/artifacts/promotion.html?workflowType=" in note
+    assert f"runs/{mv.run_id}?workflowType=machine_learning)" in note
     files = {a.path for a in client.list_artifacts(evidence.info.run_id)}
     assert {
         "promotion.md",

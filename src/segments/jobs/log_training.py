@@ -341,16 +341,17 @@ def _log_group_tables(mlflow: Any, result: GroupsResult) -> None:
             log_frame(prof[key], f"profiles/{key}.csv")
     log_frame(prof["distinguishing"], "profiles/distinguishing.csv", index=False)
     log_frame(result.names, "names.csv")
+    named = {g: _group_label(g, result.names) for g in result.names.index}  # the HTML views
     for key, table in result.tier_group.items():
-        log_frame(table, f"tier_group/{key}.csv")
+        log_frame(table, f"tier_group/{key}.csv", html_labels=named)
     if model.match_report_ is not None:
         log_frame(model.match_report_, "id_matching.csv", index=False)
     if result.migration is not None:
-        log_frame(result.migration, "group_migration/counts.csv")
+        log_frame(result.migration, "group_migration/counts.csv", html_labels=named)
         rates = result.migration.div(result.migration.sum(axis=1), axis=0)
-        log_frame(rates, "group_migration/rates.csv")
+        log_frame(rates, "group_migration/rates.csv", html_labels=named)
     if result.reference_crosstab is not None:
-        log_frame(result.reference_crosstab, "reference_crosstab.csv")
+        log_frame(result.reference_crosstab, "reference_crosstab.csv", html_labels=named)
 
 
 def _log_group_plots(mlflow: Any, result: GroupsResult) -> None:

@@ -51,6 +51,12 @@ def k_selection(table: pd.DataFrame, chosen: int) -> Figure:
     return fig
 
 
+def _ink(rgba: tuple[float, ...]) -> str:
+    """Black or white, whichever reads on a cell of colour ``rgba`` (by its luminance)."""
+    r, g, b = rgba[:3]
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5 else "black"
+
+
 def heatmap(frame: pd.DataFrame, title: str, *, fmt: str = "{:.2f}", center: bool = True) -> Figure:
     """A labelled heatmap of a small table (e.g. group x feature z-scores, tier x group)."""
     values = frame.to_numpy(dtype=float)
@@ -67,7 +73,8 @@ def heatmap(frame: pd.DataFrame, title: str, *, fmt: str = "{:.2f}", center: boo
     if frame.size <= 400:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+                color = _ink(im.cmap(im.norm(v)))
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

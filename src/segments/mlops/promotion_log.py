@@ -17,6 +17,7 @@ import numpy as np
 
 from segments.mlops import tags as tag_names
 from segments.mlops.locks import current_user
+from segments.mlops.review import NOTE, WORKFLOW
 
 if TYPE_CHECKING:
     from segments.mlops.promotion import PromotionReport
@@ -58,7 +59,6 @@ def promotion_tags(report: PromotionReport, run: Any, reason: str) -> dict[str, 
         tag_names.TRAINING_RUN: run.info.run_id if run is not None else "",
         tag_names.DATA_DIGEST: report.data_digest or trained.get(tag_names.DATA_DIGEST, ""),
         "mlflow.user": current_user(),
-        "mlflow.note.content": reason or "",
     }
     for key in (tag_names.LADDER, tag_names.AS_OF, tag_names.TEST_MONTHS):
         if trained.get(key):
@@ -98,6 +98,7 @@ def log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -
             Param("panel_data_digest", report.data_digest or "(no panel given)"),
         ],
     )
+    client.set_tag(rid, NOTE, _description(report, decision, reason, experiment_id, rid, run))
     client.log_text(rid, report.logged.to_csv(), "comparison_logged.csv")
     if report.same_months is not None:
         client.log_text(rid, report.same_months.to_csv(), "comparison_same_months.csv")
@@ -130,6 +131,31 @@ def log_promotion(client: Any, report: PromotionReport, run: Any, reason: str) -
     )
     client.set_terminated(rid, "FINISHED")
     return rid
+
+
+def _description(
+    report: PromotionReport, decision: str, reason: str, eid: str, rid: str, run: Any
+) -> str:
+    """The evidence run's description (its Overview's first lines): the decision, the
+    checks passed and failed, and links to the evidence and the training run."""
+    checks = report.checks
+    passed = int(checks["passed"].astype(bool).sum()) if len(checks) else 0
+    failed = [str(c) for c in checks.loc[~checks["passed"].astype(bool), "check"]]
+    base = f"#/experiments/{eid}/runs"
+    lines = [
+        f"**{decision.capitalize()}**: {report.name} version {report.version} "
+        f"(champion before: {report.champion or 'none'}). Reason: {reason or '(none given)'}.",
+        f"Checks: {passed} of {len(checks)} passed"
+        + (f"; failed: {', '.join(failed)}." if failed else "."),
+        f"Evidence: [promotion.html]({base}/{rid}/artifacts/promotion.html?{WORKFLOW}) "
+        "(each check with its value and threshold; the comparisons)"
+        + (
+            f"; training run [{run.info.run_name}]({base}/{run.info.run_id}?{WORKFLOW})."
+            if run is not None
+            else "."
+        ),
+    ]
+    return "\n\n".join(lines)
 
 
 def _cell(v: Any) -> Any:

@@ -19,8 +19,10 @@ import pandas as pd
 
 from segments.core.scoring.output import ScoreResult
 from segments.mlops import tags as tag_names
+from segments.mlops.review import NOTE
 
 __all__ = [
+    "drift_summary",
     "end_abandoned_run",
     "end_scoring_run",
     "log_scoring_run",
@@ -196,13 +198,43 @@ def log_scoring_run(result: ScoreResult, cfg: Any, status: str = "FINISHED") -> 
         f"and the group shares against the training reference; flags at "
         f"{cfg.scoring.psi_warn} (moderate) and {cfg.scoring.psi_alert} (significant)."
         f"\n\n{_reference_lines(reference)}"
+        f"{drift_summary(rep, m['as_of'], reference)[1]}\n\n"
         f"Panel content digest (`segments.data_digest`): `{m.get('data_digest', '')}`"
         f"\n\n{markdown_table(rep, index=False)}\n"
     )
     client.log_text(rid, text, "drift/report.md")
     client.log_text(rid, render_html(text, f"Drift {m['as_of']}"), "drift/report.html")
     _log_plots(client, rid, rep, p, m["as_of"], (cfg.scoring.psi_warn, cfg.scoring.psi_alert))
+    level, summary = drift_summary(rep, m["as_of"], reference)
+    client.set_tag(rid, tag_names.DRIFT, level)
+    client.set_tag(rid, NOTE, summary)
     client.set_terminated(rid, status)
+
+
+def drift_summary(
+    rep: pd.DataFrame, as_of: str, reference: dict[str, dict[str, str]]
+) -> tuple[str, str]:
+    """The drift level of a scoring run (``significant``, ``moderate`` or ``none``) and its
+    description: the flags counted, the largest shift named, and a reference that holds the
+    scored month itself (against which nothing can drift) said so."""
+    flags = rep["flag"].astype(str) if "flag" in rep else pd.Series(dtype=str)
+    counts = {f: int((flags == f).sum()) for f in ("significant", "moderate")}
+    level = next((f for f in ("significant", "moderate") if counts[f]), "none")
+    lines = [
+        f"**Scoring {as_of}**: drift **{level}** ({counts['significant']} significant, "
+        f"{counts['moderate']} moderate PSI of {len(rep)}); the report: "
+        "`drift/report.html`."
+    ]
+    if len(rep) and rep["psi"].notna().any():
+        top = rep.loc[rep["psi"].idxmax()]
+        lines.append(f"Largest shift: {top['kind']} `{top['column']}`, PSI {top['psi']:.3f}.")
+    for role, source in reference.items():
+        if as_of in str(source.get("months", "")).split(","):
+            lines.append(
+                f"The {role} model's reference is {as_of}, the scored month itself: its "
+                "features cannot drift against it here."
+            )
+    return level, " ".join(lines)
 
 
 def _reference_lines(reference: dict[str, dict[str, str]]) -> str:

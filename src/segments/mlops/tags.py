@@ -14,6 +14,7 @@ __all__ = [
     "CODE_VERSION",
     "DATA_DIGEST",
     "DECISION",
+    "DRIFT",
     "GROUPS_RUN",
     "KIND",
     "LABEL",
@@ -39,6 +40,9 @@ LADDER = "segments.ladder"
 #: for the same rows whether trained on, scored or rebuilt by a promotion, whatever the
 #: file's format or row order.
 DATA_DIGEST = "segments.data_digest"
+#: A scoring run's drift level: ``significant``, ``moderate`` or ``none`` (its largest PSI
+#: flag), to filter runs by in the UI.
+DRIFT = "segments.drift"
 #: The package version, plus the git commit when run from a checkout.
 CODE_VERSION = "segments.code_version"
 #: The upgrade label, e.g. ``reach within 3m``.

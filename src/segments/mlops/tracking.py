@@ -231,12 +231,18 @@ def start_run(
 
 
 def log_frame(
-    df: pd.DataFrame, path: str, *, index: bool = True, html_columns: Sequence[str] | None = None
+    df: pd.DataFrame,
+    path: str,
+    *,
+    index: bool = True,
+    html_columns: Sequence[str] | None = None,
+    html_labels: Mapping[Any, str] | None = None,
 ) -> None:
     """Log a table as a CSV artifact and a readable UTF-8 HTML view beside it, for the UI.
 
     ``html_columns``: the columns the HTML view shows (the CSV keeps every one); the view
-    says where the rest are.
+    says where the rest are. ``html_labels``: row and column labels the view shows in
+    place of the CSV's (e.g. a group's name beside its id).
     """
     from segments.mlops.cards import table_page
 
@@ -250,6 +256,8 @@ def log_frame(
             f"{len(df):,} rows, {len(view.columns)} of {len(df.columns)} columns; "
             f"every column in {name}"
         )
+    if html_labels:
+        view = view.rename(index=html_labels, columns=html_labels)
     mlflow.log_text(
         table_page(view, name, index=index, note=note), str(Path(path).with_suffix(".html"))
     )

@@ -107,6 +107,9 @@ ACTIVITY_COLUMNS: tuple[str, ...] = ("txn_count", "app_logins", "branch_visits",
 HOLDING_COLUMNS: tuple[str, ...] = ("n_products",)
 STATIC_NUMERIC: tuple[str, ...] = ("age", "tenure_months")
 STATIC_CATEGORICAL: tuple[str, ...] = ("gender", "region", "occupation", "branch_id")
+#: Personal attributes a model reviewer asks about: model cards say how much a model leans
+#: on the features built from them.
+SENSITIVE_COLUMNS: tuple[str, ...] = ("gender", "age", "occupation", "region")
 
 MONEY_COLUMNS: tuple[str, ...] = (AUM, *AUM_COMPONENTS, *CREDIT_COLUMNS, *FLOW_COLUMNS)
 COUNT_COLUMNS: tuple[str, ...] = (

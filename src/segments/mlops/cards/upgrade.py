@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.core.data.panel import PanelSummary
+from segments.core.data.panel import SENSITIVE_COLUMNS, PanelSummary
 from segments.core.upgrade.metrics import REPORTED
 from segments.mlops.cards.markdown import bullets, markdown_table
 from segments.mlops.cards.sections import config_section, data_section, features_section, header
@@ -188,6 +188,52 @@ def _upgrade_features(result: Any, cfg: Any) -> str:
         result.model.features_,
         cfg.features.windows,
         imp["mean_abs_shap"] if imp is not None and "mean_abs_shap" in imp else None,
+    )
+
+
+def _upgrade_sensitive(result: Any) -> str:
+    """How much the model leans on features built from sensitive attributes: each one's
+    rank by mean |SHAP| and the share of test customers it is a reason code for."""
+    from segments.core.features import FEATURE_CATALOGUE
+
+    features = list(result.model.features_)
+    used = [
+        f
+        for f in features
+        if f in FEATURE_CATALOGUE and set(FEATURE_CATALOGUE[f].sources) & set(SENSITIVE_COLUMNS)
+    ]
+    if not used:
+        return ""
+    imp = result.shap_importance
+    ranks = (
+        imp["mean_abs_shap"].rank(ascending=False, method="min")
+        if imp is not None and "mean_abs_shap" in imp
+        else pd.Series(dtype=float)
+    )
+    test = result.test
+    reasons = [c for c in test.columns if c.startswith("reason_") and c.endswith("_feature")]
+    rows = []
+    for f in used:
+        named = test[reasons].eq(f).any(axis=1).mean() if reasons and len(test) else np.nan
+        rank = ranks.get(f, np.nan)
+        rows.append(
+            {
+                "feature": f,
+                "built from": ", ".join(FEATURE_CATALOGUE[f].sources),
+                "rank by mean |SHAP|": f"{int(rank)} of {len(features)}"
+                if np.isfinite(rank)
+                else "-",
+                "reason code for (share of test customers)": f"{named:.1%}"
+                if np.isfinite(named)
+                else "-",
+            }
+        )
+    return (
+        "## Sensitive attributes\n\nFeatures built from personal attributes "
+        f"({', '.join(SENSITIVE_COLUMNS)}) that the model uses, how much it leans on each, "
+        "and how often each is a customer's reason code. A bank that must not use one "
+        "lists the features the model may use in `upgrade.features`, without it.\n\n"
+        + markdown_table(pd.DataFrame(rows), index=False)
     )
 
 
@@ -381,6 +427,7 @@ def upgrade_card(
         _upgrade_data(result, panel, digest),
         _upgrade_label(result, cfg, ladder),
         _upgrade_features(result, cfg),
+        _upgrade_sensitive(result),
         _upgrade_selection(result),
         _upgrade_metrics(result, comp),
         _upgrade_calibration(result, comp),
