@@ -80,3 +80,18 @@ def tracked_folder(tmp_path_factory: Any, name: str, **env: str) -> Iterator[tup
         yield root, mp
     finally:
         mp.undo()
+
+
+def logged_runs(name: str, customers: int, seed: int) -> dict[str, Any]:
+    """A synthetic bank of ``customers`` x 18 months, a groups and an upgrade training of
+    it logged (and registered) to the current tracking store in the experiment ``name``,
+    with the quick model: the panel, the config and both results."""
+    from segments import make_bank
+
+    panel = validate_panel(make_bank(customers, 18, seed=seed)[0])
+    cfg = load_config(
+        overrides={"name": name, "groups": {"n_bootstrap": 2}, "upgrade": {"model": QUICK_MODEL}}
+    )
+    groups = log_groups(train_groups(panel, cfg), panel)
+    upgrade = log_upgrade(train_upgrade(panel, cfg), panel)
+    return {"panel": panel, "cfg": cfg, "groups": groups, "upgrade": upgrade}

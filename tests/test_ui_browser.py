@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from segments import load_config, log_groups, log_upgrade, make_bank, train_groups, validate_panel
-from tests.banks import QUICK_MODEL
+from tests.banks import logged_runs, tracked_folder
 from tests.mlflow_server import free_port
 from tests.test_ui import _lines, _wait_for
 
@@ -58,23 +57,14 @@ def served(tmp_path_factory):
     """A store with a groups run and an upgrade run (both registered), and ``segments ui``
     serving it: (printed pages by label, the training results, the UI's base URL)."""
     chromium = _chromium()
-    root = tmp_path_factory.mktemp("ui_browser")
-    store = f"sqlite:///{root / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", store)
-    panel = validate_panel(make_bank(2_000, 18, seed=5)[0])
-    cfg = load_config(
-        overrides={
-            "name": "review",
-            "groups": {"n_bootstrap": 2},
-            "upgrade": {"model": QUICK_MODEL},
-        }
-    )
-    groups = log_groups(train_groups(panel, cfg), panel)
-    from segments.jobs.train_upgrade import train_upgrade
+    with tracked_folder(tmp_path_factory, "ui_browser") as (root, _):
+        runs = logged_runs("review", 2_000, seed=5)
+        yield from _serve(root, runs, chromium)
 
-    upgrade = log_upgrade(train_upgrade(panel, cfg), panel)
+
+def _serve(root: Path, runs: dict, chromium: str):
+    """``segments ui`` on the store in ``root``, until the module's tests are done."""
+    panel, groups, upgrade = runs["panel"], runs["groups"], runs["upgrade"]
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "segments", "ui", "--port", str(port)],
@@ -110,7 +100,6 @@ def served(tmp_path_factory):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        mp.undo()
 
 
 @pytest.fixture

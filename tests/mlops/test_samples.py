@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from segments import load_config, log_groups, log_upgrade, make_bank, train_groups, validate_panel
+from segments import load_config, log_upgrade, make_bank
 from segments.cli import app
 from segments.core.config.tracking import ID_KEY_ENV
 from segments.exceptions import ConfigError
 from segments.mlops.samples import REVIEW_COLUMNS, example_rows, pseudonymise
-from tests.banks import QUICK_MODEL
+from tests.banks import QUICK_MODEL, logged_runs, tracked_folder
 
 KEY = "a bank's secret"
 
@@ -29,35 +29,20 @@ def runs(tmp_path_factory):
     logged again with samples, each in a real SQLite store."""
     import mlflow
 
-    from segments.jobs.train_upgrade import train_upgrade
-
-    root = tmp_path_factory.mktemp("samples")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    raw, _ = make_bank(4_000, 18, seed=21)
-    panel = validate_panel(raw)
-    cfg = load_config(
-        overrides={
-            "name": "samples_test",
-            "groups": {"n_bootstrap": 2},
-            "upgrade": {"model": QUICK_MODEL},
-        }
-    )
-    groups = log_groups(train_groups(panel, cfg), panel)
-    upgrade = log_upgrade(train_upgrade(panel, cfg), panel)
-    mp.setenv(ID_KEY_ENV, KEY)
-    asked = load_config(
-        overrides={
-            "name": "samples_test",
-            "upgrade": {"model": QUICK_MODEL},
-            "tracking": {"log_samples": True, "sample_rows": 300},
-        }
-    )
-    sampled = log_upgrade(dataclasses.replace(upgrade, config=asked, run_id=None), panel)
-    client = mlflow.MlflowClient()
-    yield {"groups": groups, "upgrade": upgrade, "sampled": sampled, "panel": panel}, client
-    mp.undo()
+    with tracked_folder(tmp_path_factory, "samples") as (_, mp):
+        runs = logged_runs("samples_test", 4_000, seed=21)
+        panel, upgrade = runs["panel"], runs["upgrade"]
+        mp.setenv(ID_KEY_ENV, KEY)
+        asked = load_config(
+            overrides={
+                "name": "samples_test",
+                "upgrade": {"model": QUICK_MODEL},
+                "tracking": {"log_samples": True, "sample_rows": 300},
+            }
+        )
+        sampled = log_upgrade(dataclasses.replace(upgrade, config=asked, run_id=None), panel)
+        client = mlflow.MlflowClient()
+        yield {**runs, "sampled": sampled}, client
 
 
 def _artifacts(client, run_id: str, dest: Path) -> dict[str, bytes]:
