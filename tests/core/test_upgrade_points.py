@@ -46,3 +46,23 @@ def test_reasons_name_what_more_of_a_component_would_add(trained):
     gap = texts[texts.str.startswith("Points still needed")]
     assert len(gap) and gap.str.contains(r"is [\d,]+ points").all()
     assert not texts.str.contains("money still needed").any()
+
+
+def test_the_reason_summary_describes_tier_features_and_components_in_points():
+    """The summary's descriptions: points for a points ladder's gap and components, the
+    catalogue's elsewhere and on an AUM ladder."""
+    from segments.jobs.log_training import _describer
+
+    stars = _describer(load_config(overrides={"tiers": {"ladder": "stars7"}}))
+    assert stars("gap_to_next").en == "Points still needed to reach the next tier"
+    assert stars("gap_ratio").zh == "积分达到下一等级门槛的比例"
+    ladder = load_ladder("stars7")
+    c = ladder.components[0]
+    assert stars(c.feature).en == f"points from {c.name.replace('_', ' ')} ({c.column})"
+    assert stars(c.feature).zh.endswith("积分")
+    from segments.core.features.registry import describe
+
+    assert stars("aum_avg_3m").en == describe("aum_avg_3m").en  # not a tier feature
+    cmb = _describer(load_config(overrides={"tiers": {"ladder": "cmb"}}))
+    assert cmb("gap_to_next").en == describe("gap_to_next").en  # money, on an AUM ladder
+    assert "money" in cmb("gap_to_next").en

@@ -395,6 +395,24 @@ def _log_group_plots(mlflow: Any, result: GroupsResult) -> None:
     mlflow.log_figure(plots.group_sizes(prof["summary"], result.names), "plots/group_sizes.png")
 
 
+def _describer(cfg: Any) -> Any:
+    """A feature's description (``.en``, ``.zh``): the catalogue's, but in points for the
+    tier features and components of a points or growth ladder."""
+    from types import SimpleNamespace
+
+    from segments.core.explain.ladder_phrases import LadderPhrases
+    from segments.core.features.registry import describe
+    from segments.mlops.evidence import ladder_of
+
+    phrases = LadderPhrases(ladder_of(cfg))
+
+    def described(name: str) -> Any:
+        label = phrases.label(name)
+        return describe(name) if label is None else SimpleNamespace(en=label[0], zh=label[1])
+
+    return described
+
+
 def _group_label(group: Any, names: pd.DataFrame) -> str:
     """A group's axis label: its id and English name (the id alone when it has none)."""
     try:
@@ -443,10 +461,9 @@ def _log_evaluation(mlflow: Any, result: UpgradeResult) -> None:
                 plots.dependence(phi, result.test[phi.columns], feat),
                 f"explanations/dependence_{feat}.png",
             )
-    from segments.core.features.registry import describe
     from segments.mlops.samples import log_customer_artifacts
 
-    log_customer_artifacts(result, result.config.tracking, describe)
+    log_customer_artifacts(result, result.config.tracking, _describer(result.config))
     mlflow.log_figure(plots.roc(curves), "plots/roc.png")
     mlflow.log_figure(plots.precision_recall(curves), "plots/precision_recall.png")
     mlflow.log_figure(plots.gain(curves), "plots/gain.png")

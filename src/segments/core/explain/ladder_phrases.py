@@ -94,6 +94,20 @@ class LadderPhrases:
     def __bool__(self) -> bool:
         return self.points
 
+    def label(self, name: str) -> tuple[str, str] | None:
+        """A feature's label on this ladder (en, zh) where the catalogue's would mislead:
+        the tier features in points, and each component's points; None elsewhere (and on
+        an AUM ladder)."""
+        if not self.points:
+            return None
+        if name in _TIER_LABELS:
+            return _TIER_LABELS[name]
+        c = self.components.get(name)
+        if c is None:
+            return None
+        what = c.name.replace("_", " ")
+        return (f"points from {what} ({c.column})", f"{c.label_zh or c.name}积分")
+
     def rewrite(
         self,
         names: Sequence[Any],
