@@ -298,3 +298,33 @@ def test_sigkill_to_the_starter_still_stops_the_whole_group(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         starter.wait()
+
+
+#: A stand-in server that answers its health check once, then is stopped by SIGTERM.
+STOPPED_SERVER = textwrap.dedent(
+    """
+    import http.server, os, signal, sys
+    class Once(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.end_headers(); self.wfile.write(b"OK")
+            os.kill(os.getpid(), signal.SIGTERM)
+        def log_message(self, *args):
+            pass
+    http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Once).serve_forever()
+    """
+)
+
+
+def test_a_server_ended_by_a_signal_returns_128_plus_the_signal(tmp_path):
+    """Through its watchdog, as a shell reports it (``segments ui`` takes 143 and 130 as a
+    stopped UI, anything else as a failure)."""
+    port = free_port()
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_SERVER)
+    code = serve(
+        [sys.executable, str(script), str(port)],
+        dict(os.environ),
+        f"http://127.0.0.1:{port}/",
+        on_ready=lambda: None,
+    )
+    assert code == 128 + signal.SIGTERM

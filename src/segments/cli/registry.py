@@ -271,7 +271,10 @@ def ui(
         ready,
         on_slow=lambda s: err.print(f"still waiting for the server after {s:.0f} s"),
     )
-    if code not in (0, -15, 130):
+    import signal
+
+    # The server's code as its watchdog returns it: 128 + the signal that ended it.
+    if code not in (0, 128 + signal.SIGTERM, 128 + signal.SIGINT):
         raise typer.Exit(code)
     out.print("MLflow UI stopped", markup=False)
 
